@@ -1,0 +1,1 @@
+"""The operator REST API (FastAPI). Routers are thin: parse, call a service, shape the answer."""

@@ -1,0 +1,139 @@
+"""Sessions: watch them, read their meter values, stop them remotely."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from fastapi import APIRouter, Depends, HTTPException, Query
+from pydantic import BaseModel
+from sqlalchemy import select
+
+from stekker.api.deps import get_actor, get_ctx
+from stekker.api.stations import RemoteResult
+from stekker.db.models import ChargingSession, MeterValue, SessionStatus
+from stekker.domain.metering import session_energy_wh
+from stekker.services import remote
+from stekker.services.context import ServiceContext
+
+router = APIRouter(prefix="/api/sessions", tags=["sessions"])
+
+
+class SessionOut(BaseModel):
+    id: int
+    station_id: str
+    evse_number: int
+    connector_number: int
+    transaction_id: str | None
+    token_uid: str | None
+    auth_status: str
+    status: str
+    start_time: datetime
+    stop_time: datetime | None
+    meter_start_wh: int | None
+    meter_stop_wh: int | None
+    energy_wh: int | None
+    stop_reason: str | None
+
+
+def _out(s: ChargingSession) -> SessionOut:
+    energy = s.energy_wh
+    if s.status == SessionStatus.ACTIVE:
+        energy = session_energy_wh(s.meter_start_wh, s.meter_last_wh)
+    return SessionOut(
+        id=s.id,
+        station_id=s.station_id,
+        evse_number=s.evse_number,
+        connector_number=s.connector_number,
+        transaction_id=s.transaction_id,
+        token_uid=s.token_uid,
+        auth_status=s.auth_status,
+        status=s.status,
+        start_time=s.start_time,
+        stop_time=s.stop_time,
+        meter_start_wh=s.meter_start_wh,
+        meter_stop_wh=s.meter_stop_wh,
+        energy_wh=energy,
+        stop_reason=s.stop_reason,
+    )
+
+
+@router.get("", response_model=list[SessionOut])
+async def list_sessions(
+    ctx: ServiceContext = Depends(get_ctx),
+    _actor: str = Depends(get_actor),
+    status: SessionStatus | None = None,
+    station_id: str | None = None,
+    token_uid: str | None = None,
+    limit: int = Query(100, ge=1, le=1000),
+    offset: int = Query(0, ge=0),
+) -> list[SessionOut]:
+    """Newest first. Filter by status, station or token."""
+    query = select(ChargingSession).order_by(ChargingSession.id.desc()).limit(limit).offset(offset)
+    if status is not None:
+        query = query.where(ChargingSession.status == status)
+    if station_id is not None:
+        query = query.where(ChargingSession.station_id == station_id)
+    if token_uid is not None:
+        query = query.where(ChargingSession.token_uid == token_uid)
+    async with ctx.db() as db:
+        return [_out(s) for s in (await db.execute(query)).scalars()]
+
+
+@router.get("/{session_id}", response_model=SessionOut)
+async def get_session(
+    session_id: int, ctx: ServiceContext = Depends(get_ctx), _actor: str = Depends(get_actor)
+) -> SessionOut:
+    async with ctx.db() as db:
+        session = await db.get(ChargingSession, session_id)
+        if session is None:
+            raise HTTPException(404, f"no session {session_id}")
+        return _out(session)
+
+
+class MeterValueOut(BaseModel):
+    timestamp: datetime
+    measurand: str
+    value: str
+    unit: str | None
+    phase: str | None
+    context: str | None
+    location: str | None
+
+
+@router.get("/{session_id}/meter-values", response_model=list[MeterValueOut])
+async def session_meter_values(
+    session_id: int,
+    ctx: ServiceContext = Depends(get_ctx),
+    _actor: str = Depends(get_actor),
+    limit: int = Query(1000, ge=1, le=10000),
+) -> list[MeterValueOut]:
+    async with ctx.db() as db:
+        rows = (
+            await db.execute(
+                select(MeterValue)
+                .where(MeterValue.session_id == session_id)
+                .order_by(MeterValue.timestamp, MeterValue.id)
+                .limit(limit)
+            )
+        ).scalars()
+        return [
+            MeterValueOut(
+                timestamp=m.timestamp,
+                measurand=m.measurand,
+                value=m.value,
+                unit=m.unit,
+                phase=m.phase,
+                context=m.context,
+                location=m.location,
+            )
+            for m in rows
+        ]
+
+
+@router.post("/{session_id}/remote-stop", response_model=RemoteResult)
+async def remote_stop(
+    session_id: int, ctx: ServiceContext = Depends(get_ctx), actor: str = Depends(get_actor)
+) -> RemoteResult:
+    """Ask the station to stop the session. 409 if it is not running or the station is offline."""
+    outcome = await remote.remote_stop(ctx, actor, session_id)
+    return RemoteResult(status=outcome.status, station_id=outcome.station_id, session_id=session_id)

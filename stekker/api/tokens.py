@@ -1,0 +1,98 @@
+"""Tokens: the cards and app ids that may charge, and blocking them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from fastapi import APIRouter, Depends, HTTPException, Query
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from stekker.api.deps import get_actor, get_ctx
+from stekker.db.models import Token, TokenStatus
+from stekker.services import tokens
+from stekker.services.context import ServiceContext
+
+router = APIRouter(prefix="/api/tokens", tags=["tokens"])
+
+
+class TokenIn(BaseModel):
+    uid: str = Field(
+        min_length=1,
+        max_length=20,
+        pattern=r"^[\x21-\x7e]+$",
+        description="What the station sends as idTag (1.6 allows 20 characters).",
+    )
+    type: str = Field(default="RFID", pattern="^(RFID|APP_USER|AD_HOC_USER|OTHER)$")
+    contract_id: str | None = Field(default=None, max_length=36)
+    visual_number: str | None = Field(default=None, max_length=64)
+    issuer: str | None = Field(default=None, max_length=64)
+    country_code: str = Field(default="NL", pattern="^[A-Z]{2}$")
+    party_id: str = Field(default="STK", pattern="^[A-Z0-9]{3}$")
+    group_id: str | None = Field(default=None, max_length=20)
+    status: TokenStatus = TokenStatus.ACTIVE
+    expires_at: datetime | None = Field(default=None, description="ISO 8601 with an offset.")
+    allow_concurrent: bool = False
+
+
+class TokenOut(TokenIn):
+    id: int
+    list_version: int
+
+
+def _out(t: Token) -> TokenOut:
+    return TokenOut(
+        id=t.id,
+        uid=t.uid,
+        type=t.type,
+        contract_id=t.contract_id,
+        visual_number=t.visual_number,
+        issuer=t.issuer,
+        country_code=t.country_code,
+        party_id=t.party_id,
+        group_id=t.group_id,
+        status=TokenStatus(t.status),
+        expires_at=t.expires_at,
+        allow_concurrent=t.allow_concurrent,
+        list_version=t.list_version,
+    )
+
+
+@router.put("", response_model=TokenOut)
+async def upsert_token(
+    body: TokenIn, ctx: ServiceContext = Depends(get_ctx), actor: str = Depends(get_actor)
+) -> TokenOut:
+    """Create or replace a token (keyed by country_code, party_id and uid)."""
+    if body.expires_at is not None and body.expires_at.tzinfo is None:
+        raise HTTPException(422, "expires_at needs a UTC offset, e.g. 2027-01-01T00:00:00Z")
+    token = await tokens.upsert_token(ctx, actor, tokens.TokenInput(**body.model_dump()))
+    return _out(token)
+
+
+@router.get("", response_model=list[TokenOut])
+async def list_tokens(
+    ctx: ServiceContext = Depends(get_ctx),
+    _actor: str = Depends(get_actor),
+    uid: str | None = None,
+    limit: int = Query(100, ge=1, le=1000),
+    offset: int = Query(0, ge=0),
+) -> list[TokenOut]:
+    async with ctx.db() as db:
+        query = select(Token).order_by(Token.id).limit(limit).offset(offset)
+        if uid is not None:
+            query = query.where(Token.uid == uid)
+        return [_out(t) for t in (await db.execute(query)).scalars()]
+
+
+@router.post("/{token_id}/block", response_model=TokenOut)
+async def block_token(
+    token_id: int, ctx: ServiceContext = Depends(get_ctx), actor: str = Depends(get_actor)
+) -> TokenOut:
+    return _out(await tokens.set_token_status(ctx, actor, token_id, TokenStatus.BLOCKED))
+
+
+@router.post("/{token_id}/unblock", response_model=TokenOut)
+async def unblock_token(
+    token_id: int, ctx: ServiceContext = Depends(get_ctx), actor: str = Depends(get_actor)
+) -> TokenOut:
+    return _out(await tokens.set_token_status(ctx, actor, token_id, TokenStatus.ACTIVE))

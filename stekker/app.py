@@ -1,0 +1,85 @@
+"""Wires the parts together: database, bus, OCPP gateway and HTTP API in one process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from collections.abc import Callable
+from datetime import datetime
+
+import uvicorn
+
+from stekker.api.app import create_http_app
+from stekker.bus import InProcessBus
+from stekker.config import Settings
+from stekker.db.base import utcnow
+from stekker.db.engine import make_engine, make_session_factory
+from stekker.db.migrate import upgrade
+from stekker.ocpp.server import Gateway
+from stekker.services.context import ServiceContext
+from stekker.services.station_setup import LocalListSyncer
+
+log = logging.getLogger(__name__)
+
+
+class Stekker:
+    """A running backoffice. `start()` migrates the database and opens both listeners."""
+
+    def __init__(self, settings: Settings, clock: Callable[[], datetime] = utcnow) -> None:
+        self.settings = settings
+        self.engine = make_engine(settings.database_url)
+        self.bus = InProcessBus()
+        self.ctx = ServiceContext(settings, make_session_factory(self.engine), self.bus, clock=clock)
+        self.gateway = Gateway(self.ctx)
+        self.ctx.commands = self.gateway
+        self.ocpp_port = 0
+        self.http_port = 0
+        self._http: uvicorn.Server | None = None
+        self._http_task: asyncio.Task[None] | None = None
+        self._syncer = LocalListSyncer(self.ctx)
+
+    async def start(self, migrate: bool = True) -> None:
+        if migrate:
+            await upgrade(self.engine)
+        self.bus.subscribe("token.changed", self._syncer.on_token_changed)
+        self.ocpp_port = await self.gateway.start(self.settings.host, self.settings.ocpp_port)
+        sock = socket.socket(socket.AF_INET6 if ":" in self.settings.host else socket.AF_INET)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self.settings.host, self.settings.http_port))
+        self.http_port = sock.getsockname()[1]
+        config = uvicorn.Config(
+            create_http_app(self.ctx),
+            log_level=self.settings.log_level.lower(),
+            access_log=False,
+            lifespan="off",
+        )
+        self._http = uvicorn.Server(config)
+        self._http_task = asyncio.create_task(self._http.serve(sockets=[sock]))
+        while not self._http.started:
+            if self._http_task.done():
+                self._http_task.result()
+            await asyncio.sleep(0.01)
+        log.info(
+            "stekker up: OCPP ws://%s:%d/ocpp/{station_id}, API http://%s:%d/docs",
+            self.settings.host,
+            self.ocpp_port,
+            self.settings.host,
+            self.http_port,
+        )
+
+    async def stop(self) -> None:
+        if self._http is not None and self._http_task is not None:
+            self._http.should_exit = True
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._http_task, 10)
+        await self.gateway.stop()
+        await self.engine.dispose()
+
+    async def run_forever(self) -> None:
+        await self.start()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await self.stop()

@@ -1,0 +1,264 @@
+"""The `stekker` command: run the backoffice, simulate stations, and operate it from a shell."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+from typing import Annotated, Any
+
+import httpx
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from stekker.config import Settings, get_settings
+from stekker.logconfig import setup_logging
+
+app = typer.Typer(help="Stekker: an open-source backoffice for Charge Point Operators.", no_args_is_help=True)
+station_app = typer.Typer(help="Register and inspect charging stations (through the running API).")
+token_app = typer.Typer(help="Manage tokens: the cards and app ids that may charge.")
+session_app = typer.Typer(help="Watch sessions and start or stop them remotely.")
+app.add_typer(station_app, name="station")
+app.add_typer(token_app, name="token")
+app.add_typer(session_app, name="session")
+console = Console()
+
+
+def _run(coro: Any) -> None:
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:  # pragma: no cover - not on every platform
+        pass
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(coro)
+
+
+@app.command()
+def serve() -> None:
+    """Run everything in one process: OCPP gateway, operator API (docs at /docs)."""
+    from stekker.app import Stekker
+
+    settings = get_settings()
+    setup_logging(settings.log_level)
+    _run(Stekker(settings).run_forever())
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the database schema up to date (serve does this by itself too)."""
+    from stekker.db.migrate import upgrade_sync
+
+    settings = get_settings()
+    upgrade_sync(settings.database_url)
+    console.print(f"database at {settings.database_url.split('@')[-1]} is up to date")
+
+
+@app.command()
+def simulate(
+    count: Annotated[int, typer.Option(help="How many stations.")] = 3,
+    url: Annotated[str | None, typer.Option(help="Base URL; default ws://HOST:OCPP_PORT/ocpp")] = None,
+    prefix: Annotated[str, typer.Option(help="Station ids are PREFIX001, PREFIX002, ...")] = "SIM",
+    connectors: Annotated[int, typer.Option(help="Connectors per station.")] = 2,
+    id_tag: Annotated[list[str] | None, typer.Option(help="Tokens the drivers use (repeatable).")] = None,
+    session_every: Annotated[float, typer.Option(help="Mean seconds between sessions.")] = 60.0,
+    password: Annotated[str | None, typer.Option(help="Basic-auth password for every station.")] = None,
+) -> None:
+    """Run simulated OCPP 1.6 stations that boot, charge and obey remote commands."""
+    from stekker.sim.fleet import run_fleet
+
+    settings = get_settings()
+    setup_logging(settings.log_level)
+    base = url or f"ws://{settings.host}:{settings.ocpp_port}/ocpp"
+    _run(
+        run_fleet(
+            base,
+            count,
+            prefix=prefix,
+            connectors=connectors,
+            id_tags=id_tag or ["DEMO-0001"],
+            session_every=session_every,
+            password=password,
+        )
+    )
+
+
+@app.command()
+def demo(
+    stations: Annotated[int, typer.Option(help="How many simulated stations.")] = 3,
+) -> None:
+    """Serve on SQLite with a few simulated stations charging: the quickest way to see it work."""
+    os.environ.setdefault("STEKKER_UNKNOWN_STATIONS", "accept")
+    get_settings.cache_clear()
+    settings = get_settings()
+    setup_logging(settings.log_level)
+    _run(_demo(settings, stations))
+
+
+async def _demo(settings: Settings, count: int) -> None:
+    from stekker.app import Stekker
+    from stekker.services.tokens import TokenInput, upsert_token
+    from stekker.sim.fleet import run_fleet
+
+    server = Stekker(settings)
+    await server.start()
+    tags = ["DEMO-0001", "DEMO-0002", "DEMO-0003"]
+    for tag in tags:
+        await upsert_token(server.ctx, "demo", TokenInput(uid=tag, visual_number=f"demo card {tag}"))
+    api = f"http://{settings.host}:{server.http_port}"
+    console.print(
+        f"[bold green]Stekker is running[/] on {settings.database_url}\n"
+        f"  stations connect at ws://{settings.host}:{server.ocpp_port}/ocpp/<station id>\n"
+        f"  operator API: {api}/docs   live sessions: {api}/api/sessions?status=active\n"
+        f"  try: stekker session list   |   stekker station list\n"
+        f"Starting {count} simulated stations (SIM001...). Ctrl-C stops everything."
+    )
+    stop = asyncio.Event()
+    try:
+        await run_fleet(
+            f"ws://{settings.host}:{server.ocpp_port}/ocpp",
+            count,
+            prefix="SIM",
+            id_tags=tags,
+            session_every=45.0,
+            meter_interval=10.0,
+            stop_event=stop,
+        )
+    finally:
+        stop.set()
+        await server.stop()
+
+
+# ---- operator commands: they talk to the running API ------------------------------------
+
+
+def _client() -> httpx.Client:
+    settings = get_settings()
+    base = os.environ.get("STEKKER_API_URL", f"http://{settings.host}:{settings.http_port}")
+    headers = {"Authorization": f"Bearer {settings.api_token}"} if settings.api_token else {}
+    return httpx.Client(base_url=base, headers=headers, timeout=settings.call_timeout + 10)
+
+
+def _call(method: str, path: str, **kwargs: Any) -> Any:
+    try:
+        with _client() as client:
+            response = client.request(method, path, **kwargs)
+    except httpx.ConnectError:
+        console.print("[red]cannot reach the Stekker API[/] (is `stekker serve` running? STEKKER_API_URL?)")
+        raise typer.Exit(2) from None
+    if response.status_code >= 400:
+        try:
+            detail = response.json().get("detail")
+        except ValueError:
+            detail = response.text
+        console.print(f"[red]{response.status_code}[/] {detail}")
+        raise typer.Exit(1)
+    return response.json()
+
+
+def _table(rows: list[dict[str, Any]], columns: list[str], title: str) -> None:
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*("" if row.get(c) is None else str(row.get(c)) for c in columns))
+    console.print(table)
+
+
+@station_app.command("list")
+def station_list() -> None:
+    """Stations with their connection state."""
+    rows = _call("GET", "/api/stations", params={"limit": 1000})
+    _table(rows, ["id", "online", "vendor", "model", "firmware_version", "last_seen", "status"], "Stations")
+
+
+@station_app.command("add")
+def station_add(
+    station_id: str,
+    password: Annotated[str | None, typer.Option(help="Basic-auth password, 16-40 characters.")] = None,
+    evses: Annotated[int, typer.Option(help="Number of EVSEs to create now.")] = 0,
+) -> None:
+    """Register a station so it may connect."""
+    body = {"id": station_id, "password": password, "evse_count": evses}
+    console.print_json(json.dumps(_call("POST", "/api/stations", json=body)))
+
+
+@token_app.command("add")
+def token_add(
+    uid: str,
+    contract_id: Annotated[str | None, typer.Option()] = None,
+    blocked: Annotated[bool, typer.Option(help="Create it blocked.")] = False,
+) -> None:
+    """Create or update a token."""
+    body = {"uid": uid, "contract_id": contract_id, "status": "blocked" if blocked else "active"}
+    console.print_json(json.dumps(_call("PUT", "/api/tokens", json=body)))
+
+
+@token_app.command("list")
+def token_list() -> None:
+    """All tokens."""
+    _table(
+        _call("GET", "/api/tokens", params={"limit": 1000}),
+        ["id", "uid", "type", "status", "contract_id", "expires_at"],
+        "Tokens",
+    )
+
+
+@session_app.command("list")
+def session_list(
+    active: Annotated[bool, typer.Option("--active/--all", help="Only running sessions.")] = True,
+    station: Annotated[str | None, typer.Option(help="Only this station.")] = None,
+) -> None:
+    """Sessions, newest first, with the energy so far."""
+    params: dict[str, Any] = {"limit": 200}
+    if active:
+        params["status"] = "active"
+    if station:
+        params["station_id"] = station
+    rows = _call("GET", "/api/sessions", params=params)
+    _table(
+        rows,
+        [
+            "id",
+            "station_id",
+            "evse_number",
+            "token_uid",
+            "auth_status",
+            "status",
+            "start_time",
+            "energy_wh",
+            "stop_reason",
+        ],
+        "Sessions",
+    )
+
+
+@session_app.command("start")
+def session_start(
+    station_id: str,
+    token: Annotated[str, typer.Option(help="The idTag to charge with.")],
+    evse: Annotated[int | None, typer.Option(help="EVSE (1.6 connector) number.")] = None,
+) -> None:
+    """Remote start: ask a station to start charging for a token."""
+    result = _call(
+        "POST", f"/api/stations/{station_id}/remote-start", json={"token_uid": token, "evse_number": evse}
+    )
+    console.print(f"station {station_id} answered [bold]{result['status']}[/]")
+    if result["status"] != "Accepted":
+        raise typer.Exit(1)
+
+
+@session_app.command("stop")
+def session_stop(session_id: int) -> None:
+    """Remote stop: ask the station to stop a running session."""
+    result = _call("POST", f"/api/sessions/{session_id}/remote-stop")
+    console.print(f"station {result['station_id']} answered [bold]{result['status']}[/]")
+    if result["status"] != "Accepted":
+        raise typer.Exit(1)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,336 @@
+"""The tables of the backoffice. Each class is one domain concept; its docstring says which."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from stekker.db.base import Base, utcnow
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class TokenStatus(StrEnum):
+    ACTIVE = "active"
+    BLOCKED = "blocked"
+    RETIRED = "retired"
+
+
+class SessionStatus(StrEnum):
+    ACTIVE = "active"
+    COMPLETED = "completed"
+
+
+class Location(Base):
+    """A place with one or more charging stations: the address a driver navigates to.
+
+    `opening_times` follows the OCPI Hours object (None means open 24/7); coordinates are
+    WGS84 decimal degrees; `time_zone` is an IANA name used to show local times.
+    """
+
+    __tablename__ = "locations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    address: Mapped[str] = mapped_column(String(255))
+    city: Mapped[str] = mapped_column(String(100))
+    postal_code: Mapped[str | None] = mapped_column(String(20))
+    country: Mapped[str] = mapped_column(String(3), default="NLD")
+    latitude: Mapped[Decimal] = mapped_column(Numeric(9, 6))
+    longitude: Mapped[Decimal] = mapped_column(Numeric(9, 6))
+    time_zone: Mapped[str] = mapped_column(String(64), default="Europe/Amsterdam")
+    opening_times: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    stations: Mapped[list[ChargingStation]] = relationship(back_populates="location")
+
+
+class ChargingStation(Base):
+    """A charge point: one OCPP endpoint, identified by the last segment of its WebSocket URL.
+
+    It reports its make and firmware at boot, is online while its WebSocket is open, and
+    holds one or more EVSEs. `password_hash` is the security profile 1/2 Basic-auth secret;
+    `local_list_version` is the version of our local authorization list the station holds.
+    """
+
+    __tablename__ = "charging_stations"
+
+    id: Mapped[str] = mapped_column(String(48), primary_key=True)
+    location_id: Mapped[int | None] = mapped_column(ForeignKey("locations.id"))
+    vendor: Mapped[str | None] = mapped_column(String(50))
+    model: Mapped[str | None] = mapped_column(String(50))
+    serial_number: Mapped[str | None] = mapped_column(String(50))
+    firmware_version: Mapped[str | None] = mapped_column(String(50))
+    iccid: Mapped[str | None] = mapped_column(String(20))
+    imsi: Mapped[str | None] = mapped_column(String(20))
+    meter_type: Mapped[str | None] = mapped_column(String(50))
+    meter_serial_number: Mapped[str | None] = mapped_column(String(50))
+    ocpp_version: Mapped[str | None] = mapped_column(String(16))
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    registration_status: Mapped[str] = mapped_column(String(16), default="Accepted")
+    status: Mapped[str | None] = mapped_column(String(32))
+    status_at: Mapped[datetime | None]
+    error_code: Mapped[str | None] = mapped_column(String(50))
+    online: Mapped[bool] = mapped_column(Boolean, default=False)
+    last_seen: Mapped[datetime | None]
+    connected_at: Mapped[datetime | None]
+    disconnected_at: Mapped[datetime | None]
+    last_boot_at: Mapped[datetime | None]
+    reconnect_count: Mapped[int] = mapped_column(Integer, default=0)
+    local_list_version: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    retired_at: Mapped[datetime | None]
+
+    location: Mapped[Location | None] = relationship(back_populates="stations")
+    evses: Mapped[list[Evse]] = relationship(
+        back_populates="station", order_by="Evse.evse_number", cascade="all, delete-orphan"
+    )
+
+
+class Evse(Base):
+    """An EVSE: the part of a station that charges one vehicle at a time.
+
+    `evse_number` is the OCPP id on the station (the 1.6 connectorId, the 2.0.1 evseId);
+    `evse_id` is the public eMI3 identifier printed on the station, e.g. `NL*STK*E0001*1`.
+    """
+
+    __tablename__ = "evses"
+    __table_args__ = (UniqueConstraint("station_id", "evse_number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    station_id: Mapped[str] = mapped_column(ForeignKey("charging_stations.id", ondelete="CASCADE"))
+    evse_number: Mapped[int] = mapped_column(Integer)
+    evse_id: Mapped[str | None] = mapped_column(String(48), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    station: Mapped[ChargingStation] = relationship(back_populates="evses")
+    connectors: Mapped[list[Connector]] = relationship(
+        back_populates="evse", order_by="Connector.connector_number", cascade="all, delete-orphan"
+    )
+
+
+class Connector(Base):
+    """A plug or socket of an EVSE, with its physical capabilities and its live OCPP status.
+
+    `standard`, `format` and `power_type` use OCPI's vocabulary (e.g. IEC_62196_T2, SOCKET,
+    AC_3_PHASE). `status_at` is the station's timestamp of the status, so an older status
+    that arrives late (an offline queue) never overwrites a newer one.
+    """
+
+    __tablename__ = "connectors"
+    __table_args__ = (UniqueConstraint("evse_id", "connector_number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    evse_id: Mapped[int] = mapped_column(ForeignKey("evses.id", ondelete="CASCADE"))
+    connector_number: Mapped[int] = mapped_column(Integer, default=1)
+    standard: Mapped[str] = mapped_column(String(32), default="IEC_62196_T2")
+    format: Mapped[str] = mapped_column(String(16), default="SOCKET")
+    power_type: Mapped[str] = mapped_column(String(16), default="AC_3_PHASE")
+    max_voltage: Mapped[int] = mapped_column(Integer, default=230)
+    max_amperage: Mapped[int] = mapped_column(Integer, default=32)
+    max_electric_power: Mapped[int | None] = mapped_column(Integer)
+    status: Mapped[str | None] = mapped_column(String(32))
+    error_code: Mapped[str | None] = mapped_column(String(50))
+    status_at: Mapped[datetime | None]
+
+    evse: Mapped[Evse] = relationship(back_populates="connectors")
+
+
+class Token(Base):
+    """A means of identification a driver presents: an RFID card, an app user, an ad-hoc id.
+
+    `uid` is what the station sends as idTag/idToken; `contract_id` the eMA id on the
+    driver's contract; `group_id` the 1.6 parentIdTag. `list_version` is the local
+    authorization list version in which this token last changed, so a differential
+    SendLocalList can be computed for any station version.
+    """
+
+    __tablename__ = "tokens"
+    __table_args__ = (UniqueConstraint("country_code", "party_id", "uid"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    uid: Mapped[str] = mapped_column(String(36), index=True)
+    type: Mapped[str] = mapped_column(String(16), default="RFID")
+    contract_id: Mapped[str | None] = mapped_column(String(36))
+    visual_number: Mapped[str | None] = mapped_column(String(64))
+    issuer: Mapped[str | None] = mapped_column(String(64))
+    country_code: Mapped[str] = mapped_column(String(2), default="NL")
+    party_id: Mapped[str] = mapped_column(String(3), default="STK")
+    group_id: Mapped[str | None] = mapped_column(String(36))
+    status: Mapped[str] = mapped_column(String(16), default=TokenStatus.ACTIVE)
+    expires_at: Mapped[datetime | None]
+    allow_concurrent: Mapped[bool] = mapped_column(Boolean, default=False)
+    list_version: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class ChargingSession(Base):
+    """A charging transaction: from the StartTransaction (or TransactionEvent Started) to its stop.
+
+    `id` is the 1.6 transactionId we hand out; `transaction_id` the id as the station knows
+    it (a string in 2.0.1). `start_key` makes a retransmitted start idempotent. Energy comes
+    from the meter register the station reports: `meter_stop_wh - meter_start_wh`, never
+    from a zero baseline. `auth_status` is our central decision on the start token.
+    """
+
+    __tablename__ = "sessions"
+    __table_args__ = (
+        UniqueConstraint("station_id", "transaction_id"),
+        UniqueConstraint("station_id", "start_key"),
+        Index("ix_sessions_station_status", "station_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    station_id: Mapped[str] = mapped_column(ForeignKey("charging_stations.id"))
+    evse_pk: Mapped[int | None] = mapped_column(ForeignKey("evses.id"))
+    evse_number: Mapped[int] = mapped_column(Integer)
+    connector_number: Mapped[int] = mapped_column(Integer)
+    transaction_id: Mapped[str | None] = mapped_column(String(36))
+    start_key: Mapped[str] = mapped_column(String(255))
+    token_uid: Mapped[str | None] = mapped_column(String(36), index=True)
+    token_id: Mapped[int | None] = mapped_column(ForeignKey("tokens.id"))
+    auth_status: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default=SessionStatus.ACTIVE)
+    start_time: Mapped[datetime]
+    stop_time: Mapped[datetime | None]
+    meter_start_wh: Mapped[int | None] = mapped_column(BigInteger)
+    meter_last_wh: Mapped[int | None] = mapped_column(BigInteger)
+    meter_stop_wh: Mapped[int | None] = mapped_column(BigInteger)
+    energy_wh: Mapped[int | None] = mapped_column(BigInteger)
+    stop_reason: Mapped[str | None] = mapped_column(String(32))
+    stop_token_uid: Mapped[str | None] = mapped_column(String(36))
+    reservation_id: Mapped[int | None] = mapped_column(Integer)
+    remote_start_id: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class MeterValue(Base):
+    """One sampled value a station reported: a measurand at a time, exactly as sent.
+
+    `value` keeps the station's text (signed data stays intact); unit, phase, context and
+    location use the OCPP names. `session_id` links it to a session, also when the station
+    sent no transactionId but the connector had a session running.
+    """
+
+    __tablename__ = "meter_values"
+    __table_args__ = (Index("ix_meter_values_session_ts", "session_id", "timestamp"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    station_id: Mapped[str] = mapped_column(String(48), index=True)
+    session_id: Mapped[int | None] = mapped_column(ForeignKey("sessions.id"))
+    evse_number: Mapped[int] = mapped_column(Integer)
+    connector_number: Mapped[int] = mapped_column(Integer)
+    timestamp: Mapped[datetime]
+    measurand: Mapped[str] = mapped_column(String(48))
+    phase: Mapped[str | None] = mapped_column(String(8))
+    unit: Mapped[str | None] = mapped_column(String(16))
+    context: Mapped[str | None] = mapped_column(String(32))
+    location: Mapped[str | None] = mapped_column(String(16))
+    format: Mapped[str | None] = mapped_column(String(16))
+    value: Mapped[str] = mapped_column(Text)
+
+
+class StatusHistory(Base):
+    """Every StatusNotification a station sent, in full: the availability record of an EVSE.
+
+    connector_number 0 is the station as a whole. `timestamp` is the station's time,
+    `received_at` ours; the two differ when the station was offline.
+    """
+
+    __tablename__ = "status_history"
+    __table_args__ = (Index("ix_status_history_station_ts", "station_id", "timestamp"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    station_id: Mapped[str] = mapped_column(String(48))
+    evse_number: Mapped[int] = mapped_column(Integer)
+    connector_number: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(32))
+    error_code: Mapped[str | None] = mapped_column(String(50))
+    info: Mapped[str | None] = mapped_column(String(255))
+    vendor_id: Mapped[str | None] = mapped_column(String(255))
+    vendor_error_code: Mapped[str | None] = mapped_column(String(50))
+    timestamp: Mapped[datetime]
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AuthorizationRequest(Base):
+    """One authorization decision we made: who asked (station, connector), for which token,
+    in which message (Authorize, StartTransaction, StopTransaction, RemoteStart), what we
+    answered and why. This is the historical request data operators must be able to export.
+    """
+
+    __tablename__ = "authorization_requests"
+    __table_args__ = (Index("ix_authorization_requests_station_ts", "station_id", "requested_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    station_id: Mapped[str] = mapped_column(String(48))
+    connector_number: Mapped[int | None] = mapped_column(Integer)
+    token_uid: Mapped[str] = mapped_column(String(36), index=True)
+    token_id: Mapped[int | None] = mapped_column(ForeignKey("tokens.id"))
+    kind: Mapped[str] = mapped_column(String(32))
+    result: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(String(255))
+    session_id: Mapped[int | None] = mapped_column(ForeignKey("sessions.id"))
+    requested_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class StationEvent(Base):
+    """Something that happened to a station that is not a status or a meter value:
+    connected, disconnected, booted, an error, a firmware or diagnostics status, a stop for
+    a transaction we did not know. The operator's timeline of a station at 3 a.m.
+    """
+
+    __tablename__ = "station_events"
+    __table_args__ = (Index("ix_station_events_station_ts", "station_id", "occurred_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    station_id: Mapped[str] = mapped_column(String(48))
+    kind: Mapped[str] = mapped_column(String(48))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    occurred_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AuditEntry(Base):
+    """A state-changing action by a person or system on the operator side: who did what to
+    which object, when, and with what result. Append-only.
+    """
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    actor: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(100), index=True)
+    object_type: Mapped[str] = mapped_column(String(50))
+    object_id: Mapped[str] = mapped_column(String(100))
+    result: Mapped[str] = mapped_column(String(50), default="ok")
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    occurred_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Counter(Base):
+    """A named, monotonically increasing number (e.g. the local authorization list version)."""
+
+    __tablename__ = "counters"
+
+    name: Mapped[str] = mapped_column(String(50), primary_key=True)
+    value: Mapped[int] = mapped_column(Integer, default=0)

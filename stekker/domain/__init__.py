@@ -1,0 +1,1 @@
+"""Pure business rules: no I/O, no protocol wire formats."""

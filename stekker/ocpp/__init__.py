@@ -1,0 +1,1 @@
+"""The OCPP gateway: WebSocket server, one connection per station, version-specific handlers."""

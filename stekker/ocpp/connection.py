@@ -1,0 +1,247 @@
+"""One station's WebSocket: inbound CALLs handled in order, one outbound CALL in flight."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from websockets.asyncio.server import ServerConnection
+from websockets.exceptions import ConnectionClosed
+
+from stekker.ocpp.protocol import UNREADABLE_ID, ErrorCode, MessageType, OcppError
+from stekker.ocpp.schemas import known_actions, validate
+from stekker.services.ports import CommandTimeout, StationCallError, StationOffline
+
+if TYPE_CHECKING:
+    from stekker.services.context import ServiceContext
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A handler's answer, and work to start only after the answer is on the wire
+    (e.g. configuring a station after its BootNotification was accepted)."""
+
+    payload: dict[str, Any]
+    after: Callable[[], Awaitable[None]] | None = None
+
+
+Handler = Callable[["StationConnection", dict[str, Any]], Awaitable[Reply]]
+
+
+class StationConnection:
+    """A connected station. Inbound CALLs are processed one at a time, in arrival order, and
+    answered only after what they carry is committed. Outbound CALLs wait for each other; a
+    reply that arrives after its call timed out is dropped, never matched to a later call."""
+
+    def __init__(
+        self,
+        station_id: str,
+        protocol: str,
+        websocket: ServerConnection,
+        handlers: Mapping[str, Handler],
+        ctx: ServiceContext,
+        on_activity: Callable[[str], None],
+    ) -> None:
+        self.station_id = station_id
+        self.protocol = protocol
+        self.ctx = ctx
+        self._ws = websocket
+        self._handlers = handlers
+        self._on_activity = on_activity
+        self._call_lock = asyncio.Lock()
+        self._pending: tuple[str, str, asyncio.Future[dict[str, Any]]] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.replaced = False
+        self.closed = False
+
+    @property
+    def remote(self) -> str:
+        address = self._ws.remote_address
+        return f"{address[0]}:{address[1]}" if address else "?"
+
+    async def serve(self) -> None:
+        """Read frames until the socket closes."""
+        try:
+            async for message in self._ws:
+                self._on_activity(self.station_id)
+                await self._on_frame(message)
+        except ConnectionClosed:
+            pass
+        finally:
+            self.closed = True
+            if self._pending is not None and not self._pending[2].done():
+                self._pending[2].set_exception(StationOffline(f"{self.station_id} disconnected"))
+            for task in self._tasks:
+                task.cancel()
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        await self._ws.close(code, reason)
+
+    def spawn(self, work: Callable[[], Awaitable[None]], name: str) -> None:
+        """Run work tied to this connection; it is cancelled when the station disconnects."""
+
+        async def guarded() -> None:
+            try:
+                await work()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("%s: background work %s failed", self.station_id, name)
+
+        task = asyncio.create_task(guarded(), name=f"{self.station_id}:{name}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # ---- inbound -------------------------------------------------------------------------
+
+    async def _on_frame(self, message: str | bytes) -> None:
+        try:
+            frame = orjson.loads(message)
+        except orjson.JSONDecodeError:
+            await self._send_error(UNREADABLE_ID, ErrorCode.FORMAT_VIOLATION, "frame is not valid JSON")
+            return
+        if not isinstance(frame, list) or len(frame) < 3 or type(frame[0]) is not int:
+            msg_id = _readable_id(frame)
+            await self._send_error(
+                msg_id, ErrorCode.FORMAT_VIOLATION, "not an OCPP-J frame: expected [type, id, ...]"
+            )
+            return
+        kind = frame[0]
+        if kind == MessageType.CALL:
+            await self._on_call(frame)
+        elif kind == MessageType.CALLRESULT:
+            self._on_result(frame)
+        elif kind == MessageType.CALLERROR:
+            self._on_error(frame)
+        else:
+            await self._send_error(
+                _readable_id(frame), ErrorCode.MESSAGE_TYPE_NOT_SUPPORTED, f"unknown message type {kind}"
+            )
+
+    async def _on_call(self, frame: list[Any]) -> None:
+        if len(frame) != 4 or not isinstance(frame[1], str) or not isinstance(frame[2], str):
+            await self._send_error(
+                _readable_id(frame), ErrorCode.FORMAT_VIOLATION, "a CALL is [2, id, action, payload]"
+            )
+            return
+        _, msg_id, action, payload = frame
+        if not isinstance(payload, dict):
+            await self._send_error(msg_id, ErrorCode.FORMAT_VIOLATION, "CALL payload must be an object")
+            return
+        handler = self._handlers.get(action)
+        if handler is None:
+            if action in known_actions(self.protocol):
+                await self._send_error(
+                    msg_id, ErrorCode.NOT_SUPPORTED, f"{action} is not sent by a station to a central system"
+                )
+            else:
+                await self._send_error(msg_id, ErrorCode.NOT_IMPLEMENTED, f"unknown action {action!r}")
+            return
+        try:
+            validate(self.protocol, action, payload)
+            reply = await handler(self, payload)
+        except OcppError as exc:
+            await self._send_error(msg_id, exc.code, exc.description, exc.details)
+            return
+        except Exception:
+            # Nothing was acknowledged: the station keeps the message and retries (rule 4).
+            log.exception("%s: %s failed", self.station_id, action)
+            await self._send_error(
+                msg_id, ErrorCode.INTERNAL_ERROR, "the central system could not store this; retry later"
+            )
+            return
+        try:
+            validate(self.protocol, action, reply.payload, response=True)
+        except OcppError as exc:
+            log.error("%s: our %s reply breaks the schema: %s", self.station_id, action, exc.description)
+            await self._send_error(
+                msg_id, ErrorCode.INTERNAL_ERROR, "central system produced an invalid reply"
+            )
+            return
+        await self._send([MessageType.CALLRESULT, msg_id, reply.payload])
+        if reply.after is not None:
+            self.spawn(reply.after, f"after-{action}")
+
+    # ---- outbound ------------------------------------------------------------------------
+
+    async def call(self, action: str, payload: dict[str, Any], timeout: float) -> dict[str, Any]:
+        """Send a CALL and wait for its CALLRESULT payload (validated against the schema)."""
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(timeout):
+                async with self._call_lock:
+                    if self.closed:
+                        raise StationOffline(f"{self.station_id} is not connected")
+                    msg_id = str(uuid.uuid4())
+                    future: asyncio.Future[dict[str, Any]] = loop.create_future()
+                    self._pending = (msg_id, action, future)
+                    try:
+                        await self._send([MessageType.CALL, msg_id, action, payload])
+                        return await future
+                    finally:
+                        self._pending = None
+        except TimeoutError:
+            raise CommandTimeout(f"{self.station_id} did not answer {action} within {timeout:g} s") from None
+        except ConnectionClosed:
+            raise StationOffline(f"{self.station_id} disconnected") from None
+
+    def _take_pending(self, frame: list[Any]) -> tuple[str, asyncio.Future[dict[str, Any]]] | None:
+        pending = self._pending
+        if pending is None or len(frame) < 2 or frame[1] != pending[0] or pending[2].done():
+            log.warning(
+                "%s: dropped a reply to no outstanding call (late or unknown): %.200r", self.station_id, frame
+            )
+            return None
+        return pending[1], pending[2]
+
+    def _on_result(self, frame: list[Any]) -> None:
+        taken = self._take_pending(frame)
+        if taken is None:
+            return
+        action, future = taken
+        payload = frame[2]
+        try:
+            validate(self.protocol, action, payload, response=True)
+        except OcppError as exc:
+            future.set_exception(
+                StationCallError(exc.code.value, f"invalid {action} reply: {exc.description}")
+            )
+            return
+        future.set_result(payload)
+
+    def _on_error(self, frame: list[Any]) -> None:
+        taken = self._take_pending(frame)
+        if taken is None:
+            return
+        code = str(frame[2]) if len(frame) > 2 else "GenericError"
+        description = str(frame[3]) if len(frame) > 3 else ""
+        taken[1].set_exception(StationCallError(code, description))
+
+    # ---- wire ----------------------------------------------------------------------------
+
+    async def _send(self, frame: list[Any]) -> None:
+        await self._ws.send(orjson.dumps(frame).decode())
+
+    async def _send_error(
+        self, msg_id: str, code: ErrorCode, description: str, details: dict[str, Any] | None = None
+    ) -> None:
+        log.info("%s: CALLERROR %s %s", self.station_id, code.value, description)
+        try:
+            await self._send(
+                [MessageType.CALLERROR, msg_id, code.wire(self.protocol), description, details or {}]
+            )
+        except ConnectionClosed:
+            pass
+
+
+def _readable_id(frame: Any) -> str:
+    if isinstance(frame, list) and len(frame) >= 2 and isinstance(frame[1], str) and len(frame[1]) <= 36:
+        return frame[1]
+    return UNREADABLE_ID

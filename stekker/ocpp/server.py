@@ -1,0 +1,183 @@
+"""The WebSocket server stations connect to, and the command port the services use."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import http
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+from urllib.parse import unquote
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.datastructures import Headers
+from websockets.http11 import Request, Response
+
+from stekker.ocpp.connection import Handler, StationConnection
+from stekker.ocpp.protocol import OCPP16
+from stekker.ocpp.v16 import commands as v16_commands
+from stekker.ocpp.v16.handlers import HANDLERS as V16_HANDLERS
+from stekker.services import stations
+from stekker.services.context import ServiceContext
+from stekker.services.ports import StationCommand, StationOffline
+from stekker.services.stations import Admission, LastSeenTracker
+
+log = logging.getLogger(__name__)
+
+SUPPORTED: dict[str, tuple[Mapping[str, Handler], Callable[[StationCommand], v16_commands.Outbound]]] = {
+    OCPP16: (V16_HANDLERS, v16_commands.translate),
+}
+
+MAX_STATION_ID = 48
+
+
+def station_id_from_path(path: str) -> str | None:
+    """The station id is the last path segment (percent-decoded); None if it is unusable."""
+    segment = unquote(path.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1])
+    if not segment or len(segment) > MAX_STATION_ID or not segment.isprintable() or "/" in segment:
+        return None
+    return segment
+
+
+def basic_auth(headers: Headers) -> tuple[str, str] | None:
+    value = headers.get("Authorization")
+    if not value or not value.lower().startswith("basic "):
+        return None
+    try:
+        user, _, password = base64.b64decode(value[6:].strip(), validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return user, password
+
+
+def _refuse(status: http.HTTPStatus, text: str, headers: dict[str, str] | None = None) -> Response:
+    h = Headers({"Content-Type": "text/plain; charset=utf-8", "Connection": "close", **(headers or {})})
+    body = (text + "\n").encode()
+    h["Content-Length"] = str(len(body))
+    return Response(status.value, status.phrase, h, body)
+
+
+class Gateway:
+    """Accepts station connections and implements the services' CommandPort in-process."""
+
+    def __init__(self, ctx: ServiceContext) -> None:
+        self.ctx = ctx
+        self.connections: dict[str, StationConnection] = {}
+        self.last_seen = LastSeenTracker(ctx)
+        self._server: Server | None = None
+        self._flusher: asyncio.Task[None] | None = None
+
+    # ---- CommandPort ---------------------------------------------------------------------
+
+    def is_connected(self, station_id: str) -> bool:
+        return station_id in self.connections
+
+    def connected_stations(self) -> list[str]:
+        return list(self.connections)
+
+    async def send(
+        self, station_id: str, command: StationCommand, timeout: float | None = None
+    ) -> dict[str, Any]:
+        connection = self.connections.get(station_id)
+        if connection is None:
+            raise StationOffline(f"station {station_id} is offline")
+        outbound = SUPPORTED[connection.protocol][1](command)
+        reply = await connection.call(
+            outbound.action, outbound.payload, timeout or self.ctx.settings.call_timeout
+        )
+        return outbound.read(reply)
+
+    # ---- server --------------------------------------------------------------------------
+
+    async def start(self, host: str, port: int) -> int:
+        """Listen; returns the bound port (useful with port 0)."""
+        s = self.ctx.settings
+        self._server = await serve(
+            self._handle,
+            host,
+            port,
+            subprotocols=list(SUPPORTED),  # type: ignore[arg-type]
+            process_request=self._process_request,
+            max_size=s.ws_max_frame_bytes,
+            ping_interval=s.ws_ping_interval,
+            ping_timeout=s.ws_ping_timeout,
+            close_timeout=5,
+        )
+        self._flusher = asyncio.create_task(self.last_seen.run())
+        return int(self._server.sockets[0].getsockname()[1])
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+        if self._flusher is not None:
+            self._flusher.cancel()
+        await self.last_seen.flush()
+
+    async def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        station_id = station_id_from_path(request.path)
+        if station_id is None:
+            return _refuse(http.HTTPStatus.NOT_FOUND, "connect to /ocpp/{station_id}")
+        offered = [p.strip() for h in request.headers.get_all("Sec-WebSocket-Protocol") for p in h.split(",")]
+        if not any(p in SUPPORTED for p in offered):
+            return _refuse(
+                http.HTTPStatus.BAD_REQUEST,
+                f"no supported OCPP subprotocol offered (supported: {', '.join(SUPPORTED)})",
+            )
+        credentials = basic_auth(request.headers)
+        password = None
+        if credentials is not None:
+            if credentials[0] != station_id:
+                return _refuse(
+                    http.HTTPStatus.UNAUTHORIZED,
+                    "Basic auth user must be the station id",
+                    {"WWW-Authenticate": 'Basic realm="ocpp"'},
+                )
+            password = credentials[1]
+        try:
+            admission = await stations.admit(self.ctx, station_id, password)
+        except Exception:
+            log.exception("%s: admission check failed", station_id)
+            return _refuse(http.HTTPStatus.SERVICE_UNAVAILABLE, "central system temporarily unavailable")
+        if admission is Admission.UNKNOWN:
+            return _refuse(http.HTTPStatus.NOT_FOUND, f"unknown station {station_id}")
+        if admission is Admission.RETIRED:
+            return _refuse(http.HTTPStatus.FORBIDDEN, f"station {station_id} is retired")
+        if admission is Admission.BAD_CREDENTIALS:
+            return _refuse(
+                http.HTTPStatus.UNAUTHORIZED,
+                "bad or missing credentials",
+                {"WWW-Authenticate": 'Basic realm="ocpp"'},
+            )
+        return None
+
+    async def _handle(self, websocket: ServerConnection) -> None:
+        station_id = station_id_from_path(websocket.request.path if websocket.request else "")
+        protocol = websocket.subprotocol
+        if station_id is None or protocol not in SUPPORTED:  # process_request already refused these
+            await websocket.close(1002, "bad handshake")
+            return
+        handlers = SUPPORTED[protocol][0]
+        connection = StationConnection(
+            station_id, protocol, websocket, handlers, self.ctx, self.last_seen.touch
+        )
+        previous = self.connections.get(station_id)
+        self.connections[station_id] = connection
+        if previous is not None:
+            # The station reconnected while its old socket lingers (a zombie): the new one wins now.
+            previous.replaced = True
+            asyncio.create_task(previous.close(1001, "replaced by a new connection"))  # noqa: RUF006
+        try:
+            await stations.connected(self.ctx, station_id, protocol, connection.remote)
+            await connection.serve()
+        finally:
+            if self.connections.get(station_id) is connection:
+                del self.connections[station_id]
+            if not connection.replaced:
+                code = websocket.close_code
+                try:
+                    await stations.disconnected(self.ctx, station_id, code, websocket.close_reason or "")
+                except Exception:
+                    log.exception("%s: could not record the disconnect", station_id)

@@ -1,0 +1,191 @@
+"""Inbound OCPP 1.6 messages, translated into service calls. No business rules here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from stekker.db.base import utcnow
+from stekker.domain.metering import SampledValue
+from stekker.domain.timeutil import format_timestamp, parse_timestamp
+from stekker.ocpp.connection import Handler, Reply, StationConnection
+from stekker.services import authorization, station_setup, stations, transactions
+from stekker.services.authorization import TokenVerdict
+
+
+def _id_tag_info(verdict: TokenVerdict) -> dict[str, Any]:
+    info: dict[str, Any] = {"status": verdict.decision.status.value}
+    if verdict.expires_at is not None:
+        info["expiryDate"] = format_timestamp(verdict.expires_at)
+    if verdict.group_id:
+        info["parentIdTag"] = verdict.group_id
+    return info
+
+
+def _samples(meter_values: list[dict[str, Any]]) -> list[SampledValue]:
+    out: list[SampledValue] = []
+    for meter_value in meter_values:
+        at = parse_timestamp(meter_value["timestamp"])
+        for s in meter_value["sampledValue"]:
+            out.append(
+                SampledValue(
+                    timestamp=at,
+                    value=s["value"],
+                    measurand=s.get("measurand", "Energy.Active.Import.Register"),
+                    phase=s.get("phase"),
+                    unit=s.get("unit", "Wh"),
+                    context=s.get("context", "Sample.Periodic"),
+                    location=s.get("location", "Outlet"),
+                    format=s.get("format", "Raw"),
+                )
+            )
+    return out
+
+
+async def boot_notification(conn: StationConnection, p: dict[str, Any]) -> Reply:
+    info = stations.BootInfo(
+        vendor=p["chargePointVendor"],
+        model=p["chargePointModel"],
+        serial_number=p.get("chargePointSerialNumber") or p.get("chargeBoxSerialNumber"),
+        firmware_version=p.get("firmwareVersion"),
+        iccid=p.get("iccid"),
+        imsi=p.get("imsi"),
+        meter_type=p.get("meterType"),
+        meter_serial_number=p.get("meterSerialNumber"),
+    )
+    result = await stations.boot(conn.ctx, conn.station_id, info)
+    after = None
+    if result.status == "Accepted" and conn.ctx.settings.configure_stations_on_boot:
+        station_id, ctx = conn.station_id, conn.ctx
+
+        async def after_boot() -> None:
+            await station_setup.configure_for_central_authorization(ctx, station_id)
+            await station_setup.sync_local_list(ctx, station_id)
+
+        after = after_boot
+    return Reply(
+        {
+            "status": result.status,
+            "currentTime": format_timestamp(result.current_time),
+            "interval": result.interval,
+        },
+        after,
+    )
+
+
+async def heartbeat(conn: StationConnection, p: dict[str, Any]) -> Reply:
+    return Reply({"currentTime": format_timestamp(conn.ctx.now())})
+
+
+async def status_notification(conn: StationConnection, p: dict[str, Any]) -> Reply:
+    connector_id = p["connectorId"]
+    error_code = p["errorCode"]
+    report = stations.StatusReport(
+        evse_number=connector_id,
+        connector_number=1 if connector_id > 0 else 0,
+        status=p["status"],
+        timestamp=parse_timestamp(p["timestamp"]) if "timestamp" in p else utcnow(),
+        error_code=None if error_code == "NoError" else error_code,
+        info=p.get("info"),
+        vendor_id=p.get("vendorId"),
+        vendor_error_code=p.get("vendorErrorCode"),
+    )
+    await stations.report_status(conn.ctx, conn.station_id, report)
+    return Reply({})
+
+
+async def authorize(conn: StationConnection, p: dict[str, Any]) -> Reply:
+    verdict = await authorization.authorize(conn.ctx, conn.station_id, p["idTag"])
+    return Reply({"idTagInfo": _id_tag_info(verdict)})
+
+
+async def start_transaction(conn: StationConnection, p: dict[str, Any]) -> Reply:
+    request = transactions.StartRequest(
+        evse_number=p["connectorId"],
+        connector_number=1,
+        token_uid=p["idTag"],
+        timestamp=parse_timestamp(p["timestamp"]),
+        meter_start_wh=p["meterStart"],
+        reservation_id=p.get("reservationId"),
+    )
+    result = await transactions.start(conn.ctx, conn.station_id, request)
+    verdict = TokenVerdict(result.decision, None, None, None)
+    after = None
+    if not result.decision.accepted and not result.duplicate:
+        ctx, session_id = conn.ctx, result.session_id
+
+        async def enforce() -> None:
+            await station_setup.stop_if_still_running(ctx, session_id)
+
+        after = enforce
+    return Reply({"transactionId": result.session_id, "idTagInfo": _id_tag_info(verdict)}, after)
+
+
+async def stop_transaction(conn: StationConnection, p: dict[str, Any]) -> Reply:
+    request = transactions.StopRequest(
+        transaction_id=str(p["transactionId"]),
+        timestamp=parse_timestamp(p["timestamp"]),
+        meter_stop_wh=p["meterStop"],
+        reason=p.get("reason", "Local"),
+        token_uid=p.get("idTag"),
+        samples=_samples(p.get("transactionData", [])),
+    )
+    result = await transactions.stop(conn.ctx, conn.station_id, request)
+    if result.decision is None:
+        return Reply({})
+    return Reply({"idTagInfo": _id_tag_info(TokenVerdict(result.decision, None, None, None))})
+
+
+async def meter_values(conn: StationConnection, p: dict[str, Any]) -> Reply:
+    connector_id = p["connectorId"]
+    tx = p.get("transactionId")
+    report = transactions.MeterReport(
+        evse_number=connector_id,
+        connector_number=1 if connector_id > 0 else 0,
+        transaction_id=None if tx is None else str(tx),
+        samples=_samples(p["meterValue"]),
+    )
+    await transactions.record_meter_values(conn.ctx, conn.station_id, report)
+    return Reply({})
+
+
+async def data_transfer(conn: StationConnection, p: dict[str, Any]) -> Reply:
+    await stations.record_event(
+        conn.ctx,
+        conn.station_id,
+        "data_transfer",
+        vendor_id=p["vendorId"],
+        message_id=p.get("messageId"),
+        data=p.get("data"),
+    )
+    # No vendor extensions are registered yet; the spec's answer for that is UnknownVendorId.
+    return Reply({"status": "UnknownVendorId"})
+
+
+def _recorder(kind: str, answer: dict[str, Any] | None = None) -> Handler:
+    """A handler that stores the notification as a station event and acknowledges it."""
+
+    async def record(conn: StationConnection, p: dict[str, Any]) -> Reply:
+        await stations.record_event(conn.ctx, conn.station_id, kind, **p)
+        return Reply(dict(answer or {}))
+
+    return record
+
+
+HANDLERS: dict[str, Handler] = {
+    "BootNotification": boot_notification,
+    "Heartbeat": heartbeat,
+    "StatusNotification": status_notification,
+    "Authorize": authorize,
+    "StartTransaction": start_transaction,
+    "StopTransaction": stop_transaction,
+    "MeterValues": meter_values,
+    "DataTransfer": data_transfer,
+    "DiagnosticsStatusNotification": _recorder("diagnostics_status"),
+    "FirmwareStatusNotification": _recorder("firmware_status"),
+    # 1.6 security extension (white paper edition 2)
+    "SecurityEventNotification": _recorder("security_event"),
+    "LogStatusNotification": _recorder("log_status"),
+    "SignedFirmwareStatusNotification": _recorder("firmware_status"),
+    # No certificate authority is configured: refusing is the answer the spec allows.
+    "SignCertificate": _recorder("certificate_signing_refused", {"status": "Rejected"}),
+}

@@ -1,0 +1,155 @@
+"""Remote start and stop by an operator (requirement 75): intent audited, the station's answer returned."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from stekker.db.models import ChargingSession, ChargingStation, SessionStatus
+from stekker.services.audit import audit
+from stekker.services.authorization import judge_token
+from stekker.services.context import ServiceContext
+from stekker.services.ports import CommandError, StationCommand, StationOffline
+
+
+class RemoteRefused(Exception):
+    """We refuse before asking the station; the message says why."""
+
+
+class NotFound(Exception):
+    """The station or session does not exist."""
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteOutcome:
+    """What the station said: Accepted or Rejected (the session itself follows its messages)."""
+
+    status: str
+    station_id: str
+    session_id: int | None = None
+
+
+async def remote_start(
+    ctx: ServiceContext, actor: str, station_id: str, token_uid: str, evse_number: int | None
+) -> RemoteOutcome:
+    """Ask a station to start charging for a token. The token is checked first, so a blocked
+    card is refused here with a reason rather than by the station without one."""
+    assert ctx.commands is not None
+    async with ctx.db() as db, db.begin():
+        station = await db.get(ChargingStation, station_id)
+        if station is None:
+            raise NotFound(f"no station {station_id!r}")
+        verdict = await judge_token(
+            db,
+            ctx,
+            station_id=station_id,
+            uid=token_uid,
+            connector_number=evse_number,
+            kind="RemoteStart",
+            starting=True,
+        )
+        refused = None if verdict.decision.accepted else f"token {token_uid}: {verdict.decision.reason}"
+        if refused is None and not ctx.commands.is_connected(station_id):
+            refused = f"station {station_id} is offline"
+        audit(
+            db,
+            actor=actor,
+            action="session.remote_start.requested",
+            object_type="station",
+            object_id=station_id,
+            at=ctx.now(),
+            result="refused" if refused else "sent",
+            token_uid=token_uid,
+            evse_number=evse_number,
+            reason=refused,
+        )
+    if refused is not None:
+        if not verdict.decision.accepted:
+            raise RemoteRefused(refused)
+        raise StationOffline(refused)
+    args = {"id_tag": token_uid, "evse_number": evse_number}
+    status = await _send_and_audit(
+        ctx,
+        actor,
+        "session.remote_start",
+        "station",
+        station_id,
+        station_id,
+        StationCommand("remote_start", args),
+    )
+    return RemoteOutcome(status, station_id)
+
+
+async def remote_stop(ctx: ServiceContext, actor: str, session_id: int) -> RemoteOutcome:
+    """Ask the station running a session to stop it."""
+    assert ctx.commands is not None
+    async with ctx.db() as db, db.begin():
+        session = await db.get(ChargingSession, session_id)
+        if session is None:
+            raise NotFound(f"no session {session_id}")
+        if session.status != SessionStatus.ACTIVE:
+            raise RemoteRefused(f"session {session_id} is not running (it is {session.status})")
+        station_id, transaction_id = session.station_id, session.transaction_id
+        audit(
+            db,
+            actor=actor,
+            action="session.remote_stop.requested",
+            object_type="session",
+            object_id=session_id,
+            at=ctx.now(),
+            result="sent",
+            station_id=station_id,
+        )
+    command = StationCommand("remote_stop", {"transaction_id": transaction_id})
+    status = await _send_and_audit(
+        ctx, actor, "session.remote_stop", "session", session_id, station_id, command
+    )
+    return RemoteOutcome(status, station_id, session_id)
+
+
+async def _send_and_audit(
+    ctx: ServiceContext,
+    actor: str,
+    action: str,
+    object_type: str,
+    object_id: str | int,
+    station_id: str,
+    command: StationCommand,
+) -> str:
+    assert ctx.commands is not None
+    try:
+        reply = await ctx.commands.send(station_id, command)
+    except CommandError as exc:
+        async with ctx.db() as db, db.begin():
+            audit(
+                db,
+                actor=actor,
+                action=f"{action}.failed",
+                object_type=object_type,
+                object_id=object_id,
+                at=ctx.now(),
+                result=type(exc).__name__,
+                error=str(exc),
+            )
+        raise
+    status = str(reply["status"])
+    async with ctx.db() as db, db.begin():
+        audit(
+            db,
+            actor=actor,
+            action=f"{action}.{status.lower()}",
+            object_type=object_type,
+            object_id=object_id,
+            at=ctx.now(),
+            result=status,
+        )
+    return status
+
+
+async def active_sessions(ctx: ServiceContext, station_id: str | None = None) -> list[ChargingSession]:
+    async with ctx.db() as db:
+        query = select(ChargingSession).where(ChargingSession.status == SessionStatus.ACTIVE)
+        if station_id is not None:
+            query = query.where(ChargingSession.station_id == station_id)
+        return list((await db.execute(query.order_by(ChargingSession.id))).scalars().all())

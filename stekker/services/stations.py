@@ -1,0 +1,273 @@
+"""Station lifecycle: admission, connect/disconnect, boot, heartbeat, status, reported events."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from stekker.bus import Event
+from stekker.config import UnknownStationPolicy
+from stekker.db.models import ChargingStation, Connector, Evse, StatusHistory
+from stekker.domain.identifiers import evse_emi3_id
+from stekker.domain.passwords import verify_password
+from stekker.services.audit import station_event
+from stekker.services.context import ServiceContext
+
+log = logging.getLogger(__name__)
+
+
+class Admission(StrEnum):
+    """Whether a WebSocket handshake from a station may proceed."""
+
+    ADMIT = "admit"
+    UNKNOWN = "unknown"
+    BAD_CREDENTIALS = "bad_credentials"
+    RETIRED = "retired"
+
+
+async def admit(ctx: ServiceContext, station_id: str, password: str | None) -> Admission:
+    """Check a connecting station: known (or accepted as new), not retired, right password.
+
+    A station with a stored password must present it (security profile 1/2); one without
+    may connect without (profile 0, for trials and closed networks).
+    """
+    async with ctx.db() as db, db.begin():
+        station = await db.get(ChargingStation, station_id)
+        now = ctx.now()
+        if station is None:
+            if ctx.settings.unknown_stations is not UnknownStationPolicy.ACCEPT:
+                station_event(db, station_id, "connection_refused", now, reason="unknown station")
+                return Admission.UNKNOWN
+            db.add(ChargingStation(id=station_id, created_at=now))
+            station_event(db, station_id, "registered", now, reason="unknown station accepted by policy")
+            return Admission.ADMIT
+        if station.retired_at is not None:
+            station_event(db, station_id, "connection_refused", now, reason="station is retired")
+            return Admission.RETIRED
+        if station.password_hash is not None and (
+            password is None or not verify_password(password, station.password_hash)
+        ):
+            station_event(db, station_id, "connection_refused", now, reason="bad or missing credentials")
+            return Admission.BAD_CREDENTIALS
+        return Admission.ADMIT
+
+
+async def connected(ctx: ServiceContext, station_id: str, protocol: str, remote: str) -> None:
+    now = ctx.now()
+    async with ctx.db() as db, db.begin():
+        await db.execute(
+            update(ChargingStation)
+            .where(ChargingStation.id == station_id)
+            .values(
+                online=True,
+                ocpp_version=protocol,
+                connected_at=now,
+                last_seen=now,
+                reconnect_count=ChargingStation.reconnect_count + 1,
+            )
+        )
+        station_event(db, station_id, "connected", now, protocol=protocol, remote=remote)
+    await ctx.bus.publish(Event("station.connected", {"station_id": station_id, "protocol": protocol}))
+
+
+async def disconnected(ctx: ServiceContext, station_id: str, code: int | None, reason: str) -> None:
+    now = ctx.now()
+    async with ctx.db() as db, db.begin():
+        await db.execute(
+            update(ChargingStation)
+            .where(ChargingStation.id == station_id)
+            .values(online=False, disconnected_at=now)
+        )
+        station_event(db, station_id, "disconnected", now, code=code, reason=reason)
+    await ctx.bus.publish(Event("station.disconnected", {"station_id": station_id}))
+
+
+@dataclass(frozen=True, slots=True)
+class BootInfo:
+    """What a station tells about itself at boot, version-neutral."""
+
+    vendor: str
+    model: str
+    serial_number: str | None = None
+    firmware_version: str | None = None
+    iccid: str | None = None
+    imsi: str | None = None
+    meter_type: str | None = None
+    meter_serial_number: str | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BootResult:
+    status: str
+    interval: int
+    current_time: datetime
+
+
+async def boot(ctx: ServiceContext, station_id: str, info: BootInfo) -> BootResult:
+    """Record a boot. The registration status is the station's stored one (operators can
+    hold a station in Pending, e.g. before commissioning)."""
+    now = ctx.now()
+    async with ctx.db() as db, db.begin():
+        station = await db.get(ChargingStation, station_id)
+        if station is None:  # admitted but deleted meanwhile
+            return BootResult("Rejected", ctx.settings.heartbeat_interval, now)
+        station.vendor = info.vendor
+        station.model = info.model
+        station.serial_number = info.serial_number
+        station.firmware_version = info.firmware_version
+        station.iccid = info.iccid
+        station.imsi = info.imsi
+        station.meter_type = info.meter_type
+        station.meter_serial_number = info.meter_serial_number
+        station.last_boot_at = now
+        station.last_seen = now
+        station_event(
+            db,
+            station_id,
+            "boot",
+            now,
+            status=station.registration_status,
+            reason=info.reason,
+            vendor=info.vendor,
+            model=info.model,
+            firmware=info.firmware_version,
+        )
+        status = station.registration_status
+    await ctx.bus.publish(Event("station.booted", {"station_id": station_id, "status": status}))
+    return BootResult(status, ctx.settings.heartbeat_interval, now)
+
+
+class LastSeenTracker:
+    """Keeps `last_seen` in memory and writes it in batches: a heartbeat of 10,000 stations
+    should not be 10,000 transactions. Connect, boot and disconnect write it at once."""
+
+    def __init__(self, ctx: ServiceContext) -> None:
+        self._ctx = ctx
+        self._pending: dict[str, datetime] = {}
+
+    def touch(self, station_id: str) -> None:
+        self._pending[station_id] = self._ctx.now()
+
+    async def flush(self) -> None:
+        if not self._pending:
+            return
+        pending, self._pending = self._pending, {}
+        async with self._ctx.db() as db, db.begin():
+            for station_id, seen in pending.items():
+                await db.execute(
+                    update(ChargingStation).where(ChargingStation.id == station_id).values(last_seen=seen)
+                )
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(self._ctx.settings.last_seen_flush_interval)
+            try:
+                await self.flush()
+            except Exception:
+                log.exception("could not write last_seen")
+
+
+async def ensure_evse(db: AsyncSession, ctx: ServiceContext, station_id: str, evse_number: int) -> Evse:
+    """The EVSE with this number, created with one default connector when first reported."""
+    evse = (
+        await db.execute(select(Evse).where(Evse.station_id == station_id, Evse.evse_number == evse_number))
+    ).scalar_one_or_none()
+    if evse is None:
+        evse = Evse(
+            station_id=station_id,
+            evse_number=evse_number,
+            evse_id=evse_emi3_id(ctx.settings.evse_id_prefix, station_id, evse_number),
+            created_at=ctx.now(),
+        )
+        db.add(evse)
+        await db.flush()
+    return evse
+
+
+async def ensure_connector(db: AsyncSession, evse: Evse, connector_number: int) -> Connector:
+    connector = (
+        await db.execute(
+            select(Connector).where(
+                Connector.evse_id == evse.id, Connector.connector_number == connector_number
+            )
+        )
+    ).scalar_one_or_none()
+    if connector is None:
+        connector = Connector(evse_id=evse.id, connector_number=connector_number)
+        db.add(connector)
+        await db.flush()
+    return connector
+
+
+@dataclass(frozen=True, slots=True)
+class StatusReport:
+    """A StatusNotification, version-neutral. evse_number 0 means the whole station."""
+
+    evse_number: int
+    connector_number: int
+    status: str
+    timestamp: datetime
+    error_code: str | None = None
+    info: str | None = None
+    vendor_id: str | None = None
+    vendor_error_code: str | None = None
+
+
+async def report_status(ctx: ServiceContext, station_id: str, report: StatusReport) -> None:
+    """Store the status in the history, and as current status unless a newer one is known."""
+    now = ctx.now()
+    changed = False
+    async with ctx.db() as db, db.begin():
+        db.add(
+            StatusHistory(
+                station_id=station_id,
+                evse_number=report.evse_number,
+                connector_number=report.connector_number,
+                status=report.status,
+                error_code=report.error_code,
+                info=report.info,
+                vendor_id=report.vendor_id,
+                vendor_error_code=report.vendor_error_code,
+                timestamp=report.timestamp,
+                received_at=now,
+            )
+        )
+        target: ChargingStation | Connector | None
+        if report.evse_number == 0:
+            target = await db.get(ChargingStation, station_id)
+        else:
+            evse = await ensure_evse(db, ctx, station_id, report.evse_number)
+            target = await ensure_connector(db, evse, report.connector_number)
+        if target is not None and (target.status_at is None or report.timestamp >= target.status_at):
+            changed = target.status != report.status or target.error_code != report.error_code
+            target.status = report.status
+            target.error_code = report.error_code
+            target.status_at = report.timestamp
+    if changed:
+        await ctx.bus.publish(
+            Event(
+                "station.status",
+                {
+                    "station_id": station_id,
+                    "evse_number": report.evse_number,
+                    "connector_number": report.connector_number,
+                    "status": report.status,
+                    "error_code": report.error_code,
+                },
+            )
+        )
+
+
+async def record_event(ctx: ServiceContext, station_id: str, kind: str, **detail: Any) -> None:
+    """Store something a station reported that has no table of its own (firmware, diagnostics,
+    vendor data transfer, security events)."""
+    async with ctx.db() as db, db.begin():
+        station_event(db, station_id, kind, ctx.now(), **detail)

@@ -1,0 +1,165 @@
+"""The token store and the versioned local authorization list derived from it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from stekker.bus import Event
+from stekker.db.models import Counter, Token, TokenStatus
+from stekker.services.audit import audit
+from stekker.services.context import ServiceContext
+
+LOCAL_LIST_COUNTER = "local_list_version"
+
+
+class TokenError(ValueError):
+    """A token operation that cannot be done as asked."""
+
+
+async def _next_list_version(db: AsyncSession) -> int:
+    counter = await db.get(Counter, LOCAL_LIST_COUNTER, with_for_update=True)
+    if counter is None:
+        counter = Counter(name=LOCAL_LIST_COUNTER, value=0)
+        db.add(counter)
+    counter.value += 1
+    return counter.value
+
+
+async def current_list_version(db: AsyncSession) -> int:
+    counter = await db.get(Counter, LOCAL_LIST_COUNTER)
+    return 0 if counter is None else counter.value
+
+
+@dataclass(frozen=True, slots=True)
+class TokenInput:
+    """The fields an operator sets on a token."""
+
+    uid: str
+    type: str = "RFID"
+    contract_id: str | None = None
+    visual_number: str | None = None
+    issuer: str | None = None
+    country_code: str = "NL"
+    party_id: str = "STK"
+    group_id: str | None = None
+    status: TokenStatus = TokenStatus.ACTIVE
+    expires_at: datetime | None = None
+    allow_concurrent: bool = False
+
+
+async def upsert_token(ctx: ServiceContext, actor: str, data: TokenInput) -> Token:
+    """Create or update a token (keyed by country, party and uid) and bump the list version."""
+    async with ctx.db() as db, db.begin():
+        token = (
+            await db.execute(
+                select(Token).where(
+                    Token.country_code == data.country_code,
+                    Token.party_id == data.party_id,
+                    Token.uid == data.uid,
+                )
+            )
+        ).scalar_one_or_none()
+        created = token is None
+        if token is None:
+            token = Token(uid=data.uid, country_code=data.country_code, party_id=data.party_id)
+            db.add(token)
+        token.type = data.type
+        token.contract_id = data.contract_id
+        token.visual_number = data.visual_number
+        token.issuer = data.issuer
+        token.group_id = data.group_id
+        token.status = data.status
+        token.expires_at = data.expires_at
+        token.allow_concurrent = data.allow_concurrent
+        token.list_version = await _next_list_version(db)
+        await db.flush()
+        audit(
+            db,
+            actor=actor,
+            action="token.created" if created else "token.updated",
+            object_type="token",
+            object_id=token.id,
+            at=ctx.now(),
+            uid=data.uid,
+            status=data.status.value,
+        )
+    await ctx.bus.publish(Event("token.changed", {"token_id": token.id, "uid": token.uid}))
+    return token
+
+
+async def set_token_status(ctx: ServiceContext, actor: str, token_id: int, status: TokenStatus) -> Token:
+    async with ctx.db() as db, db.begin():
+        token = await db.get(Token, token_id)
+        if token is None:
+            raise TokenError(f"no token with id {token_id}")
+        old = token.status
+        token.status = status
+        token.list_version = await _next_list_version(db)
+        audit(
+            db,
+            actor=actor,
+            action=f"token.{status.value}",
+            object_type="token",
+            object_id=token_id,
+            at=ctx.now(),
+            uid=token.uid,
+            previous=old,
+        )
+    await ctx.bus.publish(Event("token.changed", {"token_id": token.id, "uid": token.uid}))
+    return token
+
+
+@dataclass(frozen=True, slots=True)
+class LocalListEntry:
+    """One entry of a local authorization list. `status` None removes the entry."""
+
+    uid: str
+    status: str | None
+    expires_at: datetime | None = None
+    group_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LocalListUpdate:
+    """What to send a station: a full list, or the changes since the version it holds."""
+
+    version: int
+    full: bool
+    entries: list[LocalListEntry]
+
+
+def _entry(token: Token, now: datetime) -> LocalListEntry:
+    if token.status == TokenStatus.RETIRED:
+        return LocalListEntry(token.uid, None)
+    if token.status == TokenStatus.BLOCKED:
+        return LocalListEntry(token.uid, "Blocked")
+    if token.expires_at is not None and token.expires_at <= now:
+        return LocalListEntry(token.uid, "Expired", token.expires_at, token.group_id)
+    return LocalListEntry(token.uid, "Accepted", token.expires_at, token.group_id)
+
+
+async def local_list_update(ctx: ServiceContext, station_version: int | None) -> LocalListUpdate | None:
+    """The update that brings a station from `station_version` to ours; None if it is current.
+
+    Full when the station's version is unknown or not one of ours; otherwise differential,
+    carrying exactly the tokens that changed since (removals as entries without a status).
+    """
+    now = ctx.now()
+    async with ctx.db() as db:
+        version = await current_list_version(db)
+        if station_version == version:
+            return None
+        if station_version is None or station_version <= 0 or station_version > version:
+            tokens = (
+                (await db.execute(select(Token).where(Token.status == TokenStatus.ACTIVE))).scalars().all()
+            )
+            entries = [e for e in (_entry(t, now) for t in tokens) if e.status == "Accepted"]
+            return LocalListUpdate(version, True, entries)
+        changed = (
+            (await db.execute(select(Token).where(Token.list_version > station_version))).scalars().all()
+        )
+        return LocalListUpdate(version, False, [_entry(t, now) for t in changed])

@@ -1,0 +1,376 @@
+"""Charging sessions from the station's messages: start, meter values, stop. Idempotent."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from stekker.bus import Event
+from stekker.db.models import ChargingSession, MeterValue, SessionStatus
+from stekker.domain.authorization import AuthDecision, AuthStatus
+from stekker.domain.metering import SampledValue, latest_register_wh, register_wh, session_energy_wh
+from stekker.services.audit import station_event
+from stekker.services.authorization import judge_token
+from stekker.services.context import ServiceContext
+from stekker.services.stations import ensure_evse
+
+log = logging.getLogger(__name__)
+
+# Samples stamped slightly before the start still belong to the session (clock skew).
+_START_TOLERANCE = timedelta(seconds=5)
+
+
+@dataclass(frozen=True, slots=True)
+class StartRequest:
+    """A station reports that a transaction started (1.6 StartTransaction, 2.0.1 Started)."""
+
+    evse_number: int
+    connector_number: int
+    token_uid: str
+    timestamp: datetime
+    meter_start_wh: int | None
+    transaction_id: str | None = None  # station-chosen (2.0.1); None: we assign one (1.6)
+    reservation_id: int | None = None
+    remote_start_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StartResult:
+    session_id: int
+    transaction_id: str
+    decision: AuthDecision
+    duplicate: bool
+
+
+def _start_key(station_id: str, req: StartRequest) -> str:
+    if req.transaction_id is not None:
+        return f"tx|{req.transaction_id}"
+    return "|".join(
+        [
+            str(req.evse_number),
+            str(req.connector_number),
+            req.token_uid,
+            req.timestamp.isoformat(),
+            str(req.meter_start_wh),
+        ]
+    )
+
+
+async def start(ctx: ServiceContext, station_id: str, req: StartRequest) -> StartResult:
+    """Open a session, or return the one a retransmission of the same start opened."""
+    key = _start_key(station_id, req)
+    try:
+        result, superseded = await _start_once(ctx, station_id, req, key)
+    except IntegrityError:
+        # a concurrent copy of the same start won the race: answer as it did
+        result, superseded = await _start_once(ctx, station_id, req, key)
+    if not result.duplicate:
+        for old in superseded:
+            await ctx.bus.publish(Event("session.stopped", {"session_id": old, "station_id": station_id}))
+        await ctx.bus.publish(
+            Event(
+                "session.started",
+                {
+                    "session_id": result.session_id,
+                    "station_id": station_id,
+                    "evse_number": req.evse_number,
+                    "auth_status": result.decision.status.value,
+                },
+            )
+        )
+    return result
+
+
+async def _existing_start(db: AsyncSession, station_id: str, key: str) -> ChargingSession | None:
+    return (
+        await db.execute(
+            select(ChargingSession).where(
+                ChargingSession.station_id == station_id, ChargingSession.start_key == key
+            )
+        )
+    ).scalar_one_or_none()
+
+
+async def _start_once(
+    ctx: ServiceContext, station_id: str, req: StartRequest, key: str
+) -> tuple[StartResult, list[int]]:
+    async with ctx.db() as db, db.begin():
+        existing = await _existing_start(db, station_id, key)
+        if existing is not None:
+            decision = AuthDecision(AuthStatus(existing.auth_status), "retransmitted start")
+            return StartResult(existing.id, existing.transaction_id or str(existing.id), decision, True), []
+        superseded = await _close_stale_sessions(db, ctx, station_id, req)
+        evse = await ensure_evse(db, ctx, station_id, req.evse_number)
+        session = ChargingSession(
+            station_id=station_id,
+            evse_pk=evse.id,
+            evse_number=req.evse_number,
+            connector_number=req.connector_number,
+            transaction_id=req.transaction_id,
+            start_key=key,
+            token_uid=req.token_uid,
+            auth_status="Pending",
+            status=SessionStatus.ACTIVE,
+            start_time=req.timestamp,
+            meter_start_wh=req.meter_start_wh,
+            meter_last_wh=req.meter_start_wh,
+            reservation_id=req.reservation_id,
+            remote_start_id=req.remote_start_id,
+        )
+        db.add(session)
+        await db.flush()
+        if session.transaction_id is None:
+            session.transaction_id = str(session.id)
+        verdict = await judge_token(
+            db,
+            ctx,
+            station_id=station_id,
+            uid=req.token_uid,
+            connector_number=req.evse_number,
+            kind="StartTransaction",
+            starting=True,
+            session_id=session.id,
+        )
+        session.auth_status = verdict.decision.status.value
+        session.token_id = verdict.token_id
+        result = StartResult(session.id, session.transaction_id, verdict.decision, False)
+        return result, superseded
+
+
+async def _close_stale_sessions(
+    db: AsyncSession, ctx: ServiceContext, station_id: str, req: StartRequest
+) -> list[int]:
+    """A new start on a connector that still has a running session means the station lost
+    the stop (power loss, reboot). Close the old one with what we know, and say so."""
+    stale = (
+        (
+            await db.execute(
+                select(ChargingSession).where(
+                    ChargingSession.station_id == station_id,
+                    ChargingSession.evse_number == req.evse_number,
+                    ChargingSession.status == SessionStatus.ACTIVE,
+                    ChargingSession.start_time <= req.timestamp,
+                )
+            )
+        )
+        .scalars()
+        .all()
+    )
+    for old in stale:
+        old.status = SessionStatus.COMPLETED
+        old.stop_reason = "Superseded"
+        old.stop_time = req.timestamp
+        old.meter_stop_wh = old.meter_last_wh
+        old.energy_wh = session_energy_wh(old.meter_start_wh, old.meter_last_wh)
+        station_event(
+            db,
+            station_id,
+            "session_superseded",
+            ctx.now(),
+            session_id=old.id,
+            evse_number=req.evse_number,
+            reason="a new transaction started on the same EVSE",
+        )
+    return [old.id for old in stale]
+
+
+@dataclass(frozen=True, slots=True)
+class StopRequest:
+    """A station reports that a transaction ended (1.6 StopTransaction, 2.0.1 Ended)."""
+
+    transaction_id: str
+    timestamp: datetime
+    meter_stop_wh: int | None
+    reason: str
+    token_uid: str | None = None
+    samples: list[SampledValue] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class StopResult:
+    session_id: int | None
+    decision: AuthDecision | None
+    duplicate: bool
+
+
+async def stop(ctx: ServiceContext, station_id: str, req: StopRequest) -> StopResult:
+    """Close a session. A stop for a transaction we do not know is kept as a station event
+    (with its meter values) and answered normally: the station must not retry forever."""
+    async with ctx.db() as db, db.begin():
+        session = await find_session(db, station_id, req.transaction_id)
+        decision = None
+        if req.token_uid:
+            verdict = await judge_token(
+                db,
+                ctx,
+                station_id=station_id,
+                uid=req.token_uid,
+                connector_number=None if session is None else session.evse_number,
+                kind="StopTransaction",
+                starting=False,
+                session_id=None if session is None else session.id,
+            )
+            decision = verdict.decision
+        if session is None:
+            station_event(
+                db,
+                station_id,
+                "stop_for_unknown_transaction",
+                ctx.now(),
+                transaction_id=req.transaction_id,
+                meter_stop_wh=req.meter_stop_wh,
+                reason=req.reason,
+                timestamp=req.timestamp.isoformat(),
+            )
+            _store_samples(db, station_id, None, 0, 0, req.samples)
+            return StopResult(None, decision, False)
+        if session.status == SessionStatus.COMPLETED and session.stop_reason != "Superseded":
+            return StopResult(session.id, decision, True)
+        _store_samples(db, station_id, session.id, session.evse_number, session.connector_number, req.samples)
+        _apply_readings(session, req.samples)
+        session.status = SessionStatus.COMPLETED
+        session.stop_time = req.timestamp
+        session.stop_reason = req.reason
+        session.stop_token_uid = req.token_uid
+        if req.meter_stop_wh is not None:
+            session.meter_stop_wh = req.meter_stop_wh
+            session.meter_last_wh = req.meter_stop_wh
+        else:
+            session.meter_stop_wh = session.meter_last_wh
+        session.energy_wh = session_energy_wh(session.meter_start_wh, session.meter_stop_wh)
+        if session.energy_wh is None and session.meter_stop_wh is not None:
+            station_event(
+                db,
+                station_id,
+                "meter_anomaly",
+                ctx.now(),
+                session_id=session.id,
+                meter_start_wh=session.meter_start_wh,
+                meter_stop_wh=session.meter_stop_wh,
+            )
+        session_id = session.id
+        energy = session.energy_wh
+    await ctx.bus.publish(
+        Event("session.stopped", {"session_id": session_id, "station_id": station_id, "energy_wh": energy})
+    )
+    return StopResult(session_id, decision, False)
+
+
+async def find_session(db: AsyncSession, station_id: str, transaction_id: str) -> ChargingSession | None:
+    return (
+        await db.execute(
+            select(ChargingSession).where(
+                ChargingSession.station_id == station_id,
+                ChargingSession.transaction_id == transaction_id,
+            )
+        )
+    ).scalar_one_or_none()
+
+
+async def _session_at(
+    db: AsyncSession, station_id: str, evse_number: int, at: datetime
+) -> ChargingSession | None:
+    """The session that ran on an EVSE at a given time (the running one, or a finished one
+    whose period covers it: offline-queued values arrive after the stop)."""
+    candidates = (
+        await db.execute(
+            select(ChargingSession)
+            .where(
+                ChargingSession.station_id == station_id,
+                ChargingSession.evse_number == evse_number,
+                ChargingSession.start_time <= at + _START_TOLERANCE,
+            )
+            .order_by(ChargingSession.start_time.desc())
+            .limit(1)
+        )
+    ).scalar_one_or_none()
+    if candidates is None:
+        return None
+    if candidates.status == SessionStatus.ACTIVE or (
+        candidates.stop_time is not None and at <= candidates.stop_time
+    ):
+        return candidates
+    return None
+
+
+def _store_samples(
+    db: AsyncSession,
+    station_id: str,
+    session_id: int | None,
+    evse_number: int,
+    connector_number: int,
+    samples: list[SampledValue],
+) -> None:
+    for s in samples:
+        db.add(
+            MeterValue(
+                station_id=station_id,
+                session_id=session_id,
+                evse_number=evse_number,
+                connector_number=connector_number,
+                timestamp=s.timestamp,
+                measurand=s.measurand,
+                phase=s.phase,
+                unit=s.unit,
+                context=s.context,
+                location=s.location,
+                format=s.format,
+                value=s.value,
+            )
+        )
+
+
+def _apply_readings(session: ChargingSession, samples: list[SampledValue]) -> None:
+    """Move the session's register readings forward; a missing start reading is taken from
+    the first register the station reports, never assumed to be 0."""
+    latest = latest_register_wh(samples)
+    if latest is None:
+        return
+    _at, wh = latest
+    if session.meter_start_wh is None:
+        begin = [s for s in samples if s.context == "Transaction.Begin"]
+        first = latest_register_wh(begin) or min(
+            ((s.timestamp, w) for s in samples if (w := register_wh(s)) is not None), default=None
+        )
+        session.meter_start_wh = first[1] if first else wh
+    if session.meter_last_wh is None or wh >= session.meter_last_wh:
+        session.meter_last_wh = wh
+
+
+@dataclass(frozen=True, slots=True)
+class MeterReport:
+    """A MeterValues message, version-neutral."""
+
+    evse_number: int
+    connector_number: int
+    transaction_id: str | None
+    samples: list[SampledValue]
+
+
+async def record_meter_values(ctx: ServiceContext, station_id: str, report: MeterReport) -> int | None:
+    """Store every sampled value and link it to its session; returns the session id if any."""
+    async with ctx.db() as db, db.begin():
+        session = None
+        if report.transaction_id is not None:
+            session = await find_session(db, station_id, report.transaction_id)
+        if session is None and report.evse_number > 0 and report.samples:
+            at = min(s.timestamp for s in report.samples)
+            session = await _session_at(db, station_id, report.evse_number, at)
+        if session is None:
+            _store_samples(db, station_id, None, report.evse_number, report.connector_number, report.samples)
+            return None
+        _store_samples(
+            db, station_id, session.id, session.evse_number, session.connector_number, report.samples
+        )
+        if session.status == SessionStatus.ACTIVE:
+            _apply_readings(session, report.samples)
+        session_id, energy = session.id, session_energy_wh(session.meter_start_wh, session.meter_last_wh)
+    await ctx.bus.publish(
+        Event("session.meter", {"session_id": session_id, "station_id": station_id, "energy_wh": energy})
+    )
+    return session_id

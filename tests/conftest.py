@@ -1,0 +1,114 @@
+"""Fixtures: a real Stekker (gateway + API on loopback) on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+from stekker.app import Stekker
+from stekker.config import Settings
+
+PG_ADMIN_URL = os.environ.get("STEKKER_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+BACKENDS = ["sqlite", "postgresql"]
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """One throw-away PostgreSQL database for the whole run; tables are emptied per test."""
+    name = f"stekker_test_{uuid.uuid4().hex[:8]}"
+
+    async def admin(sql: str) -> None:
+        conn = await asyncpg.connect(PG_ADMIN_URL)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    try:
+        asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    except (OSError, asyncpg.PostgresError) as exc:
+        pytest.fail(f"PostgreSQL at {PG_ADMIN_URL} is needed for the tests (make test starts it): {exc}")
+    base = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+    yield f"{base}/{name}"
+    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+async def _empty_postgres(url: str) -> None:
+    conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        tables = await conn.fetch(
+            "SELECT tablename FROM pg_tables WHERE schemaname='public' AND tablename <> 'alembic_version'"
+        )
+        if tables:
+            names = ", ".join(f'"{t["tablename"]}"' for t in tables)
+            await conn.execute(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'stekker.db'}"
+    url: str = request.getfixturevalue("pg_database")
+    return url
+
+
+def make_settings(database_url: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "host": "127.0.0.1",
+        "ocpp_port": 0,
+        "http_port": 0,
+        "unknown_stations": "accept",
+        "call_timeout": 3.0,
+        "configure_stations_on_boot": False,
+        "remote_stop_rejected_after": 0.5,
+        "last_seen_flush_interval": 0.2,
+        "log_level": "WARNING",
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@pytest.fixture
+def settings_overrides() -> dict[str, Any]:
+    """Override in a test module to change the server's settings."""
+    return {}
+
+
+@pytest.fixture
+async def server(database_url: str, settings_overrides: dict[str, Any]) -> AsyncIterator[Stekker]:
+    if database_url.startswith("postgresql"):
+        from stekker.db.engine import make_engine
+        from stekker.db.migrate import upgrade
+
+        engine = make_engine(database_url)
+        await upgrade(engine)
+        await engine.dispose()
+        await _empty_postgres(database_url)
+    app = Stekker(make_settings(database_url, **settings_overrides))
+    await app.start()
+    try:
+        yield app
+    finally:
+        await app.stop()
+
+
+@pytest.fixture
+async def api(server: Stekker) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.http_port}", timeout=10) as client:
+        yield client
+
+
+@pytest.fixture
+def ocpp_url(server: Stekker) -> str:
+    return f"ws://127.0.0.1:{server.ocpp_port}/ocpp"
