@@ -55,10 +55,15 @@ class Station(ChargePoint):  # type: ignore[misc]
 
     @on(Action.send_local_list)
     async def on_send_local_list(
-        self, list_version: int, update_type: str, local_authorization_list: list[dict[str, Any]] | None = None
+        self,
+        list_version: int,
+        update_type: str,
+        local_authorization_list: list[dict[str, Any]] | None = None,
     ) -> call_result.SendLocalList:
         entries = local_authorization_list or []
-        self.received.append(("SendLocalList", {"version": list_version, "type": update_type, "list": entries}))
+        self.received.append(
+            ("SendLocalList", {"version": list_version, "type": update_type, "list": entries})
+        )
         if update_type == "Full":
             self.local_list = {}
         for entry in entries:
@@ -86,7 +91,9 @@ async def ocpp_station(
     base_url: str, station_id: str, password: str | None = None, boot: bool = True
 ) -> AsyncIterator[Station]:
     headers = auth_header(station_id, password) if password else {}
-    async with connect(f"{base_url}/{station_id}", subprotocols=["ocpp1.6"], additional_headers=headers) as ws:  # type: ignore[list-item]
+    async with connect(
+        f"{base_url}/{station_id}", subprotocols=["ocpp1.6"], additional_headers=headers
+    ) as ws:  # type: ignore[list-item]
         cp = Station(station_id, ws)
         task = asyncio.create_task(cp.start())
         try:

@@ -21,7 +21,9 @@ async def test_full_session_end_to_end(api: httpx.AsyncClient, ocpp_url: str) ->
     await _token(api, "CARD-1")
     async with ocpp_station(ocpp_url, "CP-1") as cp:
         for connector in (0, 1):
-            await cp.call(call.StatusNotification(connector_id=connector, error_code="NoError", status="Available"))
+            await cp.call(
+                call.StatusNotification(connector_id=connector, error_code="NoError", status="Available")
+            )
         auth = await cp.call(call.Authorize(id_tag="CARD-1"))
         assert auth.id_tag_info["status"] == "Accepted"
         started = await cp.call(
@@ -34,18 +36,28 @@ async def test_full_session_end_to_end(api: httpx.AsyncClient, ocpp_url: str) ->
             call.MeterValues(
                 connector_id=1,
                 transaction_id=tx,
-                meter_value=[{"timestamp": now_iso(), "sampled_value": [
-                    {"value": "1239.5", "unit": "kWh", "measurand": "Energy.Active.Import.Register"},
-                    {"value": "11000", "unit": "W", "measurand": "Power.Active.Import"},
-                ]}],
+                meter_value=[
+                    {
+                        "timestamp": now_iso(),
+                        "sampled_value": [
+                            {"value": "1239.5", "unit": "kWh", "measurand": "Energy.Active.Import.Register"},
+                            {"value": "11000", "unit": "W", "measurand": "Power.Active.Import"},
+                        ],
+                    }
+                ],
             )
         )
         live = (await api.get("/api/sessions", params={"status": "active"})).json()
         assert [(s["id"], s["energy_wh"], s["token_uid"]) for s in live] == [(tx, 5_500, "CARD-1")]
 
         stopped = await cp.call(
-            call.StopTransaction(meter_stop=1_240_100, timestamp=now_iso(), transaction_id=tx, reason="EVDisconnected",
-                                 id_tag="CARD-1")
+            call.StopTransaction(
+                meter_stop=1_240_100,
+                timestamp=now_iso(),
+                transaction_id=tx,
+                reason="EVDisconnected",
+                id_tag="CARD-1",
+            )
         )
         assert stopped.id_tag_info["status"] == "Accepted"
 

@@ -1,0 +1,1585 @@
+"""A simulated OCPP 1.6J charge point (client side).
+
+The station speaks OCPP 1.6J over a WebSocket to a central system (``{base_url}/{station_id}``) and behaves
+like a real AC charger: it boots, reports connector statuses, heartbeats, authorizes id tags, runs
+transactions with a cumulative energy register that keeps growing across sessions, sends periodic meter
+values and answers the central system's requests (remote start/stop, configuration, local list, reset,
+unlock, availability, trigger message, diagnostics, firmware update, reservations, smart charging).
+
+Everything the central system sends is answered first; side effects that need to send messages of their own
+(starting a session after a RemoteStartTransaction, rebooting after a Reset, ...) run afterwards as
+background tasks, from ``@after`` hooks, so the reply always leaves before the follow-up messages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import functools
+import logging
+import math
+import random
+import time
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar, cast
+from urllib.parse import quote
+
+import websockets
+from ocpp.exceptions import OCPPError
+from ocpp.routing import after, on
+from ocpp.v16 import ChargePoint, call, call_result
+from ocpp.v16.enums import Action
+from websockets.asyncio.client import ClientConnection
+from websockets.typing import Subprotocol
+
+logger = logging.getLogger("stekker.sim")
+# The ocpp package logs every frame at INFO; keep that quiet unless someone configures this logger.
+_frame_logger = logging.getLogger("stekker.sim.ocpp")
+if _frame_logger.level == logging.NOTSET:
+    _frame_logger.setLevel(logging.WARNING)
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _on(action: str) -> Callable[[_F], _F]:
+    """Typed wrapper around :func:`ocpp.routing.on` (which is untyped)."""
+    return cast(Callable[[_F], _F], on(action))
+
+
+def _after(action: str) -> Callable[[_F], _F]:
+    """Typed wrapper around :func:`ocpp.routing.after` (which is untyped)."""
+    return cast(Callable[[_F], _F], after(action))
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(dt: datetime) -> str:
+    """ISO 8601 in UTC with millisecond precision and a ``Z`` suffix, as OCPP implementations expect."""
+    return dt.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def parse_iso(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+class StationOffline(ConnectionError):
+    """Raised when a message cannot be sent because the station is not connected (or not yet accepted)."""
+
+
+# ------------------------------------------------------------------------------------------------
+# State
+# ------------------------------------------------------------------------------------------------
+
+NOMINAL_VOLTAGE = 230.0
+
+SUPPORTED_MEASURANDS = frozenset(
+    {
+        "Energy.Active.Import.Register",
+        "Power.Active.Import",
+        "Power.Offered",
+        "Current.Import",
+        "Current.Offered",
+        "Voltage",
+        "SoC",
+    }
+)
+
+OPERATIVE_IDLE = ("Available", "Preparing")
+
+
+@dataclass
+class ConfigValue:
+    """One OCPP configuration key: its value (always a string on the wire), whether it is read-only and its
+    kind, used to validate ChangeConfiguration ("bool", "int", "csl" = comma separated list, "str",
+    "secret" = write-only, never reported by GetConfiguration)."""
+
+    value: str
+    readonly: bool = False
+    kind: str = "str"
+
+
+def default_configuration(
+    connectors: int, heartbeat_interval: int, meter_interval: int
+) -> dict[str, ConfigValue]:
+    """The configuration keys of the Core, LocalAuthListManagement, Reservation and SmartCharging profiles
+    with values a typical AC charger ships with."""
+    c = ConfigValue
+    return {
+        "AllowOfflineTxForUnknownId": c("false", kind="bool"),
+        "AuthorizationCacheEnabled": c("true", kind="bool"),
+        "AuthorizeRemoteTxRequests": c("false", kind="bool"),
+        "ClockAlignedDataInterval": c("0", kind="int"),
+        "ConnectionTimeOut": c("60", kind="int"),
+        "ConnectorPhaseRotation": c(",".join(f"{i}.RST" for i in range(connectors + 1)), kind="csl"),
+        "GetConfigurationMaxKeys": c("64", readonly=True, kind="int"),
+        "HeartbeatInterval": c(str(heartbeat_interval), kind="int"),
+        "LocalAuthorizeOffline": c("true", kind="bool"),
+        "LocalPreAuthorize": c("false", kind="bool"),
+        "MeterValuesAlignedData": c("Energy.Active.Import.Register", kind="csl"),
+        "MeterValuesAlignedDataMaxLength": c("8", readonly=True, kind="int"),
+        "MeterValuesSampledData": c(
+            "Energy.Active.Import.Register,Power.Active.Import,Current.Import", kind="csl"
+        ),
+        "MeterValuesSampledDataMaxLength": c("8", readonly=True, kind="int"),
+        "MeterValueSampleInterval": c(str(meter_interval), kind="int"),
+        "MinimumStatusDuration": c("0", kind="int"),
+        "NumberOfConnectors": c(str(connectors), readonly=True, kind="int"),
+        "ResetRetries": c("3", kind="int"),
+        "StopTransactionOnEVSideDisconnect": c("true", kind="bool"),
+        "StopTransactionOnInvalidId": c("true", kind="bool"),
+        "StopTxnAlignedData": c("", kind="csl"),
+        "StopTxnAlignedDataMaxLength": c("8", readonly=True, kind="int"),
+        "StopTxnSampledData": c("Energy.Active.Import.Register", kind="csl"),
+        "StopTxnSampledDataMaxLength": c("8", readonly=True, kind="int"),
+        "SupportedFeatureProfiles": c(
+            "Core,FirmwareManagement,LocalAuthListManagement,Reservation,SmartCharging,RemoteTrigger",
+            readonly=True,
+            kind="csl",
+        ),
+        "TransactionMessageAttempts": c("3", kind="int"),
+        "TransactionMessageRetryInterval": c("60", kind="int"),
+        "UnlockConnectorOnEVSideDisconnect": c("true", kind="bool"),
+        "WebSocketPingInterval": c("60", kind="int"),
+        # LocalAuthListManagement
+        "LocalAuthListEnabled": c("true", kind="bool"),
+        "LocalAuthListMaxLength": c("1000", readonly=True, kind="int"),
+        "SendLocalListMaxLength": c("250", readonly=True, kind="int"),
+        # Reservation
+        "ReserveConnectorZeroSupported": c("false", readonly=True, kind="bool"),
+        # SmartCharging
+        "ChargeProfileMaxStackLevel": c("10", readonly=True, kind="int"),
+        "ChargingScheduleAllowedChargingRateUnit": c("Current,Power", readonly=True, kind="csl"),
+        "ChargingScheduleMaxPeriods": c("24", readonly=True, kind="int"),
+        "ConnectorSwitch3to1PhaseSupported": c("false", readonly=True, kind="bool"),
+        "MaxChargingProfilesInstalled": c("16", readonly=True, kind="int"),
+        # Security whitepaper (profile 1: HTTP Basic auth)
+        "AuthorizationKey": c("", kind="secret"),
+        "SecurityProfile": c("0", readonly=True, kind="int"),
+    }
+
+
+@dataclass
+class SimulatedEV:
+    """The car plugged into a connector: battery size, state of charge and how much power its on-board
+    charger accepts (and on how many phases). Power tapers off above 80% SoC and stops at 100%."""
+
+    capacity_wh: float
+    soc: float
+    max_power_w: float
+    phases: int
+
+    @classmethod
+    def random(cls, rng: random.Random) -> SimulatedEV:
+        phases, max_power = rng.choice(
+            [(1, 7_360.0), (3, 11_040.0), (3, 11_040.0), (3, 22_080.0), (2, 7_360.0)]
+        )
+        return cls(
+            capacity_wh=rng.choice([40_000.0, 58_000.0, 64_000.0, 77_000.0, 82_000.0]),
+            soc=rng.uniform(10.0, 60.0),
+            max_power_w=max_power,
+            phases=phases,
+        )
+
+    def acceptable_power(self) -> float:
+        if self.soc >= 100.0:
+            return 0.0
+        if self.soc > 80.0:
+            return self.max_power_w * max(0.1, (100.0 - self.soc) / 20.0)
+        return self.max_power_w
+
+
+@dataclass
+class Reservation:
+    """A ReserveNow reservation holding a connector for one id tag until ``expiry``."""
+
+    reservation_id: int
+    id_tag: str
+    expiry: datetime
+    parent_id_tag: str | None = None
+
+
+@dataclass
+class Connector:
+    """One outlet of the station, with its own energy meter (cumulative register in Wh that never resets),
+    OCPP status, the transaction running on it, reservation and installed charging profiles."""
+
+    connector_id: int
+    energy_wh: float
+    status: str = "Available"
+    error_code: str = "NoError"
+    transaction_id: int | None = None
+    id_tag: str | None = None
+    meter_start: int = 0
+    tx_started_at: datetime | None = None
+    claimed: bool = False
+    stopping: bool = False
+    inoperative: bool = False
+    scheduled_availability: str | None = None
+    reservation: Reservation | None = None
+    ev: SimulatedEV | None = None
+    power_w: float = 0.0
+    last_update: float = field(default_factory=time.monotonic)
+    profiles: dict[int, dict[str, Any]] = field(default_factory=dict)
+    meter_task: asyncio.Task[None] | None = None
+
+    @property
+    def energy_register(self) -> int:
+        return int(self.energy_wh)
+
+    def is_free_for(self, id_tag: str | None = None) -> bool:
+        """Can a new session start here (for ``id_tag``, which matters when the connector is reserved)?"""
+        if self.inoperative or self.transaction_id is not None or self.claimed or self.stopping:
+            return False
+        if self.status in OPERATIVE_IDLE:
+            return True
+        return (
+            self.status == "Reserved" and self.reservation is not None and self.reservation.id_tag == id_tag
+        )
+
+
+# ------------------------------------------------------------------------------------------------
+# Station
+# ------------------------------------------------------------------------------------------------
+
+
+class SimulatedStation(ChargePoint):  # type: ignore[misc]
+    """An OCPP 1.6J AC charge point with ``connectors`` outlets, built on :class:`ocpp.v16.ChargePoint`.
+
+    It models the station's identity (vendor, model, serial, firmware), its connectors (status, energy
+    register, transaction, reservation, charging profiles, the EV plugged in), the OCPP configuration keys,
+    the local authorization list and authorization cache. Use :meth:`run` to connect and serve (it returns
+    when :meth:`close` is called and raises when the connection drops), :meth:`start_session` and
+    :meth:`stop_session` to drive charging sessions locally, as a driver with an RFID card would.
+    """
+
+    def __init__(
+        self,
+        station_id: str,
+        base_url: str,
+        *,
+        connectors: int = 2,
+        password: str | None = None,
+        vendor: str = "Stekker",
+        model: str = "SimCharge AC22",
+        serial_number: str | None = None,
+        firmware_version: str = "1.8.3",
+        max_current_a: float = 32.0,
+        heartbeat_interval: int = 300,
+        meter_interval: int = 10,
+        max_heartbeat_interval: int = 3600,
+        unplug_delay: float = 2.0,
+        reboot_delay: float = 3.0,
+        response_timeout: float = 30.0,
+        rng: random.Random | None = None,
+    ) -> None:
+        super().__init__(station_id, None, response_timeout=response_timeout, logger=_frame_logger)
+        if connectors < 1:
+            raise ValueError("a station needs at least one connector")
+        self.rng = rng or random.Random()
+        self.station_id = station_id
+        self.base_url = base_url.rstrip("/")
+        self.password = password
+        self.vendor = vendor
+        self.model = model
+        self.serial_number = serial_number or f"SC{self.rng.randrange(10**9, 10**10)}"
+        self.meter_serial_number = f"MTR{self.rng.randrange(10**7, 10**8)}"
+        self.firmware_version = firmware_version
+        self.max_current_a = max_current_a
+        self.max_heartbeat_interval = max_heartbeat_interval
+        self.unplug_delay = unplug_delay
+        self.reboot_delay = reboot_delay
+
+        self.connectors: dict[int, Connector] = {
+            i: Connector(connector_id=i, energy_wh=float(self.rng.randint(1_000_000, 9_000_000)))
+            for i in range(1, connectors + 1)
+        }
+        self.station_inoperative = False
+        self.configuration = default_configuration(connectors, heartbeat_interval, meter_interval)
+        if password:
+            self.configuration["AuthorizationKey"].value = password
+            self.configuration["SecurityProfile"].value = "1"
+        self.local_list: dict[str, dict[str, Any]] = {}
+        self.local_list_version = 0
+        self.auth_cache: dict[str, dict[str, Any]] = {}
+        self.station_profiles: dict[
+            int, dict[str, Any]
+        ] = {}  # ChargePointMaxProfile / defaults on connector 0
+        self.firmware_status = "Idle"
+        self.diagnostics_status = "Idle"
+        self.registration_status: str | None = None
+        self.boot_count = 0
+
+        self._ws: ClientConnection | None = None
+        self._conn_lost: asyncio.Event | None = None
+        self._online = asyncio.Event()
+        self._closing = False
+        self._reboot_requested = False
+        self._heartbeat_changed = asyncio.Event()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._deferred: dict[str, Callable[[], Coroutine[Any, Any, None]]] = {}
+        self._offline_queue: list[Any] = []
+        self._reservation_tasks: dict[int, asyncio.Task[None]] = {}
+
+    # ------------------------------------------------------------------------------------------------
+    # Public properties and helpers
+    # ------------------------------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        return f"{self.base_url}/{quote(self.station_id, safe='')}"
+
+    @property
+    def is_online(self) -> bool:
+        """Connected and accepted by the central system (BootNotification Accepted)."""
+        return self._online.is_set()
+
+    async def wait_online(self, timeout: float | None = None) -> None:
+        """Wait until the station is connected and its BootNotification was accepted."""
+        await asyncio.wait_for(self._online.wait(), timeout)
+
+    def config(self, key: str) -> str:
+        return self.configuration[key].value
+
+    def config_bool(self, key: str) -> bool:
+        return self.configuration[key].value.strip().lower() == "true"
+
+    def config_int(self, key: str, default: int = 0) -> int:
+        try:
+            return int(self.configuration[key].value)
+        except (KeyError, ValueError):
+            return default
+
+    def config_list(self, key: str) -> list[str]:
+        return [v.strip() for v in self.configuration[key].value.split(",") if v.strip()]
+
+    def active_transactions(self) -> dict[int, int]:
+        """connector id -> transaction id of the running transactions."""
+        return {
+            c.connector_id: c.transaction_id for c in self.connectors.values() if c.transaction_id is not None
+        }
+
+    def free_connector(self, id_tag: str | None = None) -> int | None:
+        """The lowest numbered connector on which a session could start now, if any."""
+        if self.station_inoperative:
+            return None
+        for c in self.connectors.values():
+            if c.is_free_for(id_tag):
+                return c.connector_id
+        return None
+
+    def _auth_headers(self) -> dict[str, str]:
+        if not self.password:
+            return {}
+        token = base64.b64encode(f"{self.station_id}:{self.password}".encode()).decode("ascii")
+        return {"Authorization": f"Basic {token}"}
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
+        task = asyncio.create_task(coro, name=f"{self.station_id}:{name}")
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is not None and not isinstance(exc, StationOffline):
+            logger.warning("%s: task %s failed: %r", self.station_id, task.get_name(), exc)
+
+    def _defer(self, unique_id: str, factory: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """Remember work to run once the reply to the call ``unique_id`` is sent (see ``_run_deferred``)."""
+        self._deferred[unique_id] = factory
+
+    def _run_deferred(self, unique_id: str) -> None:
+        factory = self._deferred.pop(unique_id, None)
+        if factory is not None:
+            self._spawn(factory(), f"after-{unique_id[:8]}")
+
+    # ------------------------------------------------------------------------------------------------
+    # Connection lifecycle
+    # ------------------------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Connect, boot and serve the connection.
+
+        Returns when :meth:`close` is called. A Reset (or a firmware update) makes the station reboot: it
+        closes the connection, waits ``reboot_delay`` and connects and boots again, all inside this call.
+        Raises (``OSError``, ``websockets`` exceptions, ``StationOffline``) when the connection cannot be
+        opened or is lost; the caller decides about reconnecting (see :func:`stekker.sim.fleet.run_fleet`).
+        """
+        self._closing = False
+        while True:
+            self._reboot_requested = False
+            try:
+                await self._serve_connection()
+            except Exception:
+                if self._closing or self._reboot_requested:
+                    pass
+                else:
+                    raise
+            if self._closing:
+                return
+            if not self._reboot_requested:
+                raise StationOffline(f"{self.station_id}: connection closed by the central system")
+            logger.info("%s: rebooting", self.station_id)
+            await asyncio.sleep(self.reboot_delay)
+            if self._closing:
+                return
+
+    async def _serve_connection(self) -> None:
+        ping = self.config_int("WebSocketPingInterval", 60)
+        ws = await websockets.connect(
+            self.url,
+            subprotocols=[Subprotocol("ocpp1.6")],
+            additional_headers=self._auth_headers(),
+            user_agent_header=f"{self.vendor}-{self.model}/{self.firmware_version}",
+            proxy=None,
+            open_timeout=self.config_int("ConnectionTimeOut", 60) or None,
+            ping_interval=ping if ping > 0 else None,
+            ping_timeout=max(ping, 20) if ping > 0 else None,
+        )
+        if ws.subprotocol != "ocpp1.6":
+            await ws.close(code=1002, reason="ocpp1.6 subprotocol not agreed")
+            raise ConnectionError(f"{self.station_id}: central system did not agree on subprotocol ocpp1.6")
+        logger.info("%s: connected to %s", self.station_id, self.url)
+        lost = asyncio.Event()
+        self._ws, self._connection, self._conn_lost = ws, ws, lost
+        self._response_queue: asyncio.Queue[Any] = asyncio.Queue()
+        self._deferred.clear()
+        receiver = asyncio.create_task(self.start(), name=f"{self.station_id}:receive")
+        receiver.add_done_callback(lambda _t: lost.set())
+        heartbeat: asyncio.Task[None] | None = None
+        try:
+            await self._boot()
+            await self._send_all_statuses()
+            heartbeat = asyncio.create_task(self._heartbeat_loop(), name=f"{self.station_id}:heartbeat")
+            await self._flush_offline_queue()
+            await receiver  # raises ConnectionClosed when the socket goes away
+        finally:
+            self._online.clear()
+            lost.set()
+            for task in (heartbeat, receiver):
+                if task is None:
+                    continue
+                task.cancel()  # no-op when already finished; awaiting also retrieves its exception
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            self._ws = None
+            self._conn_lost = None
+            with contextlib.suppress(Exception):
+                await ws.close()
+            logger.info("%s: disconnected", self.station_id)
+
+    async def close(self) -> None:
+        """Shut the station down: cancel all its tasks and close the WebSocket. Running transactions stay
+        open on the central system's side, as after a power cut; stop them first for a clean shutdown."""
+        self._closing = True
+        self._online.clear()
+        tasks = [t for t in self._tasks if not t.done()]
+        tasks += [c.meter_task for c in self.connectors.values() if c.meter_task and not c.meter_task.done()]
+        tasks += [t for t in self._reservation_tasks.values() if not t.done()]
+        for t in tasks:
+            t.cancel()
+        for t in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+        ws = self._ws
+        if ws is not None:
+            with contextlib.suppress(Exception):
+                await ws.close()
+
+    async def _reboot(self) -> None:
+        """Close the connection; :meth:`run` then connects and boots again."""
+        self._reboot_requested = True
+        self._online.clear()
+        for c in self.connectors.values():
+            if c.meter_task is not None:
+                c.meter_task.cancel()
+        if self._ws is not None:
+            await self._ws.close(code=1001, reason="reboot")
+
+    async def _request(self, payload: Any, *, need_online: bool = True) -> Any:
+        """Send a CALL and return its result, failing fast with ``StationOffline`` when the connection goes
+        away instead of waiting for the response timeout. CALLERRORs raise the matching ``OCPPError``."""
+        lost = self._conn_lost
+        if self._ws is None or lost is None or lost.is_set() or (need_online and not self._online.is_set()):
+            raise StationOffline(f"{self.station_id} is offline")
+        call_task = asyncio.ensure_future(self.call(payload, suppress=False))
+        lost_task = asyncio.ensure_future(lost.wait())
+        try:
+            await asyncio.wait({call_task, lost_task}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            lost_task.cancel()
+            if not call_task.done():
+                call_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await call_task
+        if call_task.cancelled():
+            raise StationOffline(f"{self.station_id}: connection lost while waiting for a response")
+        return call_task.result()
+
+    async def _try_send(self, payload: Any) -> Any:
+        """Like ``_request`` but only logs failures (for notifications whose loss is harmless)."""
+        try:
+            return await self._request(payload)
+        except StationOffline:
+            return None
+        except (OCPPError, TimeoutError) as exc:
+            logger.warning("%s: %s failed: %r", self.station_id, type(payload).__name__, exc)
+            return None
+
+    # ------------------------------------------------------------------------------------------------
+    # Boot, heartbeat, status
+    # ------------------------------------------------------------------------------------------------
+
+    def _boot_payload(self) -> call.BootNotification:
+        return call.BootNotification(
+            charge_point_vendor=self.vendor,
+            charge_point_model=self.model,
+            charge_point_serial_number=self.serial_number,
+            charge_box_serial_number=self.serial_number,
+            firmware_version=self.firmware_version,
+            meter_type="SimMeter 3P",
+            meter_serial_number=self.meter_serial_number,
+        )
+
+    async def _boot(self) -> None:
+        while True:
+            resp = await self._request(self._boot_payload(), need_online=False)
+            self.registration_status = str(resp.status)
+            interval = int(resp.interval)
+            logger.info("%s: BootNotification %s (interval %s)", self.station_id, resp.status, interval)
+            if resp.status == "Accepted":
+                self.boot_count += 1
+                if interval > 0:
+                    self.configuration["HeartbeatInterval"].value = str(
+                        min(interval, self.max_heartbeat_interval)
+                    )
+                self._online.set()
+                return
+            # Pending / Rejected: retry after the interval the central system asked for (or give up early
+            # when the connection goes away meanwhile: the next request then raises StationOffline).
+            lost = self._conn_lost
+            delay = min(interval, self.max_heartbeat_interval) if interval > 0 else 30
+            if lost is None:
+                raise StationOffline(f"{self.station_id} is offline")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(lost.wait(), timeout=delay)
+
+    async def _heartbeat_loop(self) -> None:
+        while True:
+            interval = self.config_int("HeartbeatInterval", 300)
+            if interval <= 0:
+                interval = self.max_heartbeat_interval
+            self._heartbeat_changed.clear()
+            try:
+                await asyncio.wait_for(
+                    self._heartbeat_changed.wait(), timeout=min(interval, self.max_heartbeat_interval)
+                )
+                continue  # interval changed: start over with the new value
+            except TimeoutError:
+                pass
+            try:
+                await self._request(call.Heartbeat())
+            except StationOffline:
+                return
+            except (OCPPError, TimeoutError) as exc:
+                logger.warning("%s: Heartbeat failed: %r", self.station_id, exc)
+
+    def _station_status(self) -> str:
+        return "Unavailable" if self.station_inoperative else "Available"
+
+    async def _send_status(self, connector_id: int) -> None:
+        if connector_id == 0:
+            status, error = self._station_status(), "NoError"
+        else:
+            c = self.connectors[connector_id]
+            status, error = c.status, c.error_code
+        await self._try_send(
+            call.StatusNotification(
+                connector_id=connector_id, error_code=error, status=status, timestamp=iso(utc_now())
+            )
+        )
+
+    async def _send_all_statuses(self) -> None:
+        for connector_id in [0, *self.connectors]:
+            await self._send_status(connector_id)
+
+    async def _set_status(self, c: Connector, status: str, error_code: str = "NoError") -> None:
+        if c.status == status and c.error_code == error_code:
+            return
+        logger.debug("%s: connector %s %s -> %s", self.station_id, c.connector_id, c.status, status)
+        c.status, c.error_code = status, error_code
+        if self.is_online:
+            await self._send_status(c.connector_id)
+
+    async def report_fault(self, connector_id: int, error_code: str = "GroundFailure") -> None:
+        """Simulate a hardware fault on a connector (status Faulted with ``error_code``)."""
+        await self._set_status(self.connectors[connector_id], "Faulted", error_code)
+
+    async def clear_fault(self, connector_id: int) -> None:
+        c = self.connectors[connector_id]
+        await self._set_status(c, "Unavailable" if c.inoperative else "Available")
+
+    # ------------------------------------------------------------------------------------------------
+    # Metering
+    # ------------------------------------------------------------------------------------------------
+
+    def _advance(self, c: Connector) -> None:
+        """Integrate the energy delivered since the last update into the register (and the EV's battery)."""
+        now = time.monotonic()
+        dt = max(0.0, now - c.last_update)
+        c.last_update = now
+        if c.power_w <= 0 or dt == 0:
+            return
+        delivered = c.power_w * dt / 3600.0
+        c.energy_wh += delivered
+        if c.ev is not None:
+            c.ev.soc = min(100.0, c.ev.soc + delivered / c.ev.capacity_wh * 100.0)
+
+    def _limit_w(self, c: Connector, phases: int) -> float:
+        """Power limit from installed charging profiles (lowest of station max and tx/default profile)."""
+        limit = math.inf
+        station = self._profile_limit(self.station_profiles.values(), None, phases, "ChargePointMaxProfile")
+        if station is not None:
+            limit = min(limit, station)
+        tx = self._profile_limit(c.profiles.values(), c, phases, "TxProfile")
+        if tx is None:
+            tx = self._profile_limit(c.profiles.values(), c, phases, "TxDefaultProfile")
+        if tx is None:
+            tx = self._profile_limit(self.station_profiles.values(), c, phases, "TxDefaultProfile")
+        if tx is not None:
+            limit = min(limit, tx)
+        return limit
+
+    def _profile_limit(self, profiles: Any, c: Connector | None, phases: int, purpose: str) -> float | None:
+        candidates = [p for p in profiles if p.get("charging_profile_purpose") == purpose]
+        if purpose == "TxProfile" and c is not None:
+            candidates = [p for p in candidates if p.get("transaction_id") in (None, c.transaction_id)]
+        now = utc_now()
+        best: dict[str, Any] | None = None
+        for p in candidates:
+            valid_from, valid_to = parse_iso(p.get("valid_from")), parse_iso(p.get("valid_to"))
+            if (valid_from and now < valid_from) or (valid_to and now > valid_to):
+                continue
+            if best is None or int(p.get("stack_level", 0)) > int(best.get("stack_level", 0)):
+                best = p
+        if best is None:
+            return None
+        schedule = best.get("charging_schedule") or {}
+        start = parse_iso(schedule.get("start_schedule"))
+        if best.get("charging_profile_kind") == "Relative" or start is None:
+            start = (c.tx_started_at if c is not None else None) or now
+        if best.get("charging_profile_kind") == "Recurring" and start is not None:
+            period = timedelta(days=7 if best.get("recurrency_kind") == "Weekly" else 1)
+            while start + period <= now:
+                start += period
+        elapsed = (now - start).total_seconds()
+        duration = schedule.get("duration")
+        if duration is not None and elapsed > float(duration):
+            return None
+        limit: float | None = None
+        for period_ in sorted(
+            schedule.get("charging_schedule_period", []), key=lambda x: x.get("start_period", 0)
+        ):
+            if float(period_.get("start_period", 0)) <= elapsed:
+                limit = float(period_.get("limit", 0))
+                n = int(period_.get("number_phases") or phases)
+                if schedule.get("charging_rate_unit") == "A":
+                    limit = limit * NOMINAL_VOLTAGE * min(n, phases)
+        return limit
+
+    def _station_max_w(self, phases: int) -> float:
+        return self.max_current_a * NOMINAL_VOLTAGE * phases
+
+    def _update_power(self, c: Connector) -> None:
+        """Recompute the power the connector delivers now, from the EV, the station and charging profiles."""
+        if (
+            c.transaction_id is None
+            or c.ev is None
+            or c.status not in ("Charging", "SuspendedEV", "SuspendedEVSE")
+        ):
+            c.power_w = 0.0
+            return
+        if c.status == "SuspendedEVSE" and c.id_tag is None:
+            c.power_w = 0.0
+            return
+        ev = c.ev
+        offered = min(self._station_max_w(ev.phases), self._limit_w(c, ev.phases))
+        wanted = ev.acceptable_power()
+        power = min(offered, wanted)
+        if power > 0:
+            power *= self.rng.uniform(0.97, 1.0)
+        c.power_w = max(0.0, power)
+
+    def _next_status(self, c: Connector) -> str:
+        """Charging / SuspendedEV (car full or pausing) / SuspendedEVSE (limited to 0 by a profile)."""
+        if c.ev is None:
+            return c.status
+        if c.ev.acceptable_power() <= 0:
+            return "SuspendedEV"
+        if self._limit_w(c, c.ev.phases) <= 0:
+            return "SuspendedEVSE"
+        return "Charging"
+
+    def _sampled_values(self, c: Connector, context: str, measurands: list[str]) -> list[dict[str, Any]]:
+        values: list[dict[str, Any]] = []
+        phases = c.ev.phases if c.ev is not None else 3
+
+        def add(measurand: str, value: str, unit: str | None, phase: str | None = None) -> None:
+            sv: dict[str, Any] = {"value": value, "context": context, "format": "Raw", "measurand": measurand}
+            sv["location"] = "EV" if measurand == "SoC" else "Outlet"
+            if phase is not None:
+                sv["phase"] = phase
+            if unit is not None:
+                sv["unit"] = unit
+            values.append(sv)
+
+        for m in measurands:
+            if m == "Energy.Active.Import.Register":
+                add(m, str(c.energy_register), "Wh")
+            elif m == "Power.Active.Import":
+                add(m, f"{c.power_w:.1f}", "W")
+            elif m == "Power.Offered":
+                add(m, f"{min(self._station_max_w(phases), self._limit_w(c, phases)):.1f}", "W")
+            elif m == "Current.Import":
+                per_phase = c.power_w / (NOMINAL_VOLTAGE * phases) if c.power_w > 0 else 0.0
+                for i, phase in enumerate(("L1", "L2", "L3")):
+                    current = per_phase * self.rng.uniform(0.98, 1.02) if i < phases and per_phase else 0.0
+                    add(m, f"{current:.2f}", "A", phase)
+            elif m == "Current.Offered":
+                add(
+                    m,
+                    f"{min(self.max_current_a, self._limit_w(c, phases) / (NOMINAL_VOLTAGE * phases)):.1f}",
+                    "A",
+                )
+            elif m == "Voltage":
+                for phase in ("L1-N", "L2-N", "L3-N"):
+                    add(m, f"{NOMINAL_VOLTAGE * self.rng.uniform(0.98, 1.02):.1f}", "V", phase)
+            elif m == "SoC" and c.ev is not None:
+                add(m, str(round(c.ev.soc)), "Percent")
+        return values
+
+    def _meter_value(self, c: Connector, context: str, measurands: list[str] | None = None) -> dict[str, Any]:
+        self._advance(c)
+        ms = measurands if measurands is not None else self.config_list("MeterValuesSampledData")
+        ms = [m for m in ms if m in SUPPORTED_MEASURANDS] or ["Energy.Active.Import.Register"]
+        return {"timestamp": iso(utc_now()), "sampled_value": self._sampled_values(c, context, ms)}
+
+    async def send_meter_values(self, connector_id: int, context: str = "Sample.Periodic") -> None:
+        c = self.connectors[connector_id]
+        await self._try_send(
+            call.MeterValues(
+                connector_id=connector_id,
+                transaction_id=c.transaction_id,
+                meter_value=[self._meter_value(c, context)],
+            )
+        )
+
+    async def _meter_loop(self, c: Connector) -> None:
+        """While a transaction runs: integrate energy, follow the EV and profiles, send periodic MeterValues
+        every MeterValueSampleInterval seconds (0 = no sampled meter values, the simulation still runs)."""
+        while c.transaction_id is not None:
+            interval = self.config_int("MeterValueSampleInterval", 10)
+            await asyncio.sleep(interval if interval > 0 else 5)
+            if c.transaction_id is None:
+                return
+            self._advance(c)
+            status = self._next_status(c)
+            if status != c.status and c.status in ("Charging", "SuspendedEV", "SuspendedEVSE") and c.id_tag:
+                await self._set_status(c, status)
+            self._update_power(c)
+            if interval > 0 and self.is_online:
+                await self.send_meter_values(c.connector_id)
+
+    # ------------------------------------------------------------------------------------------------
+    # Authorization
+    # ------------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _info_status(info: Any) -> str:
+        if isinstance(info, dict):
+            return str(info.get("status", "Invalid"))
+        return str(getattr(info, "status", "Invalid"))
+
+    def _local_authorization(self, id_tag: str) -> dict[str, Any] | None:
+        """Local list first, then the authorization cache; only entries that are Accepted and not expired."""
+        sources = []
+        if self.config_bool("LocalAuthListEnabled"):
+            sources.append(self.local_list)
+        if self.config_bool("AuthorizationCacheEnabled"):
+            sources.append(self.auth_cache)
+        for source in sources:
+            info = source.get(id_tag)
+            if info is None:
+                continue
+            expiry = parse_iso(info.get("expiry_date"))
+            if info.get("status") == "Accepted" and (expiry is None or expiry > utc_now()):
+                return info
+            return None  # known but not valid: the central system must decide
+        return None
+
+    def _remember(self, id_tag: str, info: Any) -> None:
+        if (
+            isinstance(info, dict)
+            and self.config_bool("AuthorizationCacheEnabled")
+            and id_tag not in self.local_list
+        ):
+            self.auth_cache[id_tag] = dict(info)
+
+    async def _authorize(self, id_tag: str) -> dict[str, Any]:
+        resp = await self._request(call.Authorize(id_tag=id_tag))
+        info = (
+            resp.id_tag_info
+            if isinstance(resp.id_tag_info, dict)
+            else {"status": self._info_status(resp.id_tag_info)}
+        )
+        self._remember(id_tag, info)
+        return cast(dict[str, Any], info)
+
+    # ------------------------------------------------------------------------------------------------
+    # Sessions
+    # ------------------------------------------------------------------------------------------------
+
+    async def start_session(self, connector_id: int, id_tag: str) -> int | None:
+        """A driver plugs in on ``connector_id`` and presents ``id_tag``.
+
+        Preparing -> Authorize (skipped when LocalPreAuthorize is true and the tag is valid in the local
+        list or cache) -> StartTransaction -> Charging and periodic MeterValues. Returns the transaction id,
+        or None when the connector is busy, the station is offline or the tag is not accepted.
+        """
+        c = self.connectors.get(connector_id)
+        if c is None or self.station_inoperative or not c.is_free_for(id_tag) or not self.is_online:
+            return None
+        c.claimed = True
+        return await self._start_session(c, id_tag, remote=False)
+
+    async def _start_session(self, c: Connector, id_tag: str, *, remote: bool) -> int | None:
+        """Start a session on a connector already claimed by the caller."""
+        try:
+            reservation = c.reservation
+            if c.status != "Preparing":
+                await self._set_status(c, "Preparing")
+            authorize = self.config_bool("AuthorizeRemoteTxRequests") if remote else True
+            if authorize and self.config_bool("LocalPreAuthorize") and self._local_authorization(id_tag):
+                authorize = False
+            if authorize:
+                info = await self._authorize(id_tag)
+                if info.get("status") != "Accepted":
+                    logger.info(
+                        "%s: id tag %s not accepted (%s)", self.station_id, id_tag, info.get("status")
+                    )
+                    await self._set_status(c, "Reserved" if reservation else "Available")
+                    return None
+                if reservation is not None and reservation.id_tag != id_tag:
+                    parent = info.get("parent_id_tag")
+                    if not (parent and reservation.parent_id_tag == parent):
+                        await self._set_status(c, "Reserved")
+                        return None
+            c.ev = SimulatedEV.random(self.rng)
+            self._advance(c)
+            meter_start = c.energy_register
+            started_at = utc_now()
+            resp = await self._request(
+                call.StartTransaction(
+                    connector_id=c.connector_id,
+                    id_tag=id_tag,
+                    meter_start=meter_start,
+                    timestamp=iso(started_at),
+                    reservation_id=reservation.reservation_id if reservation is not None else None,
+                )
+            )
+            if reservation is not None:
+                self._drop_reservation(c)
+            c.transaction_id = int(resp.transaction_id)
+            c.id_tag, c.meter_start, c.tx_started_at = id_tag, meter_start, started_at
+            c.last_update = time.monotonic()
+            status = self._info_status(resp.id_tag_info)
+            self._remember(id_tag, resp.id_tag_info)
+            logger.info(
+                "%s: transaction %s started on connector %s for %s (meterStart %s Wh, %s)",
+                self.station_id,
+                c.transaction_id,
+                c.connector_id,
+                id_tag,
+                meter_start,
+                status,
+            )
+            if status != "Accepted":
+                if self.config_bool("StopTransactionOnInvalidId"):
+                    c.claimed = False
+                    await self.stop_session(c.connector_id, reason="DeAuthorized")
+                    return None
+                # Keep the transaction open but deliver no energy until it is stopped.
+                c.id_tag = None
+                await self._set_status(c, "SuspendedEVSE")
+                tx_id = c.transaction_id
+                c.claimed = False
+                return tx_id
+            await self._set_status(c, self._next_status(c))
+            self._update_power(c)
+            c.meter_task = asyncio.create_task(
+                self._meter_loop(c), name=f"{self.station_id}:meter{c.connector_id}"
+            )
+            return c.transaction_id
+        except (StationOffline, OCPPError, TimeoutError) as exc:
+            logger.warning(
+                "%s: could not start a session on connector %s: %r", self.station_id, c.connector_id, exc
+            )
+            if c.transaction_id is None:
+                c.ev = None
+                with contextlib.suppress(Exception):
+                    await self._set_status(c, "Available")
+            return c.transaction_id
+        finally:
+            c.claimed = False
+
+    async def stop_session(self, connector_id: int, reason: str = "Local") -> None:
+        """End the transaction on ``connector_id``: StopTransaction (with a Transaction.End register reading
+        in transactionData) -> Finishing -> (after the driver unplugs) Available. When the station is offline
+        the StopTransaction is queued and sent after the next successful boot."""
+        c = self.connectors.get(connector_id)
+        if c is None or c.transaction_id is None or c.stopping:
+            return
+        c.stopping = True
+        try:
+            if c.meter_task is not None and c.meter_task is not asyncio.current_task():
+                c.meter_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await c.meter_task
+            c.meter_task = None
+            self._advance(c)
+            c.power_w = 0.0
+            now = utc_now()
+            stop_measurands = [m for m in self.config_list("StopTxnSampledData") if m in SUPPORTED_MEASURANDS]
+            stop_measurands = stop_measurands or ["Energy.Active.Import.Register"]
+            begin = {
+                "timestamp": iso(c.tx_started_at or now),
+                "sampled_value": [
+                    {
+                        "value": str(c.meter_start),
+                        "context": "Transaction.Begin",
+                        "format": "Raw",
+                        "measurand": "Energy.Active.Import.Register",
+                        "location": "Outlet",
+                        "unit": "Wh",
+                    }
+                ],
+            }
+            end = self._meter_value(c, "Transaction.End", stop_measurands)
+            payload = call.StopTransaction(
+                meter_stop=c.energy_register,
+                timestamp=iso(now),
+                transaction_id=c.transaction_id,
+                reason=reason,
+                id_tag=c.id_tag,
+                transaction_data=[begin, end],
+            )
+            logger.info(
+                "%s: stopping transaction %s on connector %s (%s, %.0f Wh)",
+                self.station_id,
+                c.transaction_id,
+                connector_id,
+                reason,
+                c.energy_register - c.meter_start,
+            )
+            c.transaction_id, c.id_tag, c.tx_started_at = None, None, None
+            c.profiles = {
+                k: p for k, p in c.profiles.items() if p.get("charging_profile_purpose") != "TxProfile"
+            }
+            try:
+                resp = await self._request(payload)
+                if resp is not None and resp.id_tag_info is not None and payload.id_tag:
+                    self._remember(payload.id_tag, resp.id_tag_info)
+            except (StationOffline, TimeoutError):
+                logger.info(
+                    "%s: offline, queueing StopTransaction %s", self.station_id, payload.transaction_id
+                )
+                self._offline_queue.append(payload)
+            except OCPPError as exc:
+                logger.warning("%s: StopTransaction rejected: %r", self.station_id, exc)
+            await self._set_status(c, "Finishing")
+        finally:
+            c.stopping = False
+        self._spawn(self._unplug(c), f"unplug{connector_id}")
+
+    async def _unplug(self, c: Connector) -> None:
+        """The driver takes the cable out after a short while; the connector becomes Available again (or
+        Unavailable when a ChangeAvailability was scheduled)."""
+        c.claimed = True  # nobody can start here until the cable is out
+        try:
+            await asyncio.sleep(self.unplug_delay)
+        finally:
+            c.claimed = False
+            c.ev = None
+        if c.transaction_id is not None or c.status != "Finishing":
+            return
+        if c.scheduled_availability is not None:
+            c.inoperative = c.scheduled_availability == "Inoperative"
+            c.scheduled_availability = None
+        await self._set_status(c, "Unavailable" if c.inoperative or self.station_inoperative else "Available")
+
+    async def _flush_offline_queue(self) -> None:
+        while self._offline_queue:
+            payload = self._offline_queue[0]
+            try:
+                await self._request(payload)
+            except OCPPError as exc:
+                logger.warning("%s: queued %s rejected: %r", self.station_id, type(payload).__name__, exc)
+            self._offline_queue.pop(0)
+
+    # ------------------------------------------------------------------------------------------------
+    # Reservations
+    # ------------------------------------------------------------------------------------------------
+
+    def _drop_reservation(self, c: Connector) -> None:
+        if c.reservation is not None:
+            task = self._reservation_tasks.pop(c.reservation.reservation_id, None)
+            if task is not None and task is not asyncio.current_task():
+                task.cancel()
+        c.reservation = None
+
+    async def _expire_reservation(self, c: Connector, reservation: Reservation) -> None:
+        await asyncio.sleep(max(0.0, (reservation.expiry - utc_now()).total_seconds()))
+        if c.reservation is reservation:
+            logger.info("%s: reservation %s expired", self.station_id, reservation.reservation_id)
+            self._reservation_tasks.pop(reservation.reservation_id, None)
+            c.reservation = None
+            if c.status == "Reserved":
+                await self._set_status(c, "Available")
+
+    # ------------------------------------------------------------------------------------------------
+    # Handlers: Core profile
+    # ------------------------------------------------------------------------------------------------
+
+    @_on(Action.remote_start_transaction)
+    def on_remote_start_transaction(
+        self,
+        id_tag: str,
+        call_unique_id: str,
+        connector_id: int | None = None,
+        charging_profile: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> call_result.RemoteStartTransaction:
+        if connector_id is None:
+            chosen = self.free_connector(id_tag)
+        elif connector_id in self.connectors and not self.station_inoperative:
+            chosen = connector_id if self.connectors[connector_id].is_free_for(id_tag) else None
+        else:
+            chosen = None
+        if chosen is None or not self.is_online:
+            return call_result.RemoteStartTransaction(status="Rejected")
+        c = self.connectors[chosen]
+        c.claimed = True
+        if charging_profile and charging_profile.get("charging_profile_purpose") == "TxProfile":
+            c.profiles[int(charging_profile["charging_profile_id"])] = charging_profile
+        self._defer(call_unique_id, lambda: self._remote_start(c, id_tag))
+        return call_result.RemoteStartTransaction(status="Accepted")
+
+    async def _remote_start(self, c: Connector, id_tag: str) -> None:
+        await self._start_session(c, id_tag, remote=True)
+
+    @_after(Action.remote_start_transaction)
+    def after_remote_start_transaction(self, call_unique_id: str, **kwargs: Any) -> None:
+        self._run_deferred(call_unique_id)
+
+    @_on(Action.remote_stop_transaction)
+    def on_remote_stop_transaction(
+        self, transaction_id: int, call_unique_id: str, **kwargs: Any
+    ) -> call_result.RemoteStopTransaction:
+        for c in self.connectors.values():
+            if c.transaction_id == transaction_id and not c.stopping:
+                self._defer(call_unique_id, functools.partial(self.stop_session, c.connector_id, "Remote"))
+                return call_result.RemoteStopTransaction(status="Accepted")
+        return call_result.RemoteStopTransaction(status="Rejected")
+
+    @_after(Action.remote_stop_transaction)
+    def after_remote_stop_transaction(self, call_unique_id: str, **kwargs: Any) -> None:
+        self._run_deferred(call_unique_id)
+
+    @_on(Action.change_configuration)
+    def on_change_configuration(self, key: str, value: str, **kwargs: Any) -> call_result.ChangeConfiguration:
+        entry = self.configuration.get(key)
+        if entry is None:
+            return call_result.ChangeConfiguration(status="NotSupported")
+        if entry.readonly or not self._valid_config_value(key, entry, value):
+            return call_result.ChangeConfiguration(status="Rejected")
+        if entry.kind == "bool":
+            value = value.strip().lower()
+        entry.value = value
+        logger.info(
+            "%s: configuration %s = %s", self.station_id, key, "***" if entry.kind == "secret" else value
+        )
+        if key == "HeartbeatInterval":
+            self._heartbeat_changed.set()
+        elif key == "AuthorizationKey":
+            self.password = value  # used from the next connection on
+        elif key == "AuthorizationCacheEnabled" and value == "false":
+            self.auth_cache.clear()
+        return call_result.ChangeConfiguration(status="Accepted")
+
+    @staticmethod
+    def _valid_config_value(key: str, entry: ConfigValue, value: str) -> bool:
+        if entry.kind == "bool":
+            return value.strip().lower() in ("true", "false")
+        if entry.kind == "int":
+            try:
+                return int(value) >= 0
+            except ValueError:
+                return False
+        if key in (
+            "MeterValuesSampledData",
+            "MeterValuesAlignedData",
+            "StopTxnSampledData",
+            "StopTxnAlignedData",
+        ):
+            items = [v.strip() for v in value.split(",") if v.strip()]
+            return len(items) <= 8 and all(v in SUPPORTED_MEASURANDS for v in items)
+        if entry.kind == "secret":
+            return 8 <= len(value) <= 40
+        return len(value) <= 500
+
+    @_on(Action.get_configuration)
+    def on_get_configuration(
+        self, key: list[str] | None = None, **kwargs: Any
+    ) -> call_result.GetConfiguration:
+        wanted = list(self.configuration) if not key else key
+        known, unknown = [], []
+        for k in wanted:
+            entry = self.configuration.get(k)
+            if entry is None:
+                unknown.append(k)
+            elif entry.kind == "secret":
+                if key:  # asked for explicitly: it exists, but its value is never reported
+                    known.append({"key": k, "readonly": entry.readonly})
+            else:
+                known.append({"key": k, "readonly": entry.readonly, "value": entry.value})
+        return call_result.GetConfiguration(configuration_key=known, unknown_key=unknown or None)
+
+    @_on(Action.clear_cache)
+    def on_clear_cache(self, **kwargs: Any) -> call_result.ClearCache:
+        self.auth_cache.clear()
+        return call_result.ClearCache(status="Accepted")
+
+    @_on(Action.reset)
+    def on_reset(self, type: str, call_unique_id: str, **kwargs: Any) -> call_result.Reset:
+        self._defer(call_unique_id, lambda: self._do_reset(type))
+        return call_result.Reset(status="Accepted")
+
+    async def _do_reset(self, kind: str) -> None:
+        reason = "HardReset" if kind == "Hard" else "SoftReset"
+        logger.info("%s: %s reset requested", self.station_id, kind)
+        for connector_id in list(self.active_transactions()):
+            await self.stop_session(connector_id, reason)
+        await asyncio.sleep(0.2)
+        await self._reboot()
+
+    @_after(Action.reset)
+    def after_reset(self, call_unique_id: str, **kwargs: Any) -> None:
+        self._run_deferred(call_unique_id)
+
+    @_on(Action.unlock_connector)
+    def on_unlock_connector(
+        self, connector_id: int, call_unique_id: str, **kwargs: Any
+    ) -> call_result.UnlockConnector:
+        c = self.connectors.get(connector_id)
+        if c is None:
+            return call_result.UnlockConnector(status="NotSupported")
+        if c.transaction_id is not None:
+            self._defer(call_unique_id, lambda: self.stop_session(connector_id, "UnlockCommand"))
+        return call_result.UnlockConnector(status="Unlocked")
+
+    @_after(Action.unlock_connector)
+    def after_unlock_connector(self, call_unique_id: str, **kwargs: Any) -> None:
+        self._run_deferred(call_unique_id)
+
+    @_on(Action.change_availability)
+    def on_change_availability(
+        self, connector_id: int, type: str, call_unique_id: str, **kwargs: Any
+    ) -> call_result.ChangeAvailability:
+        if connector_id != 0 and connector_id not in self.connectors:
+            return call_result.ChangeAvailability(status="Rejected")
+        targets = list(self.connectors.values()) if connector_id == 0 else [self.connectors[connector_id]]
+        inoperative = type == "Inoperative"
+        scheduled = False
+        for c in targets:
+            if c.transaction_id is not None or c.claimed or c.stopping:
+                c.scheduled_availability = type
+                scheduled = True
+            else:
+                c.inoperative = inoperative
+                c.scheduled_availability = None
+        if connector_id == 0:
+            self.station_inoperative = inoperative
+
+        async def notify() -> None:
+            if connector_id == 0:
+                await self._send_status(0)
+            for c in targets:
+                if c.transaction_id is None and not c.claimed and not c.stopping and c.status != "Faulted":
+                    if c.inoperative:
+                        await self._set_status(c, "Unavailable")
+                    elif c.status == "Unavailable":
+                        await self._set_status(c, "Reserved" if c.reservation else "Available")
+
+        self._defer(call_unique_id, notify)
+        return call_result.ChangeAvailability(status="Scheduled" if scheduled else "Accepted")
+
+    @_after(Action.change_availability)
+    def after_change_availability(self, call_unique_id: str, **kwargs: Any) -> None:
+        self._run_deferred(call_unique_id)
+
+    @_on(Action.data_transfer)
+    def on_data_transfer(self, vendor_id: str, **kwargs: Any) -> call_result.DataTransfer:
+        return call_result.DataTransfer(status="UnknownVendorId")
+
+    # ------------------------------------------------------------------------------------------------
+    # Handlers: RemoteTrigger
+    # ------------------------------------------------------------------------------------------------
+
+    @_on(Action.trigger_message)
+    def on_trigger_message(
+        self, requested_message: str, call_unique_id: str, connector_id: int | None = None, **kwargs: Any
+    ) -> call_result.TriggerMessage:
+        if connector_id is not None and connector_id != 0 and connector_id not in self.connectors:
+            return call_result.TriggerMessage(status="Rejected")
+        senders: dict[str, Callable[[], Coroutine[Any, Any, None]]] = {
+            "BootNotification": self._triggered_boot,
+            "Heartbeat": self._triggered_heartbeat,
+            "StatusNotification": lambda: self._triggered_status(connector_id),
+            "MeterValues": lambda: self._triggered_meter_values(connector_id),
+            "DiagnosticsStatusNotification": lambda: self._send_simple(
+                call.DiagnosticsStatusNotification(status=self.diagnostics_status)
+            ),
+            "FirmwareStatusNotification": lambda: self._send_simple(
+                call.FirmwareStatusNotification(status=self.firmware_status)
+            ),
+        }
+        sender = senders.get(requested_message)
+        if sender is None:
+            return call_result.TriggerMessage(status="NotImplemented")
+        self._defer(call_unique_id, sender)
+        return call_result.TriggerMessage(status="Accepted")
+
+    @_after(Action.trigger_message)
+    def after_trigger_message(self, call_unique_id: str, **kwargs: Any) -> None:
+        self._run_deferred(call_unique_id)
+
+    async def _send_simple(self, payload: Any) -> None:
+        await self._try_send(payload)
+
+    async def _triggered_boot(self) -> None:
+        resp = await self._try_send(self._boot_payload())
+        if resp is not None and resp.status == "Accepted" and int(resp.interval) > 0:
+            self.configuration["HeartbeatInterval"].value = str(
+                min(int(resp.interval), self.max_heartbeat_interval)
+            )
+            self._heartbeat_changed.set()
+
+    async def _triggered_heartbeat(self) -> None:
+        await self._try_send(call.Heartbeat())
+
+    async def _triggered_status(self, connector_id: int | None) -> None:
+        for cid in [0, *self.connectors] if connector_id is None else [connector_id]:
+            await self._send_status(cid)
+
+    async def _triggered_meter_values(self, connector_id: int | None) -> None:
+        ids = list(self.connectors) if not connector_id else [connector_id]
+        for cid in ids:
+            await self.send_meter_values(cid, context="Trigger")
+
+    # ------------------------------------------------------------------------------------------------
+    # Handlers: FirmwareManagement
+    # ------------------------------------------------------------------------------------------------
+
+    @_on(Action.get_diagnostics)
+    def on_get_diagnostics(
+        self, location: str, call_unique_id: str, **kwargs: Any
+    ) -> call_result.GetDiagnostics:
+        file_name = f"diagnostics-{self.station_id}-{utc_now().strftime('%Y%m%dT%H%M%SZ')}.log"
+        self._defer(call_unique_id, lambda: self._upload_diagnostics(location, file_name))
+        return call_result.GetDiagnostics(file_name=file_name)
+
+    async def _upload_diagnostics(self, location: str, file_name: str) -> None:
+        # Simulated: nothing is actually uploaded to `location`; only the status notifications a real
+        # station would send while uploading are reported.
+        logger.info("%s: pretending to upload %s to %s", self.station_id, file_name, location)
+        for status, delay in (("Uploading", 0.5), ("Uploaded", 2.0)):
+            await asyncio.sleep(delay)
+            self.diagnostics_status = status
+            await self._try_send(call.DiagnosticsStatusNotification(status=status))
+        self.diagnostics_status = "Idle"
+
+    @_after(Action.get_diagnostics)
+    def after_get_diagnostics(self, call_unique_id: str, **kwargs: Any) -> None:
+        self._run_deferred(call_unique_id)
+
+    @_on(Action.update_firmware)
+    def on_update_firmware(
+        self, location: str, retrieve_date: str, call_unique_id: str, **kwargs: Any
+    ) -> call_result.UpdateFirmware:
+        self._defer(call_unique_id, lambda: self._update_firmware(location, retrieve_date))
+        return call_result.UpdateFirmware()
+
+    async def _update_firmware(self, location: str, retrieve_date: str) -> None:
+        # Simulated: nothing is downloaded; the station walks through the status notifications and reboots
+        # with a new firmware version when no transaction is running.
+        start = parse_iso(retrieve_date)
+        if start is not None:
+            await asyncio.sleep(min(max(0.0, (start - utc_now()).total_seconds()), 3600.0))
+        logger.info("%s: firmware update from %s", self.station_id, location)
+        for status, delay in (
+            ("Downloading", 0.5),
+            ("Downloaded", 2.0),
+            ("Installing", 0.5),
+            ("Installed", 2.0),
+        ):
+            await asyncio.sleep(delay)
+            self.firmware_status = status
+            await self._try_send(call.FirmwareStatusNotification(status=status))
+        parts = self.firmware_version.split(".")
+        if parts and parts[-1].isdigit():
+            parts[-1] = str(int(parts[-1]) + 1)
+            self.firmware_version = ".".join(parts)
+        self.firmware_status = "Idle"
+        if not self.active_transactions():
+            await self._reboot()
+
+    @_after(Action.update_firmware)
+    def after_update_firmware(self, call_unique_id: str, **kwargs: Any) -> None:
+        self._run_deferred(call_unique_id)
+
+    # ------------------------------------------------------------------------------------------------
+    # Handlers: LocalAuthListManagement
+    # ------------------------------------------------------------------------------------------------
+
+    @_on(Action.get_local_list_version)
+    def on_get_local_list_version(self, **kwargs: Any) -> call_result.GetLocalListVersion:
+        return call_result.GetLocalListVersion(list_version=self.local_list_version)
+
+    @_on(Action.send_local_list)
+    def on_send_local_list(
+        self,
+        list_version: int,
+        update_type: str,
+        local_authorization_list: list[dict[str, Any]] | None = None,
+        **kwargs: Any,
+    ) -> call_result.SendLocalList:
+        entries = local_authorization_list or []
+        if len(entries) > self.config_int("SendLocalListMaxLength", 250):
+            return call_result.SendLocalList(status="Failed")
+        if update_type == "Full":
+            new_list = {e["id_tag"]: dict(e["id_tag_info"]) for e in entries if e.get("id_tag_info")}
+        else:
+            if list_version <= self.local_list_version:
+                return call_result.SendLocalList(status="VersionMismatch")
+            new_list = dict(self.local_list)
+            for e in entries:
+                if e.get("id_tag_info"):
+                    new_list[e["id_tag"]] = dict(e["id_tag_info"])
+                else:
+                    new_list.pop(e["id_tag"], None)
+        if len(new_list) > self.config_int("LocalAuthListMaxLength", 1000):
+            return call_result.SendLocalList(status="Failed")
+        self.local_list = new_list
+        self.local_list_version = list_version
+        for tag in new_list:  # the local list takes precedence over the cache
+            self.auth_cache.pop(tag, None)
+        logger.info(
+            "%s: local list v%s (%s, %d entries)", self.station_id, list_version, update_type, len(new_list)
+        )
+        return call_result.SendLocalList(status="Accepted")
+
+    # ------------------------------------------------------------------------------------------------
+    # Handlers: Reservation
+    # ------------------------------------------------------------------------------------------------
+
+    @_on(Action.reserve_now)
+    def on_reserve_now(
+        self,
+        connector_id: int,
+        expiry_date: str,
+        id_tag: str,
+        reservation_id: int,
+        call_unique_id: str,
+        parent_id_tag: str | None = None,
+        **kwargs: Any,
+    ) -> call_result.ReserveNow:
+        c = self.connectors.get(connector_id)
+        if c is None:  # includes connector 0: ReserveConnectorZeroSupported is false
+            return call_result.ReserveNow(status="Rejected")
+        expiry = parse_iso(expiry_date)
+        if expiry is None or expiry <= utc_now():
+            return call_result.ReserveNow(status="Rejected")
+        if c.status == "Faulted":
+            return call_result.ReserveNow(status="Faulted")
+        if c.inoperative or self.station_inoperative or c.status == "Unavailable":
+            return call_result.ReserveNow(status="Unavailable")
+        same = c.reservation is not None and c.reservation.reservation_id == reservation_id
+        if not same and (c.reservation is not None or not c.is_free_for()):
+            return call_result.ReserveNow(status="Occupied")
+        # a reservation id that exists on another connector is moved here
+        moved = [
+            o
+            for o in self.connectors.values()
+            if o is not c and o.reservation is not None and o.reservation.reservation_id == reservation_id
+        ]
+        for other in moved:
+            self._drop_reservation(other)
+        self._drop_reservation(c)
+        reservation = Reservation(reservation_id, id_tag, expiry, parent_id_tag)
+        c.reservation = reservation
+
+        async def apply() -> None:
+            for other in moved:
+                if other.status == "Reserved":
+                    await self._set_status(other, "Available")
+            self._reservation_tasks[reservation_id] = self._spawn(
+                self._expire_reservation(c, reservation), f"reservation{reservation_id}"
+            )
+            await self._set_status(c, "Reserved")
+
+        self._defer(call_unique_id, apply)
+        return call_result.ReserveNow(status="Accepted")
+
+    @_after(Action.reserve_now)
+    def after_reserve_now(self, call_unique_id: str, **kwargs: Any) -> None:
+        self._run_deferred(call_unique_id)
+
+    @_on(Action.cancel_reservation)
+    def on_cancel_reservation(
+        self, reservation_id: int, call_unique_id: str, **kwargs: Any
+    ) -> call_result.CancelReservation:
+        for c in self.connectors.values():
+            if c.reservation is not None and c.reservation.reservation_id == reservation_id:
+                self._drop_reservation(c)
+                if c.status == "Reserved":
+                    self._defer(call_unique_id, functools.partial(self._set_status, c, "Available"))
+                return call_result.CancelReservation(status="Accepted")
+        return call_result.CancelReservation(status="Rejected")
+
+    @_after(Action.cancel_reservation)
+    def after_cancel_reservation(self, call_unique_id: str, **kwargs: Any) -> None:
+        self._run_deferred(call_unique_id)
+
+    # ------------------------------------------------------------------------------------------------
+    # Handlers: SmartCharging
+    # ------------------------------------------------------------------------------------------------
+
+    @_on(Action.set_charging_profile)
+    def on_set_charging_profile(
+        self, connector_id: int, cs_charging_profiles: dict[str, Any], **kwargs: Any
+    ) -> call_result.SetChargingProfile:
+        profile = cs_charging_profiles
+        purpose = profile.get("charging_profile_purpose")
+        if connector_id != 0 and connector_id not in self.connectors:
+            return call_result.SetChargingProfile(status="Rejected")
+        if int(profile.get("stack_level", 0)) > self.config_int("ChargeProfileMaxStackLevel", 10):
+            return call_result.SetChargingProfile(status="Rejected")
+        periods = (profile.get("charging_schedule") or {}).get("charging_schedule_period") or []
+        if len(periods) > self.config_int("ChargingScheduleMaxPeriods", 24):
+            return call_result.SetChargingProfile(status="Rejected")
+        if purpose == "ChargePointMaxProfile":
+            if connector_id != 0:
+                return call_result.SetChargingProfile(status="Rejected")
+            target = self.station_profiles
+        elif purpose == "TxProfile":
+            c = self.connectors.get(connector_id)
+            if c is None or c.transaction_id is None:
+                return call_result.SetChargingProfile(status="Rejected")
+            if profile.get("transaction_id") not in (None, c.transaction_id):
+                return call_result.SetChargingProfile(status="Rejected")
+            target = c.profiles
+        elif purpose == "TxDefaultProfile":
+            target = self.station_profiles if connector_id == 0 else self.connectors[connector_id].profiles
+        else:
+            return call_result.SetChargingProfile(status="Rejected")
+        # same stack level and purpose replaces an existing profile, as does the same id
+        for key, existing in list(target.items()):
+            if existing.get("stack_level") == profile.get("stack_level") and (
+                existing.get("charging_profile_purpose") == purpose
+            ):
+                del target[key]
+        target[int(profile["charging_profile_id"])] = profile
+        for c in self.connectors.values():
+            if c.transaction_id is not None:
+                self._advance(c)
+                self._update_power(c)
+        return call_result.SetChargingProfile(status="Accepted")
+
+    @_on(Action.clear_charging_profile)
+    def on_clear_charging_profile(
+        self,
+        id: int | None = None,
+        connector_id: int | None = None,
+        charging_profile_purpose: str | None = None,
+        stack_level: int | None = None,
+        **kwargs: Any,
+    ) -> call_result.ClearChargingProfile:
+        stores: list[tuple[int, dict[int, dict[str, Any]]]] = [(0, self.station_profiles)]
+        stores += [(c.connector_id, c.profiles) for c in self.connectors.values()]
+        removed = 0
+        for cid, store in stores:
+            for key, p in list(store.items()):
+                if id is not None:
+                    match = key == id
+                else:
+                    match = (
+                        (connector_id is None or connector_id == cid)
+                        and (
+                            charging_profile_purpose is None
+                            or p.get("charging_profile_purpose") == charging_profile_purpose
+                        )
+                        and (stack_level is None or p.get("stack_level") == stack_level)
+                    )
+                if match:
+                    del store[key]
+                    removed += 1
+        for c in self.connectors.values():
+            if c.transaction_id is not None:
+                self._advance(c)
+                self._update_power(c)
+        return call_result.ClearChargingProfile(status="Accepted" if removed else "Unknown")
+
+    @_on(Action.get_composite_schedule)
+    def on_get_composite_schedule(
+        self, connector_id: int, duration: int, charging_rate_unit: str | None = None, **kwargs: Any
+    ) -> call_result.GetCompositeSchedule:
+        if connector_id != 0 and connector_id not in self.connectors:
+            return call_result.GetCompositeSchedule(status="Rejected")
+        unit = charging_rate_unit or "W"
+        phases = 3
+        if connector_id == 0:
+            limit = self._profile_limit(self.station_profiles.values(), None, phases, "ChargePointMaxProfile")
+            limit_w = min(
+                limit if limit is not None else math.inf, self._station_max_w(phases) * len(self.connectors)
+            )
+        else:
+            limit_w = min(self._station_max_w(phases), self._limit_w(self.connectors[connector_id], phases))
+        value = limit_w if unit == "W" else limit_w / (NOMINAL_VOLTAGE * phases)
+        now = utc_now()
+        return call_result.GetCompositeSchedule(
+            status="Accepted",
+            connector_id=connector_id,
+            schedule_start=iso(now),
+            charging_schedule={
+                "duration": duration,
+                "start_schedule": iso(now),
+                "charging_rate_unit": unit,
+                "charging_schedule_period": [
+                    {"start_period": 0, "limit": round(value, 1), "number_phases": phases}
+                ],
+            },
+        )
