@@ -105,7 +105,7 @@ async def _demo(settings: Settings, count: int) -> None:
 
     server = Stekker(settings)
     await server.start()
-    tags = ["DEMO-0001", "DEMO-0002", "DEMO-0003"]
+    tags = [f"DEMO-{n:04d}" for n in range(1, 13)]
     for tag in tags:
         await upsert_token(server.ctx, "demo", TokenInput(uid=tag, visual_number=f"demo card {tag}"))
     api = f"http://{settings.host}:{server.http_port}"

@@ -1,0 +1,133 @@
+"""Requirement 75: remote start and stop from the REST API and the CLI, with the station's answer."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+import pytest
+from ocpp.v16 import call
+from typer.testing import CliRunner
+
+from stekker.app import Stekker
+from stekker.cli import app as cli_app
+from tests.peers import now_iso, ocpp_station, raw_station
+
+
+async def test_remote_start_and_stop_through_the_api(api: httpx.AsyncClient, ocpp_url: str) -> None:
+    await api.put("/api/tokens", json={"uid": "CARD-1"})
+    async with ocpp_station(ocpp_url, "CP-R") as cp:
+        response = await api.post(
+            "/api/stations/CP-R/remote-start", json={"token_uid": "CARD-1", "evse_number": 2}
+        )
+        assert response.status_code == 200, response.text
+        assert response.json()["status"] == "Accepted"
+        assert cp.calls("RemoteStartTransaction") == [{"id_tag": "CARD-1", "connector_id": 2}]
+
+        # the session record follows the station's own messages
+        started = await cp.call(
+            call.StartTransaction(connector_id=2, id_tag="CARD-1", meter_start=42_000, timestamp=now_iso())
+        )
+        session_id = started.transaction_id
+        response = await api.post(f"/api/sessions/{session_id}/remote-stop")
+        assert response.json() == {"status": "Accepted", "station_id": "CP-R", "session_id": session_id}
+        assert cp.calls("RemoteStopTransaction") == [{"transaction_id": session_id}]
+        await cp.call(
+            call.StopTransaction(
+                meter_stop=43_000, timestamp=now_iso(), transaction_id=session_id, reason="Remote"
+            )
+        )
+        response = await api.post(f"/api/sessions/{session_id}/remote-stop")
+        assert response.status_code == 409 and "not running" in response.json()["detail"]
+
+        cp.remote_start_answer = "Rejected"
+        response = await api.post("/api/stations/CP-R/remote-start", json={"token_uid": "CARD-1"})
+        assert response.json()["status"] == "Rejected"
+        assert cp.calls("RemoteStartTransaction")[-1] == {"id_tag": "CARD-1"}  # no connector: station chooses
+
+    session = (await api.get(f"/api/sessions/{session_id}")).json()
+    assert session["stop_reason"] == "Remote" and session["energy_wh"] == 1_000
+
+
+async def test_remote_start_refusals_say_why(api: httpx.AsyncClient, ocpp_url: str) -> None:
+    await api.put("/api/tokens", json={"uid": "CARD-1"})
+    await api.put("/api/tokens", json={"uid": "LOST", "status": "blocked"})
+    response = await api.post("/api/stations/NOPE/remote-start", json={"token_uid": "CARD-1"})
+    assert response.status_code == 404
+    await api.post("/api/stations", json={"id": "CP-OFF", "evse_count": 1})
+    response = await api.post("/api/stations/CP-OFF/remote-start", json={"token_uid": "CARD-1"})
+    assert response.status_code == 409 and response.json()["error"] == "station_offline"
+    async with ocpp_station(ocpp_url, "CP-ON") as cp:
+        response = await api.post("/api/stations/CP-ON/remote-start", json={"token_uid": "LOST"})
+        assert response.status_code == 409 and "blocked" in response.json()["detail"]
+        assert cp.calls("RemoteStartTransaction") == []
+    for bad in ({}, {"token_uid": ""}, {"token_uid": "X", "evse_number": 0}, {"token_uid": "X" * 37}):
+        response = await api.post("/api/stations/CP-ON/remote-start", json=bad)
+        assert response.status_code == 422, bad
+    assert (await api.post("/api/sessions/999/remote-stop")).status_code == 404
+    assert (await api.post("/api/sessions/abc/remote-stop")).status_code == 422
+
+
+async def test_remote_start_times_out_within_bounds(
+    api: httpx.AsyncClient, ocpp_url: str, server: Stekker
+) -> None:
+    await api.put("/api/tokens", json={"uid": "CARD-1"})
+    server.settings.call_timeout = 0.5
+    async with raw_station(ocpp_url, "CP-MUTE") as st:
+        st.silent = True
+        started = asyncio.get_running_loop().time()
+        response = await api.post("/api/stations/CP-MUTE/remote-start", json={"token_uid": "CARD-1"})
+        assert response.status_code == 504 and "did not answer" in response.json()["detail"]
+        assert asyncio.get_running_loop().time() - started < 3
+
+
+async def test_audit_log_records_who_did_what(api: httpx.AsyncClient, ocpp_url: str, server: Stekker) -> None:
+    from sqlalchemy import select
+
+    from stekker.db.models import AuditEntry
+
+    await api.put("/api/tokens", json={"uid": "CARD-1"})
+    async with ocpp_station(ocpp_url, "CP-AUD"):
+        await api.post("/api/stations/CP-AUD/remote-start", json={"token_uid": "CARD-1"})
+    async with server.ctx.db() as db:
+        actions = [(a.action, a.result) for a in (await db.execute(select(AuditEntry))).scalars()]
+    assert actions == [
+        ("token.created", "ok"),
+        ("session.remote_start.requested", "sent"),
+        ("session.remote_start.accepted", "Accepted"),
+    ]
+
+
+@pytest.fixture
+def cli(server: Stekker, monkeypatch: pytest.MonkeyPatch) -> Any:
+    monkeypatch.setenv("STEKKER_API_URL", f"http://127.0.0.1:{server.http_port}")
+    runner = CliRunner()
+
+    async def invoke(*args: str) -> Any:
+        return await asyncio.to_thread(runner.invoke, cli_app, list(args))
+
+    return invoke
+
+
+async def test_cli_remote_start_stop_and_lists(cli: Any, api: httpx.AsyncClient, ocpp_url: str) -> None:
+    result = await cli("token", "add", "CARD-9")
+    assert result.exit_code == 0, result.output
+    async with ocpp_station(ocpp_url, "CP-CLI") as cp:
+        result = await cli("session", "start", "CP-CLI", "--token", "CARD-9", "--evse", "1")
+        assert result.exit_code == 0 and "answered Accepted" in result.output
+        started = await cp.call(
+            call.StartTransaction(connector_id=1, id_tag="CARD-9", meter_start=7, timestamp=now_iso())
+        )
+        result = await cli("session", "list")
+        assert "CP-CLI" in result.output and "CARD-9" in result.output
+        cp.remote_stop_answer = "Rejected"
+        result = await cli("session", "stop", str(started.transaction_id))
+        assert result.exit_code == 1 and "answered Rejected" in result.output
+    result = await cli("session", "start", "CP-CLI", "--token", "CARD-9")  # its session never stopped
+    assert result.exit_code == 1 and "already in a running session" in result.output
+    await cli("token", "add", "CARD-8")
+    result = await cli("session", "start", "CP-CLI", "--token", "CARD-8")
+    assert result.exit_code == 1 and "offline" in result.output
+    result = await cli("station", "list")
+    assert result.exit_code == 0 and "CP-CLI" in result.output
