@@ -17,6 +17,7 @@ from stekker.config import Settings
 from stekker.db.base import utcnow
 from stekker.db.engine import make_engine, make_session_factory
 from stekker.db.migrate import upgrade
+from stekker.db.writer import GroupCommitWriter
 from stekker.ocpp.server import Gateway
 from stekker.services.context import ServiceContext
 from stekker.services.station_setup import LocalListSyncer
@@ -31,7 +32,10 @@ class Stekker:
         self.settings = settings
         self.engine = make_engine(settings.database_url)
         self.bus = InProcessBus()
-        self.ctx = ServiceContext(settings, make_session_factory(self.engine), self.bus, clock=clock)
+        factory = make_session_factory(self.engine)
+        # SQLite has one writer; PostgreSQL takes several writing connections in parallel.
+        self.writer = GroupCommitWriter(factory, workers=1 if settings.is_sqlite else 4)
+        self.ctx = ServiceContext(settings, factory, self.bus, clock=clock, writer=self.writer)
         self.gateway = Gateway(self.ctx)
         self.ctx.commands = self.gateway
         self.ocpp_port = 0
@@ -43,6 +47,7 @@ class Stekker:
     async def start(self, migrate: bool = True) -> None:
         if migrate:
             await upgrade(self.engine)
+        self.writer.start()
         self.bus.subscribe("token.changed", self._syncer.on_token_changed)
         self.ocpp_port = await self.gateway.start(self.settings.host, self.settings.ocpp_port)
         sock = socket.socket(socket.AF_INET6 if ":" in self.settings.host else socket.AF_INET)
@@ -75,6 +80,7 @@ class Stekker:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._http_task, 10)
         await self.gateway.stop()
+        await self.writer.stop()
         await self.engine.dispose()
 
     async def run_forever(self) -> None:

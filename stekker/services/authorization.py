@@ -85,7 +85,8 @@ async def authorize(
     ctx: ServiceContext, station_id: str, uid: str, connector_number: int | None = None
 ) -> TokenVerdict:
     """Answer an Authorize request."""
-    async with ctx.db() as db, db.begin():
+
+    async def job(db: AsyncSession) -> TokenVerdict:
         return await judge_token(
             db,
             ctx,
@@ -95,3 +96,5 @@ async def authorize(
             kind="Authorize",
             starting=False,
         )
+
+    return await ctx.write(job)

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from stekker.bus import EventBus
 from stekker.config import Settings
 from stekker.db.base import utcnow
+from stekker.db.writer import GroupCommitWriter
 from stekker.services.ports import CommandPort
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -23,6 +27,17 @@ class ServiceContext:
     bus: EventBus
     commands: CommandPort | None = None
     clock: Callable[[], datetime] = field(default=utcnow)
+    writer: GroupCommitWriter | None = None
 
     def now(self) -> datetime:
         return self.clock()
+
+    async def write(self, job: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        """Run a write job in a committed transaction (group-committed when a writer runs).
+
+        Every state change goes through here, so on SQLite there is one writer at a time.
+        """
+        if self.writer is None:
+            async with self.db() as db, db.begin():
+                return await job(db)
+        return await self.writer.run(job)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from stekker.bus import Event
 from stekker.db.models import ChargingStation
 from stekker.domain.passwords import hash_password
@@ -26,12 +28,14 @@ class StationInput:
 
 
 async def register_station(ctx: ServiceContext, actor: str, data: StationInput) -> ChargingStation:
-    async with ctx.db() as db, db.begin():
+    password_hash = None if data.password is None else hash_password(data.password)
+
+    async def job(db: AsyncSession) -> ChargingStation:
         if await db.get(ChargingStation, data.station_id) is not None:
             raise StationExists(f"station {data.station_id!r} is already registered")
         station = ChargingStation(
             id=data.station_id,
-            password_hash=None if data.password is None else hash_password(data.password),
+            password_hash=password_hash,
             location_id=data.location_id,
             registration_status=data.registration_status,
             created_at=ctx.now(),
@@ -50,5 +54,8 @@ async def register_station(ctx: ServiceContext, actor: str, data: StationInput) 
             evse_count=data.evse_count,
             with_password=data.password is not None,
         )
+        return station
+
+    station = await ctx.write(job)
     await ctx.bus.publish(Event("station.registered", {"station_id": data.station_id}))
     return station

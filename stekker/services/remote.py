@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from stekker.db.models import ChargingSession, ChargingStation, SessionStatus
-from stekker.services.audit import audit
+from stekker.services.audit import audit, record_audit
 from stekker.services.authorization import judge_token
 from stekker.services.context import ServiceContext
 from stekker.services.ports import CommandError, StationCommand, StationOffline
@@ -36,7 +37,9 @@ async def remote_start(
     """Ask a station to start charging for a token. The token is checked first, so a blocked
     card is refused here with a reason rather than by the station without one."""
     assert ctx.commands is not None
-    async with ctx.db() as db, db.begin():
+    commands = ctx.commands
+
+    async def job(db: AsyncSession) -> tuple[bool, str | None]:
         station = await db.get(ChargingStation, station_id)
         if station is None:
             raise NotFound(f"no station {station_id!r}")
@@ -50,7 +53,7 @@ async def remote_start(
             starting=True,
         )
         refused = None if verdict.decision.accepted else f"token {token_uid}: {verdict.decision.reason}"
-        if refused is None and not ctx.commands.is_connected(station_id):
+        if refused is None and not commands.is_connected(station_id):
             refused = f"station {station_id} is offline"
         audit(
             db,
@@ -64,8 +67,11 @@ async def remote_start(
             evse_number=evse_number,
             reason=refused,
         )
+        return verdict.decision.accepted, refused
+
+    accepted, refused = await ctx.write(job)
     if refused is not None:
-        if not verdict.decision.accepted:
+        if not accepted:
             raise RemoteRefused(refused)
         raise StationOffline(refused)
     args = {"id_tag": token_uid, "evse_number": evse_number}
@@ -83,14 +89,13 @@ async def remote_start(
 
 async def remote_stop(ctx: ServiceContext, actor: str, session_id: int) -> RemoteOutcome:
     """Ask the station running a session to stop it."""
-    assert ctx.commands is not None
-    async with ctx.db() as db, db.begin():
+
+    async def job(db: AsyncSession) -> tuple[str, str | None]:
         session = await db.get(ChargingSession, session_id)
         if session is None:
             raise NotFound(f"no session {session_id}")
         if session.status != SessionStatus.ACTIVE:
             raise RemoteRefused(f"session {session_id} is not running (it is {session.status})")
-        station_id, transaction_id = session.station_id, session.transaction_id
         audit(
             db,
             actor=actor,
@@ -99,8 +104,11 @@ async def remote_stop(ctx: ServiceContext, actor: str, session_id: int) -> Remot
             object_id=session_id,
             at=ctx.now(),
             result="sent",
-            station_id=station_id,
+            station_id=session.station_id,
         )
+        return session.station_id, session.transaction_id
+
+    station_id, transaction_id = await ctx.write(job)
     command = StationCommand("remote_stop", {"transaction_id": transaction_id})
     status = await _send_and_audit(
         ctx, actor, "session.remote_stop", "session", session_id, station_id, command
@@ -121,29 +129,25 @@ async def _send_and_audit(
     try:
         reply = await ctx.commands.send(station_id, command)
     except CommandError as exc:
-        async with ctx.db() as db, db.begin():
-            audit(
-                db,
-                actor=actor,
-                action=f"{action}.failed",
-                object_type=object_type,
-                object_id=object_id,
-                at=ctx.now(),
-                result=type(exc).__name__,
-                error=str(exc),
-            )
-        raise
-    status = str(reply["status"])
-    async with ctx.db() as db, db.begin():
-        audit(
-            db,
+        await record_audit(
+            ctx,
             actor=actor,
-            action=f"{action}.{status.lower()}",
+            action=f"{action}.failed",
             object_type=object_type,
             object_id=object_id,
-            at=ctx.now(),
-            result=status,
+            result=type(exc).__name__,
+            error=str(exc),
         )
+        raise
+    status = str(reply["status"])
+    await record_audit(
+        ctx,
+        actor=actor,
+        action=f"{action}.{status.lower()}",
+        object_type=object_type,
+        object_id=object_id,
+        result=status,
+    )
     return status
 
 

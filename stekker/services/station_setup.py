@@ -6,10 +6,11 @@ import asyncio
 import logging
 
 from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from stekker.bus import Event
 from stekker.db.models import ChargingSession, ChargingStation, SessionStatus
-from stekker.services.audit import audit, station_event
+from stekker.services.audit import record_audit, record_station_event, station_event
 from stekker.services.context import ServiceContext
 from stekker.services.ports import CommandError, StationCommand
 from stekker.services.tokens import local_list_update
@@ -41,8 +42,7 @@ async def configure_for_central_authorization(ctx: ServiceContext, station_id: s
             results[key] = reply["status"]
         except CommandError as exc:
             results[key] = f"failed: {exc}"
-    async with ctx.db() as db, db.begin():
-        station_event(db, station_id, "central_authorization_configured", ctx.now(), results=results)
+    await record_station_event(ctx, station_id, "central_authorization_configured", results=results)
     return results
 
 
@@ -75,7 +75,9 @@ async def sync_local_list(ctx: ServiceContext, station_id: str) -> str:
                 outcome = reply["status"]
         except CommandError as exc:
             outcome = f"failed: {exc}"
-    async with ctx.db() as db, db.begin():
+    at = ctx.now()
+
+    async def job(db: AsyncSession) -> None:
         if update_ is not None and outcome == "Accepted":
             await db.execute(
                 update(ChargingStation)
@@ -86,12 +88,14 @@ async def sync_local_list(ctx: ServiceContext, station_id: str) -> str:
             db,
             station_id,
             "local_list_sync",
-            ctx.now(),
+            at,
             outcome=outcome,
             station_version=station_version,
             version=None if update_ is None else update_.version,
             full=None if update_ is None else update_.full,
         )
+
+    await ctx.write(job)
     return outcome
 
 
@@ -139,14 +143,12 @@ async def stop_if_still_running(ctx: ServiceContext, session_id: int) -> None:
         result = reply["status"]
     except CommandError as exc:
         result = f"failed: {exc}"
-    async with ctx.db() as db, db.begin():
-        audit(
-            db,
-            actor="system",
-            action="session.remote_stop.rejected_token",
-            object_type="session",
-            object_id=session_id,
-            at=ctx.now(),
-            result=result,
-            station_id=station_id,
-        )
+    await record_audit(
+        ctx,
+        actor="system",
+        action="session.remote_stop.rejected_token",
+        object_type="session",
+        object_id=session_id,
+        result=result,
+        station_id=station_id,
+    )

@@ -7,9 +7,9 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from stekker.bus import Event
@@ -17,7 +17,7 @@ from stekker.config import UnknownStationPolicy
 from stekker.db.models import ChargingStation, Connector, Evse, StatusHistory
 from stekker.domain.identifiers import evse_emi3_id
 from stekker.domain.passwords import verify_password
-from stekker.services.audit import station_event
+from stekker.services.audit import record_station_event, station_event
 from stekker.services.context import ServiceContext
 
 log = logging.getLogger(__name__)
@@ -38,9 +38,10 @@ async def admit(ctx: ServiceContext, station_id: str, password: str | None) -> A
     A station with a stored password must present it (security profile 1/2); one without
     may connect without (profile 0, for trials and closed networks).
     """
-    async with ctx.db() as db, db.begin():
+    now = ctx.now()
+
+    async def job(db: AsyncSession) -> Admission:
         station = await db.get(ChargingStation, station_id)
-        now = ctx.now()
         if station is None:
             if ctx.settings.unknown_stations is not UnknownStationPolicy.ACCEPT:
                 station_event(db, station_id, "connection_refused", now, reason="unknown station")
@@ -58,10 +59,13 @@ async def admit(ctx: ServiceContext, station_id: str, password: str | None) -> A
             return Admission.BAD_CREDENTIALS
         return Admission.ADMIT
 
+    return await ctx.write(job)
+
 
 async def connected(ctx: ServiceContext, station_id: str, protocol: str, remote: str) -> None:
     now = ctx.now()
-    async with ctx.db() as db, db.begin():
+
+    async def job(db: AsyncSession) -> None:
         await db.execute(
             update(ChargingStation)
             .where(ChargingStation.id == station_id)
@@ -74,18 +78,23 @@ async def connected(ctx: ServiceContext, station_id: str, protocol: str, remote:
             )
         )
         station_event(db, station_id, "connected", now, protocol=protocol, remote=remote)
+
+    await ctx.write(job)
     await ctx.bus.publish(Event("station.connected", {"station_id": station_id, "protocol": protocol}))
 
 
 async def disconnected(ctx: ServiceContext, station_id: str, code: int | None, reason: str) -> None:
     now = ctx.now()
-    async with ctx.db() as db, db.begin():
+
+    async def job(db: AsyncSession) -> None:
         await db.execute(
             update(ChargingStation)
             .where(ChargingStation.id == station_id)
             .values(online=False, disconnected_at=now)
         )
         station_event(db, station_id, "disconnected", now, code=code, reason=reason)
+
+    await ctx.write(job)
     await ctx.bus.publish(Event("station.disconnected", {"station_id": station_id}))
 
 
@@ -115,10 +124,11 @@ async def boot(ctx: ServiceContext, station_id: str, info: BootInfo) -> BootResu
     """Record a boot. The registration status is the station's stored one (operators can
     hold a station in Pending, e.g. before commissioning)."""
     now = ctx.now()
-    async with ctx.db() as db, db.begin():
+
+    async def job(db: AsyncSession) -> str:
         station = await db.get(ChargingStation, station_id)
         if station is None:  # admitted but deleted meanwhile
-            return BootResult("Rejected", ctx.settings.heartbeat_interval, now)
+            return "Rejected"
         station.vendor = info.vendor
         station.model = info.model
         station.serial_number = info.serial_number
@@ -140,7 +150,9 @@ async def boot(ctx: ServiceContext, station_id: str, info: BootInfo) -> BootResu
             model=info.model,
             firmware=info.firmware_version,
         )
-        status = station.registration_status
+        return station.registration_status
+
+    status = await ctx.write(job)
     await ctx.bus.publish(Event("station.booted", {"station_id": station_id, "status": status}))
     return BootResult(status, ctx.settings.heartbeat_interval, now)
 
@@ -160,11 +172,16 @@ class LastSeenTracker:
         if not self._pending:
             return
         pending, self._pending = self._pending, {}
-        async with self._ctx.db() as db, db.begin():
-            for station_id, seen in pending.items():
-                await db.execute(
-                    update(ChargingStation).where(ChargingStation.id == station_id).values(last_seen=seen)
-                )
+        table = cast(Table, ChargingStation.__table__)
+        statement = (
+            table.update().where(table.c.id == bindparam("b_id")).values(last_seen=bindparam("b_seen"))
+        )
+        rows = [{"b_id": station_id, "b_seen": seen} for station_id, seen in pending.items()]
+
+        async def job(db: AsyncSession) -> None:
+            await db.execute(statement, rows)  # one executemany, not a statement per station
+
+        await self._ctx.write(job)
 
     async def run(self) -> None:
         while True:
@@ -224,8 +241,8 @@ class StatusReport:
 async def report_status(ctx: ServiceContext, station_id: str, report: StatusReport) -> None:
     """Store the status in the history, and as current status unless a newer one is known."""
     now = ctx.now()
-    changed = False
-    async with ctx.db() as db, db.begin():
+
+    async def job(db: AsyncSession) -> bool:
         db.add(
             StatusHistory(
                 station_id=station_id,
@@ -246,11 +263,15 @@ async def report_status(ctx: ServiceContext, station_id: str, report: StatusRepo
         else:
             evse = await ensure_evse(db, ctx, station_id, report.evse_number)
             target = await ensure_connector(db, evse, report.connector_number)
-        if target is not None and (target.status_at is None or report.timestamp >= target.status_at):
-            changed = target.status != report.status or target.error_code != report.error_code
-            target.status = report.status
-            target.error_code = report.error_code
-            target.status_at = report.timestamp
+        if target is None or (target.status_at is not None and report.timestamp < target.status_at):
+            return False
+        changed = target.status != report.status or target.error_code != report.error_code
+        target.status = report.status
+        target.error_code = report.error_code
+        target.status_at = report.timestamp
+        return changed
+
+    changed = await ctx.write(job)
     if changed:
         await ctx.bus.publish(
             Event(
@@ -269,5 +290,4 @@ async def report_status(ctx: ServiceContext, station_id: str, report: StatusRepo
 async def record_event(ctx: ServiceContext, station_id: str, kind: str, **detail: Any) -> None:
     """Store something a station reported that has no table of its own (firmware, diagnostics,
     vendor data transfer, security events)."""
-    async with ctx.db() as db, db.begin():
-        station_event(db, station_id, kind, ctx.now(), **detail)
+    await record_station_event(ctx, station_id, kind, **detail)

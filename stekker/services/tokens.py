@@ -53,7 +53,8 @@ class TokenInput:
 
 async def upsert_token(ctx: ServiceContext, actor: str, data: TokenInput) -> Token:
     """Create or update a token (keyed by country, party and uid) and bump the list version."""
-    async with ctx.db() as db, db.begin():
+
+    async def job(db: AsyncSession) -> Token:
         token = (
             await db.execute(
                 select(Token).where(
@@ -87,12 +88,15 @@ async def upsert_token(ctx: ServiceContext, actor: str, data: TokenInput) -> Tok
             uid=data.uid,
             status=data.status.value,
         )
+        return token
+
+    token = await ctx.write(job)
     await ctx.bus.publish(Event("token.changed", {"token_id": token.id, "uid": token.uid}))
     return token
 
 
 async def set_token_status(ctx: ServiceContext, actor: str, token_id: int, status: TokenStatus) -> Token:
-    async with ctx.db() as db, db.begin():
+    async def job(db: AsyncSession) -> Token:
         token = await db.get(Token, token_id)
         if token is None:
             raise TokenError(f"no token with id {token_id}")
@@ -109,6 +113,9 @@ async def set_token_status(ctx: ServiceContext, actor: str, token_id: int, statu
             uid=token.uid,
             previous=old,
         )
+        return token
+
+    token = await ctx.write(job)
     await ctx.bus.publish(Event("token.changed", {"token_id": token.id, "uid": token.uid}))
     return token
 

@@ -99,7 +99,7 @@ async def _existing_start(db: AsyncSession, station_id: str, key: str) -> Chargi
 async def _start_once(
     ctx: ServiceContext, station_id: str, req: StartRequest, key: str
 ) -> tuple[StartResult, list[int]]:
-    async with ctx.db() as db, db.begin():
+    async def job(db: AsyncSession) -> tuple[StartResult, list[int]]:
         existing = await _existing_start(db, station_id, key)
         if existing is not None:
             decision = AuthDecision(AuthStatus(existing.auth_status), "retransmitted start")
@@ -140,6 +140,8 @@ async def _start_once(
         session.token_id = verdict.token_id
         result = StartResult(session.id, session.transaction_id, verdict.decision, False)
         return result, superseded
+
+    return await ctx.write(job)
 
 
 async def _close_stale_sessions(
@@ -201,7 +203,8 @@ class StopResult:
 async def stop(ctx: ServiceContext, station_id: str, req: StopRequest) -> StopResult:
     """Close a session. A stop for a transaction we do not know is kept as a station event
     (with its meter values) and answered normally: the station must not retry forever."""
-    async with ctx.db() as db, db.begin():
+
+    async def job(db: AsyncSession) -> tuple[StopResult, int | None]:
         session = await find_session(db, station_id, req.transaction_id)
         decision = None
         if req.token_uid:
@@ -228,9 +231,9 @@ async def stop(ctx: ServiceContext, station_id: str, req: StopRequest) -> StopRe
                 timestamp=req.timestamp.isoformat(),
             )
             _store_samples(db, station_id, None, 0, 0, req.samples)
-            return StopResult(None, decision, False)
+            return StopResult(None, decision, False), None
         if session.status == SessionStatus.COMPLETED and session.stop_reason != "Superseded":
-            return StopResult(session.id, decision, True)
+            return StopResult(session.id, decision, True), None
         _store_samples(db, station_id, session.id, session.evse_number, session.connector_number, req.samples)
         _apply_readings(session, req.samples)
         session.status = SessionStatus.COMPLETED
@@ -253,12 +256,17 @@ async def stop(ctx: ServiceContext, station_id: str, req: StopRequest) -> StopRe
                 meter_start_wh=session.meter_start_wh,
                 meter_stop_wh=session.meter_stop_wh,
             )
-        session_id = session.id
-        energy = session.energy_wh
-    await ctx.bus.publish(
-        Event("session.stopped", {"session_id": session_id, "station_id": station_id, "energy_wh": energy})
-    )
-    return StopResult(session_id, decision, False)
+        return StopResult(session.id, decision, False), session.energy_wh
+
+    result, energy = await ctx.write(job)
+    if result.session_id is not None and not result.duplicate:
+        await ctx.bus.publish(
+            Event(
+                "session.stopped",
+                {"session_id": result.session_id, "station_id": station_id, "energy_wh": energy},
+            )
+        )
+    return result
 
 
 async def find_session(db: AsyncSession, station_id: str, transaction_id: str) -> ChargingSession | None:
@@ -354,7 +362,8 @@ class MeterReport:
 
 async def record_meter_values(ctx: ServiceContext, station_id: str, report: MeterReport) -> int | None:
     """Store every sampled value and link it to its session; returns the session id if any."""
-    async with ctx.db() as db, db.begin():
+
+    async def job(db: AsyncSession) -> tuple[int, int | None] | None:
         session = None
         if report.transaction_id is not None:
             session = await find_session(db, station_id, report.transaction_id)
@@ -369,7 +378,12 @@ async def record_meter_values(ctx: ServiceContext, station_id: str, report: Mete
         )
         if session.status == SessionStatus.ACTIVE:
             _apply_readings(session, report.samples)
-        session_id, energy = session.id, session_energy_wh(session.meter_start_wh, session.meter_last_wh)
+        return session.id, session_energy_wh(session.meter_start_wh, session.meter_last_wh)
+
+    linked = await ctx.write(job)
+    if linked is None:
+        return None
+    session_id, energy = linked
     await ctx.bus.publish(
         Event("session.meter", {"session_id": session_id, "station_id": station_id, "energy_wh": energy})
     )
