@@ -62,3 +62,23 @@ def session_energy_wh(meter_start_wh: int | None, meter_end_wh: int | None) -> i
     if meter_start_wh is None or meter_end_wh is None or meter_end_wh < meter_start_wh:
         return None
     return meter_end_wh - meter_start_wh
+
+
+def advance_readings(
+    meter_start_wh: int | None, meter_last_wh: int | None, samples: list[SampledValue]
+) -> tuple[int | None, int | None]:
+    """A session's (start, latest) register after new samples.
+
+    A missing start is taken from the Transaction.Begin sample, else the earliest register
+    in the batch, never assumed to be 0. The latest reading only moves forward.
+    """
+    latest = latest_register_wh(samples)
+    if latest is None:
+        return meter_start_wh, meter_last_wh
+    if meter_start_wh is None:
+        readings = [(s.timestamp, wh) for s in samples if (wh := register_wh(s)) is not None]
+        begin = latest_register_wh([s for s in samples if s.context == "Transaction.Begin"])
+        meter_start_wh = begin[1] if begin else min(readings)[1]
+    if meter_last_wh is None or latest[1] >= meter_last_wh:
+        meter_last_wh = latest[1]
+    return meter_start_wh, meter_last_wh

@@ -13,6 +13,7 @@ from stekker.bus import EventBus
 from stekker.config import Settings
 from stekker.db.base import utcnow
 from stekker.db.writer import GroupCommitWriter
+from stekker.services.directory import ConnectorDirectory
 from stekker.services.ports import CommandPort
 
 T = TypeVar("T")
@@ -28,6 +29,7 @@ class ServiceContext:
     commands: CommandPort | None = None
     clock: Callable[[], datetime] = field(default=utcnow)
     writer: GroupCommitWriter | None = None
+    directory: ConnectorDirectory = field(default_factory=ConnectorDirectory)
 
     def now(self) -> datetime:
         return self.clock()

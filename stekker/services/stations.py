@@ -9,7 +9,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import CursorResult, Table, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from stekker.bus import Event
@@ -224,6 +224,52 @@ async def ensure_connector(db: AsyncSession, evse: Evse, connector_number: int) 
     return connector
 
 
+async def resolve_connector(
+    db: AsyncSession, ctx: ServiceContext, station_id: str, evse_number: int, connector_number: int
+) -> int:
+    """The connector's primary key, creating EVSE and connector when first reported.
+
+    Only keys that were already committed are remembered: a key made in this transaction
+    could still be rolled back with it.
+    """
+    pk = (
+        await db.execute(
+            select(Connector.id)
+            .join(Evse, Connector.evse_id == Evse.id)
+            .where(
+                Evse.station_id == station_id,
+                Evse.evse_number == evse_number,
+                Connector.connector_number == connector_number,
+            )
+        )
+    ).scalar_one_or_none()
+    if pk is not None:
+        ctx.directory.remember(station_id, evse_number, connector_number, pk)
+        return pk
+    connector = await ensure_connector(
+        db, await ensure_evse(db, ctx, station_id, evse_number), connector_number
+    )
+    return connector.id
+
+
+async def _set_current_status(db: AsyncSession, target: Any, key: Any, report: StatusReport) -> bool:
+    """Make the report the current status unless a newer one is known; True if it changed.
+
+    Two cheap UPDATEs instead of load-compare-flush: the first applies a different status,
+    the second (only when nothing changed) moves the timestamp of the same status forward.
+    """
+    newer = (target.status_at.is_(None)) | (target.status_at <= report.timestamp)
+    values = {"status": report.status, "error_code": report.error_code, "status_at": report.timestamp}
+    different = target.status.is_distinct_from(report.status) | target.error_code.is_distinct_from(
+        report.error_code
+    )
+    result = await db.execute(update(target).where(target.id == key, newer, different).values(**values))
+    if cast(CursorResult[Any], result).rowcount:
+        return True
+    await db.execute(update(target).where(target.id == key, newer).values(status_at=report.timestamp))
+    return False
+
+
 @dataclass(frozen=True, slots=True)
 class StatusReport:
     """A StatusNotification, version-neutral. evse_number 0 means the whole station."""
@@ -243,33 +289,33 @@ async def report_status(ctx: ServiceContext, station_id: str, report: StatusRepo
     now = ctx.now()
 
     async def job(db: AsyncSession) -> bool:
-        db.add(
-            StatusHistory(
-                station_id=station_id,
-                evse_number=report.evse_number,
-                connector_number=report.connector_number,
-                status=report.status,
-                error_code=report.error_code,
-                info=report.info,
-                vendor_id=report.vendor_id,
-                vendor_error_code=report.vendor_error_code,
-                timestamp=report.timestamp,
-                received_at=now,
-            )
+        await db.execute(
+            insert(StatusHistory),
+            [
+                {
+                    "station_id": station_id,
+                    "evse_number": report.evse_number,
+                    "connector_number": report.connector_number,
+                    "status": report.status,
+                    "error_code": report.error_code,
+                    "info": report.info,
+                    "vendor_id": report.vendor_id,
+                    "vendor_error_code": report.vendor_error_code,
+                    "timestamp": report.timestamp,
+                    "received_at": now,
+                }
+            ],
         )
-        target: ChargingStation | Connector | None
-        if report.evse_number == 0:
-            target = await db.get(ChargingStation, station_id)
-        else:
-            evse = await ensure_evse(db, ctx, station_id, report.evse_number)
-            target = await ensure_connector(db, evse, report.connector_number)
-        if target is None or (target.status_at is not None and report.timestamp < target.status_at):
-            return False
-        changed = target.status != report.status or target.error_code != report.error_code
-        target.status = report.status
-        target.error_code = report.error_code
-        target.status_at = report.timestamp
-        return changed
+        target: Any = ChargingStation
+        key: Any = station_id
+        if report.evse_number > 0:
+            target = Connector
+            key = ctx.directory.connector(station_id, report.evse_number, report.connector_number)
+            if key is None:
+                key = await resolve_connector(
+                    db, ctx, station_id, report.evse_number, report.connector_number
+                )
+        return await _set_current_status(db, target, key, report)
 
     changed = await ctx.write(job)
     if changed:

@@ -5,15 +5,16 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from stekker.bus import Event
 from stekker.db.models import ChargingSession, MeterValue, SessionStatus
 from stekker.domain.authorization import AuthDecision, AuthStatus
-from stekker.domain.metering import SampledValue, latest_register_wh, register_wh, session_energy_wh
+from stekker.domain.metering import SampledValue, advance_readings, session_energy_wh
 from stekker.services.audit import station_event
 from stekker.services.authorization import judge_token
 from stekker.services.context import ServiceContext
@@ -230,11 +231,13 @@ async def stop(ctx: ServiceContext, station_id: str, req: StopRequest) -> StopRe
                 reason=req.reason,
                 timestamp=req.timestamp.isoformat(),
             )
-            _store_samples(db, station_id, None, 0, 0, req.samples)
+            await _insert_samples(db, station_id, None, 0, 0, req.samples)
             return StopResult(None, decision, False), None
         if session.status == SessionStatus.COMPLETED and session.stop_reason != "Superseded":
             return StopResult(session.id, decision, True), None
-        _store_samples(db, station_id, session.id, session.evse_number, session.connector_number, req.samples)
+        await _insert_samples(
+            db, station_id, session.id, session.evse_number, session.connector_number, req.samples
+        )
         _apply_readings(session, req.samples)
         session.status = SessionStatus.COMPLETED
         session.stop_time = req.timestamp
@@ -280,33 +283,41 @@ async def find_session(db: AsyncSession, station_id: str, transaction_id: str) -
     ).scalar_one_or_none()
 
 
-async def _session_at(
-    db: AsyncSession, station_id: str, evse_number: int, at: datetime
-) -> ChargingSession | None:
-    """The session that ran on an EVSE at a given time (the running one, or a finished one
-    whose period covers it: offline-queued values arrive after the stop)."""
-    candidates = (
+_S = ChargingSession
+_LIGHT = (
+    _S.id,
+    _S.evse_number,
+    _S.connector_number,
+    _S.status,
+    _S.stop_time,
+    _S.meter_start_wh,
+    _S.meter_last_wh,
+)
+
+
+async def _light_session_at(db: AsyncSession, station_id: str, evse_number: int, at: datetime) -> Any:
+    """The session that ran on an EVSE at a given time: the running one, or a finished one
+    whose period covers it (offline-queued values arrive after the stop)."""
+    row = (
         await db.execute(
-            select(ChargingSession)
+            select(*_LIGHT)
             .where(
-                ChargingSession.station_id == station_id,
-                ChargingSession.evse_number == evse_number,
-                ChargingSession.start_time <= at + _START_TOLERANCE,
+                _S.station_id == station_id,
+                _S.evse_number == evse_number,
+                _S.start_time <= at + _START_TOLERANCE,
             )
-            .order_by(ChargingSession.start_time.desc())
+            .order_by(_S.start_time.desc())
             .limit(1)
         )
-    ).scalar_one_or_none()
-    if candidates is None:
+    ).first()
+    if row is None:
         return None
-    if candidates.status == SessionStatus.ACTIVE or (
-        candidates.stop_time is not None and at <= candidates.stop_time
-    ):
-        return candidates
+    if row.status == SessionStatus.ACTIVE or (row.stop_time is not None and at <= row.stop_time):
+        return row
     return None
 
 
-def _store_samples(
+async def _insert_samples(
     db: AsyncSession,
     station_id: str,
     session_id: int | None,
@@ -314,40 +325,33 @@ def _store_samples(
     connector_number: int,
     samples: list[SampledValue],
 ) -> None:
-    for s in samples:
-        db.add(
-            MeterValue(
-                station_id=station_id,
-                session_id=session_id,
-                evse_number=evse_number,
-                connector_number=connector_number,
-                timestamp=s.timestamp,
-                measurand=s.measurand,
-                phase=s.phase,
-                unit=s.unit,
-                context=s.context,
-                location=s.location,
-                format=s.format,
-                value=s.value,
-            )
-        )
+    """One executemany INSERT for a message's samples (the hot path: no ORM objects)."""
+    if not samples:
+        return
+    rows = [
+        {
+            "station_id": station_id,
+            "session_id": session_id,
+            "evse_number": evse_number,
+            "connector_number": connector_number,
+            "timestamp": s.timestamp,
+            "measurand": s.measurand,
+            "phase": s.phase,
+            "unit": s.unit,
+            "context": s.context,
+            "location": s.location,
+            "format": s.format,
+            "value": s.value,
+        }
+        for s in samples
+    ]
+    await db.execute(insert(MeterValue), rows)
 
 
 def _apply_readings(session: ChargingSession, samples: list[SampledValue]) -> None:
-    """Move the session's register readings forward; a missing start reading is taken from
-    the first register the station reports, never assumed to be 0."""
-    latest = latest_register_wh(samples)
-    if latest is None:
-        return
-    _at, wh = latest
-    if session.meter_start_wh is None:
-        begin = [s for s in samples if s.context == "Transaction.Begin"]
-        first = latest_register_wh(begin) or min(
-            ((s.timestamp, w) for s in samples if (w := register_wh(s)) is not None), default=None
-        )
-        session.meter_start_wh = first[1] if first else wh
-    if session.meter_last_wh is None or wh >= session.meter_last_wh:
-        session.meter_last_wh = wh
+    session.meter_start_wh, session.meter_last_wh = advance_readings(
+        session.meter_start_wh, session.meter_last_wh, samples
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -364,21 +368,34 @@ async def record_meter_values(ctx: ServiceContext, station_id: str, report: Mete
     """Store every sampled value and link it to its session; returns the session id if any."""
 
     async def job(db: AsyncSession) -> tuple[int, int | None] | None:
-        session = None
+        session: Any = None
         if report.transaction_id is not None:
-            session = await find_session(db, station_id, report.transaction_id)
+            session = (
+                await db.execute(
+                    select(*_LIGHT).where(
+                        _S.station_id == station_id, _S.transaction_id == report.transaction_id
+                    )
+                )
+            ).first()
         if session is None and report.evse_number > 0 and report.samples:
             at = min(s.timestamp for s in report.samples)
-            session = await _session_at(db, station_id, report.evse_number, at)
+            session = await _light_session_at(db, station_id, report.evse_number, at)
         if session is None:
-            _store_samples(db, station_id, None, report.evse_number, report.connector_number, report.samples)
+            await _insert_samples(
+                db, station_id, None, report.evse_number, report.connector_number, report.samples
+            )
             return None
-        _store_samples(
+        await _insert_samples(
             db, station_id, session.id, session.evse_number, session.connector_number, report.samples
         )
+        start, last = session.meter_start_wh, session.meter_last_wh
         if session.status == SessionStatus.ACTIVE:
-            _apply_readings(session, report.samples)
-        return session.id, session_energy_wh(session.meter_start_wh, session.meter_last_wh)
+            start, last = advance_readings(start, last, report.samples)
+            if (start, last) != (session.meter_start_wh, session.meter_last_wh):
+                await db.execute(
+                    update(_S).where(_S.id == session.id).values(meter_start_wh=start, meter_last_wh=last)
+                )
+        return session.id, session_energy_wh(start, last)
 
     linked = await ctx.write(job)
     if linked is None:
