@@ -150,7 +150,18 @@ class StationConnection:
         except OcppError as exc:
             await self._send_error(msg_id, exc.code, exc.description, exc.details)
             return
-        except Exception:
+        except Exception as exc:
+            if _is_bad_value(exc):
+                # Schema-valid but unstorable (a date before year 1 in UTC, an integer too big
+                # for its column, NUL in text): a retry can never succeed, so InternalError
+                # would make the station resend it forever and block its transaction queue.
+                log.warning("%s: %s carries a value we cannot store: %r", self.station_id, action, exc)
+                await self._send_error(
+                    msg_id,
+                    ErrorCode.PROPERTY_CONSTRAINT_VIOLATION,
+                    "a value is out of range or cannot be stored",
+                )
+                return
             # Nothing was acknowledged: the station keeps the message and retries (rule 4).
             log.exception("%s: %s failed", self.station_id, action)
             await self._send_error(
@@ -245,3 +256,19 @@ def _readable_id(frame: Any) -> str:
     if isinstance(frame, list) and len(frame) >= 2 and isinstance(frame[1], str) and len(frame[1]) <= 36:
         return frame[1]
     return UNREADABLE_ID
+
+
+def _is_bad_value(exc: BaseException) -> bool:
+    """Whether a failure comes from a value in the message rather than from the database
+    being unavailable: a ValueError/OverflowError anywhere in the chain (our parsing, or the
+    driver refusing a parameter), or a PostgreSQL data exception (SQLSTATE class 22)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, ValueError | OverflowError):
+            return True
+        if str(getattr(current, "sqlstate", "") or "").startswith("22"):
+            return True
+        current = current.__cause__ or (None if current.__suppress_context__ else current.__context__)
+    return False

@@ -9,7 +9,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Table, bindparam, insert, select, update
+from sqlalchemy import CursorResult, Table, Update, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from stekker.bus import Event
@@ -252,21 +252,39 @@ async def resolve_connector(
     return connector.id
 
 
-async def _set_current_status(db: AsyncSession, target: Any, key: Any, report: StatusReport) -> bool:
-    """Make the report the current status unless a newer one is known; True if it changed.
-
-    Two cheap UPDATEs instead of load-compare-flush: the first applies a different status,
-    the second (only when nothing changed) moves the timestamp of the same status forward.
-    """
-    newer = (target.status_at.is_(None)) | (target.status_at <= report.timestamp)
-    values = {"status": report.status, "error_code": report.error_code, "status_at": report.timestamp}
-    different = target.status.is_distinct_from(report.status) | target.error_code.is_distinct_from(
-        report.error_code
+def _status_statements(table: Table) -> tuple[Update, Update]:
+    """Two UPDATEs, built once per table: the first applies a different status, the second
+    (only when nothing changed) moves the timestamp of the same status forward. Both skip a
+    report older than the one already applied (an offline queue arriving late)."""
+    c = table.c
+    newer = c.status_at.is_(None) | (c.status_at <= bindparam("b_at"))
+    different = c.status.is_distinct_from(bindparam("b_status")) | c.error_code.is_distinct_from(
+        bindparam("b_error")
     )
-    result = await db.execute(update(target).where(target.id == key, newer, different).values(**values))
+    change = (
+        table.update()
+        .where(c.id == bindparam("b_key"), newer, different)
+        .values(status=bindparam("b_status"), error_code=bindparam("b_error"), status_at=bindparam("b_at"))
+    )
+    touch = table.update().where(c.id == bindparam("b_key"), newer).values(status_at=bindparam("b_at"))
+    return change, touch
+
+
+_STATUS_UPDATES = {
+    "station": _status_statements(cast(Table, ChargingStation.__table__)),
+    "connector": _status_statements(cast(Table, Connector.__table__)),
+}
+_INSERT_STATUS_HISTORY = insert(cast(Table, StatusHistory.__table__))
+
+
+async def _set_current_status(db: AsyncSession, target: str, key: str | int, report: StatusReport) -> bool:
+    """Make the report the current status unless a newer one is known; True if it changed."""
+    change, touch = _STATUS_UPDATES[target]
+    params = {"b_key": key, "b_at": report.timestamp, "b_status": report.status, "b_error": report.error_code}
+    result = await db.execute(change, params)
     if cast(CursorResult[Any], result).rowcount:
         return True
-    await db.execute(update(target).where(target.id == key, newer).values(status_at=report.timestamp))
+    await db.execute(touch, params)
     return False
 
 
@@ -290,7 +308,7 @@ async def report_status(ctx: ServiceContext, station_id: str, report: StatusRepo
 
     async def job(db: AsyncSession) -> bool:
         await db.execute(
-            insert(StatusHistory),
+            _INSERT_STATUS_HISTORY,
             [
                 {
                     "station_id": station_id,
@@ -306,16 +324,12 @@ async def report_status(ctx: ServiceContext, station_id: str, report: StatusRepo
                 }
             ],
         )
-        target: Any = ChargingStation
-        key: Any = station_id
-        if report.evse_number > 0:
-            target = Connector
-            key = ctx.directory.connector(station_id, report.evse_number, report.connector_number)
-            if key is None:
-                key = await resolve_connector(
-                    db, ctx, station_id, report.evse_number, report.connector_number
-                )
-        return await _set_current_status(db, target, key, report)
+        if report.evse_number == 0:
+            return await _set_current_status(db, "station", station_id, report)
+        number = (station_id, report.evse_number, report.connector_number)
+        known = ctx.directory.connector(*number)
+        key = known if known is not None else await resolve_connector(db, ctx, *number)
+        return await _set_current_status(db, "connector", key, report)
 
     changed = await ctx.write(job)
     if changed:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Table, bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -283,7 +283,9 @@ async def find_session(db: AsyncSession, station_id: str, transaction_id: str) -
     ).scalar_one_or_none()
 
 
+# Hot-path statements, built once: a MeterValues message costs two or three of them.
 _S = ChargingSession
+_SESSIONS = cast(Table, ChargingSession.__table__)
 _LIGHT = (
     _S.id,
     _S.evse_number,
@@ -293,23 +295,32 @@ _LIGHT = (
     _S.meter_start_wh,
     _S.meter_last_wh,
 )
+_SESSION_BY_TX = select(*_LIGHT).where(
+    _S.station_id == bindparam("b_station"), _S.transaction_id == bindparam("b_tx")
+)
+_SESSION_AT = (
+    select(*_LIGHT)
+    .where(
+        _S.station_id == bindparam("b_station"),
+        _S.evse_number == bindparam("b_evse"),
+        _S.start_time <= bindparam("b_at"),
+    )
+    .order_by(_S.start_time.desc())
+    .limit(1)
+)
+_UPDATE_READINGS = (
+    _SESSIONS.update()
+    .where(_SESSIONS.c.id == bindparam("b_id"))
+    .values(meter_start_wh=bindparam("b_start"), meter_last_wh=bindparam("b_last"))
+)
+_INSERT_METER_VALUES = insert(cast(Table, MeterValue.__table__))
 
 
 async def _light_session_at(db: AsyncSession, station_id: str, evse_number: int, at: datetime) -> Any:
     """The session that ran on an EVSE at a given time: the running one, or a finished one
     whose period covers it (offline-queued values arrive after the stop)."""
-    row = (
-        await db.execute(
-            select(*_LIGHT)
-            .where(
-                _S.station_id == station_id,
-                _S.evse_number == evse_number,
-                _S.start_time <= at + _START_TOLERANCE,
-            )
-            .order_by(_S.start_time.desc())
-            .limit(1)
-        )
-    ).first()
+    params = {"b_station": station_id, "b_evse": evse_number, "b_at": at + _START_TOLERANCE}
+    row = (await db.execute(_SESSION_AT, params)).first()
     if row is None:
         return None
     if row.status == SessionStatus.ACTIVE or (row.stop_time is not None and at <= row.stop_time):
@@ -345,7 +356,7 @@ async def _insert_samples(
         }
         for s in samples
     ]
-    await db.execute(insert(MeterValue), rows)
+    await db.execute(_INSERT_METER_VALUES, rows)
 
 
 def _apply_readings(session: ChargingSession, samples: list[SampledValue]) -> None:
@@ -392,9 +403,7 @@ async def record_meter_values(ctx: ServiceContext, station_id: str, report: Mete
         if session.status == SessionStatus.ACTIVE:
             start, last = advance_readings(start, last, report.samples)
             if (start, last) != (session.meter_start_wh, session.meter_last_wh):
-                await db.execute(
-                    update(_S).where(_S.id == session.id).values(meter_start_wh=start, meter_last_wh=last)
-                )
+                await db.execute(_UPDATE_READINGS, {"b_id": session.id, "b_start": start, "b_last": last})
         return session.id, session_energy_wh(start, last)
 
     linked = await ctx.write(job)
