@@ -33,7 +33,7 @@ class GroupCommitWriter:
     def __init__(
         self, factory: async_sessionmaker[AsyncSession], workers: int = 1, max_batch: int = 256
     ) -> None:
-        self._factory = factory
+        self.factory = factory
         self._workers = workers
         self._max_batch = max_batch
         self._queue: asyncio.Queue[tuple[Job[Any], asyncio.Future[Any]]] = asyncio.Queue()
@@ -60,7 +60,7 @@ class GroupCommitWriter:
     async def run(self, job: Job[T]) -> T:
         """Run `job` in a committed transaction; its result, or its exception."""
         if not self._tasks:  # not started (tools, migrations): plain transaction
-            async with self._factory() as db, db.begin():
+            async with self.factory() as db, db.begin():
                 return await job(db)
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait((job, future))
@@ -85,7 +85,7 @@ class GroupCommitWriter:
     async def _run_batch(self, batch: list[tuple[Job[Any], asyncio.Future[Any]]]) -> None:
         if len(batch) > 1:
             try:
-                async with self._factory() as db, db.begin():
+                async with self.factory() as db, db.begin():
                     results = [await job(db) for job, _ in batch]
             except Exception as exc:
                 log.debug("batch of %d failed (%s); running its jobs one by one", len(batch), exc)
@@ -96,7 +96,7 @@ class GroupCommitWriter:
                 return
         for job, future in batch:
             try:
-                async with self._factory() as db, db.begin():
+                async with self.factory() as db, db.begin():
                     result = await job(db)
             except Exception as exc:
                 if not future.done():
