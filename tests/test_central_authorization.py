@@ -45,7 +45,7 @@ async def test_token_decisions_are_central_and_recorded(api: httpx.AsyncClient, 
         first = await st.ok(
             "StartTransaction", {"connectorId": 1, "idTag": "GOOD", "meterStart": 10, "timestamp": now_iso()}
         )
-        assert first["idTagInfo"]["status"] == "Accepted"
+        assert first["idTagInfo"] == {"status": "Accepted", "parentIdTag": "FLEET-7"}
         # the same card on the second connector while the first session runs
         second = await st.ok(
             "StartTransaction", {"connectorId": 2, "idTag": "GOOD", "meterStart": 20, "timestamp": now_iso()}

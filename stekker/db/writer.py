@@ -8,7 +8,9 @@ every caller learns its own result only after that commit. If the batch fails, e
 is run again in a transaction of its own, so one bad message never fails its neighbours.
 
 A job must only touch the database through the session it is given and must be safe to
-run twice (its first run may have been rolled back with the batch).
+run twice (its first run may have been rolled back with the batch). A job may `defer` an
+INSERT or UPDATE whose result it does not need: the batch runs all deferred rows of one
+statement as a single executemany just before its commit.
 """
 
 from __future__ import annotations
@@ -19,12 +21,36 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+from sqlalchemy import Executable
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 Job = Callable[[AsyncSession], Awaitable[T]]
+
+
+_DEFERRED = "stekker.deferred"
+
+
+def defer(db: AsyncSession, statement: Executable, rows: list[dict[str, Any]]) -> None:
+    """Queue rows for `statement` until the end of the transaction (see the module docstring)."""
+    pending: dict[Executable, list[dict[str, Any]]] = db.info.setdefault(_DEFERRED, {})
+    pending.setdefault(statement, []).extend(rows)
+
+
+async def _run_deferred(db: AsyncSession) -> None:
+    pending: dict[Executable, list[dict[str, Any]]] = db.info.pop(_DEFERRED, {})
+    for statement, rows in pending.items():
+        await db.execute(statement, rows)
+
+
+async def run_in_transaction(factory: async_sessionmaker[AsyncSession], job: Job[T]) -> T:
+    """One job in a transaction of its own, deferred rows included."""
+    async with factory() as db, db.begin():
+        result = await job(db)
+        await _run_deferred(db)
+        return result
 
 
 class GroupCommitWriter:
@@ -60,8 +86,7 @@ class GroupCommitWriter:
     async def run(self, job: Job[T]) -> T:
         """Run `job` in a committed transaction; its result, or its exception."""
         if not self._tasks:  # not started (tools, migrations): plain transaction
-            async with self.factory() as db, db.begin():
-                return await job(db)
+            return await run_in_transaction(self.factory, job)
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait((job, future))
         return await future
@@ -87,6 +112,7 @@ class GroupCommitWriter:
             try:
                 async with self.factory() as db, db.begin():
                     results = [await job(db) for job, _ in batch]
+                    await _run_deferred(db)
             except Exception as exc:
                 log.debug("batch of %d failed (%s); running its jobs one by one", len(batch), exc)
             else:
@@ -96,8 +122,7 @@ class GroupCommitWriter:
                 return
         for job, future in batch:
             try:
-                async with self.factory() as db, db.begin():
-                    result = await job(db)
+                result = await run_in_transaction(self.factory, job)
             except Exception as exc:
                 if not future.done():
                     future.set_exception(exc)

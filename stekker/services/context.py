@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from stekker.bus import EventBus
 from stekker.config import Settings
 from stekker.db.base import utcnow
-from stekker.db.writer import GroupCommitWriter
+from stekker.db.writer import GroupCommitWriter, run_in_transaction
 from stekker.services.directory import ConnectorDirectory
 from stekker.services.ports import CommandPort
 
@@ -40,6 +40,5 @@ class ServiceContext:
         Every state change goes through here, so on SQLite there is one writer at a time.
         """
         if self.writer is None:
-            async with self.db() as db, db.begin():
-                return await job(db)
+            return await run_in_transaction(self.db, job)
         return await self.writer.run(job)

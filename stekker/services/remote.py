@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from stekker.db.models import ChargingSession, ChargingStation, SessionStatus
@@ -149,11 +148,3 @@ async def _send_and_audit(
         result=status,
     )
     return status
-
-
-async def active_sessions(ctx: ServiceContext, station_id: str | None = None) -> list[ChargingSession]:
-    async with ctx.db() as db:
-        query = select(ChargingSession).where(ChargingSession.status == SessionStatus.ACTIVE)
-        if station_id is not None:
-            query = query.where(ChargingSession.station_id == station_id)
-        return list((await db.execute(query.order_by(ChargingSession.id))).scalars().all())

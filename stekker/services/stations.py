@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from stekker.bus import Event
 from stekker.config import UnknownStationPolicy
 from stekker.db.models import ChargingStation, Connector, Evse, StatusHistory
+from stekker.db.writer import defer
 from stekker.domain.identifiers import evse_emi3_id
 from stekker.domain.passwords import verify_password
 from stekker.services.audit import record_station_event, station_event
@@ -307,7 +308,8 @@ async def report_status(ctx: ServiceContext, station_id: str, report: StatusRepo
     now = ctx.now()
 
     async def job(db: AsyncSession) -> bool:
-        await db.execute(
+        defer(
+            db,
             _INSERT_STATUS_HISTORY,
             [
                 {

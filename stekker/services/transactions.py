@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -13,14 +12,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from stekker.bus import Event
 from stekker.db.models import ChargingSession, MeterValue, SessionStatus
+from stekker.db.writer import defer
 from stekker.domain.authorization import AuthDecision, AuthStatus
 from stekker.domain.metering import SampledValue, advance_readings, session_energy_wh
 from stekker.services.audit import station_event
-from stekker.services.authorization import judge_token
+from stekker.services.authorization import TokenVerdict, judge_token
 from stekker.services.context import ServiceContext
 from stekker.services.stations import ensure_evse
-
-log = logging.getLogger(__name__)
 
 # Samples stamped slightly before the start still belong to the session (clock skew).
 _START_TOLERANCE = timedelta(seconds=5)
@@ -44,11 +42,17 @@ class StartRequest:
 class StartResult:
     session_id: int
     transaction_id: str
-    decision: AuthDecision
+    verdict: TokenVerdict
     duplicate: bool
 
+    @property
+    def decision(self) -> AuthDecision:
+        return self.verdict.decision
 
-def _start_key(station_id: str, req: StartRequest) -> str:
+
+def _start_key(req: StartRequest) -> str:
+    """What makes two start messages the same start: the station's transaction id (2.0.1),
+    or for 1.6 everything the station sends (a retry carries identical content)."""
     if req.transaction_id is not None:
         return f"tx|{req.transaction_id}"
     return "|".join(
@@ -64,7 +68,7 @@ def _start_key(station_id: str, req: StartRequest) -> str:
 
 async def start(ctx: ServiceContext, station_id: str, req: StartRequest) -> StartResult:
     """Open a session, or return the one a retransmission of the same start opened."""
-    key = _start_key(station_id, req)
+    key = _start_key(req)
     try:
         result, superseded = await _start_once(ctx, station_id, req, key)
     except IntegrityError:
@@ -104,7 +108,8 @@ async def _start_once(
         existing = await _existing_start(db, station_id, key)
         if existing is not None:
             decision = AuthDecision(AuthStatus(existing.auth_status), "retransmitted start")
-            return StartResult(existing.id, existing.transaction_id or str(existing.id), decision, True), []
+            verdict = TokenVerdict(decision, existing.token_id, None, None)
+            return StartResult(existing.id, existing.transaction_id or str(existing.id), verdict, True), []
         superseded = await _close_stale_sessions(db, ctx, station_id, req)
         evse = await ensure_evse(db, ctx, station_id, req.evse_number)
         session = ChargingSession(
@@ -139,7 +144,7 @@ async def _start_once(
         )
         session.auth_status = verdict.decision.status.value
         session.token_id = verdict.token_id
-        result = StartResult(session.id, session.transaction_id, verdict.decision, False)
+        result = StartResult(session.id, session.transaction_id, verdict, False)
         return result, superseded
 
     return await ctx.write(job)
@@ -231,13 +236,11 @@ async def stop(ctx: ServiceContext, station_id: str, req: StopRequest) -> StopRe
                 reason=req.reason,
                 timestamp=req.timestamp.isoformat(),
             )
-            await _insert_samples(db, station_id, None, 0, 0, req.samples)
+            _defer_samples(db, station_id, None, 0, 0, req.samples)
             return StopResult(None, decision, False), None
         if session.status == SessionStatus.COMPLETED and session.stop_reason != "Superseded":
             return StopResult(session.id, decision, True), None
-        await _insert_samples(
-            db, station_id, session.id, session.evse_number, session.connector_number, req.samples
-        )
+        _defer_samples(db, station_id, session.id, session.evse_number, session.connector_number, req.samples)
         _apply_readings(session, req.samples)
         session.status = SessionStatus.COMPLETED
         session.stop_time = req.timestamp
@@ -328,7 +331,7 @@ async def _light_session_at(db: AsyncSession, station_id: str, evse_number: int,
     return None
 
 
-async def _insert_samples(
+def _defer_samples(
     db: AsyncSession,
     station_id: str,
     session_id: int | None,
@@ -336,7 +339,7 @@ async def _insert_samples(
     connector_number: int,
     samples: list[SampledValue],
 ) -> None:
-    """One executemany INSERT for a message's samples (the hot path: no ORM objects)."""
+    """Queue the samples for the batch's one executemany INSERT (the hot path: no ORM objects)."""
     if not samples:
         return
     rows = [
@@ -356,7 +359,7 @@ async def _insert_samples(
         }
         for s in samples
     ]
-    await db.execute(_INSERT_METER_VALUES, rows)
+    defer(db, _INSERT_METER_VALUES, rows)
 
 
 def _apply_readings(session: ChargingSession, samples: list[SampledValue]) -> None:
@@ -392,18 +395,16 @@ async def record_meter_values(ctx: ServiceContext, station_id: str, report: Mete
             at = min(s.timestamp for s in report.samples)
             session = await _light_session_at(db, station_id, report.evse_number, at)
         if session is None:
-            await _insert_samples(
-                db, station_id, None, report.evse_number, report.connector_number, report.samples
-            )
+            _defer_samples(db, station_id, None, report.evse_number, report.connector_number, report.samples)
             return None
-        await _insert_samples(
+        _defer_samples(
             db, station_id, session.id, session.evse_number, session.connector_number, report.samples
         )
         start, last = session.meter_start_wh, session.meter_last_wh
         if session.status == SessionStatus.ACTIVE:
             start, last = advance_readings(start, last, report.samples)
             if (start, last) != (session.meter_start_wh, session.meter_last_wh):
-                await db.execute(_UPDATE_READINGS, {"b_id": session.id, "b_start": start, "b_last": last})
+                defer(db, _UPDATE_READINGS, [{"b_id": session.id, "b_start": start, "b_last": last}])
         return session.id, session_energy_wh(start, last)
 
     linked = await ctx.write(job)

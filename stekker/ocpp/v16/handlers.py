@@ -108,7 +108,6 @@ async def start_transaction(conn: StationConnection, p: dict[str, Any]) -> Reply
         reservation_id=p.get("reservationId"),
     )
     result = await transactions.start(conn.ctx, conn.station_id, request)
-    verdict = TokenVerdict(result.decision, None, None, None)
     after = None
     if not result.decision.accepted and not result.duplicate:
         ctx, session_id = conn.ctx, result.session_id
@@ -117,7 +116,7 @@ async def start_transaction(conn: StationConnection, p: dict[str, Any]) -> Reply
             await station_setup.stop_if_still_running(ctx, session_id)
 
         after = enforce
-    return Reply({"transactionId": result.session_id, "idTagInfo": _id_tag_info(verdict)}, after)
+    return Reply({"transactionId": result.session_id, "idTagInfo": _id_tag_info(result.verdict)}, after)
 
 
 async def stop_transaction(conn: StationConnection, p: dict[str, Any]) -> Reply:
