@@ -53,6 +53,7 @@ class Settings(BaseSettings):
         default=60.0, description="WebSocket ping every N s; None disables."
     )
     ws_ping_timeout: float | None = Field(default=30.0, description="Close when a pong takes longer.")
+    ws_close_timeout: float = Field(default=5.0, gt=0, description="Wait this long for a closing handshake.")
     ws_max_frame_bytes: int = Field(default=1_048_576, ge=1024, description="Larger frames: close 1009.")
     call_timeout: float = Field(default=30.0, gt=0, description="Seconds a station has to answer our CALL.")
     last_seen_flush_interval: float = Field(default=5.0, gt=0)

@@ -103,7 +103,7 @@ class Gateway:
             max_size=s.ws_max_frame_bytes,
             ping_interval=s.ws_ping_interval,
             ping_timeout=s.ws_ping_timeout,
-            close_timeout=5,
+            close_timeout=s.ws_close_timeout,
         )
         self._flusher = asyncio.create_task(self.last_seen.run())
         return int(self._server.sockets[0].getsockname()[1])

@@ -1,0 +1,52 @@
+"""Requirement 96: a station that stops answering (a zombie socket) is seen as offline."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+
+import httpx
+import pytest
+
+from tests.test_central_authorization import eventually
+
+
+async def _zombie_handshake(port: int, station_id: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """Open a WebSocket by hand and then never read again: a station behind a dead modem."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    key = base64.b64encode(os.urandom(16)).decode()
+    writer.write(
+        (
+            f"GET /ocpp/{station_id} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+            "Sec-WebSocket-Protocol: ocpp1.6\r\n\r\n"
+        ).encode()
+    )
+    await writer.drain()
+    status = await reader.readuntil(b"\r\n\r\n")
+    assert status.startswith(b"HTTP/1.1 101"), status
+    return reader, writer
+
+
+@pytest.mark.parametrize(
+    "settings_overrides", [{"ws_ping_interval": 0.2, "ws_ping_timeout": 0.3, "ws_close_timeout": 0.3}]
+)
+async def test_silent_socket_is_closed_and_station_goes_offline(
+    api: httpx.AsyncClient, server: object
+) -> None:
+    port = server.ocpp_port  # type: ignore[attr-defined]
+    _reader, writer = await _zombie_handshake(port, "ZOMBIE")
+
+    async def online() -> bool:
+        return bool((await api.get("/api/stations/ZOMBIE")).json()["online"])
+
+    await eventually(online, timeout=2)
+
+    async def offline() -> bool:
+        return not await online()
+
+    await eventually(offline, timeout=3)  # no pong within ping_timeout: the server gave up on it
+    events = [e["kind"] for e in (await api.get("/api/stations/ZOMBIE/events")).json()]
+    assert events[:2] == ["disconnected", "connected"]
+    writer.close()
