@@ -37,7 +37,7 @@ import psutil
 BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
 RESULTS_DIR = BENCH_DIR / "results"
-SERVERS = ("baseline", "stekker")
+SERVERS = ("baseline", "stekker", "stekker-pg")
 START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 10.0
 STDERR_TAIL_LINES = 15
@@ -112,8 +112,11 @@ def server_spec(name: str, workdir: Path, args: argparse.Namespace) -> ServerSpe
     http_port = free_port()
     while http_port == port:
         http_port = free_port()
+    database_url = f"sqlite+aiosqlite:///{workdir / 'bench.db'}"
+    if name == "stekker-pg":
+        database_url = args.pg_database_url
     env.update(
-        STEKKER_DATABASE_URL=f"sqlite+aiosqlite:///{workdir / 'bench.db'}",
+        STEKKER_DATABASE_URL=database_url,
         STEKKER_HOST="127.0.0.1",
         STEKKER_OCPP_PORT=str(port),
         STEKKER_HTTP_PORT=str(http_port),
@@ -299,7 +302,39 @@ def parse_loadgen_output(
 # --------------------------------------------------------------------------- one cell
 
 
+@contextmanager
+def fresh_pg_database(admin_url: str) -> Iterator[str]:
+    """A new, empty PostgreSQL database for one run (dropped afterwards); yields its async URL."""
+    import uuid
+
+    name = f"stekker_bench_{uuid.uuid4().hex[:8]}"
+
+    def psql(sql: str) -> None:
+        subprocess.run(["psql", admin_url, "-qAtc", sql], check=True, capture_output=True)
+
+    psql(f'CREATE DATABASE "{name}"')
+    try:
+        base = admin_url.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+        yield f"{base}/{name}"
+    finally:
+        psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 def run_one(name: str, stations: int, args: argparse.Namespace) -> RunResult:
+    """Start server `name` (with a fresh PostgreSQL database for stekker-pg), load it, stop it."""
+    if name != "stekker-pg":
+        return _run_one(name, stations, args)
+    try:
+        with fresh_pg_database(args.postgres_admin_url) as url:
+            args.pg_database_url = url
+            return _run_one(name, stations, args)
+    except (OSError, subprocess.CalledProcessError) as exc:
+        result = RunResult(server=name, stations=stations)
+        result.failure = f"no PostgreSQL at {args.postgres_admin_url}: {exc}"
+        return result
+
+
+def _run_one(name: str, stations: int, args: argparse.Namespace) -> RunResult:
     """Start server `name`, load it with `stations`, stop it; never raises for server failures."""
     result = RunResult(server=name, stations=stations)
     with tempfile.TemporaryDirectory(prefix=f"stekker-bench-{name}-") as tmp:
@@ -484,7 +519,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command line."""
     p = argparse.ArgumentParser(description="Benchmark Stekker against the ocpp-package baseline.")
     p.add_argument("--stations", default="1000,5000", help="comma-separated station counts")
-    p.add_argument("--servers", default=",".join(SERVERS), help="comma-separated: baseline,stekker")
+    p.add_argument(
+        "--servers", default="baseline,stekker", help="comma-separated: baseline,stekker,stekker-pg"
+    )
+    p.add_argument(
+        "--postgres-admin-url",
+        default="postgresql://postgres@127.0.0.1:5432/postgres",
+        help="for stekker-pg: a server where a throw-away database can be created",
+    )
     p.add_argument("--rate", type=float, default=0.2, help="messages per second per station")
     p.add_argument("--duration", type=float, default=30.0, help="seconds of the measured phase")
     p.add_argument("--ramp-concurrency", type=int, default=200)

@@ -16,3 +16,4 @@ def setup_logging(level: str) -> None:
     )
     logging.getLogger("websockets").setLevel(logging.WARNING)
     logging.getLogger("sqlalchemy.engine").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
