@@ -68,6 +68,7 @@ class Gateway:
         self.last_seen = LastSeenTracker(ctx)
         self._server: Server | None = None
         self._flusher: asyncio.Task[None] | None = None
+        self._closing: set[asyncio.Task[None]] = set()  # replaced sockets being closed
 
     # ---- CommandPort ---------------------------------------------------------------------
 
@@ -168,7 +169,9 @@ class Gateway:
         if previous is not None:
             # The station reconnected while its old socket lingers (a zombie): the new one wins now.
             previous.replaced = True
-            asyncio.create_task(previous.close(1001, "replaced by a new connection"))  # noqa: RUF006
+            closing = asyncio.create_task(previous.close(1001, "replaced by a new connection"))
+            self._closing.add(closing)
+            closing.add_done_callback(self._closing.discard)
         try:
             await stations.connected(self.ctx, station_id, protocol, connection.remote)
             await connection.serve()

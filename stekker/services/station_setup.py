@@ -107,15 +107,20 @@ class LocalListSyncer:
         self._debounce = debounce
         self._limit = asyncio.Semaphore(concurrency)
         self._task: asyncio.Task[None] | None = None
+        self._dirty = False
 
     async def on_token_changed(self, _event: Event) -> None:
+        self._dirty = True
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._run())
 
     async def _run(self) -> None:
-        await asyncio.sleep(self._debounce)
-        assert self._ctx.commands is not None
-        await asyncio.gather(*(self._one(s) for s in self._ctx.commands.connected_stations()))
+        # A change that arrives while a round is running gets a round of its own.
+        while self._dirty:
+            await asyncio.sleep(self._debounce)
+            self._dirty = False
+            assert self._ctx.commands is not None
+            await asyncio.gather(*(self._one(s) for s in self._ctx.commands.connected_stations()))
 
     async def _one(self, station_id: str) -> None:
         async with self._limit:
