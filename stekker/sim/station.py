@@ -22,8 +22,6 @@ import math
 import random
 import time
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar, cast
 from urllib.parse import quote
 
@@ -34,6 +32,36 @@ from ocpp.v16 import ChargePoint, call, call_result
 from ocpp.v16.enums import Action
 from websockets.asyncio.client import ClientConnection
 from websockets.typing import Subprotocol
+
+from stekker.sim.authorization import LocalAuthorization, info_status
+from stekker.sim.configuration import (
+    SUPPORTED_MEASURANDS,
+    ConfigValue,
+    config_bool,
+    config_int,
+    config_list,
+    default_configuration,
+    valid_config_value,
+)
+from stekker.sim.hardware import NOMINAL_VOLTAGE, Connector, Reservation, SimulatedEV
+from stekker.sim.smart_charging import clear_profiles, connector_limit_w, install_profile, profile_limit
+from stekker.sim.timeutil import iso, parse_iso, utc_now
+
+# Re-exported: these names used to be defined here.
+__all__ = [
+    "NOMINAL_VOLTAGE",
+    "SUPPORTED_MEASURANDS",
+    "ConfigValue",
+    "Connector",
+    "Reservation",
+    "SimulatedEV",
+    "SimulatedStation",
+    "StationOffline",
+    "default_configuration",
+    "iso",
+    "parse_iso",
+    "utc_now",
+]
 
 logger = logging.getLogger("stekker.sim")
 # The ocpp package logs every frame at INFO; keep that quiet unless someone configures this logger.
@@ -54,198 +82,8 @@ def _after(action: str) -> Callable[[_F], _F]:
     return cast(Callable[[_F], _F], after(action))
 
 
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-def iso(dt: datetime) -> str:
-    """ISO 8601 in UTC with millisecond precision and a ``Z`` suffix, as OCPP implementations expect."""
-    return dt.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def parse_iso(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
-
-
 class StationOffline(ConnectionError):
     """Raised when a message cannot be sent because the station is not connected (or not yet accepted)."""
-
-
-# ------------------------------------------------------------------------------------------------
-# State
-# ------------------------------------------------------------------------------------------------
-
-NOMINAL_VOLTAGE = 230.0
-
-SUPPORTED_MEASURANDS = frozenset(
-    {
-        "Energy.Active.Import.Register",
-        "Power.Active.Import",
-        "Power.Offered",
-        "Current.Import",
-        "Current.Offered",
-        "Voltage",
-        "SoC",
-    }
-)
-
-OPERATIVE_IDLE = ("Available", "Preparing")
-
-
-@dataclass
-class ConfigValue:
-    """One OCPP configuration key: its value (always a string on the wire), whether it is read-only and its
-    kind, used to validate ChangeConfiguration ("bool", "int", "csl" = comma separated list, "str",
-    "secret" = write-only, never reported by GetConfiguration)."""
-
-    value: str
-    readonly: bool = False
-    kind: str = "str"
-
-
-def default_configuration(
-    connectors: int, heartbeat_interval: int, meter_interval: int
-) -> dict[str, ConfigValue]:
-    """The configuration keys of the Core, LocalAuthListManagement, Reservation and SmartCharging profiles
-    with values a typical AC charger ships with."""
-    c = ConfigValue
-    return {
-        "AllowOfflineTxForUnknownId": c("false", kind="bool"),
-        "AuthorizationCacheEnabled": c("true", kind="bool"),
-        "AuthorizeRemoteTxRequests": c("false", kind="bool"),
-        "ClockAlignedDataInterval": c("0", kind="int"),
-        "ConnectionTimeOut": c("60", kind="int"),
-        "ConnectorPhaseRotation": c(",".join(f"{i}.RST" for i in range(connectors + 1)), kind="csl"),
-        "GetConfigurationMaxKeys": c("64", readonly=True, kind="int"),
-        "HeartbeatInterval": c(str(heartbeat_interval), kind="int"),
-        "LocalAuthorizeOffline": c("true", kind="bool"),
-        "LocalPreAuthorize": c("false", kind="bool"),
-        "MeterValuesAlignedData": c("Energy.Active.Import.Register", kind="csl"),
-        "MeterValuesAlignedDataMaxLength": c("8", readonly=True, kind="int"),
-        "MeterValuesSampledData": c(
-            "Energy.Active.Import.Register,Power.Active.Import,Current.Import", kind="csl"
-        ),
-        "MeterValuesSampledDataMaxLength": c("8", readonly=True, kind="int"),
-        "MeterValueSampleInterval": c(str(meter_interval), kind="int"),
-        "MinimumStatusDuration": c("0", kind="int"),
-        "NumberOfConnectors": c(str(connectors), readonly=True, kind="int"),
-        "ResetRetries": c("3", kind="int"),
-        "StopTransactionOnEVSideDisconnect": c("true", kind="bool"),
-        "StopTransactionOnInvalidId": c("true", kind="bool"),
-        "StopTxnAlignedData": c("", kind="csl"),
-        "StopTxnAlignedDataMaxLength": c("8", readonly=True, kind="int"),
-        "StopTxnSampledData": c("Energy.Active.Import.Register", kind="csl"),
-        "StopTxnSampledDataMaxLength": c("8", readonly=True, kind="int"),
-        "SupportedFeatureProfiles": c(
-            "Core,FirmwareManagement,LocalAuthListManagement,Reservation,SmartCharging,RemoteTrigger",
-            readonly=True,
-            kind="csl",
-        ),
-        "TransactionMessageAttempts": c("3", kind="int"),
-        "TransactionMessageRetryInterval": c("60", kind="int"),
-        "UnlockConnectorOnEVSideDisconnect": c("true", kind="bool"),
-        "WebSocketPingInterval": c("60", kind="int"),
-        # LocalAuthListManagement
-        "LocalAuthListEnabled": c("true", kind="bool"),
-        "LocalAuthListMaxLength": c("1000", readonly=True, kind="int"),
-        "SendLocalListMaxLength": c("250", readonly=True, kind="int"),
-        # Reservation
-        "ReserveConnectorZeroSupported": c("false", readonly=True, kind="bool"),
-        # SmartCharging
-        "ChargeProfileMaxStackLevel": c("10", readonly=True, kind="int"),
-        "ChargingScheduleAllowedChargingRateUnit": c("Current,Power", readonly=True, kind="csl"),
-        "ChargingScheduleMaxPeriods": c("24", readonly=True, kind="int"),
-        "ConnectorSwitch3to1PhaseSupported": c("false", readonly=True, kind="bool"),
-        "MaxChargingProfilesInstalled": c("16", readonly=True, kind="int"),
-        # Security whitepaper (profile 1: HTTP Basic auth)
-        "AuthorizationKey": c("", kind="secret"),
-        "SecurityProfile": c("0", readonly=True, kind="int"),
-    }
-
-
-@dataclass
-class SimulatedEV:
-    """The car plugged into a connector: battery size, state of charge and how much power its on-board
-    charger accepts (and on how many phases). Power tapers off above 80% SoC and stops at 100%."""
-
-    capacity_wh: float
-    soc: float
-    max_power_w: float
-    phases: int
-
-    @classmethod
-    def random(cls, rng: random.Random) -> SimulatedEV:
-        phases, max_power = rng.choice(
-            [(1, 7_360.0), (3, 11_040.0), (3, 11_040.0), (3, 22_080.0), (2, 7_360.0)]
-        )
-        return cls(
-            capacity_wh=rng.choice([40_000.0, 58_000.0, 64_000.0, 77_000.0, 82_000.0]),
-            soc=rng.uniform(10.0, 60.0),
-            max_power_w=max_power,
-            phases=phases,
-        )
-
-    def acceptable_power(self) -> float:
-        if self.soc >= 100.0:
-            return 0.0
-        if self.soc > 80.0:
-            return self.max_power_w * max(0.1, (100.0 - self.soc) / 20.0)
-        return self.max_power_w
-
-
-@dataclass
-class Reservation:
-    """A ReserveNow reservation holding a connector for one id tag until ``expiry``."""
-
-    reservation_id: int
-    id_tag: str
-    expiry: datetime
-    parent_id_tag: str | None = None
-
-
-@dataclass
-class Connector:
-    """One outlet of the station, with its own energy meter (cumulative register in Wh that never resets),
-    OCPP status, the transaction running on it, reservation and installed charging profiles."""
-
-    connector_id: int
-    energy_wh: float
-    status: str = "Available"
-    error_code: str = "NoError"
-    transaction_id: int | None = None
-    id_tag: str | None = None
-    meter_start: int = 0
-    tx_started_at: datetime | None = None
-    claimed: bool = False
-    stopping: bool = False
-    inoperative: bool = False
-    scheduled_availability: str | None = None
-    reservation: Reservation | None = None
-    ev: SimulatedEV | None = None
-    power_w: float = 0.0
-    last_update: float = field(default_factory=time.monotonic)
-    profiles: dict[int, dict[str, Any]] = field(default_factory=dict)
-    meter_task: asyncio.Task[None] | None = None
-
-    @property
-    def energy_register(self) -> int:
-        return int(self.energy_wh)
-
-    def is_free_for(self, id_tag: str | None = None) -> bool:
-        """Can a new session start here (for ``id_tag``, which matters when the connector is reserved)?"""
-        if self.inoperative or self.transaction_id is not None or self.claimed or self.stopping:
-            return False
-        if self.status in OPERATIVE_IDLE:
-            return True
-        return (
-            self.status == "Reserved" and self.reservation is not None and self.reservation.id_tag == id_tag
-        )
 
 
 # ------------------------------------------------------------------------------------------------
@@ -309,9 +147,7 @@ class SimulatedStation(ChargePoint):  # type: ignore[misc]
         if password:
             self.configuration["AuthorizationKey"].value = password
             self.configuration["SecurityProfile"].value = "1"
-        self.local_list: dict[str, dict[str, Any]] = {}
-        self.local_list_version = 0
-        self.auth_cache: dict[str, dict[str, Any]] = {}
+        self.authorization = LocalAuthorization()
         self.station_profiles: dict[
             int, dict[str, Any]
         ] = {}  # ChargePointMaxProfile / defaults on connector 0
@@ -348,20 +184,43 @@ class SimulatedStation(ChargePoint):  # type: ignore[misc]
         """Wait until the station is connected and its BootNotification was accepted."""
         await asyncio.wait_for(self._online.wait(), timeout)
 
+    @property
+    def local_list(self) -> dict[str, dict[str, Any]]:
+        """The local authorization list: id tag -> IdTagInfo."""
+        return self.authorization.local_list
+
+    @local_list.setter
+    def local_list(self, value: dict[str, dict[str, Any]]) -> None:
+        self.authorization.local_list = value
+
+    @property
+    def local_list_version(self) -> int:
+        return self.authorization.local_list_version
+
+    @local_list_version.setter
+    def local_list_version(self, value: int) -> None:
+        self.authorization.local_list_version = value
+
+    @property
+    def auth_cache(self) -> dict[str, dict[str, Any]]:
+        """The authorization cache: id tag -> IdTagInfo."""
+        return self.authorization.cache
+
+    @auth_cache.setter
+    def auth_cache(self, value: dict[str, dict[str, Any]]) -> None:
+        self.authorization.cache = value
+
     def config(self, key: str) -> str:
         return self.configuration[key].value
 
     def config_bool(self, key: str) -> bool:
-        return self.configuration[key].value.strip().lower() == "true"
+        return config_bool(self.configuration, key)
 
     def config_int(self, key: str, default: int = 0) -> int:
-        try:
-            return int(self.configuration[key].value)
-        except (KeyError, ValueError):
-            return default
+        return config_int(self.configuration, key, default)
 
     def config_list(self, key: str) -> list[str]:
-        return [v.strip() for v in self.configuration[key].value.split(",") if v.strip()]
+        return config_list(self.configuration, key)
 
     def active_transactions(self) -> dict[int, int]:
         """connector id -> transaction id of the running transactions."""
@@ -651,55 +510,7 @@ class SimulatedStation(ChargePoint):  # type: ignore[misc]
 
     def _limit_w(self, c: Connector, phases: int) -> float:
         """Power limit from installed charging profiles (lowest of station max and tx/default profile)."""
-        limit = math.inf
-        station = self._profile_limit(self.station_profiles.values(), None, phases, "ChargePointMaxProfile")
-        if station is not None:
-            limit = min(limit, station)
-        tx = self._profile_limit(c.profiles.values(), c, phases, "TxProfile")
-        if tx is None:
-            tx = self._profile_limit(c.profiles.values(), c, phases, "TxDefaultProfile")
-        if tx is None:
-            tx = self._profile_limit(self.station_profiles.values(), c, phases, "TxDefaultProfile")
-        if tx is not None:
-            limit = min(limit, tx)
-        return limit
-
-    def _profile_limit(self, profiles: Any, c: Connector | None, phases: int, purpose: str) -> float | None:
-        candidates = [p for p in profiles if p.get("charging_profile_purpose") == purpose]
-        if purpose == "TxProfile" and c is not None:
-            candidates = [p for p in candidates if p.get("transaction_id") in (None, c.transaction_id)]
-        now = utc_now()
-        best: dict[str, Any] | None = None
-        for p in candidates:
-            valid_from, valid_to = parse_iso(p.get("valid_from")), parse_iso(p.get("valid_to"))
-            if (valid_from and now < valid_from) or (valid_to and now > valid_to):
-                continue
-            if best is None or int(p.get("stack_level", 0)) > int(best.get("stack_level", 0)):
-                best = p
-        if best is None:
-            return None
-        schedule = best.get("charging_schedule") or {}
-        start = parse_iso(schedule.get("start_schedule"))
-        if best.get("charging_profile_kind") == "Relative" or start is None:
-            start = (c.tx_started_at if c is not None else None) or now
-        if best.get("charging_profile_kind") == "Recurring" and start is not None:
-            period = timedelta(days=7 if best.get("recurrency_kind") == "Weekly" else 1)
-            while start + period <= now:
-                start += period
-        elapsed = (now - start).total_seconds()
-        duration = schedule.get("duration")
-        if duration is not None and elapsed > float(duration):
-            return None
-        limit: float | None = None
-        for period_ in sorted(
-            schedule.get("charging_schedule_period", []), key=lambda x: x.get("start_period", 0)
-        ):
-            if float(period_.get("start_period", 0)) <= elapsed:
-                limit = float(period_.get("limit", 0))
-                n = int(period_.get("number_phases") or phases)
-                if schedule.get("charging_rate_unit") == "A":
-                    limit = limit * NOMINAL_VOLTAGE * min(n, phases)
-        return limit
+        return connector_limit_w(self.station_profiles, c, phases)
 
     def _station_max_w(self, phases: int) -> float:
         return self.max_current_a * NOMINAL_VOLTAGE * phases
@@ -808,43 +619,23 @@ class SimulatedStation(ChargePoint):  # type: ignore[misc]
     # Authorization
     # ------------------------------------------------------------------------------------------------
 
-    @staticmethod
-    def _info_status(info: Any) -> str:
-        if isinstance(info, dict):
-            return str(info.get("status", "Invalid"))
-        return str(getattr(info, "status", "Invalid"))
-
     def _local_authorization(self, id_tag: str) -> dict[str, Any] | None:
         """Local list first, then the authorization cache; only entries that are Accepted and not expired."""
-        sources = []
-        if self.config_bool("LocalAuthListEnabled"):
-            sources.append(self.local_list)
-        if self.config_bool("AuthorizationCacheEnabled"):
-            sources.append(self.auth_cache)
-        for source in sources:
-            info = source.get(id_tag)
-            if info is None:
-                continue
-            expiry = parse_iso(info.get("expiry_date"))
-            if info.get("status") == "Accepted" and (expiry is None or expiry > utc_now()):
-                return info
-            return None  # known but not valid: the central system must decide
-        return None
+        return self.authorization.lookup(
+            id_tag,
+            list_enabled=self.config_bool("LocalAuthListEnabled"),
+            cache_enabled=self.config_bool("AuthorizationCacheEnabled"),
+        )
 
     def _remember(self, id_tag: str, info: Any) -> None:
-        if (
-            isinstance(info, dict)
-            and self.config_bool("AuthorizationCacheEnabled")
-            and id_tag not in self.local_list
-        ):
-            self.auth_cache[id_tag] = dict(info)
+        self.authorization.remember(id_tag, info, cache_enabled=self.config_bool("AuthorizationCacheEnabled"))
 
     async def _authorize(self, id_tag: str) -> dict[str, Any]:
         resp = await self._request(call.Authorize(id_tag=id_tag))
         info = (
             resp.id_tag_info
             if isinstance(resp.id_tag_info, dict)
-            else {"status": self._info_status(resp.id_tag_info)}
+            else {"status": info_status(resp.id_tag_info)}
         )
         self._remember(id_tag, info)
         return cast(dict[str, Any], info)
@@ -906,7 +697,7 @@ class SimulatedStation(ChargePoint):  # type: ignore[misc]
             c.transaction_id = int(resp.transaction_id)
             c.id_tag, c.meter_start, c.tx_started_at = id_tag, meter_start, started_at
             c.last_update = time.monotonic()
-            status = self._info_status(resp.id_tag_info)
+            status = info_status(resp.id_tag_info)
             self._remember(id_tag, resp.id_tag_info)
             logger.info(
                 "%s: transaction %s started on connector %s for %s (meterStart %s Wh, %s)",
@@ -1114,7 +905,7 @@ class SimulatedStation(ChargePoint):  # type: ignore[misc]
         entry = self.configuration.get(key)
         if entry is None:
             return call_result.ChangeConfiguration(status="NotSupported")
-        if entry.readonly or not self._valid_config_value(key, entry, value):
+        if entry.readonly or not valid_config_value(key, entry, value):
             return call_result.ChangeConfiguration(status="Rejected")
         if entry.kind == "bool":
             value = value.strip().lower()
@@ -1129,27 +920,6 @@ class SimulatedStation(ChargePoint):  # type: ignore[misc]
         elif key == "AuthorizationCacheEnabled" and value == "false":
             self.auth_cache.clear()
         return call_result.ChangeConfiguration(status="Accepted")
-
-    @staticmethod
-    def _valid_config_value(key: str, entry: ConfigValue, value: str) -> bool:
-        if entry.kind == "bool":
-            return value.strip().lower() in ("true", "false")
-        if entry.kind == "int":
-            try:
-                return int(value) >= 0
-            except ValueError:
-                return False
-        if key in (
-            "MeterValuesSampledData",
-            "MeterValuesAlignedData",
-            "StopTxnSampledData",
-            "StopTxnAlignedData",
-        ):
-            items = [v.strip() for v in value.split(",") if v.strip()]
-            return len(items) <= 8 and all(v in SUPPORTED_MEASURANDS for v in items)
-        if entry.kind == "secret":
-            return 8 <= len(value) <= 40
-        return len(value) <= 500
 
     @_on(Action.get_configuration)
     def on_get_configuration(
@@ -1377,28 +1147,21 @@ class SimulatedStation(ChargePoint):  # type: ignore[misc]
         local_authorization_list: list[dict[str, Any]] | None = None,
         **kwargs: Any,
     ) -> call_result.SendLocalList:
-        entries = local_authorization_list or []
-        if len(entries) > self.config_int("SendLocalListMaxLength", 250):
-            return call_result.SendLocalList(status="Failed")
-        if update_type == "Full":
-            new_list = {e["id_tag"]: dict(e["id_tag_info"]) for e in entries if e.get("id_tag_info")}
-        else:
-            if list_version <= self.local_list_version:
-                return call_result.SendLocalList(status="VersionMismatch")
-            new_list = dict(self.local_list)
-            for e in entries:
-                if e.get("id_tag_info"):
-                    new_list[e["id_tag"]] = dict(e["id_tag_info"])
-                else:
-                    new_list.pop(e["id_tag"], None)
-        if len(new_list) > self.config_int("LocalAuthListMaxLength", 1000):
-            return call_result.SendLocalList(status="Failed")
-        self.local_list = new_list
-        self.local_list_version = list_version
-        for tag in new_list:  # the local list takes precedence over the cache
-            self.auth_cache.pop(tag, None)
+        status = self.authorization.apply_local_list(
+            list_version,
+            update_type,
+            local_authorization_list or [],
+            max_entries_per_message=self.config_int("SendLocalListMaxLength", 250),
+            max_list_length=self.config_int("LocalAuthListMaxLength", 1000),
+        )
+        if status != "Accepted":
+            return call_result.SendLocalList(status=status)
         logger.info(
-            "%s: local list v%s (%s, %d entries)", self.station_id, list_version, update_type, len(new_list)
+            "%s: local list v%s (%s, %d entries)",
+            self.station_id,
+            list_version,
+            update_type,
+            len(self.local_list),
         )
         return call_result.SendLocalList(status="Accepted")
 
@@ -1506,13 +1269,7 @@ class SimulatedStation(ChargePoint):  # type: ignore[misc]
             target = self.station_profiles if connector_id == 0 else self.connectors[connector_id].profiles
         else:
             return call_result.SetChargingProfile(status="Rejected")
-        # same stack level and purpose replaces an existing profile, as does the same id
-        for key, existing in list(target.items()):
-            if existing.get("stack_level") == profile.get("stack_level") and (
-                existing.get("charging_profile_purpose") == purpose
-            ):
-                del target[key]
-        target[int(profile["charging_profile_id"])] = profile
+        install_profile(target, profile)
         for c in self.connectors.values():
             if c.transaction_id is not None:
                 self._advance(c)
@@ -1530,23 +1287,7 @@ class SimulatedStation(ChargePoint):  # type: ignore[misc]
     ) -> call_result.ClearChargingProfile:
         stores: list[tuple[int, dict[int, dict[str, Any]]]] = [(0, self.station_profiles)]
         stores += [(c.connector_id, c.profiles) for c in self.connectors.values()]
-        removed = 0
-        for cid, store in stores:
-            for key, p in list(store.items()):
-                if id is not None:
-                    match = key == id
-                else:
-                    match = (
-                        (connector_id is None or connector_id == cid)
-                        and (
-                            charging_profile_purpose is None
-                            or p.get("charging_profile_purpose") == charging_profile_purpose
-                        )
-                        and (stack_level is None or p.get("stack_level") == stack_level)
-                    )
-                if match:
-                    del store[key]
-                    removed += 1
+        removed = clear_profiles(stores, id, connector_id, charging_profile_purpose, stack_level)
         for c in self.connectors.values():
             if c.transaction_id is not None:
                 self._advance(c)
@@ -1562,7 +1303,7 @@ class SimulatedStation(ChargePoint):  # type: ignore[misc]
         unit = charging_rate_unit or "W"
         phases = 3
         if connector_id == 0:
-            limit = self._profile_limit(self.station_profiles.values(), None, phases, "ChargePointMaxProfile")
+            limit = profile_limit(self.station_profiles.values(), None, phases, "ChargePointMaxProfile")
             limit_w = min(
                 limit if limit is not None else math.inf, self._station_max_w(phases) * len(self.connectors)
             )
