@@ -5,10 +5,15 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+from sqlalchemy import update
 
+from stekker.app import Stekker
+from stekker.db.models import ChargingStation
+from tests.peers import raw_station
 from tests.test_central_authorization import eventually
 
 
@@ -50,3 +55,32 @@ async def test_silent_socket_is_closed_and_station_goes_offline(
     events = [e["kind"] for e in (await api.get("/api/stations/ZOMBIE/events")).json()]
     assert events[:2] == ["disconnected", "connected"]
     writer.close()
+
+
+async def test_missed_heartbeats_are_visible(api: httpx.AsyncClient, ocpp_url: str, server: Stekker) -> None:
+    """A socket that stays open while the station says nothing shows as overdue."""
+    async with raw_station(ocpp_url, "QUIET") as st:
+        await asyncio.sleep(0.5)  # the boot's last_seen is written (flush every 0.2 s in tests)
+        station = (await api.get("/api/stations/QUIET")).json()
+        assert station["online"] and not station["heartbeat_overdue"]
+        assert station["seconds_since_seen"] is not None and station["seconds_since_seen"] < 5
+        silent_since = datetime.now(UTC) - timedelta(seconds=3 * server.settings.heartbeat_interval)
+        async with server.ctx.db() as db, db.begin():
+            await db.execute(
+                update(ChargingStation).where(ChargingStation.id == "QUIET").values(last_seen=silent_since)
+            )
+        station = (await api.get("/api/stations/QUIET")).json()
+        assert station["heartbeat_overdue"] and station["seconds_since_seen"] >= 900
+
+        await st.ok("Heartbeat", {})
+
+        async def healthy() -> bool:
+            return not (await api.get("/api/stations/QUIET")).json()["heartbeat_overdue"]
+
+        await eventually(healthy, timeout=3)
+
+    async def offline_not_overdue() -> bool:  # offline is a different state from "overdue"
+        station = (await api.get("/api/stations/QUIET")).json()
+        return not station["online"] and not station["heartbeat_overdue"]
+
+    await eventually(offline_not_overdue, timeout=3)

@@ -12,6 +12,7 @@ from sqlalchemy.orm import selectinload
 
 from stekker.api.deps import get_actor, get_ctx
 from stekker.db.models import ChargingStation, Evse, StationEvent
+from stekker.domain.health import heartbeat_overdue
 from stekker.services import inventory, remote
 from stekker.services.context import ServiceContext
 
@@ -56,6 +57,8 @@ class StationOut(BaseModel):
     status: str | None
     online: bool
     last_seen: datetime | None
+    seconds_since_seen: int | None = Field(description="Since the station last sent anything.")
+    heartbeat_overdue: bool = Field(description="Connected, but silent for over two heartbeat intervals.")
     connected_at: datetime | None
     disconnected_at: datetime | None
     reconnect_count: int
@@ -63,7 +66,9 @@ class StationOut(BaseModel):
     evses: list[EvseOut]
 
 
-def _station_out(s: ChargingStation, online: bool) -> StationOut:
+def _station_out(s: ChargingStation, ctx: ServiceContext) -> StationOut:
+    online = ctx.commands.is_connected(s.id) if ctx.commands is not None else False
+    now = ctx.now()
     return StationOut(
         id=s.id,
         vendor=s.vendor,
@@ -75,6 +80,8 @@ def _station_out(s: ChargingStation, online: bool) -> StationOut:
         status=s.status,
         online=online,
         last_seen=s.last_seen,
+        seconds_since_seen=None if s.last_seen is None else int((now - s.last_seen).total_seconds()),
+        heartbeat_overdue=heartbeat_overdue(online, s.last_seen, ctx.settings.heartbeat_interval, now),
         connected_at=s.connected_at,
         disconnected_at=s.disconnected_at,
         reconnect_count=s.reconnect_count,
@@ -104,10 +111,6 @@ def _loaded() -> Any:
     return select(ChargingStation).options(selectinload(ChargingStation.evses).selectinload(Evse.connectors))
 
 
-def _online(ctx: ServiceContext, station_id: str) -> bool:
-    return ctx.commands.is_connected(station_id) if ctx.commands is not None else False
-
-
 @router.get("", response_model=list[StationOut])
 async def list_stations(
     ctx: ServiceContext = Depends(get_ctx),
@@ -119,7 +122,7 @@ async def list_stations(
         rows = (
             await db.execute(_loaded().order_by(ChargingStation.id).limit(limit).offset(offset))
         ).scalars()
-        return [_station_out(s, _online(ctx, s.id)) for s in rows]
+        return [_station_out(s, ctx) for s in rows]
 
 
 @router.post("", response_model=StationOut, status_code=201)
@@ -144,7 +147,7 @@ async def get_station(
         station = (await db.execute(_loaded().where(ChargingStation.id == station_id))).scalar_one_or_none()
         if station is None:
             raise HTTPException(404, f"no station {station_id!r}")
-        return _station_out(station, _online(ctx, station_id))
+        return _station_out(station, ctx)
 
 
 class RemoteStartIn(BaseModel):
