@@ -48,6 +48,33 @@ async def test_remote_start_and_stop_through_the_api(api: httpx.AsyncClient, ocp
 
     session = (await api.get(f"/api/sessions/{session_id}")).json()
     assert session["stop_reason"] == "Remote" and session["energy_wh"] == 1_000
+    assert session["started_remotely_by"] == "operator" and session["remote_start_id"] is not None
+
+
+async def test_remote_start_is_linked_only_to_the_start_it_caused(
+    api: httpx.AsyncClient, ocpp_url: str
+) -> None:
+    """1.6 echoes no id: the next start for that token on that EVSE is the result; a card
+    swiped on another EVSE, or a start after a Rejected answer, is not."""
+    for uid in ("CARD-1", "CARD-2"):
+        await api.put("/api/tokens", json={"uid": uid})
+    async with ocpp_station(ocpp_url, "CP-LINK") as cp:
+        await api.post("/api/stations/CP-LINK/remote-start", json={"token_uid": "CARD-1", "evse_number": 2})
+        other_evse = await cp.call(
+            call.StartTransaction(connector_id=1, id_tag="CARD-1", meter_start=1, timestamp=now_iso())
+        )
+        ours = await cp.call(
+            call.StartTransaction(connector_id=2, id_tag="CARD-1", meter_start=1, timestamp=now_iso())
+        )
+        cp.remote_start_answer = "Rejected"
+        await api.post("/api/stations/CP-LINK/remote-start", json={"token_uid": "CARD-2"})
+        after_rejection = await cp.call(
+            call.StartTransaction(connector_id=3, id_tag="CARD-2", meter_start=1, timestamp=now_iso())
+        )
+    by_id = {s["id"]: s for s in (await api.get("/api/sessions")).json()}
+    assert by_id[other_evse.transaction_id]["started_remotely_by"] is None
+    assert by_id[ours.transaction_id]["started_remotely_by"] == "operator"
+    assert by_id[after_rejection.transaction_id]["remote_start_id"] is None
 
 
 async def test_remote_start_refusals_say_why(api: httpx.AsyncClient, ocpp_url: str) -> None:

@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 
 from fastapi import APIRouter, Depends, HTTPException, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from stekker.api.deps import get_actor, get_ctx
 from stekker.api.stations import RemoteResult
-from stekker.db.models import ChargingSession, MeterValue, SessionStatus
+from stekker.db.models import ChargingSession, MeterValue, RemoteStart, SessionStatus
 from stekker.domain.metering import session_energy_wh
 from stekker.services import remote
 from stekker.services.context import ServiceContext
@@ -33,9 +34,19 @@ class SessionOut(BaseModel):
     meter_stop_wh: int | None
     energy_wh: int | None
     stop_reason: str | None
+    remote_start_id: int | None
+    started_remotely_by: str | None = Field(description="Who asked the station to start it, if anyone.")
 
 
-def _out(s: ChargingSession) -> SessionOut:
+async def _remote_actors(db: AsyncSession, sessions: list[ChargingSession]) -> dict[int, str]:
+    ids = [s.remote_start_id for s in sessions if s.remote_start_id is not None]
+    if not ids:
+        return {}
+    rows = await db.execute(select(RemoteStart.id, RemoteStart.actor).where(RemoteStart.id.in_(ids)))
+    return {row.id: row.actor for row in rows}
+
+
+def _out(s: ChargingSession, actors: dict[int, str]) -> SessionOut:
     energy = s.energy_wh
     if s.status == SessionStatus.ACTIVE:
         energy = session_energy_wh(s.meter_start_wh, s.meter_last_wh)
@@ -54,6 +65,8 @@ def _out(s: ChargingSession) -> SessionOut:
         meter_stop_wh=s.meter_stop_wh,
         energy_wh=energy,
         stop_reason=s.stop_reason,
+        remote_start_id=s.remote_start_id,
+        started_remotely_by=None if s.remote_start_id is None else actors.get(s.remote_start_id),
     )
 
 
@@ -76,7 +89,9 @@ async def list_sessions(
     if token_uid is not None:
         query = query.where(ChargingSession.token_uid == token_uid)
     async with ctx.db() as db:
-        return [_out(s) for s in (await db.execute(query)).scalars()]
+        sessions = list((await db.execute(query)).scalars())
+        actors = await _remote_actors(db, sessions)
+        return [_out(s, actors) for s in sessions]
 
 
 @router.get("/{session_id}", response_model=SessionOut)
@@ -87,7 +102,7 @@ async def get_session(
         session = await db.get(ChargingSession, session_id)
         if session is None:
             raise HTTPException(404, f"no session {session_id}")
-        return _out(session)
+        return _out(session, await _remote_actors(db, [session]))
 
 
 class MeterValueOut(BaseModel):

@@ -224,6 +224,28 @@ class ChargingSession(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
+class RemoteStart(Base):
+    """A request that a station start charging (an operator now, an eMSP later): who asked,
+    for which token and EVSE, what the station answered, and the session it led to.
+
+    Its id is the remoteStartId a 2.0.1 station echoes in its TransactionEvent. A 1.6
+    station echoes nothing, so its next start for the same token (and EVSE, when one was
+    named) within a few minutes is taken as the result.
+    """
+
+    __tablename__ = "remote_starts"
+    __table_args__ = (Index("ix_remote_starts_station_token", "station_id", "token_uid", "requested_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    station_id: Mapped[str] = mapped_column(ForeignKey("charging_stations.id"))
+    evse_number: Mapped[int | None] = mapped_column(Integer)
+    token_uid: Mapped[str] = mapped_column(String(36))
+    actor: Mapped[str] = mapped_column(String(100))
+    requested_at: Mapped[datetime]
+    answer: Mapped[str | None] = mapped_column(String(32))
+    session_id: Mapped[int | None] = mapped_column(ForeignKey("sessions.id"))
+
+
 class MeterValue(Base):
     """One sampled value a station reported: a measurand at a time, exactly as sent.
 

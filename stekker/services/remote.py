@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from stekker.db.models import ChargingSession, ChargingStation, SessionStatus
+from stekker.db.models import ChargingSession, ChargingStation, RemoteStart, SessionStatus
 from stekker.services.audit import audit, record_audit
 from stekker.services.authorization import judge_token
 from stekker.services.context import ServiceContext
@@ -38,7 +39,7 @@ async def remote_start(
     assert ctx.commands is not None
     commands = ctx.commands
 
-    async def job(db: AsyncSession) -> tuple[bool, str | None]:
+    async def job(db: AsyncSession) -> tuple[bool, str | None, int | None]:
         station = await db.get(ChargingStation, station_id)
         if station is None:
             raise NotFound(f"no station {station_id!r}")
@@ -66,24 +67,47 @@ async def remote_start(
             evse_number=evse_number,
             reason=refused,
         )
-        return verdict.decision.accepted, refused
+        if refused is not None:
+            return verdict.decision.accepted, refused, None
+        request = RemoteStart(
+            station_id=station_id,
+            evse_number=evse_number,
+            token_uid=token_uid,
+            actor=actor,
+            requested_at=ctx.now(),
+        )
+        db.add(request)
+        await db.flush()
+        return True, None, request.id
 
-    accepted, refused = await ctx.write(job)
+    accepted, refused, request_id = await ctx.write(job)
     if refused is not None:
         if not accepted:
             raise RemoteRefused(refused)
         raise StationOffline(refused)
-    args = {"id_tag": token_uid, "evse_number": evse_number}
-    status = await _send_and_audit(
-        ctx,
-        actor,
-        "session.remote_start",
-        "station",
-        station_id,
-        station_id,
-        StationCommand("remote_start", args),
-    )
+    args = {"id_tag": token_uid, "evse_number": evse_number, "remote_start_id": request_id}
+    try:
+        status = await _send_and_audit(
+            ctx,
+            actor,
+            "session.remote_start",
+            "station",
+            station_id,
+            station_id,
+            StationCommand("remote_start", args),
+        )
+    except CommandError as exc:
+        await _record_answer(ctx, request_id, type(exc).__name__)
+        raise
+    await _record_answer(ctx, request_id, status)
     return RemoteOutcome(status, station_id)
+
+
+async def _record_answer(ctx: ServiceContext, request_id: int | None, answer: str) -> None:
+    async def job(db: AsyncSession) -> None:
+        await db.execute(update(RemoteStart).where(RemoteStart.id == request_id).values(answer=answer[:32]))
+
+    await ctx.write(job)
 
 
 async def remote_stop(ctx: ServiceContext, actor: str, session_id: int) -> RemoteOutcome:

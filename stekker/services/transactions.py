@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from stekker.bus import Event
-from stekker.db.models import ChargingSession, MeterValue, SessionStatus
+from stekker.db.models import ChargingSession, MeterValue, RemoteStart, SessionStatus
 from stekker.db.writer import defer
 from stekker.domain.authorization import AuthDecision, AuthStatus
 from stekker.domain.metering import SampledValue, advance_readings, session_energy_wh
@@ -143,11 +143,42 @@ async def _start_once(
             session_id=session.id,
         )
         session.auth_status = verdict.decision.status.value
+        await _link_remote_start(db, station_id, req, session)
         session.token_id = verdict.token_id
         result = StartResult(session.id, session.transaction_id, verdict, False)
         return result, superseded
 
     return await ctx.write(job)
+
+
+# A 1.6 station echoes no id: its start for the same token within this window, after our
+# request (allowing for its clock running a little ahead), is the one we asked for.
+_REMOTE_START_WINDOW = timedelta(minutes=10)
+_REMOTE_START_SKEW = timedelta(minutes=2)
+
+
+async def _link_remote_start(
+    db: AsyncSession, station_id: str, req: StartRequest, session: ChargingSession
+) -> None:
+    query = select(RemoteStart).where(RemoteStart.station_id == station_id, RemoteStart.session_id.is_(None))
+    if req.remote_start_id is not None:
+        query = query.where(RemoteStart.id == req.remote_start_id)
+    else:
+        query = (
+            query.where(
+                RemoteStart.token_uid == req.token_uid,
+                RemoteStart.requested_at >= req.timestamp - _REMOTE_START_WINDOW,
+                RemoteStart.requested_at <= req.timestamp + _REMOTE_START_SKEW,
+                RemoteStart.answer.is_(None) | (RemoteStart.answer == "Accepted"),
+                RemoteStart.evse_number.is_(None) | (RemoteStart.evse_number == req.evse_number),
+            )
+            .order_by(RemoteStart.requested_at.desc())
+            .limit(1)
+        )
+    request = (await db.execute(query)).scalar_one_or_none()
+    if request is not None:
+        request.session_id = session.id
+        session.remote_start_id = request.id
 
 
 async def _close_stale_sessions(
