@@ -84,3 +84,17 @@ async def test_missed_heartbeats_are_visible(api: httpx.AsyncClient, ocpp_url: s
         return not station["online"] and not station["heartbeat_overdue"]
 
     await eventually(offline_not_overdue, timeout=3)
+
+
+async def test_restart_clears_online_flags_left_by_a_crash(api: httpx.AsyncClient, server: Stekker) -> None:
+    await api.post("/api/stations", json={"id": "CRASHED"})
+    async with server.ctx.db() as db, db.begin():
+        await db.execute(update(ChargingStation).where(ChargingStation.id == "CRASHED").values(online=True))
+    restarted = Stekker(server.settings)
+    await restarted.start()
+    try:
+        async with restarted.ctx.db() as db:
+            station = await db.get(ChargingStation, "CRASHED")
+            assert station is not None and station.online is False
+    finally:
+        await restarted.stop()

@@ -95,6 +95,7 @@ class Gateway:
     async def start(self, host: str, port: int) -> int:
         """Listen; returns the bound port (useful with port 0)."""
         s = self.ctx.settings
+        await stations.mark_all_offline(self.ctx)
         self._server = await serve(
             self._handle,
             host,

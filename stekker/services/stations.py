@@ -63,6 +63,19 @@ async def admit(ctx: ServiceContext, station_id: str, password: str | None) -> A
     return await ctx.write(job)
 
 
+async def mark_all_offline(ctx: ServiceContext) -> int:
+    """At gateway start no station is connected yet, whatever a crash left in the table.
+    (One gateway per database for now; several will need the owner registry of DESIGN.md.)"""
+
+    async def job(db: AsyncSession) -> int:
+        result = await db.execute(
+            update(ChargingStation).where(ChargingStation.online.is_(True)).values(online=False)
+        )
+        return int(cast(CursorResult[Any], result).rowcount)
+
+    return await ctx.write(job)
+
+
 async def connected(ctx: ServiceContext, station_id: str, protocol: str, remote: str) -> None:
     now = ctx.now()
 
@@ -182,7 +195,12 @@ class LastSeenTracker:
         async def job(db: AsyncSession) -> None:
             await db.execute(statement, rows)  # one executemany, not a statement per station
 
-        await self._ctx.write(job)
+        try:
+            await self._ctx.write(job)
+        except Exception:
+            for station_id, seen in pending.items():  # keep them for the next flush
+                self._pending.setdefault(station_id, seen)
+            raise
 
     async def run(self) -> None:
         while True:
@@ -194,7 +212,7 @@ class LastSeenTracker:
 
 
 async def ensure_evse(db: AsyncSession, ctx: ServiceContext, station_id: str, evse_number: int) -> Evse:
-    """The EVSE with this number, created with one default connector when first reported."""
+    """The EVSE with this number, created (with its eMI3 id) when first reported."""
     evse = (
         await db.execute(select(Evse).where(Evse.station_id == station_id, Evse.evse_number == evse_number))
     ).scalar_one_or_none()
