@@ -13,6 +13,7 @@ from stekker.bus import EventBus
 from stekker.config import Settings
 from stekker.db.base import utcnow
 from stekker.db.writer import GroupCommitWriter, run_in_transaction
+from stekker.services.credentials import CredentialCache
 from stekker.services.directory import ConnectorDirectory
 from stekker.services.ports import CommandPort
 
@@ -30,6 +31,7 @@ class ServiceContext:
     clock: Callable[[], datetime] = field(default=utcnow)
     writer: GroupCommitWriter | None = None
     directory: ConnectorDirectory = field(default_factory=ConnectorDirectory)
+    credentials: CredentialCache = field(default_factory=CredentialCache)
 
     def now(self) -> datetime:
         return self.clock()

@@ -37,30 +37,54 @@ async def admit(ctx: ServiceContext, station_id: str, password: str | None) -> A
     """Check a connecting station: known (or accepted as new), not retired, right password.
 
     A station with a stored password must present it (security profile 1/2); one without
-    may connect without (profile 0, for trials and closed networks).
+    may connect without (profile 0, for trials and closed networks). A known station is
+    admitted with one read; only registrations and refusals are written.
     """
+    async with ctx.db() as db:
+        row = (
+            await db.execute(
+                select(ChargingStation.retired_at, ChargingStation.password_hash).where(
+                    ChargingStation.id == station_id
+                )
+            )
+        ).first()
+    if row is None:
+        if ctx.settings.unknown_stations is not UnknownStationPolicy.ACCEPT:
+            await record_station_event(ctx, station_id, "connection_refused", reason="unknown station")
+            return Admission.UNKNOWN
+        await _register_on_first_contact(ctx, station_id)
+        return Admission.ADMIT
+    if row.retired_at is not None:
+        await record_station_event(ctx, station_id, "connection_refused", reason="station is retired")
+        return Admission.RETIRED
+    stored = row.password_hash
+    if stored is not None and not await _password_ok(ctx, station_id, stored, password):
+        await record_station_event(ctx, station_id, "connection_refused", reason="bad or missing credentials")
+        return Admission.BAD_CREDENTIALS
+    return Admission.ADMIT
+
+
+async def _password_ok(ctx: ServiceContext, station_id: str, stored: str, password: str | None) -> bool:
+    if password is None:
+        return False
+    if ctx.credentials.known(station_id, stored, password):
+        return True
+    # scrypt is slow on purpose: keep it off the event loop
+    if not await asyncio.to_thread(verify_password, password, stored):
+        return False
+    ctx.credentials.remember(station_id, stored, password)
+    return True
+
+
+async def _register_on_first_contact(ctx: ServiceContext, station_id: str) -> None:
     now = ctx.now()
 
-    async def job(db: AsyncSession) -> Admission:
-        station = await db.get(ChargingStation, station_id)
-        if station is None:
-            if ctx.settings.unknown_stations is not UnknownStationPolicy.ACCEPT:
-                station_event(db, station_id, "connection_refused", now, reason="unknown station")
-                return Admission.UNKNOWN
+    async def job(db: AsyncSession) -> None:
+        if await db.get(ChargingStation, station_id) is None:  # two first contacts may race
             db.add(ChargingStation(id=station_id, created_at=now))
             station_event(db, station_id, "registered", now, reason="unknown station accepted by policy")
-            return Admission.ADMIT
-        if station.retired_at is not None:
-            station_event(db, station_id, "connection_refused", now, reason="station is retired")
-            return Admission.RETIRED
-        if station.password_hash is not None and (
-            password is None or not verify_password(password, station.password_hash)
-        ):
-            station_event(db, station_id, "connection_refused", now, reason="bad or missing credentials")
-            return Admission.BAD_CREDENTIALS
-        return Admission.ADMIT
 
-    return await ctx.write(job)
+    await ctx.write(job)
 
 
 async def mark_all_offline(ctx: ServiceContext) -> int:
