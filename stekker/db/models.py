@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -96,6 +97,9 @@ class ChargingStation(Base):
     last_boot_at: Mapped[datetime | None]
     reconnect_count: Mapped[int] = mapped_column(Integer, default=0)
     local_list_version: Mapped[int | None] = mapped_column(Integer)
+    # OCPP security profile the station must connect with (1: Basic auth over ws://, 2: over
+    # wss://, 3: client certificate). None: whatever its credentials allow (a trial station).
+    security_profile: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     retired_at: Mapped[datetime | None]
 
@@ -220,8 +224,79 @@ class ChargingSession(Base):
     stop_token_uid: Mapped[str | None] = mapped_column(String(36))
     reservation_id: Mapped[int | None] = mapped_column(Integer)
     remote_start_id: Mapped[int | None] = mapped_column(Integer)
+    # 2.0.1: the idToken type (ISO14443, eMAID, Central...), the EV's charging state
+    # (Charging, SuspendedEV, EVConnected...) and whether the station ran it while offline.
+    id_token_type: Mapped[str | None] = mapped_column(String(20))
+    charging_state: Mapped[str | None] = mapped_column(String(20))
+    offline: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class TransactionEvent(Base):
+    """One OCPP 2.0.1/2.1 TransactionEvent exactly as the station sent it, keyed by its
+    (station, transactionId, seqNo). The key makes a retransmission harmless; the stored
+    events let a session be rebuilt when they arrive out of order or after an offline spell.
+    """
+
+    __tablename__ = "transaction_events"
+    __table_args__ = (UniqueConstraint("station_id", "transaction_id", "seq_no"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    station_id: Mapped[str] = mapped_column(String(48))
+    transaction_id: Mapped[str] = mapped_column(String(36))
+    seq_no: Mapped[int] = mapped_column(BigInteger)
+    event_type: Mapped[str] = mapped_column(String(16))
+    trigger_reason: Mapped[str] = mapped_column(String(32))
+    timestamp: Mapped[datetime]
+    offline: Mapped[bool] = mapped_column(Boolean, default=False)
+    session_id: Mapped[int | None] = mapped_column(ForeignKey("sessions.id"))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class StationVariable(Base):
+    """One attribute of one variable of a station's device model, as the station last reported
+    it: a 2.0.1 component/variable (e.g. AuthCtrlr.LocalPreAuthorize, Actual) or a 1.6
+    configuration key (component `OCPP16`, the key as variable).
+
+    `evse_number`/`connector_number` are 0 when the component is not tied to an EVSE or
+    connector; instances are '' when absent, so the natural key stays unique on every database.
+    """
+
+    __tablename__ = "station_variables"
+    __table_args__ = (
+        UniqueConstraint(
+            "station_id",
+            "component",
+            "component_instance",
+            "evse_number",
+            "connector_number",
+            "variable",
+            "variable_instance",
+            "attribute_type",
+            name="uq_station_variables_key",  # the generated name is over PostgreSQL's 63 bytes
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    station_id: Mapped[str] = mapped_column(ForeignKey("charging_stations.id", ondelete="CASCADE"))
+    component: Mapped[str] = mapped_column(String(50))
+    component_instance: Mapped[str] = mapped_column(String(50), default="")
+    evse_number: Mapped[int] = mapped_column(Integer, default=0)
+    connector_number: Mapped[int] = mapped_column(Integer, default=0)
+    variable: Mapped[str] = mapped_column(String(50))
+    variable_instance: Mapped[str] = mapped_column(String(50), default="")
+    attribute_type: Mapped[str] = mapped_column(String(16), default="Actual")
+    value: Mapped[str | None] = mapped_column(Text)
+    mutability: Mapped[str | None] = mapped_column(String(16))
+    data_type: Mapped[str | None] = mapped_column(String(20))
+    unit: Mapped[str | None] = mapped_column(String(16))
+    min_limit: Mapped[Decimal | None] = mapped_column(Numeric(20, 6))
+    max_limit: Mapped[Decimal | None] = mapped_column(Numeric(20, 6))
+    values_list: Mapped[str | None] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(16), default="report")
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class RemoteStart(Base):
