@@ -19,6 +19,7 @@ from stekker.db.engine import make_engine, make_session_factory
 from stekker.db.migrate import upgrade
 from stekker.db.writer import GroupCommitWriter
 from stekker.ocpp.server import Gateway
+from stekker.ocpp.tls import context_from_settings
 from stekker.services.context import ServiceContext
 from stekker.services.station_setup import LocalListSyncer
 
@@ -26,7 +27,10 @@ log = logging.getLogger(__name__)
 
 
 class Stekker:
-    """A running backoffice. `start()` migrates the database and opens both listeners."""
+    """A running backoffice. `start()` migrates the database and opens the listeners.
+
+    Construction already refuses unusable TLS files (`TlsConfigError`), before any I/O.
+    """
 
     def __init__(self, settings: Settings, clock: Callable[[], datetime] = utcnow) -> None:
         self.settings = settings
@@ -36,9 +40,10 @@ class Stekker:
         # SQLite has one writer; PostgreSQL takes several writing connections in parallel.
         self.writer = GroupCommitWriter(factory, workers=1 if settings.is_sqlite else 4)
         self.ctx = ServiceContext(settings, factory, self.bus, clock=clock, writer=self.writer)
-        self.gateway = Gateway(self.ctx)
+        self.gateway = Gateway(self.ctx, context_from_settings(settings))
         self.ctx.commands = self.gateway
-        self.ocpp_port = 0
+        self.ocpp_port: int | None = 0  # bound ports once started; None: that listener is off
+        self.ocpp_tls_port: int | None = None
         self.http_port = 0
         self._http: uvicorn.Server | None = None
         self._http_task: asyncio.Task[None] | None = None
@@ -49,7 +54,11 @@ class Stekker:
             await upgrade(self.engine)
         self.writer.start()
         self.bus.subscribe("token.changed", self._syncer.on_token_changed)
-        self.ocpp_port = await self.gateway.start(self.settings.host, self.settings.ocpp_port)
+        s = self.settings
+        self.ocpp_port = await self.gateway.start(
+            s.host, s.ocpp_port if s.ocpp_plain_enabled else None, s.ocpp_tls_port
+        )
+        self.ocpp_tls_port = self.gateway.tls_port
         sock = socket.socket(socket.AF_INET6 if ":" in self.settings.host else socket.AF_INET)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.settings.host, self.settings.http_port))
@@ -66,12 +75,13 @@ class Stekker:
             if self._http_task.done():
                 self._http_task.result()
             await asyncio.sleep(0.01)
+        listeners = [
+            f"{scheme}://{s.host}:{port}/ocpp/{{station_id}}"
+            for scheme, port in (("ws", self.ocpp_port), ("wss", self.ocpp_tls_port))
+            if port is not None
+        ]
         log.info(
-            "stekker up: OCPP ws://%s:%d/ocpp/{station_id}, API http://%s:%d/docs",
-            self.settings.host,
-            self.ocpp_port,
-            self.settings.host,
-            self.http_port,
+            "stekker up: OCPP %s, API http://%s:%d/docs", " and ".join(listeners), s.host, self.http_port
         )
 
     async def stop(self) -> None:

@@ -16,6 +16,7 @@ from rich.table import Table
 
 from stekker.config import Settings, get_settings
 from stekker.logconfig import setup_logging
+from stekker.services.device_model import OCPP16_COMPONENT, parse_label
 
 app = typer.Typer(help="Stekker: an open-source backoffice for Charge Point Operators.", no_args_is_help=True)
 station_app = typer.Typer(help="Register and inspect charging stations (through the running API).")
@@ -48,12 +49,20 @@ def tune_gc() -> None:
 @app.command()
 def serve() -> None:
     """Run everything in one process: OCPP gateway, operator API (docs at /docs)."""
-    from stekker.app import Stekker
+    from pydantic import ValidationError
 
-    settings = get_settings()
+    from stekker.app import Stekker
+    from stekker.ocpp.tls import TlsConfigError
+
+    try:
+        settings = get_settings()
+        server = Stekker(settings)
+    except (ValidationError, TlsConfigError) as exc:  # a configuration error, not a crash: no traceback
+        console.print(f"[red]stekker cannot start:[/] {exc}")
+        raise typer.Exit(2) from None
     setup_logging(settings.log_level)
     tune_gc()
-    _run(Stekker(settings).run_forever())
+    _run(server.run_forever())
 
 
 @app.command()
@@ -189,10 +198,85 @@ def station_add(
     station_id: str,
     password: Annotated[str | None, typer.Option(help="Basic-auth password, 16-40 characters.")] = None,
     evses: Annotated[int, typer.Option(help="Number of EVSEs to create now.")] = 0,
+    security_profile: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            max=3,
+            help="Lowest OCPP security profile it may connect at: 1 password, 2 password over TLS, "
+            "3 TLS client certificate with CN = station id. Unset: password iff one is given.",
+        ),
+    ] = None,
 ) -> None:
     """Register a station so it may connect."""
-    body = {"id": station_id, "password": password, "evse_count": evses}
+    body = {"id": station_id, "password": password, "evse_count": evses, "security_profile": security_profile}
     console.print_json(json.dumps(_call("POST", "/api/stations", json=body)))
+
+
+def _variable_body(label: str) -> dict[str, Any]:
+    try:
+        ref = parse_label(label)
+    except ValueError as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from None
+    return {
+        "component": "" if ref.component == OCPP16_COMPONENT else ref.component,
+        "variable": ref.variable,
+        "component_instance": ref.component_instance,
+        "variable_instance": ref.variable_instance,
+        "evse": ref.evse_number,
+        "connector": ref.connector_number,
+        "attribute_type": ref.attribute_type,
+    }
+
+
+_RESULT_COLUMNS = ["label", "status", "value", "reason"]
+
+
+@station_app.command("config")
+def station_config(
+    station_id: str,
+    component: Annotated[str | None, typer.Option(help="Only this component (OCPP16 for 1.6 keys).")] = None,
+    refresh: Annotated[bool, typer.Option(help="Ask the station for a full report first.")] = False,
+) -> None:
+    """The configuration a station reported (2.0.1 device model or 1.6 keys)."""
+    if refresh:
+        report = _call("POST", f"/api/stations/{station_id}/reports", json={"report_base": "FullInventory"})
+        console.print(f"report requested: {report['status']} (request {report['request_id']})")
+    params = {"component": component} if component else {}
+    rows = _call("GET", f"/api/stations/{station_id}/variables", params=params)
+    _table(
+        rows,
+        ["label", "value", "mutability", "unit", "source", "updated_at"],
+        f"Configuration of {station_id}",
+    )
+
+
+@station_app.command("get")
+def station_get(
+    station_id: str,
+    variables: Annotated[list[str], typer.Argument(help="Component.Variable (2.0.1) or a 1.6 key.")],
+) -> None:
+    """Ask a station for current values, e.g. `AuthCtrlr.LocalPreAuthorize` or `HeartbeatInterval`."""
+    body = {"items": [_variable_body(label) for label in variables]}
+    _table(_call("POST", f"/api/stations/{station_id}/variables/get", json=body), _RESULT_COLUMNS, station_id)
+
+
+@station_app.command("set")
+def station_set(
+    station_id: str,
+    assignments: Annotated[list[str], typer.Argument(help="Component.Variable=value or Key=value.")],
+) -> None:
+    """Change values on a station; shows what it answered for each."""
+    items = []
+    for assignment in assignments:
+        label, sep, value = assignment.partition("=")
+        if not sep:
+            console.print(f"[red]{assignment!r}: write Component.Variable=value[/]")
+            raise typer.Exit(2)
+        items.append({**_variable_body(label), "value": value})
+    result = _call("POST", f"/api/stations/{station_id}/variables/set", json={"items": items})
+    _table(result, _RESULT_COLUMNS, station_id)
 
 
 @token_app.command("add")

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from enum import StrEnum
 from functools import lru_cache
+from pathlib import Path
+from typing import Self
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -34,6 +36,24 @@ class Settings(BaseSettings):
     )
     host: str = Field(default="127.0.0.1", description="Address both listeners bind to.")
     ocpp_port: int = Field(default=8190, ge=0, le=65535)
+    ocpp_plain_enabled: bool = Field(
+        default=True, description="Listen for plain ws:// on ocpp_port (security profiles 0 and 1)."
+    )
+    ocpp_tls_port: int | None = Field(
+        default=None,
+        ge=0,
+        le=65535,
+        description="wss:// listener (profiles 2 and 3), e.g. 8193; unset: none.",
+    )
+    tls_cert_file: Path | None = Field(
+        default=None, description="PEM: the server certificate, then its intermediates."
+    )
+    tls_key_file: Path | None = Field(default=None, description="PEM: the server certificate's private key.")
+    tls_client_ca_file: Path | None = Field(
+        default=None,
+        description="PEM: CA(s) that sign station client certificates (profile 3); set, the TLS "
+        "listener asks for a client certificate but does not require one.",
+    )
     http_port: int = Field(default=8191, ge=0, le=65535)
     unknown_stations: UnknownStationPolicy = UnknownStationPolicy.REJECT
     redis_url: str | None = Field(default=None, description="Unset: in-process event bus.")
@@ -70,6 +90,22 @@ class Settings(BaseSettings):
         ge=0,
         description="Seconds to wait for a station to stop a transaction we rejected before RemoteStop.",
     )
+
+    @model_validator(mode="after")
+    def _listeners_make_sense(self) -> Self:
+        """Refuse a gateway configuration that cannot work, naming the settings involved.
+        (Whether the files are readable PEM is checked when the TLS context is built.)"""
+        if self.ocpp_tls_port is None:
+            if not self.ocpp_plain_enabled:
+                raise ValueError("ocpp_plain_enabled is false and ocpp_tls_port is unset: no OCPP listener")
+            if self.tls_client_ca_file is not None:
+                raise ValueError("tls_client_ca_file is set but ocpp_tls_port is not: set both or neither")
+            return self
+        if self.tls_cert_file is None or self.tls_key_file is None:
+            raise ValueError("ocpp_tls_port is set: tls_cert_file and tls_key_file (PEM) are required too")
+        if self.ocpp_plain_enabled and self.ocpp_tls_port == self.ocpp_port != 0:
+            raise ValueError(f"ocpp_tls_port and ocpp_port are both {self.ocpp_port}: use two ports")
+        return self
 
     @classmethod
     def settings_customise_sources(

@@ -112,3 +112,19 @@ async def api(server: Stekker) -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture
 def ocpp_url(server: Stekker) -> str:
     return f"ws://127.0.0.1:{server.ocpp_port}/ocpp"
+
+
+@pytest.fixture
+def cli(server: Stekker, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Run `stekker ...` operator commands against the test server, as a user would."""
+    from typer.testing import CliRunner
+
+    from stekker.cli import app as cli_app
+
+    monkeypatch.setenv("STEKKER_API_URL", f"http://127.0.0.1:{server.http_port}")
+    runner = CliRunner()
+
+    async def invoke(*args: str) -> Any:
+        return await asyncio.to_thread(runner.invoke, cli_app, list(args))
+
+    return invoke

@@ -152,13 +152,20 @@ class RawStation:
 
 @contextlib.asynccontextmanager
 async def raw_station(
-    base_url: str, station_id: str, boot: bool = True, **connect_kw: Any
+    base_url: str, station_id: str, boot: bool = True, protocol: str = "ocpp1.6", **connect_kw: Any
 ) -> AsyncIterator[RawStation]:
-    async with connect(f"{base_url}/{station_id}", subprotocols=["ocpp1.6"], **connect_kw) as ws:  # type: ignore[list-item]
+    async with connect(f"{base_url}/{station_id}", subprotocols=[protocol], **connect_kw) as ws:  # type: ignore[list-item]
         station = RawStation(ws)
+        if protocol != "ocpp1.6":
+            station.answers["GetLocalListVersion"] = {"versionNumber": 0}
         try:
-            if boot:
+            if boot and protocol == "ocpp1.6":
                 await station.ok("BootNotification", {"chargePointVendor": "Raw", "chargePointModel": "R1"})
+            elif boot:
+                await station.ok(
+                    "BootNotification",
+                    {"chargingStation": {"vendorName": "Raw", "model": "R2"}, "reason": "PowerUp"},
+                )
             yield station
         finally:
             await station.close()

@@ -6,12 +6,9 @@ import asyncio
 from typing import Any
 
 import httpx
-import pytest
 from ocpp.v16 import call
-from typer.testing import CliRunner
 
 from stekker.app import Stekker
-from stekker.cli import app as cli_app
 from tests.peers import now_iso, ocpp_station, raw_station
 
 
@@ -124,17 +121,6 @@ async def test_audit_log_records_who_did_what(api: httpx.AsyncClient, ocpp_url: 
         ("session.remote_start.requested", "sent"),
         ("session.remote_start.accepted", "Accepted"),
     ]
-
-
-@pytest.fixture
-def cli(server: Stekker, monkeypatch: pytest.MonkeyPatch) -> Any:
-    monkeypatch.setenv("STEKKER_API_URL", f"http://127.0.0.1:{server.http_port}")
-    runner = CliRunner()
-
-    async def invoke(*args: str) -> Any:
-        return await asyncio.to_thread(runner.invoke, cli_app, list(args))
-
-    return invoke
 
 
 async def test_cli_remote_start_stop_and_lists(cli: Any, api: httpx.AsyncClient, ocpp_url: str) -> None:

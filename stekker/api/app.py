@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from stekker import __version__
-from stekker.api import errors, sessions, stations, tokens
+from stekker.api import errors, sessions, stations, tokens, variables
 from stekker.services.context import ServiceContext
 
 
@@ -20,6 +20,7 @@ def create_http_app(ctx: ServiceContext) -> FastAPI:
     app.include_router(stations.router)
     app.include_router(tokens.router)
     app.include_router(sessions.router)
+    app.include_router(variables.router)
 
     @app.get("/health", tags=["meta"])
     async def health() -> dict[str, object]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from stekker.services.device_model import UnknownStation
 from stekker.services.inventory import StationExists
 from stekker.services.ports import (
     CommandNotSupported,
@@ -17,6 +18,7 @@ from stekker.services.tokens import TokenError
 
 _STATUS: list[tuple[type[Exception], int, str]] = [
     (NotFound, 404, "not_found"),
+    (UnknownStation, 404, "not_found"),
     (StationExists, 409, "conflict"),
     (RemoteRefused, 409, "refused"),
     (StationOffline, 409, "station_offline"),

@@ -35,6 +35,9 @@ class SessionOut(BaseModel):
     energy_wh: int | None
     stop_reason: str | None
     remote_start_id: int | None
+    offline: bool = Field(description="The station ran (part of) it while offline.")
+    charging_state: str | None = Field(description="2.0.1: Charging, SuspendedEV, EVConnected, Idle...")
+    id_token_type: str | None = Field(description="2.0.1: how the driver identified (ISO14443, eMAID...).")
     started_remotely_by: str | None = Field(description="Who asked the station to start it, if anyone.")
 
 
@@ -66,6 +69,9 @@ def _out(s: ChargingSession, actors: dict[int, str]) -> SessionOut:
         energy_wh=energy,
         stop_reason=s.stop_reason,
         remote_start_id=s.remote_start_id,
+        offline=s.offline,
+        charging_state=s.charging_state,
+        id_token_type=s.id_token_type,
         started_remotely_by=None if s.remote_start_id is None else actors.get(s.remote_start_id),
     )
 

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
@@ -29,6 +29,21 @@ class StationCreate(BaseModel):
     evse_count: int = Field(default=0, ge=0, le=64)
     location_id: int | None = None
     registration_status: str = Field(default="Accepted", pattern="^(Accepted|Pending|Rejected)$")
+    security_profile: int | None = Field(
+        default=None,
+        ge=0,
+        le=3,
+        description="Lowest OCPP security profile it may connect at: 0 none, 1 password (ws or wss), "
+        "2 password over wss, 3 wss client certificate whose subject CN is the station id. "
+        "Null: the password is required iff one is set.",
+    )
+
+    @model_validator(mode="after")
+    def _profile_fits_credentials(self) -> StationCreate:
+        problem = inventory.security_profile_problem(self.security_profile, self.password is not None)
+        if problem is not None:
+            raise ValueError(problem)
+        return self
 
 
 class ConnectorOut(BaseModel):
@@ -54,6 +69,7 @@ class StationOut(BaseModel):
     firmware_version: str | None
     ocpp_version: str | None
     registration_status: str
+    security_profile: int | None
     status: str | None
     online: bool
     last_seen: datetime | None
@@ -77,6 +93,7 @@ def _station_out(s: ChargingStation, ctx: ServiceContext) -> StationOut:
         firmware_version=s.firmware_version,
         ocpp_version=s.ocpp_version,
         registration_status=s.registration_status,
+        security_profile=s.security_profile,
         status=s.status,
         online=online,
         last_seen=s.last_seen,
@@ -133,7 +150,12 @@ async def register_station(
         ctx,
         actor,
         inventory.StationInput(
-            body.id, body.password, body.evse_count, body.location_id, body.registration_status
+            body.id,
+            body.password,
+            body.evse_count,
+            body.location_id,
+            body.registration_status,
+            body.security_profile,
         ),
     )
     return await get_station(body.id, ctx, actor)

@@ -13,7 +13,7 @@ import orjson
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
-from stekker.ocpp.protocol import UNREADABLE_ID, ErrorCode, MessageType, OcppError
+from stekker.ocpp.protocol import OCPP21, UNREADABLE_ID, ErrorCode, MessageType, OcppError
 from stekker.ocpp.schemas import known_actions, validate
 from stekker.services.ports import CommandTimeout, StationCallError, StationOffline
 
@@ -120,6 +120,9 @@ class StationConnection:
             self._on_result(frame)
         elif kind == MessageType.CALLERROR:
             self._on_error(frame)
+        elif kind in (MessageType.SEND, MessageType.CALLRESULTERROR) and self.protocol == OCPP21:
+            # 2.1 forbids answering these; periodic event streams are not kept yet
+            log.debug("%s: %s frame not processed: %.200r", self.station_id, MessageType(kind).name, frame)
         else:
             await self._send_error(
                 _readable_id(frame), ErrorCode.MESSAGE_TYPE_NOT_SUPPORTED, f"unknown message type {kind}"
@@ -139,7 +142,9 @@ class StationConnection:
         if handler is None:
             if action in known_actions(self.protocol):
                 await self._send_error(
-                    msg_id, ErrorCode.NOT_SUPPORTED, f"{action} is not sent by a station to a central system"
+                    msg_id,
+                    ErrorCode.NOT_SUPPORTED,
+                    f"{action} is known but not supported from a station here",
                 )
             else:
                 await self._send_error(msg_id, ErrorCode.NOT_IMPLEMENTED, f"unknown action {action!r}")

@@ -14,6 +14,8 @@ class MessageType(IntEnum):
     CALL = 2
     CALLRESULT = 3
     CALLERROR = 4
+    CALLRESULTERROR = 5  # 2.1: an error about a CALLRESULT; never answered
+    SEND = 6  # 2.1: a message that expects no reply (e.g. NotifyPeriodicEventStream)
 
 
 class ErrorCode(StrEnum):

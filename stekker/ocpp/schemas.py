@@ -33,7 +33,10 @@ def known_actions(protocol: str) -> frozenset[str]:
     folder = resources.files("ocpp") / _PACKAGE_DIR[protocol] / "schemas"
     names = {p.name for p in folder.iterdir() if p.name.endswith(".json")}
     suffix = ".json" if protocol == OCPP16 else "Request.json"
-    return frozenset(n.removesuffix(suffix) for n in names if not n.endswith("Response.json"))
+    # 2.1's SEND messages have one schema without a Request/Response suffix
+    return frozenset(
+        n.removesuffix(suffix).removesuffix(".json") for n in names if not n.endswith("Response.json")
+    )
 
 
 @cache

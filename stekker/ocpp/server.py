@@ -7,6 +7,8 @@ import base64
 import binascii
 import http
 import logging
+import ssl
+import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import unquote
@@ -16,17 +18,28 @@ from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
 from stekker.ocpp.connection import Handler, StationConnection
-from stekker.ocpp.protocol import OCPP16
+from stekker.ocpp.outbound import Outbound, OutboundSeries
+from stekker.ocpp.protocol import OCPP16, OCPP21, OCPP201
+from stekker.ocpp.tls import transport_of
 from stekker.ocpp.v16 import commands as v16_commands
 from stekker.ocpp.v16.handlers import HANDLERS as V16_HANDLERS
+from stekker.ocpp.v201 import commands as v201_commands
+from stekker.ocpp.v201.handlers import HANDLERS as V201_HANDLERS
 from stekker.services import stations
 from stekker.services.context import ServiceContext
-from stekker.services.ports import StationCommand, StationOffline
-from stekker.services.stations import Admission, LastSeenTracker
+from stekker.services.ports import StationCallError, StationCommand, StationOffline
+from stekker.services.stations import Admission, LastSeenTracker, Verdict
 
 log = logging.getLogger(__name__)
 
-SUPPORTED: dict[str, tuple[Mapping[str, Handler], Callable[[StationCommand], v16_commands.Outbound]]] = {
+Translator = Callable[[StationCommand], Outbound | OutboundSeries]
+
+# Offered subprotocols, best first: the handshake picks the first one the station also offers.
+# 2.1 shares 2.0.1's handlers (its common messages are spelled alike); frames are validated
+# against each version's own schemas.
+SUPPORTED: dict[str, tuple[Mapping[str, Handler], Translator]] = {
+    OCPP21: (V201_HANDLERS, v201_commands.translations(OCPP21)),
+    OCPP201: (V201_HANDLERS, v201_commands.translations(OCPP201)),
     OCPP16: (V16_HANDLERS, v16_commands.translate),
 }
 
@@ -60,13 +73,23 @@ def _refuse(status: http.HTTPStatus, text: str, headers: dict[str, str] | None =
 
 
 class Gateway:
-    """Accepts station connections and implements the services' CommandPort in-process."""
+    """Accepts station connections and implements the services' CommandPort in-process.
 
-    def __init__(self, ctx: ServiceContext) -> None:
+    Listens on a plain ws:// port, a wss:// port (with `tls_context`), or both; the same
+    handshake checks serve both, and each station's security profile decides which it may use.
+    """
+
+    def __init__(self, ctx: ServiceContext, tls_context: ssl.SSLContext | None = None) -> None:
         self.ctx = ctx
         self.connections: dict[str, StationConnection] = {}
         self.last_seen = LastSeenTracker(ctx)
+        self.tls_port: int | None = None  # bound wss:// port once started
+        self._tls_context = tls_context
         self._server: Server | None = None
+        self._tls_server: Server | None = None
+        # What admission decided per handshake, for the `connected` event; weak, because a
+        # handshake can still fail after admission and then never reaches _handle.
+        self._verdicts: weakref.WeakKeyDictionary[ServerConnection, Verdict] = weakref.WeakKeyDictionary()
         self._flusher: asyncio.Task[None] | None = None
         self._closing: set[asyncio.Task[None]] = set()  # replaced sockets being closed
 
@@ -78,6 +101,10 @@ class Gateway:
     def connected_stations(self) -> list[str]:
         return list(self.connections)
 
+    def protocol(self, station_id: str) -> str | None:
+        connection = self.connections.get(station_id)
+        return None if connection is None else connection.protocol
+
     async def send(
         self, station_id: str, command: StationCommand, timeout: float | None = None
     ) -> dict[str, Any]:
@@ -85,21 +112,50 @@ class Gateway:
         if connection is None:
             raise StationOffline(f"station {station_id} is offline")
         outbound = SUPPORTED[connection.protocol][1](command)
-        reply = await connection.call(
-            outbound.action, outbound.payload, timeout or self.ctx.settings.call_timeout
-        )
-        return outbound.read(reply)
+        timeout = timeout or self.ctx.settings.call_timeout
+        if isinstance(outbound, OutboundSeries):
+            replies: list[dict[str, Any]] = []
+            for step in outbound.steps:
+                try:
+                    replies.append(step.read(await connection.call(step.action, step.payload, timeout)))
+                except StationCallError as exc:
+                    if step.on_error is None:
+                        raise
+                    replies.append(step.on_error(exc))
+            return outbound.combine(replies)
+        return outbound.read(await connection.call(outbound.action, outbound.payload, timeout))
 
     # ---- server --------------------------------------------------------------------------
 
-    async def start(self, host: str, port: int) -> int:
-        """Listen; returns the bound port (useful with port 0)."""
-        s = self.ctx.settings
+    async def start(self, host: str, port: int | None, tls_port: int | None = None) -> int | None:
+        """Listen on `port` (None: no plain ws://) and on `tls_port` with the TLS context.
+
+        Returns the bound plain port (useful with port 0); the TLS one is in `self.tls_port`.
+        """
+        if tls_port is not None and self._tls_context is None:
+            raise ValueError("a TLS port needs the Gateway's tls_context")
         await stations.mark_all_offline(self.ctx)
-        self._server = await serve(
+        bound = None
+        if port is not None:
+            self._server = await self._listen(host, port, None)
+            bound = int(self._server.sockets[0].getsockname()[1])
+        if tls_port is not None:
+            try:
+                self._tls_server = await self._listen(host, tls_port, self._tls_context)
+            except BaseException:
+                await self._close_listeners()
+                raise
+            self.tls_port = int(self._tls_server.sockets[0].getsockname()[1])
+        self._flusher = asyncio.create_task(self.last_seen.run())
+        return bound
+
+    async def _listen(self, host: str, port: int, tls_context: ssl.SSLContext | None) -> Server:
+        s = self.ctx.settings
+        return await serve(
             self._handle,
             host,
             port,
+            ssl=tls_context,
             subprotocols=list(SUPPORTED),  # type: ignore[arg-type]
             process_request=self._process_request,
             max_size=s.ws_max_frame_bytes,
@@ -107,13 +163,17 @@ class Gateway:
             ping_timeout=s.ws_ping_timeout,
             close_timeout=s.ws_close_timeout,
         )
-        self._flusher = asyncio.create_task(self.last_seen.run())
-        return int(self._server.sockets[0].getsockname()[1])
+
+    async def _close_listeners(self) -> None:
+        for server in (self._server, self._tls_server):
+            if server is not None:
+                server.close()
+        for server in (self._server, self._tls_server):
+            if server is not None:
+                await server.wait_closed()
 
     async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
+        await self._close_listeners()
         if self._flusher is not None:
             self._flusher.cancel()
         await self.last_seen.flush()
@@ -139,21 +199,24 @@ class Gateway:
                 )
             password = credentials[1]
         try:
-            admission = await stations.admit(self.ctx, station_id, password)
+            verdict = await stations.admit(self.ctx, station_id, password, transport_of(connection))
         except Exception:
             log.exception("%s: admission check failed", station_id)
             return _refuse(http.HTTPStatus.SERVICE_UNAVAILABLE, "central system temporarily unavailable")
+        admission = verdict.admission
+        if admission is Admission.ADMIT:
+            self._verdicts[connection] = verdict
+            return None
         if admission is Admission.UNKNOWN:
-            return _refuse(http.HTTPStatus.NOT_FOUND, f"unknown station {station_id}")
+            return _refuse(http.HTTPStatus.NOT_FOUND, verdict.reason)
         if admission is Admission.RETIRED:
-            return _refuse(http.HTTPStatus.FORBIDDEN, f"station {station_id} is retired")
+            return _refuse(http.HTTPStatus.FORBIDDEN, verdict.reason)
         if admission is Admission.BAD_CREDENTIALS:
             return _refuse(
-                http.HTTPStatus.UNAUTHORIZED,
-                "bad or missing credentials",
-                {"WWW-Authenticate": 'Basic realm="ocpp"'},
+                http.HTTPStatus.UNAUTHORIZED, verdict.reason, {"WWW-Authenticate": 'Basic realm="ocpp"'}
             )
-        return None
+        log.warning("%s: refused: %s", station_id, verdict.reason)
+        return _refuse(http.HTTPStatus.UNAUTHORIZED, verdict.reason)  # below its security profile
 
     async def _handle(self, websocket: ServerConnection) -> None:
         station_id = station_id_from_path(websocket.request.path if websocket.request else "")
@@ -174,7 +237,15 @@ class Gateway:
             self._closing.add(closing)
             closing.add_done_callback(self._closing.discard)
         try:
-            await stations.connected(self.ctx, station_id, protocol, connection.remote)
+            verdict = self._verdicts.pop(websocket, None)
+            await stations.connected(
+                self.ctx,
+                station_id,
+                protocol,
+                connection.remote,
+                transport_of(websocket),
+                verdict.security_profile if verdict is not None else None,
+            )
             await connection.serve()
         finally:
             if self.connections.get(station_id) is connection:

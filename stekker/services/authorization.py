@@ -21,6 +21,7 @@ class TokenVerdict:
     token_id: int | None
     group_id: str | None
     expires_at: datetime | None
+    token_type: str | None = None
 
 
 async def find_token(db: AsyncSession, uid: str) -> Token | None:
@@ -78,6 +79,7 @@ async def judge_token(
         None if token is None else token.id,
         None if token is None else token.group_id,
         None if token is None else token.expires_at,
+        None if token is None else token.type,
     )
 
 

@@ -18,6 +18,10 @@ class StationExists(ValueError):
     """A station with that id is already registered."""
 
 
+class InvalidSecurityProfile(ValueError):
+    """A security profile that is not 0..3, or does not fit the credentials given with it."""
+
+
 @dataclass(frozen=True, slots=True)
 class StationInput:
     station_id: str
@@ -25,9 +29,30 @@ class StationInput:
     evse_count: int = 0
     location_id: int | None = None
     registration_status: str = "Accepted"
+    security_profile: int | None = None  # the lowest OCPP security profile it may connect at
+
+
+def security_profile_problem(profile: int | None, has_password: bool) -> str | None:
+    """What is wrong with this profile for a station with (or without) a password, or None.
+
+    Profiles 1 and 2 authenticate with the Basic-auth password, so they need one; 0 means no
+    authentication, so a password would be a contradiction; 3 authenticates with the client
+    certificate (a password is allowed, for falling back to 2 by changing the profile)."""
+    if profile is None:
+        return None
+    if not 0 <= profile <= 3:
+        return f"security_profile must be 0, 1, 2 or 3 (OCPP security profiles), not {profile}"
+    if profile in (1, 2) and not has_password:
+        return f"security profile {profile} authenticates with a password: give one"
+    if profile == 0 and has_password:
+        return "security profile 0 means no authentication: leave the password out, or use profile 1 or 2"
+    return None
 
 
 async def register_station(ctx: ServiceContext, actor: str, data: StationInput) -> ChargingStation:
+    problem = security_profile_problem(data.security_profile, data.password is not None)
+    if problem is not None:
+        raise InvalidSecurityProfile(problem)
     password_hash = None if data.password is None else hash_password(data.password)
 
     async def job(db: AsyncSession) -> ChargingStation:
@@ -38,6 +63,7 @@ async def register_station(ctx: ServiceContext, actor: str, data: StationInput) 
             password_hash=password_hash,
             location_id=data.location_id,
             registration_status=data.registration_status,
+            security_profile=data.security_profile,
             created_at=ctx.now(),
         )
         db.add(station)
@@ -53,6 +79,7 @@ async def register_station(ctx: ServiceContext, actor: str, data: StationInput) 
             at=ctx.now(),
             evse_count=data.evse_count,
             with_password=data.password is not None,
+            security_profile=data.security_profile,
         )
         return station
 

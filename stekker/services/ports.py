@@ -50,6 +50,10 @@ class CommandPort(Protocol):
 
     def connected_stations(self) -> list[str]: ...
 
+    def protocol(self, station_id: str) -> str | None:
+        """The OCPP version the station speaks now (e.g. "ocpp2.0.1"); None when offline."""
+        ...
+
     async def send(
         self, station_id: str, command: StationCommand, timeout: float | None = None
     ) -> dict[str, Any]:

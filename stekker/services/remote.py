@@ -39,7 +39,7 @@ async def remote_start(
     assert ctx.commands is not None
     commands = ctx.commands
 
-    async def job(db: AsyncSession) -> tuple[bool, str | None, int | None]:
+    async def job(db: AsyncSession) -> tuple[bool, str | None, int | None, str | None]:
         station = await db.get(ChargingStation, station_id)
         if station is None:
             raise NotFound(f"no station {station_id!r}")
@@ -68,7 +68,7 @@ async def remote_start(
             reason=refused,
         )
         if refused is not None:
-            return verdict.decision.accepted, refused, None
+            return verdict.decision.accepted, refused, None, None
         request = RemoteStart(
             station_id=station_id,
             evse_number=evse_number,
@@ -78,14 +78,19 @@ async def remote_start(
         )
         db.add(request)
         await db.flush()
-        return True, None, request.id
+        return True, None, request.id, verdict.token_type
 
-    accepted, refused, request_id = await ctx.write(job)
+    accepted, refused, request_id, token_type = await ctx.write(job)
     if refused is not None:
         if not accepted:
             raise RemoteRefused(refused)
         raise StationOffline(refused)
-    args = {"id_tag": token_uid, "evse_number": evse_number, "remote_start_id": request_id}
+    args = {
+        "id_tag": token_uid,
+        "token_type": token_type,
+        "evse_number": evse_number,
+        "remote_start_id": request_id,
+    }
     try:
         status = await _send_and_audit(
             ctx,

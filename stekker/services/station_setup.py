@@ -12,38 +12,77 @@ from stekker.bus import Event
 from stekker.db.models import ChargingSession, ChargingStation, SessionStatus
 from stekker.services.audit import record_audit, record_station_event, station_event
 from stekker.services.context import ServiceContext
+from stekker.services.device_model import (
+    OCPP16_COMPONENT,
+    VariableRef,
+    VariableResult,
+    has_reported_configuration,
+    request_base_report,
+    store_results,
+)
 from stekker.services.ports import CommandError, StationCommand
 from stekker.services.tokens import local_list_update
 
 log = logging.getLogger(__name__)
 
 
-def central_authorization_settings(ctx: ServiceContext) -> dict[str, str]:
+def central_authorization_settings(
+    ctx: ServiceContext, protocol: str | None
+) -> list[tuple[VariableRef, str]]:
     """The configuration that makes our decision win while the station is online; the local
-    list and cache only speak when it is offline (and only if the operator allows that)."""
-    return {
-        "LocalPreAuthorize": "false",
-        "StopTransactionOnInvalidId": "true",
-        "LocalAuthorizeOffline": str(ctx.settings.local_authorize_offline).lower(),
-        "AuthorizationCacheEnabled": str(ctx.settings.authorization_cache_enabled).lower(),
-        "LocalAuthListEnabled": "true",
-    }
+    list and cache only speak when it is offline (and only if the operator allows that).
+    The same intent, in each version's words."""
+    offline = str(ctx.settings.local_authorize_offline).lower()
+    cache = str(ctx.settings.authorization_cache_enabled).lower()
+    if protocol == "ocpp1.6":
+        keys = {
+            "LocalPreAuthorize": "false",
+            "StopTransactionOnInvalidId": "true",
+            "LocalAuthorizeOffline": offline,
+            "AuthorizationCacheEnabled": cache,
+            "LocalAuthListEnabled": "true",
+        }
+        return [(VariableRef(OCPP16_COMPONENT, key), value) for key, value in keys.items()]
+    return [
+        (VariableRef("AuthCtrlr", "LocalPreAuthorize"), "false"),
+        (VariableRef("TxCtrlr", "StopTxOnInvalidId"), "true"),
+        (VariableRef("AuthCtrlr", "LocalAuthorizeOffline"), offline),
+        (VariableRef("AuthCacheCtrlr", "Enabled"), cache),
+        (VariableRef("LocalAuthListCtrlr", "Enabled"), "true"),
+    ]
 
 
 async def configure_for_central_authorization(ctx: ServiceContext, station_id: str) -> dict[str, str]:
-    """Push the settings; record per key what the station said (NotSupported is a fact too)."""
+    """Push the settings; record per setting what the station said (NotSupported is a fact too)."""
     assert ctx.commands is not None
+    changes = central_authorization_settings(ctx, ctx.commands.protocol(station_id))
     results: dict[str, str] = {}
-    for key, value in central_authorization_settings(ctx).items():
-        try:
-            reply = await ctx.commands.send(
-                station_id, StationCommand("change_configuration", {"key": key, "value": value})
+    try:
+        reply = await ctx.commands.send(station_id, StationCommand("set_variables", {"items": changes}))
+        answers: list[VariableResult] = reply["results"]
+        for answer in answers:
+            results[answer.ref.variable if answer.ref.component == OCPP16_COMPONENT else answer.ref.label] = (
+                answer.status
             )
-            results[key] = reply["status"]
-        except CommandError as exc:
-            results[key] = f"failed: {exc}"
+        await store_results(ctx, station_id, answers, "set")
+    except CommandError as exc:
+        results = {ref.label: f"failed: {exc}" for ref, _ in changes}
     await record_station_event(ctx, station_id, "central_authorization_configured", results=results)
     return results
+
+
+async def after_boot(ctx: ServiceContext, station_id: str) -> None:
+    """What follows an accepted boot (either version): central authorization settings, the
+    local list, and, the first time we see the station, its whole configuration."""
+    await configure_for_central_authorization(ctx, station_id)
+    await sync_local_list(ctx, station_id)
+    report = "known already"
+    if not await has_reported_configuration(ctx, station_id):
+        try:
+            report = (await request_base_report(ctx, "system", station_id, "FullInventory"))["status"]
+        except CommandError as exc:
+            report = f"failed: {exc}"
+    await record_station_event(ctx, station_id, "boot_setup_done", configuration_report=report)
 
 
 async def sync_local_list(ctx: ServiceContext, station_id: str) -> str:

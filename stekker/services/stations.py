@@ -31,37 +31,114 @@ class Admission(StrEnum):
     UNKNOWN = "unknown"
     BAD_CREDENTIALS = "bad_credentials"
     RETIRED = "retired"
+    INSECURE_TRANSPORT = "insecure_transport"  # below the station's security profile
+    BAD_CERTIFICATE = "bad_certificate"  # a client certificate that names another station
 
 
-async def admit(ctx: ServiceContext, station_id: str, password: str | None) -> Admission:
-    """Check a connecting station: known (or accepted as new), not retired, right password.
+@dataclass(frozen=True, slots=True)
+class Transport:
+    """How a station's handshake arrived, as the gateway saw it; `admit` judges it.
 
-    A station with a stored password must present it (security profile 1/2); one without
-    may connect without (profile 0, for trials and closed networks). The lookup rides the
-    writer's batches (measured: cheaper in a reconnect storm than a pooled read each); the
-    password check happens outside it.
+    `client_cn` is the subject CN of a client certificate the TLS layer verified against
+    our client CA (None: no certificate, or no CA configured).
+    """
+
+    tls: bool = False
+    client_cn: str | None = None
+
+    @property
+    def scheme(self) -> str:
+        return "wss" if self.tls else "ws"
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The answer to a handshake. `reason` says why a refusal happened (shown to the station
+    and recorded for the operator); `security_profile` is the profile an admitted connection
+    reached: 0 no authentication, 1 password over ws, 2 password over wss, 3 client certificate."""
+
+    admission: Admission
+    reason: str = ""
+    security_profile: int | None = None
+
+
+async def admit(
+    ctx: ServiceContext, station_id: str, password: str | None, transport: Transport | None = None
+) -> Verdict:
+    """Check a connecting station: known (or accepted as new), not retired, and at or above
+    its security profile.
+
+    The profile stored with the station is a minimum, so a station can be moved up (OCPP's
+    upgrade path) before it reconnects at the new profile: 1 needs the password, 2 the
+    password over TLS, 3 a client certificate verified by our CA whose CN is the station id
+    (no password then). Without a stored profile a stored password must be presented; a
+    station with neither may connect without (profile 0, for trials and closed networks).
+    The lookup rides the writer's batches (measured: cheaper in a reconnect storm than a
+    pooled read each); the scrypt check happens outside it.
     """
     now = ctx.now()
+    transport = transport or Transport()
+    certified = transport.tls and transport.client_cn == station_id
 
-    async def job(db: AsyncSession) -> tuple[Admission, str | None]:
+    async def job(db: AsyncSession) -> tuple[Verdict, str | None]:
         station = await db.get(ChargingStation, station_id)
         if station is None:
             if ctx.settings.unknown_stations is not UnknownStationPolicy.ACCEPT:
                 station_event(db, station_id, "connection_refused", now, reason="unknown station")
-                return Admission.UNKNOWN, None
+                return Verdict(Admission.UNKNOWN, f"unknown station {station_id}"), None
             db.add(ChargingStation(id=station_id, created_at=now))
             station_event(db, station_id, "registered", now, reason="unknown station accepted by policy")
-            return Admission.ADMIT, None
+            return Verdict(Admission.ADMIT, security_profile=3 if certified else 0), None
         if station.retired_at is not None:
             station_event(db, station_id, "connection_refused", now, reason="station is retired")
-            return Admission.RETIRED, None
-        return Admission.ADMIT, station.password_hash
+            return Verdict(Admission.RETIRED, f"station {station_id} is retired"), None
+        refusal = _below_profile(station_id, station.security_profile, transport)
+        if refusal is not None:
+            station_event(
+                db, station_id, "connection_refused", now, reason=refusal.reason, transport=transport.scheme
+            )
+            return refusal, None
+        if certified:  # a verified certificate naming this station outranks any password
+            return Verdict(Admission.ADMIT, security_profile=3), None
+        if station.password_hash is None and (station.security_profile or 0) > 0:
+            reason = f"station {station_id} has security profile {station.security_profile} but no password"
+            station_event(db, station_id, "connection_refused", now, reason=reason)
+            return Verdict(Admission.BAD_CREDENTIALS, reason), None
+        return Verdict(Admission.ADMIT, security_profile=0), station.password_hash
 
-    admission, stored = await ctx.write(job)
-    if stored is not None and not await _password_ok(ctx, station_id, stored, password):
-        await record_station_event(ctx, station_id, "connection_refused", reason="bad or missing credentials")
-        return Admission.BAD_CREDENTIALS
-    return admission
+    verdict, stored = await ctx.write(job)
+    if stored is None:
+        return verdict
+    if not await _password_ok(ctx, station_id, stored, password):
+        reason = "bad or missing credentials"
+        await record_station_event(
+            ctx, station_id, "connection_refused", reason=reason, transport=transport.scheme
+        )
+        return Verdict(Admission.BAD_CREDENTIALS, reason)
+    return Verdict(Admission.ADMIT, security_profile=2 if transport.tls else 1)
+
+
+def _below_profile(station_id: str, profile: int | None, transport: Transport) -> Verdict | None:
+    """A refusal when the transport alone cannot reach the station's profile (2: TLS; 3: TLS
+    and a certificate naming the station); the password is checked afterwards."""
+    if profile is None or profile < 2:
+        return None
+    if not transport.tls:
+        return Verdict(
+            Admission.INSECURE_TRANSPORT,
+            f"station {station_id} must connect over TLS (security profile {profile})",
+        )
+    if profile < 3 or transport.client_cn == station_id:
+        return None
+    if transport.client_cn is None:
+        return Verdict(
+            Admission.INSECURE_TRANSPORT,
+            f"station {station_id} must present a client certificate (security profile 3)",
+        )
+    return Verdict(
+        Admission.BAD_CERTIFICATE,
+        f"client certificate is for {transport.client_cn!r}, not station {station_id} (security profile 3)",
+    )
 
 
 async def _password_ok(ctx: ServiceContext, station_id: str, stored: str, password: str | None) -> bool:
@@ -89,8 +166,23 @@ async def mark_all_offline(ctx: ServiceContext) -> int:
     return await ctx.write(job)
 
 
-async def connected(ctx: ServiceContext, station_id: str, protocol: str, remote: str) -> None:
+async def connected(
+    ctx: ServiceContext,
+    station_id: str,
+    protocol: str,
+    remote: str,
+    transport: Transport | None = None,
+    security_profile: int | None = None,
+) -> None:
+    """Mark the station online; its timeline records how it came in (ws/wss, profile, CN)."""
     now = ctx.now()
+    link: dict[str, Any] = {}
+    if transport is not None:
+        link["transport"] = transport.scheme
+        if transport.client_cn is not None:
+            link["client_cn"] = transport.client_cn
+    if security_profile is not None:
+        link["security_profile"] = security_profile
 
     async def job(db: AsyncSession) -> None:
         await db.execute(
@@ -104,7 +196,7 @@ async def connected(ctx: ServiceContext, station_id: str, protocol: str, remote:
                 reconnect_count=ChargingStation.reconnect_count + 1,
             )
         )
-        station_event(db, station_id, "connected", now, protocol=protocol, remote=remote)
+        station_event(db, station_id, "connected", now, protocol=protocol, remote=remote, **link)
 
     await ctx.write(job)
     await ctx.bus.publish(Event("station.connected", {"station_id": station_id, "protocol": protocol}))

@@ -128,6 +128,7 @@ class LocalListEntry:
     status: str | None
     expires_at: datetime | None = None
     group_id: str | None = None
+    token_type: str = "RFID"
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,12 +142,11 @@ class LocalListUpdate:
 
 def _entry(token: Token, now: datetime) -> LocalListEntry:
     if token.status == TokenStatus.RETIRED:
-        return LocalListEntry(token.uid, None)
+        return LocalListEntry(token.uid, None, token_type=token.type)
     if token.status == TokenStatus.BLOCKED:
-        return LocalListEntry(token.uid, "Blocked")
-    if token.expires_at is not None and token.expires_at <= now:
-        return LocalListEntry(token.uid, "Expired", token.expires_at, token.group_id)
-    return LocalListEntry(token.uid, "Accepted", token.expires_at, token.group_id)
+        return LocalListEntry(token.uid, "Blocked", token_type=token.type)
+    status = "Expired" if token.expires_at is not None and token.expires_at <= now else "Accepted"
+    return LocalListEntry(token.uid, status, token.expires_at, token.group_id, token.type)
 
 
 async def local_list_update(ctx: ServiceContext, station_version: int | None) -> LocalListUpdate | None:

@@ -110,7 +110,7 @@ async def _start_once(
             decision = AuthDecision(AuthStatus(existing.auth_status), "retransmitted start")
             verdict = TokenVerdict(decision, existing.token_id, None, None)
             return StartResult(existing.id, existing.transaction_id or str(existing.id), verdict, True), []
-        superseded = await _close_stale_sessions(db, ctx, station_id, req)
+        superseded = await close_stale_sessions(db, ctx, station_id, req.evse_number, req.timestamp)
         evse = await ensure_evse(db, ctx, station_id, req.evse_number)
         session = ChargingSession(
             station_id=station_id,
@@ -143,7 +143,9 @@ async def _start_once(
             session_id=session.id,
         )
         session.auth_status = verdict.decision.status.value
-        await _link_remote_start(db, station_id, req, session)
+        await link_remote_start(
+            db, station_id, session, req.token_uid, req.timestamp, req.evse_number, req.remote_start_id
+        )
         session.token_id = verdict.token_id
         result = StartResult(session.id, session.transaction_id, verdict, False)
         return result, superseded
@@ -157,20 +159,28 @@ _REMOTE_START_WINDOW = timedelta(minutes=10)
 _REMOTE_START_SKEW = timedelta(minutes=2)
 
 
-async def _link_remote_start(
-    db: AsyncSession, station_id: str, req: StartRequest, session: ChargingSession
+async def link_remote_start(
+    db: AsyncSession,
+    station_id: str,
+    session: ChargingSession,
+    token_uid: str,
+    started_at: datetime,
+    evse_number: int,
+    remote_start_id: int | None,
 ) -> None:
+    """Link the session to the remote start request that caused it: by the echoed
+    remoteStartId (2.0.1), else by token, EVSE and time (1.6 echoes nothing)."""
     query = select(RemoteStart).where(RemoteStart.station_id == station_id, RemoteStart.session_id.is_(None))
-    if req.remote_start_id is not None:
-        query = query.where(RemoteStart.id == req.remote_start_id)
+    if remote_start_id is not None:
+        query = query.where(RemoteStart.id == remote_start_id)
     else:
         query = (
             query.where(
-                RemoteStart.token_uid == req.token_uid,
-                RemoteStart.requested_at >= req.timestamp - _REMOTE_START_WINDOW,
-                RemoteStart.requested_at <= req.timestamp + _REMOTE_START_SKEW,
+                RemoteStart.token_uid == token_uid,
+                RemoteStart.requested_at >= started_at - _REMOTE_START_WINDOW,
+                RemoteStart.requested_at <= started_at + _REMOTE_START_SKEW,
                 RemoteStart.answer.is_(None) | (RemoteStart.answer == "Accepted"),
-                RemoteStart.evse_number.is_(None) | (RemoteStart.evse_number == req.evse_number),
+                RemoteStart.evse_number.is_(None) | (RemoteStart.evse_number == evse_number),
             )
             .order_by(RemoteStart.requested_at.desc())
             .limit(1)
@@ -181,8 +191,13 @@ async def _link_remote_start(
         session.remote_start_id = request.id
 
 
-async def _close_stale_sessions(
-    db: AsyncSession, ctx: ServiceContext, station_id: str, req: StartRequest
+async def close_stale_sessions(
+    db: AsyncSession,
+    ctx: ServiceContext,
+    station_id: str,
+    evse_number: int,
+    started_at: datetime,
+    keep_transaction_id: str | None = None,
 ) -> list[int]:
     """A new start on a connector that still has a running session means the station lost
     the stop (power loss, reboot). Close the old one with what we know, and say so."""
@@ -191,9 +206,10 @@ async def _close_stale_sessions(
             await db.execute(
                 select(ChargingSession).where(
                     ChargingSession.station_id == station_id,
-                    ChargingSession.evse_number == req.evse_number,
+                    ChargingSession.evse_number == evse_number,
                     ChargingSession.status == SessionStatus.ACTIVE,
-                    ChargingSession.start_time <= req.timestamp,
+                    ChargingSession.start_time <= started_at,
+                    ChargingSession.transaction_id.is_distinct_from(keep_transaction_id),
                 )
             )
         )
@@ -203,7 +219,7 @@ async def _close_stale_sessions(
     for old in stale:
         old.status = SessionStatus.COMPLETED
         old.stop_reason = "Superseded"
-        old.stop_time = req.timestamp
+        old.stop_time = started_at
         old.meter_stop_wh = old.meter_last_wh
         old.energy_wh = session_energy_wh(old.meter_start_wh, old.meter_last_wh)
         station_event(
@@ -212,7 +228,7 @@ async def _close_stale_sessions(
             "session_superseded",
             ctx.now(),
             session_id=old.id,
-            evse_number=req.evse_number,
+            evse_number=evse_number,
             reason="a new transaction started on the same EVSE",
         )
     return [old.id for old in stale]
@@ -267,11 +283,11 @@ async def stop(ctx: ServiceContext, station_id: str, req: StopRequest) -> StopRe
                 reason=req.reason,
                 timestamp=req.timestamp.isoformat(),
             )
-            _defer_samples(db, station_id, None, 0, 0, req.samples)
+            defer_samples(db, station_id, None, 0, 0, req.samples)
             return StopResult(None, decision, False), None
         if session.status == SessionStatus.COMPLETED and session.stop_reason != "Superseded":
             return StopResult(session.id, decision, True), None
-        _defer_samples(db, station_id, session.id, session.evse_number, session.connector_number, req.samples)
+        defer_samples(db, station_id, session.id, session.evse_number, session.connector_number, req.samples)
         _apply_readings(session, req.samples)
         session.status = SessionStatus.COMPLETED
         session.stop_time = req.timestamp
@@ -362,7 +378,7 @@ async def _light_session_at(db: AsyncSession, station_id: str, evse_number: int,
     return None
 
 
-def _defer_samples(
+def defer_samples(
     db: AsyncSession,
     station_id: str,
     session_id: int | None,
@@ -426,9 +442,9 @@ async def record_meter_values(ctx: ServiceContext, station_id: str, report: Mete
             at = min(s.timestamp for s in report.samples)
             session = await _light_session_at(db, station_id, report.evse_number, at)
         if session is None:
-            _defer_samples(db, station_id, None, report.evse_number, report.connector_number, report.samples)
+            defer_samples(db, station_id, None, report.evse_number, report.connector_number, report.samples)
             return None
-        _defer_samples(
+        defer_samples(
             db, station_id, session.id, session.evse_number, session.connector_number, report.samples
         )
         start, last = session.meter_start_wh, session.meter_last_wh

@@ -1,5 +1,8 @@
 """Local authorization of id tags: the local authorization list (LocalAuthListManagement profile) and the
-authorization cache, both mapping an id tag to the IdTagInfo dict the central system sent for it."""
+authorization cache, both mapping an id tag to the IdTagInfo dict the central system sent for it.
+
+The same logic serves OCPP 2.0.1, where the id tag is an idToken's value and the IdTagInfo an IdTokenInfo
+(whose expiry is called ``cache_expiry_date_time``)."""
 
 from __future__ import annotations
 
@@ -7,7 +10,10 @@ from typing import Any
 
 from stekker.sim.timeutil import parse_iso, utc_now
 
-__all__ = ["LocalAuthorization", "info_status"]
+__all__ = ["ListEntry", "LocalAuthorization", "info_status"]
+
+#: One entry of a SendLocalList: an id tag and its IdTagInfo (None removes the tag in a differential update).
+ListEntry = tuple[str, dict[str, Any] | None]
 
 
 def info_status(info: Any) -> str:
@@ -20,9 +26,11 @@ def info_status(info: Any) -> str:
 class LocalAuthorization:
     """The local authorization list (with its version, as set by SendLocalList) and the authorization
     cache of one station. Entries of the local list take precedence over (and are never added to) the
-    cache. Whether each is enabled is configuration of the station, passed in by the caller."""
+    cache. Whether each is enabled is configuration of the station, passed in by the caller.
+    ``expiry_field`` names the key of an info dict that holds its expiry date."""
 
-    def __init__(self) -> None:
+    def __init__(self, expiry_field: str = "expiry_date") -> None:
+        self.expiry_field = expiry_field
         self.local_list: dict[str, dict[str, Any]] = {}
         self.local_list_version = 0
         self.cache: dict[str, dict[str, Any]] = {}
@@ -38,11 +46,15 @@ class LocalAuthorization:
             info = source.get(id_tag)
             if info is None:
                 continue
-            expiry = parse_iso(info.get("expiry_date"))
+            expiry = parse_iso(info.get(self.expiry_field))
             if info.get("status") == "Accepted" and (expiry is None or expiry > utc_now()):
                 return info
             return None  # known but not valid: the central system must decide
         return None
+
+    def knows(self, id_tag: str, *, list_enabled: bool, cache_enabled: bool) -> bool:
+        """Whether ``id_tag`` is in the (enabled) local list or cache at all, valid or not."""
+        return (list_enabled and id_tag in self.local_list) or (cache_enabled and id_tag in self.cache)
 
     def remember(self, id_tag: str, info: Any, *, cache_enabled: bool) -> None:
         """Cache the IdTagInfo the central system returned for ``id_tag`` (unless it is in the local list)."""
@@ -53,7 +65,7 @@ class LocalAuthorization:
         self,
         list_version: int,
         update_type: str,
-        entries: list[dict[str, Any]],
+        entries: list[ListEntry],
         *,
         max_entries_per_message: int,
         max_list_length: int,
@@ -62,16 +74,16 @@ class LocalAuthorization:
         if len(entries) > max_entries_per_message:
             return "Failed"
         if update_type == "Full":
-            new_list = {e["id_tag"]: dict(e["id_tag_info"]) for e in entries if e.get("id_tag_info")}
+            new_list = {tag: dict(info) for tag, info in entries if info}
         else:
             if list_version <= self.local_list_version:
                 return "VersionMismatch"
             new_list = dict(self.local_list)
-            for e in entries:
-                if e.get("id_tag_info"):
-                    new_list[e["id_tag"]] = dict(e["id_tag_info"])
+            for tag, info in entries:
+                if info:
+                    new_list[tag] = dict(info)
                 else:
-                    new_list.pop(e["id_tag"], None)
+                    new_list.pop(tag, None)
         if len(new_list) > max_list_length:
             return "Failed"
         self.local_list = new_list

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from stekker.sim.metering import SUPPORTED_MEASURANDS
+
 __all__ = [
     "SUPPORTED_MEASURANDS",
     "ConfigValue",
@@ -13,18 +15,6 @@ __all__ = [
     "default_configuration",
     "valid_config_value",
 ]
-
-SUPPORTED_MEASURANDS = frozenset(
-    {
-        "Energy.Active.Import.Register",
-        "Power.Active.Import",
-        "Power.Offered",
-        "Current.Import",
-        "Current.Offered",
-        "Voltage",
-        "SoC",
-    }
-)
 
 
 @dataclass

@@ -8,13 +8,17 @@ import random
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
-__all__ = ["NOMINAL_VOLTAGE", "OPERATIVE_IDLE", "Connector", "Reservation", "SimulatedEV"]
+__all__ = ["NOMINAL_VOLTAGE", "OPERATIVE_IDLE", "Connector", "Reservation", "SimulatedEV", "TxId"]
 
 NOMINAL_VOLTAGE = 230.0
 
 OPERATIVE_IDLE = ("Available", "Preparing")
+
+#: A transaction id: an integer the central system assigns (OCPP 1.6) or a string the station makes up
+#: (OCPP 2.0.1).
+TxId = TypeVar("TxId", int, str)
 
 
 @dataclass
@@ -58,15 +62,20 @@ class Reservation:
 
 
 @dataclass
-class Connector:
+class Connector(Generic[TxId]):
     """One outlet of the station, with its own energy meter (cumulative register in Wh that never resets),
-    OCPP status, the transaction running on it, reservation and installed charging profiles."""
+    OCPP status, the transaction running on it, reservation and installed charging profiles.
+
+    ``status`` uses the OCPP 1.6 vocabulary (Available, Preparing, Charging, SuspendedEV, SuspendedEVSE,
+    Finishing, Reserved, Unavailable, Faulted): it is the finer of the two versions' views, and the 2.0.1
+    station derives its connectorStatus and chargingState from it. For OCPP 2.0.1 one such outlet stands
+    for an EVSE (``connector_id`` is then the EVSE id)."""
 
     connector_id: int
     energy_wh: float
     status: str = "Available"
     error_code: str = "NoError"
-    transaction_id: int | None = None
+    transaction_id: TxId | None = None
     id_tag: str | None = None
     meter_start: int = 0
     tx_started_at: datetime | None = None
@@ -84,6 +93,30 @@ class Connector:
     @property
     def energy_register(self) -> int:
         return int(self.energy_wh)
+
+    @property
+    def busy(self) -> bool:
+        """A session runs, starts or stops here."""
+        return self.transaction_id is not None or self.claimed or self.stopping
+
+    def change_availability(self, operative: bool) -> bool:
+        """Apply a ChangeAvailability now, or when the session running here is over (then True)."""
+        if self.busy:
+            self.scheduled_availability = "Operative" if operative else "Inoperative"
+            return True
+        self.inoperative = not operative
+        self.scheduled_availability = None
+        return False
+
+    def status_after_availability_change(self) -> str | None:
+        """The status an idle outlet shows after a ChangeAvailability; None when it keeps its own."""
+        if self.busy or self.status == "Faulted":
+            return None
+        if self.inoperative:
+            return "Unavailable"
+        if self.status == "Unavailable":
+            return "Reserved" if self.reservation else "Available"
+        return None
 
     def is_free_for(self, id_tag: str | None = None) -> bool:
         """Can a new session start here (for ``id_tag``, which matters when the connector is reserved)?"""

@@ -1,8 +1,9 @@
-"""SmartCharging: installing, clearing and evaluating OCPP 1.6 charging profiles.
+"""SmartCharging: installing, clearing and evaluating charging profiles.
 
 Profiles are kept as the plain dicts the central system sent (snake_case keys, as the ``ocpp`` package
-delivers them), in stores keyed by charging profile id: one store for the station (connector 0) and one per
-connector.
+delivers them) in the OCPP 1.6 shape, in stores keyed by charging profile id: one store for the station
+(connector 0) and one per connector. OCPP 2.0.1 profiles are brought into that shape first
+(:func:`profile_from_v201`): the rules for stacking and evaluating them are the same.
 """
 
 from __future__ import annotations
@@ -15,15 +16,44 @@ from typing import Any
 from stekker.sim.hardware import NOMINAL_VOLTAGE, Connector
 from stekker.sim.timeutil import parse_iso, utc_now
 
-__all__ = ["clear_profiles", "connector_limit_w", "install_profile", "profile_limit"]
+__all__ = [
+    "STATION_MAX_PROFILE",
+    "ProfileStore",
+    "clear_profiles",
+    "connector_limit_w",
+    "install_profile",
+    "profile_from_v201",
+    "profile_limit",
+    "purpose_from_v201",
+]
 
 ProfileStore = dict[int, dict[str, Any]]
 
+#: The purpose of a profile that limits the whole station (OCPP 2.0.1 calls it ChargingStationMaxProfile).
+STATION_MAX_PROFILE = "ChargePointMaxProfile"
 
-def connector_limit_w(station_profiles: ProfileStore, c: Connector, phases: int) -> float:
+
+def purpose_from_v201(purpose: str) -> str:
+    """An OCPP 2.0.1 chargingProfilePurpose in the 1.6 vocabulary used here."""
+    return STATION_MAX_PROFILE if purpose == "ChargingStationMaxProfile" else purpose
+
+
+def profile_from_v201(profile: dict[str, Any]) -> dict[str, Any]:
+    """An OCPP 2.0.1 ChargingProfile (snake_case) in the 1.6 shape: ``id`` becomes
+    ``charging_profile_id`` and the first of its (up to three) schedules is the one followed."""
+    schedules = profile.get("charging_schedule") or [{}]
+    return {
+        **profile,
+        "charging_profile_id": int(profile["id"]),
+        "charging_profile_purpose": purpose_from_v201(str(profile.get("charging_profile_purpose"))),
+        "charging_schedule": schedules[0],
+    }
+
+
+def connector_limit_w(station_profiles: ProfileStore, c: Connector[Any], phases: int) -> float:
     """Power limit from installed charging profiles (lowest of station max and tx/default profile)."""
     limit = math.inf
-    station = profile_limit(station_profiles.values(), None, phases, "ChargePointMaxProfile")
+    station = profile_limit(station_profiles.values(), None, phases, STATION_MAX_PROFILE)
     if station is not None:
         limit = min(limit, station)
     tx = profile_limit(c.profiles.values(), c, phases, "TxProfile")
@@ -37,7 +67,7 @@ def connector_limit_w(station_profiles: ProfileStore, c: Connector, phases: int)
 
 
 def profile_limit(
-    profiles: Iterable[dict[str, Any]], c: Connector | None, phases: int, purpose: str
+    profiles: Iterable[dict[str, Any]], c: Connector[Any] | None, phases: int, purpose: str
 ) -> float | None:
     """The limit in W the valid profile with the highest stack level of ``purpose`` sets now, if any."""
     candidates = [p for p in profiles if p.get("charging_profile_purpose") == purpose]

@@ -14,24 +14,16 @@ background tasks, from ``@after`` hooks, so the reply always leaves before the f
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import functools
-import logging
-import math
 import random
 import time
 from collections.abc import Callable, Coroutine
-from typing import Any, TypeVar, cast
-from urllib.parse import quote
+from typing import Any, cast
 
-import websockets
 from ocpp.exceptions import OCPPError
-from ocpp.routing import after, on
 from ocpp.v16 import ChargePoint, call, call_result
 from ocpp.v16.enums import Action
-from websockets.asyncio.client import ClientConnection
-from websockets.typing import Subprotocol
 
 from stekker.sim.authorization import LocalAuthorization, info_status
 from stekker.sim.configuration import (
@@ -44,7 +36,11 @@ from stekker.sim.configuration import (
     valid_config_value,
 )
 from stekker.sim.hardware import NOMINAL_VOLTAGE, Connector, Reservation, SimulatedEV
-from stekker.sim.smart_charging import clear_profiles, connector_limit_w, install_profile, profile_limit
+from stekker.sim.link import StationLink, StationOffline, logger
+from stekker.sim.link import handles as _on
+from stekker.sim.metering import ChargingModel
+from stekker.sim.reservations import ReservationBook
+from stekker.sim.smart_charging import clear_profiles, install_profile
 from stekker.sim.timeutil import iso, parse_iso, utc_now
 
 # Re-exported: these names used to be defined here.
@@ -63,35 +59,12 @@ __all__ = [
     "utc_now",
 ]
 
-logger = logging.getLogger("stekker.sim")
-# The ocpp package logs every frame at INFO; keep that quiet unless someone configures this logger.
-_frame_logger = logging.getLogger("stekker.sim.ocpp")
-if _frame_logger.level == logging.NOTSET:
-    _frame_logger.setLevel(logging.WARNING)
-
-_F = TypeVar("_F", bound=Callable[..., Any])
-
-
-def _on(action: str) -> Callable[[_F], _F]:
-    """Typed wrapper around :func:`ocpp.routing.on` (which is untyped)."""
-    return cast(Callable[[_F], _F], on(action))
-
-
-def _after(action: str) -> Callable[[_F], _F]:
-    """Typed wrapper around :func:`ocpp.routing.after` (which is untyped)."""
-    return cast(Callable[[_F], _F], after(action))
-
-
-class StationOffline(ConnectionError):
-    """Raised when a message cannot be sent because the station is not connected (or not yet accepted)."""
-
-
 # ------------------------------------------------------------------------------------------------
 # Station
 # ------------------------------------------------------------------------------------------------
 
 
-class SimulatedStation(ChargePoint):  # type: ignore[misc]
+class SimulatedStation(StationLink, ChargePoint):  # type: ignore[misc]
     """An OCPP 1.6J AC charge point with ``connectors`` outlets, built on :class:`ocpp.v16.ChargePoint`.
 
     It models the station's identity (vendor, model, serial, firmware), its connectors (status, energy
@@ -121,24 +94,25 @@ class SimulatedStation(ChargePoint):  # type: ignore[misc]
         response_timeout: float = 30.0,
         rng: random.Random | None = None,
     ) -> None:
-        super().__init__(station_id, None, response_timeout=response_timeout, logger=_frame_logger)
         if connectors < 1:
             raise ValueError("a station needs at least one connector")
-        self.rng = rng or random.Random()
-        self.station_id = station_id
-        self.base_url = base_url.rstrip("/")
-        self.password = password
-        self.vendor = vendor
-        self.model = model
-        self.serial_number = serial_number or f"SC{self.rng.randrange(10**9, 10**10)}"
+        super().__init__(
+            station_id,
+            base_url,
+            password=password,
+            vendor=vendor,
+            model=model,
+            serial_number=serial_number,
+            firmware_version=firmware_version,
+            max_heartbeat_interval=max_heartbeat_interval,
+            reboot_delay=reboot_delay,
+            response_timeout=response_timeout,
+            rng=rng,
+        )
         self.meter_serial_number = f"MTR{self.rng.randrange(10**7, 10**8)}"
-        self.firmware_version = firmware_version
-        self.max_current_a = max_current_a
-        self.max_heartbeat_interval = max_heartbeat_interval
         self.unplug_delay = unplug_delay
-        self.reboot_delay = reboot_delay
 
-        self.connectors: dict[int, Connector] = {
+        self.connectors: dict[int, Connector[int]] = {
             i: Connector(connector_id=i, energy_wh=float(self.rng.randint(1_000_000, 9_000_000)))
             for i in range(1, connectors + 1)
         }
@@ -148,41 +122,21 @@ class SimulatedStation(ChargePoint):  # type: ignore[misc]
             self.configuration["AuthorizationKey"].value = password
             self.configuration["SecurityProfile"].value = "1"
         self.authorization = LocalAuthorization()
-        self.station_profiles: dict[
-            int, dict[str, Any]
-        ] = {}  # ChargePointMaxProfile / defaults on connector 0
+        # ChargePointMaxProfile / defaults on connector 0
+        self.station_profiles: dict[int, dict[str, Any]] = {}
+        self.charging = ChargingModel(max_current_a, self.station_profiles, self.rng)
         self.firmware_status = "Idle"
         self.diagnostics_status = "Idle"
-        self.registration_status: str | None = None
-        self.boot_count = 0
-
-        self._ws: ClientConnection | None = None
-        self._conn_lost: asyncio.Event | None = None
-        self._online = asyncio.Event()
-        self._closing = False
-        self._reboot_requested = False
-        self._heartbeat_changed = asyncio.Event()
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self._deferred: dict[str, Callable[[], Coroutine[Any, Any, None]]] = {}
         self._offline_queue: list[Any] = []
-        self._reservation_tasks: dict[int, asyncio.Task[None]] = {}
+        self.reservations = ReservationBook(self._spawn, self._reservation_expired)
 
     # ------------------------------------------------------------------------------------------------
     # Public properties and helpers
     # ------------------------------------------------------------------------------------------------
 
     @property
-    def url(self) -> str:
-        return f"{self.base_url}/{quote(self.station_id, safe='')}"
-
-    @property
-    def is_online(self) -> bool:
-        """Connected and accepted by the central system (BootNotification Accepted)."""
-        return self._online.is_set()
-
-    async def wait_online(self, timeout: float | None = None) -> None:
-        """Wait until the station is connected and its BootNotification was accepted."""
-        await asyncio.wait_for(self._online.wait(), timeout)
+    def max_current_a(self) -> float:
+        return self.charging.max_current_a
 
     @property
     def local_list(self) -> dict[str, dict[str, Any]]:
@@ -237,167 +191,33 @@ class SimulatedStation(ChargePoint):  # type: ignore[misc]
                 return c.connector_id
         return None
 
-    def _auth_headers(self) -> dict[str, str]:
-        if not self.password:
-            return {}
-        token = base64.b64encode(f"{self.station_id}:{self.password}".encode()).decode("ascii")
-        return {"Authorization": f"Basic {token}"}
-
-    def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
-        task = asyncio.create_task(coro, name=f"{self.station_id}:{name}")
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-        return task
-
-    def _task_done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if task.cancelled():
-            return
-        exc = task.exception()
-        if exc is not None and not isinstance(exc, StationOffline):
-            logger.warning("%s: task %s failed: %r", self.station_id, task.get_name(), exc)
-
-    def _defer(self, unique_id: str, factory: Callable[[], Coroutine[Any, Any, None]]) -> None:
-        """Remember work to run once the reply to the call ``unique_id`` is sent (see ``_run_deferred``)."""
-        self._deferred[unique_id] = factory
-
-    def _run_deferred(self, unique_id: str) -> None:
-        factory = self._deferred.pop(unique_id, None)
-        if factory is not None:
-            self._spawn(factory(), f"after-{unique_id[:8]}")
-
     # ------------------------------------------------------------------------------------------------
-    # Connection lifecycle
+    # Connection hooks (see StationLink)
     # ------------------------------------------------------------------------------------------------
 
-    async def run(self) -> None:
-        """Connect, boot and serve the connection.
+    subprotocol = "ocpp1.6"
 
-        Returns when :meth:`close` is called. A Reset (or a firmware update) makes the station reboot: it
-        closes the connection, waits ``reboot_delay`` and connects and boots again, all inside this call.
-        Raises (``OSError``, ``websockets`` exceptions, ``StationOffline``) when the connection cannot be
-        opened or is lost; the caller decides about reconnecting (see :func:`stekker.sim.fleet.run_fleet`).
-        """
-        self._closing = False
-        while True:
-            self._reboot_requested = False
-            try:
-                await self._serve_connection()
-            except Exception:
-                if self._closing or self._reboot_requested:
-                    pass
-                else:
-                    raise
-            if self._closing:
-                return
-            if not self._reboot_requested:
-                raise StationOffline(f"{self.station_id}: connection closed by the central system")
-            logger.info("%s: rebooting", self.station_id)
-            await asyncio.sleep(self.reboot_delay)
-            if self._closing:
-                return
+    def _connection_settings(self) -> tuple[int, int]:
+        return self.config_int("WebSocketPingInterval", 60), self.config_int("ConnectionTimeOut", 60)
 
-    async def _serve_connection(self) -> None:
-        ping = self.config_int("WebSocketPingInterval", 60)
-        ws = await websockets.connect(
-            self.url,
-            subprotocols=[Subprotocol("ocpp1.6")],
-            additional_headers=self._auth_headers(),
-            user_agent_header=f"{self.vendor}-{self.model}/{self.firmware_version}",
-            proxy=None,
-            open_timeout=self.config_int("ConnectionTimeOut", 60) or None,
-            ping_interval=ping if ping > 0 else None,
-            ping_timeout=max(ping, 20) if ping > 0 else None,
-        )
-        if ws.subprotocol != "ocpp1.6":
-            await ws.close(code=1002, reason="ocpp1.6 subprotocol not agreed")
-            raise ConnectionError(f"{self.station_id}: central system did not agree on subprotocol ocpp1.6")
-        logger.info("%s: connected to %s", self.station_id, self.url)
-        lost = asyncio.Event()
-        self._ws, self._connection, self._conn_lost = ws, ws, lost
-        self._response_queue: asyncio.Queue[Any] = asyncio.Queue()
-        self._deferred.clear()
-        receiver = asyncio.create_task(self.start(), name=f"{self.station_id}:receive")
-        receiver.add_done_callback(lambda _t: lost.set())
-        heartbeat: asyncio.Task[None] | None = None
-        try:
-            await self._boot()
-            await self._send_all_statuses()
-            heartbeat = asyncio.create_task(self._heartbeat_loop(), name=f"{self.station_id}:heartbeat")
-            await self._flush_offline_queue()
-            await receiver  # raises ConnectionClosed when the socket goes away
-        finally:
-            self._online.clear()
-            lost.set()
-            for task in (heartbeat, receiver):
-                if task is None:
-                    continue
-                task.cancel()  # no-op when already finished; awaiting also retrieves its exception
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
-            self._ws = None
-            self._conn_lost = None
-            with contextlib.suppress(Exception):
-                await ws.close()
-            logger.info("%s: disconnected", self.station_id)
+    def _heartbeat_interval(self) -> int:
+        return self.config_int("HeartbeatInterval", 300)
 
-    async def close(self) -> None:
-        """Shut the station down: cancel all its tasks and close the WebSocket. Running transactions stay
-        open on the central system's side, as after a power cut; stop them first for a clean shutdown."""
-        self._closing = True
-        self._online.clear()
-        tasks = [t for t in self._tasks if not t.done()]
-        tasks += [c.meter_task for c in self.connectors.values() if c.meter_task and not c.meter_task.done()]
-        tasks += [t for t in self._reservation_tasks.values() if not t.done()]
-        for t in tasks:
-            t.cancel()
-        for t in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await t
-        ws = self._ws
-        if ws is not None:
-            with contextlib.suppress(Exception):
-                await ws.close()
+    def _store_heartbeat_interval(self, seconds: int) -> None:
+        self.configuration["HeartbeatInterval"].value = str(seconds)
 
-    async def _reboot(self) -> None:
-        """Close the connection; :meth:`run` then connects and boots again."""
-        self._reboot_requested = True
-        self._online.clear()
+    async def _after_boot(self) -> None:
+        await self._send_all_statuses()
+        await self._flush_offline_queue()
+
+    def _halt_for_reboot(self) -> None:
         for c in self.connectors.values():
             if c.meter_task is not None:
                 c.meter_task.cancel()
-        if self._ws is not None:
-            await self._ws.close(code=1001, reason="reboot")
 
-    async def _request(self, payload: Any, *, need_online: bool = True) -> Any:
-        """Send a CALL and return its result, failing fast with ``StationOffline`` when the connection goes
-        away instead of waiting for the response timeout. CALLERRORs raise the matching ``OCPPError``."""
-        lost = self._conn_lost
-        if self._ws is None or lost is None or lost.is_set() or (need_online and not self._online.is_set()):
-            raise StationOffline(f"{self.station_id} is offline")
-        call_task = asyncio.ensure_future(self.call(payload, suppress=False))
-        lost_task = asyncio.ensure_future(lost.wait())
-        try:
-            await asyncio.wait({call_task, lost_task}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            lost_task.cancel()
-            if not call_task.done():
-                call_task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await call_task
-        if call_task.cancelled():
-            raise StationOffline(f"{self.station_id}: connection lost while waiting for a response")
-        return call_task.result()
-
-    async def _try_send(self, payload: Any) -> Any:
-        """Like ``_request`` but only logs failures (for notifications whose loss is harmless)."""
-        try:
-            return await self._request(payload)
-        except StationOffline:
-            return None
-        except (OCPPError, TimeoutError) as exc:
-            logger.warning("%s: %s failed: %r", self.station_id, type(payload).__name__, exc)
-            return None
+    def _owned_tasks(self) -> list[asyncio.Task[Any]]:
+        tasks = [c.meter_task for c in self.connectors.values() if c.meter_task is not None]
+        return tasks + self.reservations.timers()
 
     # ------------------------------------------------------------------------------------------------
     # Boot, heartbeat, status
@@ -413,49 +233,6 @@ class SimulatedStation(ChargePoint):  # type: ignore[misc]
             meter_type="SimMeter 3P",
             meter_serial_number=self.meter_serial_number,
         )
-
-    async def _boot(self) -> None:
-        while True:
-            resp = await self._request(self._boot_payload(), need_online=False)
-            self.registration_status = str(resp.status)
-            interval = int(resp.interval)
-            logger.info("%s: BootNotification %s (interval %s)", self.station_id, resp.status, interval)
-            if resp.status == "Accepted":
-                self.boot_count += 1
-                if interval > 0:
-                    self.configuration["HeartbeatInterval"].value = str(
-                        min(interval, self.max_heartbeat_interval)
-                    )
-                self._online.set()
-                return
-            # Pending / Rejected: retry after the interval the central system asked for (or give up early
-            # when the connection goes away meanwhile: the next request then raises StationOffline).
-            lost = self._conn_lost
-            delay = min(interval, self.max_heartbeat_interval) if interval > 0 else 30
-            if lost is None:
-                raise StationOffline(f"{self.station_id} is offline")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(lost.wait(), timeout=delay)
-
-    async def _heartbeat_loop(self) -> None:
-        while True:
-            interval = self.config_int("HeartbeatInterval", 300)
-            if interval <= 0:
-                interval = self.max_heartbeat_interval
-            self._heartbeat_changed.clear()
-            try:
-                await asyncio.wait_for(
-                    self._heartbeat_changed.wait(), timeout=min(interval, self.max_heartbeat_interval)
-                )
-                continue  # interval changed: start over with the new value
-            except TimeoutError:
-                pass
-            try:
-                await self._request(call.Heartbeat())
-            except StationOffline:
-                return
-            except (OCPPError, TimeoutError) as exc:
-                logger.warning("%s: Heartbeat failed: %r", self.station_id, exc)
 
     def _station_status(self) -> str:
         return "Unavailable" if self.station_inoperative else "Available"
@@ -476,7 +253,7 @@ class SimulatedStation(ChargePoint):  # type: ignore[misc]
         for connector_id in [0, *self.connectors]:
             await self._send_status(connector_id)
 
-    async def _set_status(self, c: Connector, status: str, error_code: str = "NoError") -> None:
+    async def _set_status(self, c: Connector[int], status: str, error_code: str = "NoError") -> None:
         if c.status == status and c.error_code == error_code:
             return
         logger.debug("%s: connector %s %s -> %s", self.station_id, c.connector_id, c.status, status)
@@ -496,94 +273,41 @@ class SimulatedStation(ChargePoint):  # type: ignore[misc]
     # Metering
     # ------------------------------------------------------------------------------------------------
 
-    def _advance(self, c: Connector) -> None:
-        """Integrate the energy delivered since the last update into the register (and the EV's battery)."""
-        now = time.monotonic()
-        dt = max(0.0, now - c.last_update)
-        c.last_update = now
-        if c.power_w <= 0 or dt == 0:
-            return
-        delivered = c.power_w * dt / 3600.0
-        c.energy_wh += delivered
-        if c.ev is not None:
-            c.ev.soc = min(100.0, c.ev.soc + delivered / c.ev.capacity_wh * 100.0)
+    def _advance(self, c: Connector[int]) -> None:
+        self.charging.advance(c)
 
-    def _limit_w(self, c: Connector, phases: int) -> float:
-        """Power limit from installed charging profiles (lowest of station max and tx/default profile)."""
-        return connector_limit_w(self.station_profiles, c, phases)
+    def _limit_w(self, c: Connector[int], phases: int) -> float:
+        return self.charging.limit_w(c, phases)
 
     def _station_max_w(self, phases: int) -> float:
-        return self.max_current_a * NOMINAL_VOLTAGE * phases
+        return self.charging.station_max_w(phases)
 
-    def _update_power(self, c: Connector) -> None:
-        """Recompute the power the connector delivers now, from the EV, the station and charging profiles."""
-        if (
-            c.transaction_id is None
-            or c.ev is None
-            or c.status not in ("Charging", "SuspendedEV", "SuspendedEVSE")
-        ):
-            c.power_w = 0.0
-            return
-        if c.status == "SuspendedEVSE" and c.id_tag is None:
-            c.power_w = 0.0
-            return
-        ev = c.ev
-        offered = min(self._station_max_w(ev.phases), self._limit_w(c, ev.phases))
-        wanted = ev.acceptable_power()
-        power = min(offered, wanted)
-        if power > 0:
-            power *= self.rng.uniform(0.97, 1.0)
-        c.power_w = max(0.0, power)
+    def _update_power(self, c: Connector[int]) -> None:
+        self.charging.update_power(c)
 
-    def _next_status(self, c: Connector) -> str:
-        """Charging / SuspendedEV (car full or pausing) / SuspendedEVSE (limited to 0 by a profile)."""
-        if c.ev is None:
-            return c.status
-        if c.ev.acceptable_power() <= 0:
-            return "SuspendedEV"
-        if self._limit_w(c, c.ev.phases) <= 0:
-            return "SuspendedEVSE"
-        return "Charging"
+    def _next_status(self, c: Connector[int]) -> str:
+        return self.charging.next_status(c)
 
-    def _sampled_values(self, c: Connector, context: str, measurands: list[str]) -> list[dict[str, Any]]:
+    def _sampled_values(self, c: Connector[int], context: str, measurands: list[str]) -> list[dict[str, Any]]:
+        """The meter's readings as OCPP 1.6 SampledValues (values are strings, ``format`` Raw)."""
         values: list[dict[str, Any]] = []
-        phases = c.ev.phases if c.ev is not None else 3
-
-        def add(measurand: str, value: str, unit: str | None, phase: str | None = None) -> None:
-            sv: dict[str, Any] = {"value": value, "context": context, "format": "Raw", "measurand": measurand}
-            sv["location"] = "EV" if measurand == "SoC" else "Outlet"
-            if phase is not None:
-                sv["phase"] = phase
-            if unit is not None:
-                sv["unit"] = unit
+        for sample in self.charging.samples(c, measurands):
+            sv: dict[str, Any] = {
+                "value": sample.text,
+                "context": context,
+                "format": "Raw",
+                "measurand": sample.measurand,
+                "location": sample.location,
+            }
+            if sample.phase is not None:
+                sv["phase"] = sample.phase
+            sv["unit"] = sample.unit
             values.append(sv)
-
-        for m in measurands:
-            if m == "Energy.Active.Import.Register":
-                add(m, str(c.energy_register), "Wh")
-            elif m == "Power.Active.Import":
-                add(m, f"{c.power_w:.1f}", "W")
-            elif m == "Power.Offered":
-                add(m, f"{min(self._station_max_w(phases), self._limit_w(c, phases)):.1f}", "W")
-            elif m == "Current.Import":
-                per_phase = c.power_w / (NOMINAL_VOLTAGE * phases) if c.power_w > 0 else 0.0
-                for i, phase in enumerate(("L1", "L2", "L3")):
-                    current = per_phase * self.rng.uniform(0.98, 1.02) if i < phases and per_phase else 0.0
-                    add(m, f"{current:.2f}", "A", phase)
-            elif m == "Current.Offered":
-                add(
-                    m,
-                    f"{min(self.max_current_a, self._limit_w(c, phases) / (NOMINAL_VOLTAGE * phases)):.1f}",
-                    "A",
-                )
-            elif m == "Voltage":
-                for phase in ("L1-N", "L2-N", "L3-N"):
-                    add(m, f"{NOMINAL_VOLTAGE * self.rng.uniform(0.98, 1.02):.1f}", "V", phase)
-            elif m == "SoC" and c.ev is not None:
-                add(m, str(round(c.ev.soc)), "Percent")
         return values
 
-    def _meter_value(self, c: Connector, context: str, measurands: list[str] | None = None) -> dict[str, Any]:
+    def _meter_value(
+        self, c: Connector[int], context: str, measurands: list[str] | None = None
+    ) -> dict[str, Any]:
         self._advance(c)
         ms = measurands if measurands is not None else self.config_list("MeterValuesSampledData")
         ms = [m for m in ms if m in SUPPORTED_MEASURANDS] or ["Energy.Active.Import.Register"]
@@ -599,7 +323,7 @@ class SimulatedStation(ChargePoint):  # type: ignore[misc]
             )
         )
 
-    async def _meter_loop(self, c: Connector) -> None:
+    async def _meter_loop(self, c: Connector[int]) -> None:
         """While a transaction runs: integrate energy, follow the EV and profiles, send periodic MeterValues
         every MeterValueSampleInterval seconds (0 = no sampled meter values, the simulation still runs)."""
         while c.transaction_id is not None:
@@ -657,7 +381,7 @@ class SimulatedStation(ChargePoint):  # type: ignore[misc]
         c.claimed = True
         return await self._start_session(c, id_tag, remote=False)
 
-    async def _start_session(self, c: Connector, id_tag: str, *, remote: bool) -> int | None:
+    async def _start_session(self, c: Connector[int], id_tag: str, *, remote: bool) -> int | None:
         """Start a session on a connector already claimed by the caller."""
         try:
             reservation = c.reservation
@@ -693,7 +417,7 @@ class SimulatedStation(ChargePoint):  # type: ignore[misc]
                 )
             )
             if reservation is not None:
-                self._drop_reservation(c)
+                self.reservations.drop(c)
             c.transaction_id = int(resp.transaction_id)
             c.id_tag, c.meter_start, c.tx_started_at = id_tag, meter_start, started_at
             c.last_update = time.monotonic()
@@ -806,7 +530,7 @@ class SimulatedStation(ChargePoint):  # type: ignore[misc]
             c.stopping = False
         self._spawn(self._unplug(c), f"unplug{connector_id}")
 
-    async def _unplug(self, c: Connector) -> None:
+    async def _unplug(self, c: Connector[int]) -> None:
         """The driver takes the cable out after a short while; the connector becomes Available again (or
         Unavailable when a ChangeAvailability was scheduled)."""
         c.claimed = True  # nobody can start here until the cable is out
@@ -835,21 +559,10 @@ class SimulatedStation(ChargePoint):  # type: ignore[misc]
     # Reservations
     # ------------------------------------------------------------------------------------------------
 
-    def _drop_reservation(self, c: Connector) -> None:
-        if c.reservation is not None:
-            task = self._reservation_tasks.pop(c.reservation.reservation_id, None)
-            if task is not None and task is not asyncio.current_task():
-                task.cancel()
-        c.reservation = None
-
-    async def _expire_reservation(self, c: Connector, reservation: Reservation) -> None:
-        await asyncio.sleep(max(0.0, (reservation.expiry - utc_now()).total_seconds()))
-        if c.reservation is reservation:
-            logger.info("%s: reservation %s expired", self.station_id, reservation.reservation_id)
-            self._reservation_tasks.pop(reservation.reservation_id, None)
-            c.reservation = None
-            if c.status == "Reserved":
-                await self._set_status(c, "Available")
+    async def _reservation_expired(self, c: Connector[Any], reservation: Reservation) -> None:
+        logger.info("%s: reservation %s expired", self.station_id, reservation.reservation_id)
+        if c.status == "Reserved":
+            await self._set_status(c, "Available")
 
     # ------------------------------------------------------------------------------------------------
     # Handlers: Core profile
@@ -879,12 +592,8 @@ class SimulatedStation(ChargePoint):  # type: ignore[misc]
         self._defer(call_unique_id, lambda: self._remote_start(c, id_tag))
         return call_result.RemoteStartTransaction(status="Accepted")
 
-    async def _remote_start(self, c: Connector, id_tag: str) -> None:
+    async def _remote_start(self, c: Connector[int], id_tag: str) -> None:
         await self._start_session(c, id_tag, remote=True)
-
-    @_after(Action.remote_start_transaction)
-    def after_remote_start_transaction(self, call_unique_id: str, **kwargs: Any) -> None:
-        self._run_deferred(call_unique_id)
 
     @_on(Action.remote_stop_transaction)
     def on_remote_stop_transaction(
@@ -895,10 +604,6 @@ class SimulatedStation(ChargePoint):  # type: ignore[misc]
                 self._defer(call_unique_id, functools.partial(self.stop_session, c.connector_id, "Remote"))
                 return call_result.RemoteStopTransaction(status="Accepted")
         return call_result.RemoteStopTransaction(status="Rejected")
-
-    @_after(Action.remote_stop_transaction)
-    def after_remote_stop_transaction(self, call_unique_id: str, **kwargs: Any) -> None:
-        self._run_deferred(call_unique_id)
 
     @_on(Action.change_configuration)
     def on_change_configuration(self, key: str, value: str, **kwargs: Any) -> call_result.ChangeConfiguration:
@@ -956,10 +661,6 @@ class SimulatedStation(ChargePoint):  # type: ignore[misc]
         await asyncio.sleep(0.2)
         await self._reboot()
 
-    @_after(Action.reset)
-    def after_reset(self, call_unique_id: str, **kwargs: Any) -> None:
-        self._run_deferred(call_unique_id)
-
     @_on(Action.unlock_connector)
     def on_unlock_connector(
         self, connector_id: int, call_unique_id: str, **kwargs: Any
@@ -971,10 +672,6 @@ class SimulatedStation(ChargePoint):  # type: ignore[misc]
             self._defer(call_unique_id, lambda: self.stop_session(connector_id, "UnlockCommand"))
         return call_result.UnlockConnector(status="Unlocked")
 
-    @_after(Action.unlock_connector)
-    def after_unlock_connector(self, call_unique_id: str, **kwargs: Any) -> None:
-        self._run_deferred(call_unique_id)
-
     @_on(Action.change_availability)
     def on_change_availability(
         self, connector_id: int, type: str, call_unique_id: str, **kwargs: Any
@@ -982,34 +679,20 @@ class SimulatedStation(ChargePoint):  # type: ignore[misc]
         if connector_id != 0 and connector_id not in self.connectors:
             return call_result.ChangeAvailability(status="Rejected")
         targets = list(self.connectors.values()) if connector_id == 0 else [self.connectors[connector_id]]
-        inoperative = type == "Inoperative"
-        scheduled = False
-        for c in targets:
-            if c.transaction_id is not None or c.claimed or c.stopping:
-                c.scheduled_availability = type
-                scheduled = True
-            else:
-                c.inoperative = inoperative
-                c.scheduled_availability = None
+        scheduled = [c.change_availability(type == "Operative") for c in targets]
         if connector_id == 0:
-            self.station_inoperative = inoperative
+            self.station_inoperative = type == "Inoperative"
 
         async def notify() -> None:
             if connector_id == 0:
                 await self._send_status(0)
             for c in targets:
-                if c.transaction_id is None and not c.claimed and not c.stopping and c.status != "Faulted":
-                    if c.inoperative:
-                        await self._set_status(c, "Unavailable")
-                    elif c.status == "Unavailable":
-                        await self._set_status(c, "Reserved" if c.reservation else "Available")
+                status = c.status_after_availability_change()
+                if status is not None:
+                    await self._set_status(c, status)
 
         self._defer(call_unique_id, notify)
-        return call_result.ChangeAvailability(status="Scheduled" if scheduled else "Accepted")
-
-    @_after(Action.change_availability)
-    def after_change_availability(self, call_unique_id: str, **kwargs: Any) -> None:
-        self._run_deferred(call_unique_id)
+        return call_result.ChangeAvailability(status="Scheduled" if any(scheduled) else "Accepted")
 
     @_on(Action.data_transfer)
     def on_data_transfer(self, vendor_id: str, **kwargs: Any) -> call_result.DataTransfer:
@@ -1042,10 +725,6 @@ class SimulatedStation(ChargePoint):  # type: ignore[misc]
             return call_result.TriggerMessage(status="NotImplemented")
         self._defer(call_unique_id, sender)
         return call_result.TriggerMessage(status="Accepted")
-
-    @_after(Action.trigger_message)
-    def after_trigger_message(self, call_unique_id: str, **kwargs: Any) -> None:
-        self._run_deferred(call_unique_id)
 
     async def _send_simple(self, payload: Any) -> None:
         await self._try_send(payload)
@@ -1092,10 +771,6 @@ class SimulatedStation(ChargePoint):  # type: ignore[misc]
             await self._try_send(call.DiagnosticsStatusNotification(status=status))
         self.diagnostics_status = "Idle"
 
-    @_after(Action.get_diagnostics)
-    def after_get_diagnostics(self, call_unique_id: str, **kwargs: Any) -> None:
-        self._run_deferred(call_unique_id)
-
     @_on(Action.update_firmware)
     def on_update_firmware(
         self, location: str, retrieve_date: str, call_unique_id: str, **kwargs: Any
@@ -1127,10 +802,6 @@ class SimulatedStation(ChargePoint):  # type: ignore[misc]
         if not self.active_transactions():
             await self._reboot()
 
-    @_after(Action.update_firmware)
-    def after_update_firmware(self, call_unique_id: str, **kwargs: Any) -> None:
-        self._run_deferred(call_unique_id)
-
     # ------------------------------------------------------------------------------------------------
     # Handlers: LocalAuthListManagement
     # ------------------------------------------------------------------------------------------------
@@ -1150,7 +821,7 @@ class SimulatedStation(ChargePoint):  # type: ignore[misc]
         status = self.authorization.apply_local_list(
             list_version,
             update_type,
-            local_authorization_list or [],
+            [(e["id_tag"], e.get("id_tag_info")) for e in local_authorization_list or []],
             max_entries_per_message=self.config_int("SendLocalListMaxLength", 250),
             max_list_length=self.config_int("LocalAuthListMaxLength", 1000),
         )
@@ -1186,56 +857,31 @@ class SimulatedStation(ChargePoint):  # type: ignore[misc]
         expiry = parse_iso(expiry_date)
         if expiry is None or expiry <= utc_now():
             return call_result.ReserveNow(status="Rejected")
-        if c.status == "Faulted":
-            return call_result.ReserveNow(status="Faulted")
-        if c.inoperative or self.station_inoperative or c.status == "Unavailable":
-            return call_result.ReserveNow(status="Unavailable")
-        same = c.reservation is not None and c.reservation.reservation_id == reservation_id
-        if not same and (c.reservation is not None or not c.is_free_for()):
-            return call_result.ReserveNow(status="Occupied")
-        # a reservation id that exists on another connector is moved here
-        moved = [
-            o
-            for o in self.connectors.values()
-            if o is not c and o.reservation is not None and o.reservation.reservation_id == reservation_id
-        ]
-        for other in moved:
-            self._drop_reservation(other)
-        self._drop_reservation(c)
+        refusal = self.reservations.refusal(c, reservation_id, self.station_inoperative)
+        if refusal is not None:
+            return call_result.ReserveNow(status=refusal)
         reservation = Reservation(reservation_id, id_tag, expiry, parent_id_tag)
-        c.reservation = reservation
+        moved = self.reservations.place(self.connectors.values(), c, reservation)
 
         async def apply() -> None:
             for other in moved:
                 if other.status == "Reserved":
                     await self._set_status(other, "Available")
-            self._reservation_tasks[reservation_id] = self._spawn(
-                self._expire_reservation(c, reservation), f"reservation{reservation_id}"
-            )
             await self._set_status(c, "Reserved")
 
         self._defer(call_unique_id, apply)
         return call_result.ReserveNow(status="Accepted")
 
-    @_after(Action.reserve_now)
-    def after_reserve_now(self, call_unique_id: str, **kwargs: Any) -> None:
-        self._run_deferred(call_unique_id)
-
     @_on(Action.cancel_reservation)
     def on_cancel_reservation(
         self, reservation_id: int, call_unique_id: str, **kwargs: Any
     ) -> call_result.CancelReservation:
-        for c in self.connectors.values():
-            if c.reservation is not None and c.reservation.reservation_id == reservation_id:
-                self._drop_reservation(c)
-                if c.status == "Reserved":
-                    self._defer(call_unique_id, functools.partial(self._set_status, c, "Available"))
-                return call_result.CancelReservation(status="Accepted")
-        return call_result.CancelReservation(status="Rejected")
-
-    @_after(Action.cancel_reservation)
-    def after_cancel_reservation(self, call_unique_id: str, **kwargs: Any) -> None:
-        self._run_deferred(call_unique_id)
+        c = self.reservations.cancel(self.connectors.values(), reservation_id)
+        if c is None:
+            return call_result.CancelReservation(status="Rejected")
+        if c.status == "Reserved":
+            self._defer(call_unique_id, functools.partial(self._set_status, c, "Available"))
+        return call_result.CancelReservation(status="Accepted")
 
     # ------------------------------------------------------------------------------------------------
     # Handlers: SmartCharging
@@ -1270,10 +916,7 @@ class SimulatedStation(ChargePoint):  # type: ignore[misc]
         else:
             return call_result.SetChargingProfile(status="Rejected")
         install_profile(target, profile)
-        for c in self.connectors.values():
-            if c.transaction_id is not None:
-                self._advance(c)
-                self._update_power(c)
+        self.charging.follow_new_limits(self.connectors.values())
         return call_result.SetChargingProfile(status="Accepted")
 
     @_on(Action.clear_charging_profile)
@@ -1288,10 +931,7 @@ class SimulatedStation(ChargePoint):  # type: ignore[misc]
         stores: list[tuple[int, dict[int, dict[str, Any]]]] = [(0, self.station_profiles)]
         stores += [(c.connector_id, c.profiles) for c in self.connectors.values()]
         removed = clear_profiles(stores, id, connector_id, charging_profile_purpose, stack_level)
-        for c in self.connectors.values():
-            if c.transaction_id is not None:
-                self._advance(c)
-                self._update_power(c)
+        self.charging.follow_new_limits(self.connectors.values())
         return call_result.ClearChargingProfile(status="Accepted" if removed else "Unknown")
 
     @_on(Action.get_composite_schedule)
@@ -1302,13 +942,8 @@ class SimulatedStation(ChargePoint):  # type: ignore[misc]
             return call_result.GetCompositeSchedule(status="Rejected")
         unit = charging_rate_unit or "W"
         phases = 3
-        if connector_id == 0:
-            limit = profile_limit(self.station_profiles.values(), None, phases, "ChargePointMaxProfile")
-            limit_w = min(
-                limit if limit is not None else math.inf, self._station_max_w(phases) * len(self.connectors)
-            )
-        else:
-            limit_w = min(self._station_max_w(phases), self._limit_w(self.connectors[connector_id], phases))
+        outlet = self.connectors[connector_id] if connector_id else None
+        limit_w = self.charging.composite_limit_w(outlet, len(self.connectors), phases)
         value = limit_w if unit == "W" else limit_w / (NOMINAL_VOLTAGE * phases)
         now = utc_now()
         return call_result.GetCompositeSchedule(

@@ -3,27 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from stekker.domain.timeutil import format_timestamp
-from stekker.ocpp.protocol import OCPP16, OcppError
-from stekker.ocpp.schemas import known_actions, validate
+from stekker.ocpp.outbound import Outbound, OutboundSeries, raw_call, status_of
+from stekker.ocpp.protocol import OCPP16
+from stekker.services.device_model import OCPP16_COMPONENT, VariableRef, VariableResult, VariableValue
 from stekker.services.ports import CommandNotSupported, StationCallError, StationCommand
 from stekker.services.tokens import LocalListEntry, LocalListUpdate
-
-
-@dataclass(frozen=True, slots=True)
-class Outbound:
-    """A CALL to send, and how to read its reply."""
-
-    action: str
-    payload: dict[str, Any]
-    read: Callable[[dict[str, Any]], dict[str, Any]]
-
-
-def _status(reply: dict[str, Any]) -> dict[str, Any]:
-    return {"status": reply["status"]}
 
 
 def _local_entry(entry: LocalListEntry) -> dict[str, Any]:
@@ -42,7 +29,7 @@ def _remote_start(args: dict[str, Any]) -> Outbound:
     payload: dict[str, Any] = {"idTag": args["id_tag"]}
     if args.get("evse_number"):
         payload["connectorId"] = args["evse_number"]
-    return Outbound("RemoteStartTransaction", payload, _status)
+    return Outbound("RemoteStartTransaction", payload, status_of)
 
 
 def _remote_stop(args: dict[str, Any]) -> Outbound:
@@ -50,11 +37,11 @@ def _remote_stop(args: dict[str, Any]) -> Outbound:
         transaction_id = int(args["transaction_id"])
     except ValueError:
         raise CommandNotSupported("OCPP 1.6 transaction ids are integers") from None
-    return Outbound("RemoteStopTransaction", {"transactionId": transaction_id}, _status)
+    return Outbound("RemoteStopTransaction", {"transactionId": transaction_id}, status_of)
 
 
 def _change_configuration(args: dict[str, Any]) -> Outbound:
-    return Outbound("ChangeConfiguration", {"key": args["key"], "value": str(args["value"])}, _status)
+    return Outbound("ChangeConfiguration", {"key": args["key"], "value": str(args["value"])}, status_of)
 
 
 def _get_local_list_version(args: dict[str, Any]) -> Outbound:
@@ -68,32 +55,104 @@ def _send_local_list(args: dict[str, Any]) -> Outbound:
         "updateType": "Full" if update.full else "Differential",
         "localAuthorizationList": [_local_entry(e) for e in update.entries],
     }
-    return Outbound("SendLocalList", payload, _status)
+    return Outbound("SendLocalList", payload, status_of)
 
 
-def _raw(args: dict[str, Any]) -> Outbound:
-    """Any 1.6 action by name, checked against the schema before it leaves (operator tooling)."""
-    action, payload = args["action"], args.get("payload", {})
-    if action not in known_actions(OCPP16):
-        raise CommandNotSupported(f"OCPP 1.6 has no action {action!r}")
-    try:
-        validate(OCPP16, action, payload)
-    except OcppError as exc:
-        raise StationCallError("NotSent", f"payload rejected before sending: {exc.description}") from None
-    return Outbound(action, payload, lambda r: r)
+# ---- configuration keys as the neutral device model ----------------------------------------
 
 
-_TRANSLATIONS: dict[str, Callable[[dict[str, Any]], Outbound]] = {
+def _key_ref(key: str) -> VariableRef:
+    return VariableRef(OCPP16_COMPONENT, key)
+
+
+def _configuration_values(reply: dict[str, Any]) -> list[VariableValue]:
+    return [
+        VariableValue(
+            _key_ref(entry["key"]),
+            entry.get("value"),
+            mutability="ReadOnly" if entry["readonly"] else "ReadWrite",
+        )
+        for entry in reply.get("configurationKey", [])
+    ]
+
+
+def _check_component(refs: list[VariableRef]) -> None:
+    for ref in refs:
+        if ref.component not in ("", OCPP16_COMPONENT):
+            raise CommandNotSupported(
+                f"{ref.label}: an OCPP 1.6 station has configuration keys, not components "
+                f"(use component {OCPP16_COMPONENT!r} or none)"
+            )
+
+
+def _get_variables(args: dict[str, Any]) -> Outbound:
+    refs: list[VariableRef] = args["items"]
+    _check_component(refs)
+    keys = [ref.variable for ref in refs]
+
+    def read(reply: dict[str, Any]) -> dict[str, Any]:
+        values = {v.ref.variable: v.value for v in _configuration_values(reply)}
+        unknown = set(reply.get("unknownKey", []))
+        if not keys:
+            return {"results": [VariableResult(_key_ref(k), "Accepted", v) for k, v in values.items()]}
+        results = []
+        for key in keys:
+            if key in values:
+                results.append(VariableResult(_key_ref(key), "Accepted", values[key]))
+            else:
+                reason = "unknown key" if key in unknown else "not in the station's answer"
+                results.append(VariableResult(_key_ref(key), "UnknownVariable", reason=reason))
+        return {"results": results}
+
+    return Outbound("GetConfiguration", {"key": keys} if keys else {}, read)
+
+
+def _set_variables(args: dict[str, Any]) -> OutboundSeries:
+    """1.6 changes one key per call: a series, one ChangeConfiguration each."""
+    changes: list[tuple[VariableRef, str]] = args["items"]
+    _check_component([ref for ref, _ in changes])
+
+    def step(ref: VariableRef, value: str) -> Outbound:
+        def read(reply: dict[str, Any]) -> dict[str, Any]:
+            status = reply["status"]
+            return {
+                "result": VariableResult(
+                    _key_ref(ref.variable), status, value if status == "Accepted" else None
+                )
+            }
+
+        def refused(exc: StationCallError) -> dict[str, Any]:
+            return {"result": VariableResult(_key_ref(ref.variable), "Rejected", reason=str(exc))}
+
+        return Outbound("ChangeConfiguration", {"key": ref.variable, "value": value}, read, refused)
+
+    return OutboundSeries(
+        [step(ref, value) for ref, value in changes],
+        lambda replies: {"results": [r["result"] for r in replies]},
+    )
+
+
+def _get_base_report(args: dict[str, Any]) -> Outbound:
+    """1.6 has no reports: the full GetConfiguration answer is the report."""
+    return Outbound(
+        "GetConfiguration", {}, lambda r: {"status": "Accepted", "variables": _configuration_values(r)}
+    )
+
+
+_TRANSLATIONS: dict[str, Callable[[dict[str, Any]], Outbound | OutboundSeries]] = {
     "remote_start": _remote_start,
     "remote_stop": _remote_stop,
     "change_configuration": _change_configuration,
     "get_local_list_version": _get_local_list_version,
     "send_local_list": _send_local_list,
-    "raw": _raw,
+    "get_variables": _get_variables,
+    "set_variables": _set_variables,
+    "get_base_report": _get_base_report,
+    "raw": lambda args: raw_call(OCPP16, args),
 }
 
 
-def translate(command: StationCommand) -> Outbound:
+def translate(command: StationCommand) -> Outbound | OutboundSeries:
     build = _TRANSLATIONS.get(command.name)
     if build is None:
         raise CommandNotSupported(f"{command.name} is not available for OCPP 1.6 stations")

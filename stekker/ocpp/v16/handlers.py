@@ -8,6 +8,7 @@ from stekker.db.base import utcnow
 from stekker.domain.metering import SampledValue
 from stekker.domain.timeutil import format_timestamp, parse_timestamp
 from stekker.ocpp.connection import Handler, Reply, StationConnection
+from stekker.ocpp.recording import data_transfer, recorder
 from stekker.services import authorization, station_setup, stations, transactions
 from stekker.services.authorization import TokenVerdict
 
@@ -58,8 +59,7 @@ async def boot_notification(conn: StationConnection, p: dict[str, Any]) -> Reply
         station_id, ctx = conn.station_id, conn.ctx
 
         async def after_boot() -> None:
-            await station_setup.configure_for_central_authorization(ctx, station_id)
-            await station_setup.sync_local_list(ctx, station_id)
+            await station_setup.after_boot(ctx, station_id)
 
         after = after_boot
     return Reply(
@@ -147,29 +147,6 @@ async def meter_values(conn: StationConnection, p: dict[str, Any]) -> Reply:
     return Reply({})
 
 
-async def data_transfer(conn: StationConnection, p: dict[str, Any]) -> Reply:
-    await stations.record_event(
-        conn.ctx,
-        conn.station_id,
-        "data_transfer",
-        vendor_id=p["vendorId"],
-        message_id=p.get("messageId"),
-        data=p.get("data"),
-    )
-    # No vendor extensions are registered yet; the spec's answer for that is UnknownVendorId.
-    return Reply({"status": "UnknownVendorId"})
-
-
-def _recorder(kind: str, answer: dict[str, Any] | None = None) -> Handler:
-    """A handler that stores the notification as a station event and acknowledges it."""
-
-    async def record(conn: StationConnection, p: dict[str, Any]) -> Reply:
-        await stations.record_event(conn.ctx, conn.station_id, kind, **p)
-        return Reply(dict(answer or {}))
-
-    return record
-
-
 HANDLERS: dict[str, Handler] = {
     "BootNotification": boot_notification,
     "Heartbeat": heartbeat,
@@ -179,12 +156,12 @@ HANDLERS: dict[str, Handler] = {
     "StopTransaction": stop_transaction,
     "MeterValues": meter_values,
     "DataTransfer": data_transfer,
-    "DiagnosticsStatusNotification": _recorder("diagnostics_status"),
-    "FirmwareStatusNotification": _recorder("firmware_status"),
+    "DiagnosticsStatusNotification": recorder("diagnostics_status"),
+    "FirmwareStatusNotification": recorder("firmware_status"),
     # 1.6 security extension (white paper edition 2)
-    "SecurityEventNotification": _recorder("security_event"),
-    "LogStatusNotification": _recorder("log_status"),
-    "SignedFirmwareStatusNotification": _recorder("firmware_status"),
+    "SecurityEventNotification": recorder("security_event"),
+    "LogStatusNotification": recorder("log_status"),
+    "SignedFirmwareStatusNotification": recorder("firmware_status"),
     # No certificate authority is configured: refusing is the answer the spec allows.
-    "SignCertificate": _recorder("certificate_signing_refused", {"status": "Rejected"}),
+    "SignCertificate": recorder("certificate_signing_refused", {"status": "Rejected"}),
 }

@@ -1,0 +1,199 @@
+"""A station's configuration, the same way for 1.6 and 2.0.1: read what it reported, ask it
+for current values, change them, request a full report.
+
+A 1.6 station's configuration keys appear as variables of the component `OCPP16`; a 2.0.1
+station's device model as its components and variables.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Literal
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel, Field
+
+from stekker.api.deps import get_actor, get_ctx
+from stekker.services import device_model
+from stekker.services.context import ServiceContext
+from stekker.services.device_model import OCPP16_COMPONENT, VariableRef, VariableResult
+
+router = APIRouter(prefix="/api/stations/{station_id}", tags=["configuration"])
+
+Attribute = Literal["Actual", "Target", "MinSet", "MaxSet"]
+_NAME = r"^[A-Za-z0-9_.\-*:]{1,50}$"
+
+
+class VariableIn(BaseModel):
+    component: str = Field(
+        default="",
+        max_length=50,
+        description=f"2.0.1 component, e.g. AuthCtrlr; empty or {OCPP16_COMPONENT} for a 1.6 key.",
+    )
+    variable: str = Field(pattern=_NAME, description="2.0.1 variable or 1.6 configuration key.")
+    component_instance: str = Field(default="", max_length=50)
+    variable_instance: str = Field(default="", max_length=50)
+    evse: int = Field(default=0, ge=0, le=1000, description="EVSE of the component; 0: none.")
+    connector: int = Field(default=0, ge=0, le=1000)
+    attribute_type: Attribute = "Actual"
+
+    def ref(self) -> VariableRef:
+        return VariableRef(
+            component=self.component or OCPP16_COMPONENT,
+            variable=self.variable,
+            component_instance=self.component_instance,
+            variable_instance=self.variable_instance,
+            evse_number=self.evse,
+            connector_number=self.connector,
+            attribute_type=self.attribute_type,
+        )
+
+
+class VariableSetIn(VariableIn):
+    value: str = Field(max_length=1000)
+
+
+class GetRequest(BaseModel):
+    items: list[VariableIn] = Field(
+        default_factory=list, max_length=100, description="Empty: every key (1.6 only)."
+    )
+
+
+class SetRequest(BaseModel):
+    items: list[VariableSetIn] = Field(min_length=1, max_length=100)
+
+
+class ReportRequest(BaseModel):
+    report_base: Literal["FullInventory", "ConfigurationInventory", "SummaryInventory"] = "FullInventory"
+
+
+class VariableOut(BaseModel):
+    label: str = Field(description="Component.Variable as people write it.")
+    component: str
+    component_instance: str
+    evse: int
+    connector: int
+    variable: str
+    variable_instance: str
+    attribute_type: str
+    value: str | None
+    mutability: str | None
+    data_type: str | None
+    unit: str | None
+    min_limit: Decimal | None
+    max_limit: Decimal | None
+    values_list: str | None
+    source: str = Field(description="How we learnt it: report, get or set.")
+    updated_at: datetime
+
+
+class ResultOut(BaseModel):
+    label: str
+    component: str
+    variable: str
+    evse: int
+    connector: int
+    attribute_type: str
+    status: str = Field(description="The station's answer: Accepted, Rejected, UnknownVariable, ...")
+    value: str | None
+    reason: str | None
+
+
+class ReportOut(BaseModel):
+    status: str
+    request_id: int
+    stored: int | None = Field(description="Values stored at once (1.6); 2.0.1 reports arrive later.")
+
+
+def _result(r: VariableResult) -> ResultOut:
+    return ResultOut(
+        label=r.ref.label,
+        component=r.ref.component,
+        variable=r.ref.variable,
+        evse=r.ref.evse_number,
+        connector=r.ref.connector_number,
+        attribute_type=r.ref.attribute_type,
+        status=r.status,
+        value=r.value,
+        reason=r.reason,
+    )
+
+
+@router.get("/variables", response_model=list[VariableOut])
+async def stored_variables(
+    station_id: str,
+    component: str | None = Query(None, max_length=50),
+    variable: str | None = Query(None, max_length=50),
+    ctx: ServiceContext = Depends(get_ctx),
+    _actor: str = Depends(get_actor),
+) -> list[VariableOut]:
+    """What the station last reported, answered or accepted: no call to the station."""
+    rows = await device_model.list_variables(ctx, station_id, component, variable)
+    return [
+        VariableOut(
+            label=VariableRef(
+                r.component,
+                r.variable,
+                r.component_instance,
+                r.variable_instance,
+                r.evse_number,
+                r.connector_number,
+                r.attribute_type,
+            ).label,
+            component=r.component,
+            component_instance=r.component_instance,
+            evse=r.evse_number,
+            connector=r.connector_number,
+            variable=r.variable,
+            variable_instance=r.variable_instance,
+            attribute_type=r.attribute_type,
+            value=r.value,
+            mutability=r.mutability,
+            data_type=r.data_type,
+            unit=r.unit,
+            min_limit=r.min_limit,
+            max_limit=r.max_limit,
+            values_list=r.values_list,
+            source=r.source,
+            updated_at=r.updated_at,
+        )
+        for r in rows
+    ]
+
+
+@router.post("/variables/get", response_model=list[ResultOut])
+async def get_variables(
+    station_id: str,
+    body: GetRequest,
+    ctx: ServiceContext = Depends(get_ctx),
+    _actor: str = Depends(get_actor),
+) -> list[ResultOut]:
+    """Ask the station now (2.0.1 GetVariables, 1.6 GetConfiguration); answers are stored."""
+    results = await device_model.get_variables(ctx, station_id, [item.ref() for item in body.items])
+    return [_result(r) for r in results]
+
+
+@router.post("/variables/set", response_model=list[ResultOut])
+async def set_variables(
+    station_id: str,
+    body: SetRequest,
+    ctx: ServiceContext = Depends(get_ctx),
+    actor: str = Depends(get_actor),
+) -> list[ResultOut]:
+    """Change values (2.0.1 SetVariables, 1.6 ChangeConfiguration per key); each is audited."""
+    changes = [(item.ref(), item.value) for item in body.items]
+    results = await device_model.set_variables(ctx, actor, station_id, changes)
+    return [_result(r) for r in results]
+
+
+@router.post("/reports", response_model=ReportOut)
+async def request_report(
+    station_id: str,
+    body: ReportRequest,
+    ctx: ServiceContext = Depends(get_ctx),
+    actor: str = Depends(get_actor),
+) -> ReportOut:
+    """Ask for the whole configuration (2.0.1 GetBaseReport → NotifyReport; 1.6 GetConfiguration)."""
+    outcome = await device_model.request_base_report(ctx, actor, station_id, body.report_base)
+    return ReportOut(**outcome)
