@@ -1,11 +1,19 @@
-"""OCPP 1.6J load generator: N simulated stations over loopback, one JSON line of results.
+"""OCPP load generator (1.6J, 2.0.1 or a mix): N simulated stations over loopback, one JSON line
+of results.
 
 Runs in its own process (bench/run.py starts it with subprocess) so that it never shares an
-event loop with the server under test. Each station connects to `{url}{station_id}` with the
-`ocpp1.6` subprotocol, sends BootNotification and one StatusNotification per connector (0..C),
-then waits for every other station. In the measured phase each station sends MeterValues and
-Heartbeats at `--rate` messages per second (jittered), one outstanding CALL at a time, and
-records the round-trip time of each. CALLs from the server are answered and not measured.
+event loop with the server under test. Each station connects to `{url}{station_id}` and then
+waits for every other station; in the measured phase it sends at `--rate` messages per second
+(jittered), one outstanding CALL at a time, and records the round-trip time of each. CALLs
+from the server are answered and not measured. What a station sends depends on `--ocpp`:
+
+- 1.6 (`ocpp1.6`): BootNotification and one StatusNotification per connector (0..C); measured:
+  MeterValues and Heartbeats, 4:1.
+- 2.0.1 (`ocpp2.0.1`): BootNotification, StatusNotification per EVSE (1..C, EVSE 1 Occupied) and
+  a TransactionEvent Started on EVSE 1 (CablePluggedIn, with the Transaction.Begin register);
+  measured, per 10 messages: 7 TransactionEvent Updated (MeterValuePeriodic with the register,
+  seqNo counting up), 2 Heartbeats and 1 StatusNotification.
+- mixed: even-numbered stations 1.6, odd-numbered ones 2.0.1.
 
 Progress events go to stderr as `EVENT <name>` lines; with `--hold-after` the generator keeps
 its connections open after the measured phase until a line (or EOF) arrives on stdin, so the
@@ -23,6 +31,7 @@ import random
 import sys
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -32,12 +41,22 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
-HEARTBEAT_EVERY = 5  # every 5th measured message is a Heartbeat, the rest MeterValues
+HEARTBEAT_EVERY = 5  # every 5th measured message is a Heartbeat, the rest MeterValues (1.6)
+STATUS_EVERY = 10  # and 2.0.1 replaces one TransactionEvent in 10 by a StatusNotification
+OCPP_VERSIONS = ("1.6", "2.0.1", "mixed")
+SUBPROTOCOLS = {"1.6": "ocpp1.6", "2.0.1": "ocpp2.0.1"}
 SERVER_CALL_REPLIES: dict[str, dict[str, Any]] = {
     "ChangeConfiguration": {"status": "Accepted"},
     "GetLocalListVersion": {"listVersion": 0},
     "SendLocalList": {"status": "Accepted"},
     "GetConfiguration": {"configurationKey": []},
+}
+SERVER_CALL_REPLIES_201: dict[str, dict[str, Any]] = {
+    "SetVariables": {"setVariableResult": []},
+    "GetVariables": {"getVariableResult": []},
+    "GetLocalListVersion": {"versionNumber": 0},
+    "SendLocalList": {"status": "Accepted"},
+    "GetBaseReport": {"status": "EmptyResultSet"},
 }
 DEFAULT_SERVER_CALL_REPLY: dict[str, Any] = {"status": "Accepted"}
 
@@ -60,6 +79,29 @@ METER_TEMPLATE = (
 )
 HEARTBEAT_TEMPLATE = '[2,"{id}","Heartbeat",{{}}]'
 
+BOOT_PAYLOAD_201 = orjson.dumps(
+    {
+        "chargingStation": {
+            "model": "LoadGen",
+            "vendorName": "StekkerBench",
+            "serialNumber": "bench",
+            "firmwareVersion": "1.0.0",
+        },
+        "reason": "PowerUp",
+    }
+).decode()
+STATUS_TEMPLATE_201 = (
+    '[2,"{id}","StatusNotification",{{"timestamp":"{ts}","connectorStatus":"{status}",'
+    '"evseId":{evse},"connectorId":1}}]'
+)
+TRANSACTION_EVENT_TEMPLATE = (
+    '[2,"{id}","TransactionEvent",{{"eventType":"{event}","timestamp":"{ts}","triggerReason":"{trigger}",'
+    '"seqNo":{seq},"transactionInfo":{{"transactionId":"{tx}","chargingState":"Charging"}},'
+    '"evse":{{"id":1,"connectorId":1}},"meterValue":[{{"timestamp":"{ts}","sampledValue":[{{"value":{wh},'
+    '"context":"{context}","measurand":"Energy.Active.Import.Register","location":"Outlet",'
+    '"unitOfMeasure":{{"unit":"Wh"}}}}]}}]}}]'
+)
+
 
 class CallError(Exception):
     """The server answered a CALL with a CALLERROR."""
@@ -75,6 +117,7 @@ class Stats:
     responses: int = 0
     errors: int = 0
     server_calls_answered: int = 0
+    connected_by_version: dict[str, int] = field(default_factory=dict)
     latencies_ms: list[float] = field(default_factory=list)
 
 
@@ -94,6 +137,13 @@ class Config:
     hold_after: bool
     hold_timeout: float
     seed: int
+    ocpp: str = "1.6"
+
+    def version_of(self, index: int) -> str:
+        """The OCPP version station number `index` (from 0) speaks."""
+        if self.ocpp == "mixed":
+            return "1.6" if index % 2 == 0 else "2.0.1"
+        return self.ocpp
 
 
 class Timestamp:
@@ -121,13 +171,20 @@ def event(name: str) -> None:
 
 
 class Station:
-    """One simulated charge point: a reader task plus a caller with one outstanding CALL."""
+    """One simulated charge point: a reader task plus a caller with one outstanding CALL. A 2.0.1
+    station also keeps the transaction it reports on (id, next seqNo) and its energy register."""
 
-    def __init__(self, station_id: str, ws: ClientConnection, stats: Stats, call_timeout: float) -> None:
+    def __init__(
+        self, station_id: str, ws: ClientConnection, stats: Stats, call_timeout: float, version: str = "1.6"
+    ) -> None:
         self.station_id = station_id
         self.ws = ws
         self.stats = stats
         self.call_timeout = call_timeout
+        self.version = version
+        self.transaction_id = ""
+        self.seq_no = 0
+        self.energy_wh = 0
         self._ids = itertools.count(1)
         self._pending_id = ""
         self._pending: asyncio.Future[Any] | None = None
@@ -155,7 +212,8 @@ class Station:
         """Resolve our pending CALL, or answer a CALL from the server."""
         kind = msg[0]
         if kind == 2:
-            reply = SERVER_CALL_REPLIES.get(msg[2], DEFAULT_SERVER_CALL_REPLY)
+            replies = SERVER_CALL_REPLIES if self.version == "1.6" else SERVER_CALL_REPLIES_201
+            reply = replies.get(msg[2], DEFAULT_SERVER_CALL_REPLY)
             await self.ws.send(orjson.dumps([3, msg[1], reply]).decode())
             self.stats.server_calls_answered += 1
             return
@@ -189,11 +247,12 @@ class Station:
 async def open_station(index: int, cfg: Config, stats: Stats, gate: asyncio.Semaphore) -> Station | None:
     """Connect, boot and report connector status; None (and a connect error) on any failure."""
     station_id = f"{cfg.prefix}{index:06d}"
+    version = cfg.version_of(index)
     async with gate:
         try:
             ws = await connect(
                 cfg.url + station_id,
-                subprotocols=[Subprotocol("ocpp1.6")],
+                subprotocols=[Subprotocol(SUBPROTOCOLS[version])],
                 open_timeout=cfg.connect_timeout,
                 ping_interval=None,
                 compression=None,
@@ -202,15 +261,26 @@ async def open_station(index: int, cfg: Config, stats: Stats, gate: asyncio.Sema
         except Exception:  # refused, handshake rejected, timeout: all count as connect errors
             stats.connect_errors += 1
             return None
-        station = Station(station_id, ws, stats, cfg.call_timeout)
+        if ws.subprotocol != SUBPROTOCOLS[version]:
+            stats.connect_errors += 1
+            await ws.close()
+            return None
+        station = Station(station_id, ws, stats, cfg.call_timeout, version)
+        seeded = random.Random(f"{cfg.seed}-{index}")
+        station.energy_wh = seeded.randrange(1_000_000, 9_000_000)  # a lifetime register, never 0
+        station.transaction_id = str(uuid.UUID(int=seeded.getrandbits(128), version=4))
         station.reader = asyncio.create_task(station.read_loop())
         try:
-            await boot_station(station, cfg.connectors)
+            if version == "1.6":
+                await boot_station(station, cfg.connectors)
+            else:
+                await boot_station_201(station, cfg.connectors)
         except (CallError, TimeoutError, ConnectionError, ConnectionClosed, KeyError, TypeError):
             stats.connect_errors += 1
             await close_station(station)
             return None
     stats.connected += 1
+    stats.connected_by_version[version] = stats.connected_by_version.get(version, 0) + 1
     return station
 
 
@@ -227,6 +297,51 @@ async def boot_station(station: Station, connectors: int) -> None:
         )
 
 
+async def boot_station_201(station: Station, evses: int) -> None:
+    """BootNotification (must be Accepted), StatusNotification per EVSE 1..N (EVSE 1 Occupied), then a
+    TransactionEvent Started on EVSE 1 that the measured Updated events belong to."""
+    call_id = station.next_id()
+    result = await station.call(call_id, f'[2,"{call_id}","BootNotification",{BOOT_PAYLOAD_201}]')
+    if result["status"] != "Accepted":
+        raise CallError(f"boot {result['status']}")
+    for evse in range(1, max(1, evses) + 1):
+        call_id = station.next_id()
+        status = "Occupied" if evse == 1 else "Available"
+        frame = STATUS_TEMPLATE_201.format(id=call_id, ts=TIMESTAMP.now(), status=status, evse=evse)
+        await station.call(call_id, frame)
+    call_id = station.next_id()
+    await station.call(call_id, transaction_event(station, call_id, "Started"))
+
+
+def transaction_event(station: Station, call_id: str, event: str) -> str:
+    """A TransactionEvent frame for the station's transaction, with the next seqNo."""
+    seq_no, station.seq_no = station.seq_no, station.seq_no + 1
+    started = event == "Started"
+    return TRANSACTION_EVENT_TEMPLATE.format(
+        id=call_id,
+        event=event,
+        ts=TIMESTAMP.now(),
+        trigger="CablePluggedIn" if started else "MeterValuePeriodic",
+        seq=seq_no,
+        tx=station.transaction_id,
+        wh=station.energy_wh,
+        context="Transaction.Begin" if started else "Sample.Periodic",
+    )
+
+
+def measured_frame(station: Station, n: int, call_id: str, rng: random.Random) -> str:
+    """The `n`th measured CALL of a station, by its OCPP version's message mix."""
+    if n % HEARTBEAT_EVERY == HEARTBEAT_EVERY - 1:
+        return HEARTBEAT_TEMPLATE.format(id=call_id)
+    if station.version == "1.6":
+        station.energy_wh += rng.randrange(1, 500)
+        return METER_TEMPLATE.format(id=call_id, ts=TIMESTAMP.now(), wh=station.energy_wh)
+    if n % STATUS_EVERY == STATUS_EVERY - 2:
+        return STATUS_TEMPLATE_201.format(id=call_id, ts=TIMESTAMP.now(), status="Occupied", evse=1)
+    station.energy_wh += rng.randrange(1, 500)
+    return transaction_event(station, call_id, "Updated")
+
+
 async def close_station(station: Station) -> None:
     """Close the WebSocket and stop the reader, never raising."""
     try:
@@ -238,9 +353,8 @@ async def close_station(station: Station) -> None:
 
 
 async def run_station(station: Station, rate: float, end: float, rng: random.Random) -> None:
-    """Send jittered MeterValues/Heartbeats at `rate` per second until the monotonic time `end`."""
+    """Send the jittered measured messages at `rate` per second until the monotonic time `end`."""
     interval = 1.0 / rate
-    energy_wh = rng.randrange(0, 1_000_000)
     next_send = time.monotonic() + rng.uniform(0.0, interval)
     for n in itertools.count():
         delay = next_send - time.monotonic()
@@ -249,12 +363,7 @@ async def run_station(station: Station, rate: float, end: float, rng: random.Ran
         if delay > 0:
             await asyncio.sleep(delay)
         call_id = station.next_id()
-        if n % HEARTBEAT_EVERY == HEARTBEAT_EVERY - 1:
-            frame = HEARTBEAT_TEMPLATE.format(id=call_id)
-        else:
-            energy_wh += rng.randrange(1, 500)
-            frame = METER_TEMPLATE.format(id=call_id, ts=TIMESTAMP.now(), wh=energy_wh)
-        await station.timed_call(call_id, frame)
+        await station.timed_call(call_id, measured_frame(station, n, call_id, rng))
         next_send = max(next_send + interval * rng.uniform(0.9, 1.1), time.monotonic())
 
 
@@ -274,8 +383,10 @@ def summarize(cfg: Config, stats: Stats, connect_seconds: float, measured_second
         return None if value is None else round(value, 2)
 
     return {
+        "ocpp": cfg.ocpp,
         "stations_requested": cfg.stations,
         "stations_connected": stats.connected,
+        "stations_connected_by_version": stats.connected_by_version,
         "connect_errors": cfg.stations - stats.connected,
         "messages_sent": stats.messages_sent,
         "responses": stats.responses,
@@ -383,13 +494,16 @@ def start_watchdog(seconds: float, cfg: Config) -> None:
 
 def parse_args(argv: list[str] | None = None) -> Config:
     """Command line to Config."""
-    p = argparse.ArgumentParser(description="OCPP 1.6J load generator (one JSON result line on stdout)")
+    p = argparse.ArgumentParser(description="OCPP load generator (one JSON result line on stdout)")
+    p.add_argument("--ocpp", choices=OCPP_VERSIONS, default="1.6", help="mixed: even stations 1.6, odd 2.0.1")
     p.add_argument("--url", default="ws://127.0.0.1:9000/ocpp/", help="station id is appended")
     p.add_argument("--stations", type=int, default=100)
     p.add_argument("--rate", type=float, default=0.2, help="messages per second per station")
     p.add_argument("--duration", type=float, default=30.0, help="seconds of the measured phase")
     p.add_argument("--ramp-concurrency", type=int, default=200, help="connections opened at a time")
-    p.add_argument("--connectors", type=int, default=2, help="StatusNotification for connectors 0..N")
+    p.add_argument(
+        "--connectors", type=int, default=2, help="StatusNotification for connectors 0..N (2.0.1: EVSEs 1..N)"
+    )
     p.add_argument("--call-timeout", type=float, default=10.0, help="seconds before a CALL counts as error")
     p.add_argument("--connect-timeout", type=float, default=20.0)
     p.add_argument("--prefix", default="BENCH", help="station id prefix")
@@ -403,7 +517,7 @@ def parse_args(argv: list[str] | None = None) -> Config:
     return Config(
         url=url, stations=a.stations, rate=a.rate, duration=a.duration, ramp_concurrency=a.ramp_concurrency,
         connectors=a.connectors, call_timeout=a.call_timeout, connect_timeout=a.connect_timeout,
-        prefix=a.prefix, hold_after=a.hold_after, hold_timeout=a.hold_timeout, seed=a.seed,
+        prefix=a.prefix, hold_after=a.hold_after, hold_timeout=a.hold_timeout, seed=a.seed, ocpp=a.ocpp,
     )  # fmt: skip
 
 

@@ -9,6 +9,10 @@ bench/results/latest.md (git-ignored). Paste the table into bench/README.md by h
     .venv/bin/python bench/run.py                       # N = 1000,5000, 30 s each, both servers
     .venv/bin/python bench/run.py --quick               # smoke run: N = 100, 5 s
     .venv/bin/python bench/run.py --servers baseline --stations 1000 --duration 20
+    .venv/bin/python bench/run.py --quick --ocpp 1.6,2.0.1,mixed   # Stekker per OCPP version
+
+With `--ocpp` other than 1.6 the stations speak OCPP 2.0.1 (or a mix); the baseline speaks 1.6
+only, so it runs for 1.6 alone and every row of the same N is compared with that 1.6 baseline.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
 RESULTS_DIR = BENCH_DIR / "results"
 SERVERS = ("baseline", "stekker", "stekker-pg")
+OCPP_VERSIONS = ("1.6", "2.0.1", "mixed")
 START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 10.0
 STDERR_TAIL_LINES = 15
@@ -65,6 +70,7 @@ class RunResult:
 
     server: str
     stations: int
+    ocpp: str = "1.6"
     ok: bool = False
     failure: str = ""
     stderr_tail: list[str] = field(default_factory=list)
@@ -72,6 +78,11 @@ class RunResult:
     rss_before: int | None = None
     rss_after: int | None = None
     server_cpu_s: float | None = None
+
+    @property
+    def label(self) -> str:
+        """The server, with the OCPP version when it is not 1.6."""
+        return self.server if self.ocpp == "1.6" else f"{self.server} ({self.ocpp})"
 
     @property
     def rss_per_conn_kib(self) -> float | None:
@@ -209,11 +220,12 @@ def cpu_seconds(pid: int) -> float | None:
 # --------------------------------------------------------------------------- load generator
 
 
-def loadgen_argv(url: str, stations: int, args: argparse.Namespace) -> list[str]:
+def loadgen_argv(url: str, stations: int, args: argparse.Namespace, ocpp: str = "1.6") -> list[str]:
     """Command line of bench/loadgen.py."""
     return [
         sys.executable,
         str(BENCH_DIR / "loadgen.py"),
+        "--ocpp", ocpp,
         "--url", url,
         "--stations", str(stations),
         "--rate", str(args.rate),
@@ -243,7 +255,7 @@ def run_loadgen(
 ) -> None:
     """Run loadgen against `url`, sampling server CPU/RSS at its phase events."""
     proc = subprocess.Popen(
-        loadgen_argv(url, stations, args),
+        loadgen_argv(url, stations, args, result.ocpp),
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -320,28 +332,29 @@ def fresh_pg_database(admin_url: str) -> Iterator[str]:
         psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def run_one(name: str, stations: int, args: argparse.Namespace) -> RunResult:
-    """Start server `name` (with a fresh PostgreSQL database for stekker-pg), load it, stop it."""
+def run_one(name: str, stations: int, args: argparse.Namespace, ocpp: str = "1.6") -> RunResult:
+    """Start server `name` (with a fresh PostgreSQL database for stekker-pg), load it with stations
+    speaking `ocpp`, stop it."""
     if name != "stekker-pg":
-        return _run_one(name, stations, args)
+        return _run_one(name, stations, args, ocpp)
     try:
         with fresh_pg_database(args.postgres_admin_url) as url:
             args.pg_database_url = url
-            return _run_one(name, stations, args)
+            return _run_one(name, stations, args, ocpp)
     except (OSError, subprocess.CalledProcessError) as exc:
-        result = RunResult(server=name, stations=stations)
+        result = RunResult(server=name, stations=stations, ocpp=ocpp)
         result.failure = f"no PostgreSQL at {args.postgres_admin_url}: {exc}"
         return result
 
 
-def _run_one(name: str, stations: int, args: argparse.Namespace) -> RunResult:
+def _run_one(name: str, stations: int, args: argparse.Namespace, ocpp: str) -> RunResult:
     """Start server `name`, load it with `stations`, stop it; never raises for server failures."""
-    result = RunResult(server=name, stations=stations)
+    result = RunResult(server=name, stations=stations, ocpp=ocpp)
     with tempfile.TemporaryDirectory(prefix=f"stekker-bench-{name}-") as tmp:
         workdir = Path(tmp)
         spec = server_spec(name, workdir, args)
         stderr_path = workdir / "server.log"
-        print(f"[bench] {name} N={stations}: starting server on port {spec.ocpp_port}", flush=True)
+        print(f"[bench] {result.label} N={stations}: starting server on port {spec.ocpp_port}", flush=True)
         try:
             with running_server(spec, stderr_path) as proc:
                 why = wait_until_listening(proc, spec.ocpp_port, START_TIMEOUT_S)
@@ -357,7 +370,7 @@ def _run_one(name: str, stations: int, args: argparse.Namespace) -> RunResult:
             result.failure = f"cannot start server: {exc}"
         if not result.ok:
             result.stderr_tail = result.stderr_tail or tail(stderr_path)
-    print(f"[bench] {name} N={stations}: {summary_line(result)}", flush=True)
+    print(f"[bench] {result.label} N={stations}: {summary_line(result)}", flush=True)
     return result
 
 
@@ -386,7 +399,7 @@ def fmt(value: float | int | None, digits: int = 1) -> str:
 
 def ratio_cell(r: RunResult, baseline: RunResult | None) -> str:
     """Stekker vs baseline for the same N: msgs/s ratio and p99 ratio."""
-    if r.server == "baseline":
+    if r.server == "baseline" and r.ocpp == "1.6":
         return "reference" if r.ok else "-"
     if not r.ok or baseline is None or not baseline.ok:
         return "-"
@@ -409,10 +422,10 @@ def table_row(r: RunResult, baseline: RunResult | None) -> str:
     """One markdown row."""
     if not r.ok:
         reason = r.failure.replace("|", "\\|")
-        return f"| {r.server} | {r.stations} | FAILED | - | - | - | - | - | - | - | {reason} |"
+        return f"| {r.label} | {r.stations} | FAILED | - | - | - | - | - | - | - | {reason} |"
     load = r.load
     cells = [
-        r.server,
+        r.label,
         str(r.stations),
         str(load["stations_connected"]),
         fmt(load["msgs_per_s"]),
@@ -429,7 +442,7 @@ def table_row(r: RunResult, baseline: RunResult | None) -> str:
 
 def markdown_table(results: list[RunResult]) -> str:
     """The results table, baseline row first for each N."""
-    baselines = {r.stations: r for r in results if r.server == "baseline"}
+    baselines = {r.stations: r for r in results if r.server == "baseline" and r.ocpp == "1.6"}
     rows = [table_row(r, baselines.get(r.stations)) for r in results]
     return "\n".join([TABLE_HEADER, *rows])
 
@@ -476,8 +489,14 @@ def machine_info() -> dict[str, str]:
 
 def load_description(args: argparse.Namespace) -> str:
     """The load parameters as one line."""
+    mixes = {
+        "1.6": "1.6: 4 MeterValues : 1 Heartbeat",
+        "2.0.1": "2.0.1: 7 TransactionEvent Updated : 2 Heartbeat : 1 StatusNotification",
+        "mixed": "mixed: half the stations each",
+    }
+    mix = "; ".join(mixes[v] for v in args.ocpp_versions)
     return (
-        f"rate {args.rate} msg/s per station (jittered; 4 MeterValues : 1 Heartbeat), measured phase "
+        f"rate {args.rate} msg/s per station (jittered; {mix}), measured phase "
         f"{args.duration:g} s, connections opened {args.ramp_concurrency} at a time, "
         f"baseline loop: {'uvloop' if args.baseline_uvloop else 'asyncio (documented style)'}"
     )
@@ -499,8 +518,8 @@ def report(results: list[RunResult], args: argparse.Namespace) -> str:
     machine = "\n".join(f"- {k}: {v}" for k, v in machine_info().items())
     raw = json.dumps(
         [
-            {"server": r.server, "stations": r.stations, "ok": r.ok, "failure": r.failure, **r.load,
-             "rss_before": r.rss_before, "rss_after": r.rss_after, "server_cpu_s": r.server_cpu_s}
+            {"server": r.server, "ocpp": r.ocpp, "stations": r.stations, "ok": r.ok, "failure": r.failure,
+             **r.load, "rss_before": r.rss_before, "rss_after": r.rss_after, "server_cpu_s": r.server_cpu_s}
             for r in results
         ],
         indent=1,
@@ -527,6 +546,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="postgresql://postgres@127.0.0.1:5432/postgres",
         help="for stekker-pg: a server where a throw-away database can be created",
     )
+    p.add_argument(
+        "--ocpp",
+        default="1.6",
+        help="comma-separated OCPP versions of the stations: 1.6,2.0.1,mixed (the baseline: 1.6 only)",
+    )
     p.add_argument("--rate", type=float, default=0.2, help="messages per second per station")
     p.add_argument("--duration", type=float, default=30.0, help="seconds of the measured phase")
     p.add_argument("--ramp-concurrency", type=int, default=200)
@@ -541,13 +565,36 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     unknown = set(args.server_names) - set(SERVERS)
     if unknown:
         p.error(f"unknown server(s): {', '.join(sorted(unknown))}; choose from {', '.join(SERVERS)}")
+    args.ocpp_versions = [v.strip() for v in str(args.ocpp).split(",") if v.strip()]
+    unknown = set(args.ocpp_versions) - set(OCPP_VERSIONS)
+    if unknown or not args.ocpp_versions:
+        p.error(
+            f"unknown OCPP version(s): {', '.join(sorted(unknown))}; choose from {', '.join(OCPP_VERSIONS)}"
+        )
     return args
+
+
+def planned_runs(args: argparse.Namespace) -> list[tuple[str, int, str]]:
+    """(server, N, OCPP version) for every run, the baseline first for each N. The baseline speaks
+    OCPP 1.6 only: it runs when 1.6 is among the versions."""
+    runs: list[tuple[str, int, str]] = []
+    for n in args.station_counts:
+        if "baseline" in args.server_names and "1.6" in args.ocpp_versions:
+            runs.append(("baseline", n, "1.6"))
+        others = [name for name in args.server_names if name != "baseline"]
+        runs += [(name, n, version) for version in args.ocpp_versions for name in others]
+    return runs
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run every (N, server) pair, print and write the report; exit 1 if any run failed."""
     args = parse_args(argv)
-    results = [run_one(name, n, args) for n in args.station_counts for name in args.server_names]
+    runs = planned_runs(args)
+    if "baseline" in args.server_names and "1.6" not in args.ocpp_versions:
+        print(
+            "[bench] the baseline speaks OCPP 1.6 only: add 1.6 to --ocpp to compare against it", flush=True
+        )
+    results = [run_one(name, n, args, version) for name, n, version in runs]
     text = report(results, args)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(text)

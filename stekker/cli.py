@@ -84,10 +84,17 @@ def simulate(
     id_tag: Annotated[list[str] | None, typer.Option(help="Tokens the drivers use (repeatable).")] = None,
     session_every: Annotated[float, typer.Option(help="Mean seconds between sessions.")] = 60.0,
     password: Annotated[str | None, typer.Option(help="Basic-auth password for every station.")] = None,
+    ocpp: Annotated[
+        str, typer.Option(help="OCPP version: 1.6, 2.0.1, or mixed (odd stations 1.6, even 2.0.1).")
+    ] = "1.6",
 ) -> None:
-    """Run simulated OCPP 1.6 stations that boot, charge and obey remote commands."""
-    from stekker.sim.fleet import run_fleet
+    """Run simulated OCPP 1.6 and/or 2.0.1 stations that boot, charge and obey remote commands."""
+    from stekker.sim.fleet import parse_ocpp_version, run_fleet
 
+    try:
+        version = parse_ocpp_version(ocpp)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--ocpp") from None
     settings = get_settings()
     setup_logging(settings.log_level)
     base = url or f"ws://{settings.host}:{settings.ocpp_port}/ocpp"
@@ -100,6 +107,7 @@ def simulate(
             id_tags=id_tag or ["DEMO-0001"],
             session_every=session_every,
             password=password,
+            ocpp_version=version,
         )
     )
 
@@ -107,19 +115,30 @@ def simulate(
 @app.command()
 def demo(
     stations: Annotated[int, typer.Option(help="How many simulated stations.")] = 3,
+    ocpp: Annotated[
+        str, typer.Option(help="OCPP version of the stations: mixed (odd 1.6, even 2.0.1), 1.6 or 2.0.1.")
+    ] = "mixed",
 ) -> None:
     """Serve on SQLite with a few simulated stations charging: the quickest way to see it work."""
+    from stekker.sim.fleet import parse_ocpp_version
+
+    try:
+        version = parse_ocpp_version(ocpp)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--ocpp") from None
     os.environ.setdefault("STEKKER_UNKNOWN_STATIONS", "accept")
     get_settings.cache_clear()
     settings = get_settings()
     setup_logging(settings.log_level)
-    _run(_demo(settings, stations))
+    _run(_demo(settings, stations, version))
 
 
-async def _demo(settings: Settings, count: int) -> None:
+async def _demo(settings: Settings, count: int, version: str) -> None:
     from stekker.app import Stekker
     from stekker.services.tokens import TokenInput, upsert_token
-    from stekker.sim.fleet import run_fleet
+    from stekker.sim.fleet import parse_ocpp_version, run_fleet, version_of
+
+    ocpp_version = parse_ocpp_version(version)
 
     server = Stekker(settings)
     await server.start()
@@ -127,12 +146,14 @@ async def _demo(settings: Settings, count: int) -> None:
     for tag in tags:
         await upsert_token(server.ctx, "demo", TokenInput(uid=tag, visual_number=f"demo card {tag}"))
     api = f"http://{settings.host}:{server.http_port}"
+    lineup = ", ".join(f"SIM{i:03d} OCPP {version_of(i, ocpp_version)}" for i in range(1, min(count, 4) + 1))
+    lineup += ", ..." if count > 4 else ""
     console.print(
         f"[bold green]Stekker is running[/] on {settings.database_url}\n"
         f"  stations connect at ws://{settings.host}:{server.ocpp_port}/ocpp/<station id>\n"
         f"  operator API: {api}/docs   live sessions: {api}/api/sessions?status=active\n"
         f"  try: stekker session list   |   stekker station list\n"
-        f"Starting {count} simulated stations (SIM001...). Ctrl-C stops everything."
+        f"Starting {count} simulated stations ({lineup}). Ctrl-C stops everything."
     )
     stop = asyncio.Event()
     try:
@@ -144,6 +165,7 @@ async def _demo(settings: Settings, count: int) -> None:
             session_every=45.0,
             meter_interval=10.0,
             stop_event=stop,
+            ocpp_version=ocpp_version,
         )
     finally:
         stop.set()

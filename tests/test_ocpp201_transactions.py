@@ -270,3 +270,14 @@ async def test_meter_values_without_transaction_are_linked(api: httpx.AsyncClien
     assert session["energy_wh"] == 1_000
     values = (await api.get(f"/api/sessions/{session['id']}/meter-values")).json()
     assert {v["value"] for v in values} >= {"40000", "41000"}
+
+
+async def test_register_running_backwards_gives_no_energy(api: httpx.AsyncClient, ocpp_url: str) -> None:
+    await add_token(api, "CARDBACK")
+    async with raw_station(ocpp_url, "BACK201", protocol=P201) as station:
+        await station.ok("TransactionEvent", tx_event("Started", "b-1", 0, token="CARDBACK", meter_wh=90_000))
+        await station.ok("TransactionEvent", tx_event("Ended", "b-1", 1, meter_wh=100))  # meter swapped
+    [done] = await session_of(api, "BACK201")
+    assert done["status"] == "completed" and done["energy_wh"] is None
+    events = (await api.get("/api/stations/BACK201/events")).json()
+    assert any(e["kind"] == "meter_anomaly" for e in events)

@@ -19,9 +19,9 @@ router = APIRouter(prefix="/api/tokens", tags=["tokens"])
 class TokenIn(BaseModel):
     uid: str = Field(
         min_length=1,
-        max_length=20,
+        max_length=36,
         pattern=r"^[\x21-\x7e]+$",
-        description="What the station sends as idTag (1.6 allows 20 characters).",
+        description="What the station sends as idTag / idToken (1.6 allows 20 characters, 2.0.1 36).",
     )
     type: str = Field(default="RFID", pattern="^(RFID|APP_USER|AD_HOC_USER|OTHER)$")
     contract_id: str | None = Field(default=None, max_length=36)

@@ -209,8 +209,9 @@ class ChargingSession(Base):
     evse_number: Mapped[int] = mapped_column(Integer)
     connector_number: Mapped[int] = mapped_column(Integer)
     transaction_id: Mapped[str | None] = mapped_column(String(36))
+    # token columns hold what a station sent: OCPP 2.1 idTokens reach 255 characters
     start_key: Mapped[str] = mapped_column(String(255))
-    token_uid: Mapped[str | None] = mapped_column(String(36), index=True)
+    token_uid: Mapped[str | None] = mapped_column(String(255), index=True)
     token_id: Mapped[int | None] = mapped_column(ForeignKey("tokens.id"))
     auth_status: Mapped[str] = mapped_column(String(16))
     status: Mapped[str] = mapped_column(String(16), default=SessionStatus.ACTIVE)
@@ -221,7 +222,7 @@ class ChargingSession(Base):
     meter_stop_wh: Mapped[int | None] = mapped_column(BigInteger)
     energy_wh: Mapped[int | None] = mapped_column(BigInteger)
     stop_reason: Mapped[str | None] = mapped_column(String(32))
-    stop_token_uid: Mapped[str | None] = mapped_column(String(36))
+    stop_token_uid: Mapped[str | None] = mapped_column(String(255))
     reservation_id: Mapped[int | None] = mapped_column(Integer)
     remote_start_id: Mapped[int | None] = mapped_column(Integer)
     # 2.0.1: the idToken type (ISO14443, eMAID, Central...), the EV's charging state
@@ -314,7 +315,7 @@ class RemoteStart(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     station_id: Mapped[str] = mapped_column(ForeignKey("charging_stations.id"))
     evse_number: Mapped[int | None] = mapped_column(Integer)
-    token_uid: Mapped[str] = mapped_column(String(36))
+    token_uid: Mapped[str] = mapped_column(String(255))
     actor: Mapped[str] = mapped_column(String(100))
     requested_at: Mapped[datetime]
     answer: Mapped[str | None] = mapped_column(String(32))
@@ -382,7 +383,7 @@ class AuthorizationRequest(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     station_id: Mapped[str] = mapped_column(String(48))
     connector_number: Mapped[int | None] = mapped_column(Integer)
-    token_uid: Mapped[str] = mapped_column(String(36), index=True)
+    token_uid: Mapped[str] = mapped_column(String(255), index=True)
     token_id: Mapped[int | None] = mapped_column(ForeignKey("tokens.id"))
     kind: Mapped[str] = mapped_column(String(32))
     result: Mapped[str] = mapped_column(String(16))

@@ -44,7 +44,8 @@ def validator(protocol: str, action: str, response: bool = False) -> Validator:
     folder = resources.files("ocpp") / _PACKAGE_DIR[protocol] / "schemas"
     schema = json.loads((folder / _schema_file(protocol, action, response)).read_text("utf-8"))
     schema.pop("$id", None)
-    return fastjsonschema.compile(schema)  # type: ignore[no-any-return]
+    # use_default=False: validating must not write schema defaults into what we store as sent
+    return fastjsonschema.compile(schema, use_default=False)  # type: ignore[no-any-return]
 
 
 _RULE_TO_CODE = {

@@ -34,12 +34,13 @@ log = logging.getLogger(__name__)
 
 Translator = Callable[[StationCommand], Outbound | OutboundSeries]
 
-# Offered subprotocols, best first: the handshake picks the first one the station also offers.
-# 2.1 shares 2.0.1's handlers (its common messages are spelled alike); frames are validated
-# against each version's own schemas.
+# Subprotocols, best supported first: of those a station offers, the handshake picks the first
+# in this order. 2.1 shares 2.0.1's handlers (its common messages are spelled alike) but we
+# support only those, so a station offering both gets 2.0.1. Frames are validated against
+# each version's own schemas.
 SUPPORTED: dict[str, tuple[Mapping[str, Handler], Translator]] = {
-    OCPP21: (V201_HANDLERS, v201_commands.translations(OCPP21)),
     OCPP201: (V201_HANDLERS, v201_commands.translations(OCPP201)),
+    OCPP21: (V201_HANDLERS, v201_commands.translations(OCPP21)),
     OCPP16: (V16_HANDLERS, v16_commands.translate),
 }
 

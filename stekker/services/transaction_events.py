@@ -27,6 +27,7 @@ from stekker.bus import Event
 from stekker.db.models import ChargingSession, SessionStatus, TransactionEvent
 from stekker.domain.authorization import AuthDecision, AuthStatus
 from stekker.domain.metering import SampledValue, advance_readings, latest_register_wh, session_energy_wh
+from stekker.services.audit import station_event
 from stekker.services.authorization import TokenVerdict, judge_token
 from stekker.services.context import ServiceContext
 from stekker.services.stations import ensure_evse
@@ -198,10 +199,24 @@ async def _apply(
         session.status = SessionStatus.COMPLETED
         session.stop_time = report.timestamp
         session.stop_reason = report.stopped_reason or "Local"
+        # the station's end reading is the end, even below what we saw (a swapped meter)
+        end = latest_register_wh([s for s in report.samples if s.context == "Transaction.End"])
+        if end is not None:
+            session.meter_last_wh = end[1]
         session.meter_stop_wh = session.meter_last_wh
         outcome.ended = True
     if session.status == SessionStatus.COMPLETED:
         session.energy_wh = session_energy_wh(session.meter_start_wh, session.meter_stop_wh)
+        if outcome.ended and session.energy_wh is None and session.meter_stop_wh is not None:
+            station_event(
+                db,
+                station_id,
+                "meter_anomaly",
+                ctx.now(),
+                session_id=session.id,
+                meter_start_wh=session.meter_start_wh,
+                meter_stop_wh=session.meter_stop_wh,
+            )
     outcome.energy_wh = session_energy_wh(session.meter_start_wh, session.meter_last_wh)
 
     db.add(

@@ -26,7 +26,11 @@ __all__ = [
 #: TxStartPoint / TxStopPoint conditions the simulated hardware can detect, with the triggerReason of the
 #: TransactionEvent that reports each one becoming true. (ParkingBayOccupancy and EnergyTransfer are taken
 #: as EVConnected and PowerPathClosed: the simulator has no bay sensor and energy flows once the path closes.)
-TX_POINT_TRIGGERS = {"Authorized": "Authorized", "EVConnected": "CablePluggedIn", "PowerPathClosed": "ChargingStateChanged"}
+TX_POINT_TRIGGERS = {
+    "Authorized": "Authorized",
+    "EVConnected": "CablePluggedIn",
+    "PowerPathClosed": "ChargingStateChanged",
+}
 TX_POINT_ALIASES = {"ParkingBayOccupancy": "EVConnected", "EnergyTransfer": "PowerPathClosed"}
 
 #: stoppedReason -> triggerReason of the TransactionEvent that reports it.

@@ -4,6 +4,10 @@ Each station keeps its connection up (reconnecting with exponential backoff and 
 when ``session_every`` is set, a "driver" produces charging sessions on it: a random id tag on a free
 connector, stopped again after a while. Every fifth station (1, 6, 11, ...) also starts a long session on
 connector 1 right after it boots, so a demo has sessions in progress immediately.
+
+Stations speak OCPP 1.6 (:class:`~stekker.sim.station.SimulatedStation`), OCPP 2.0.1
+(:class:`~stekker.sim.station201.SimulatedStation201`, whose EVSEs play the part of connectors here) or,
+in a mixed fleet, 1.6 and 2.0.1 in turn: odd station numbers 1.6, even ones 2.0.1.
 """
 
 from __future__ import annotations
@@ -13,8 +17,11 @@ import contextlib
 import logging
 import random
 import time
+from collections.abc import Mapping
+from typing import Literal, Protocol
 
 from stekker.sim.station import SimulatedStation
+from stekker.sim.station201 import SimulatedStation201
 
 logger = logging.getLogger("stekker.sim")
 
@@ -22,6 +29,73 @@ logger = logging.getLogger("stekker.sim")
 LONG_SESSION_EVERY_N_STATIONS = 5
 LONG_SESSION_SECONDS = (4 * 3600.0, 10 * 3600.0)
 MAX_BACKOFF = 60.0
+
+OcppVersion = Literal["1.6", "2.0.1", "mixed"]
+OCPP_VERSIONS: tuple[OcppVersion, ...] = ("1.6", "2.0.1", "mixed")
+
+
+class SessionStation(Protocol):
+    """What the fleet needs of a simulated station, whatever OCPP version it speaks. A "connector" is the
+    numbered outlet a session runs on: a 1.6 connector or a 2.0.1 EVSE."""
+
+    station_id: str
+
+    @property
+    def is_online(self) -> bool: ...
+
+    async def wait_online(self, timeout: float | None = None) -> None: ...
+
+    async def run(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    def free_connector(self, /) -> int | None: ...
+
+    def active_transactions(self) -> Mapping[int, int | str]: ...
+
+    async def start_session(self, connector: int, id_tag: str, /) -> int | str | None: ...
+
+    async def stop_session(self, connector: int, reason: str, /) -> None: ...
+
+
+def parse_ocpp_version(value: str) -> OcppVersion:
+    """``value`` as an OcppVersion; ValueError when the simulator does not speak it."""
+    for version in OCPP_VERSIONS:
+        if value.strip() == version:
+            return version
+    raise ValueError(f"unknown OCPP version {value!r}: choose one of {', '.join(OCPP_VERSIONS)}")
+
+
+def version_of(index: int, ocpp_version: OcppVersion) -> Literal["1.6", "2.0.1"]:
+    """The OCPP version station number ``index`` (from 1) speaks in a fleet of ``ocpp_version``."""
+    if ocpp_version == "mixed":
+        return "1.6" if index % 2 == 1 else "2.0.1"
+    return ocpp_version
+
+
+def make_station(
+    station_id: str,
+    base_url: str,
+    version: Literal["1.6", "2.0.1"],
+    *,
+    connectors: int,
+    password: str | None,
+    meter_interval: int,
+    rng: random.Random,
+) -> SessionStation:
+    """A simulated station of ``version`` with ``connectors`` outlets (2.0.1: EVSEs of one connector)."""
+    if version == "2.0.1":
+        return SimulatedStation201(
+            station_id,
+            base_url,
+            evses=connectors,
+            password=password,
+            tx_updated_interval=meter_interval,
+            rng=rng,
+        )
+    return SimulatedStation(
+        station_id, base_url, connectors=connectors, password=password, meter_interval=meter_interval, rng=rng
+    )
 
 
 def default_id_tags(count: int = 20, seed: int = 16) -> list[str]:
@@ -40,7 +114,7 @@ async def _wait(stop: asyncio.Event, seconds: float) -> bool:
 
 
 async def _keep_connected(
-    station: SimulatedStation, stop: asyncio.Event, index: int, rng: random.Random
+    station: SessionStation, stop: asyncio.Event, index: int, rng: random.Random
 ) -> None:
     """Run the station, reconnecting with exponential backoff (1 s .. 60 s, jittered) after failures."""
     if await _wait(stop, index * 0.02):  # stagger the initial connects a little
@@ -65,16 +139,16 @@ async def _keep_connected(
 
 
 async def _stop_later(
-    station: SimulatedStation, connector_id: int, transaction_id: int, after: float
+    station: SessionStation, connector_id: int, transaction_id: int | str, after: float, rng: random.Random
 ) -> None:
     await asyncio.sleep(after)
-    if station.connectors[connector_id].transaction_id == transaction_id:
-        reason = "EVDisconnected" if station.rng.random() < 0.2 else "Local"
+    if station.active_transactions().get(connector_id) == transaction_id:
+        reason = "EVDisconnected" if rng.random() < 0.2 else "Local"
         await station.stop_session(connector_id, reason)
 
 
 async def _drive_sessions(
-    station: SimulatedStation,
+    station: SessionStation,
     stop: asyncio.Event,
     index: int,
     id_tags: list[str],
@@ -86,8 +160,8 @@ async def _drive_sessions(
     long_running = (index - 1) % LONG_SESSION_EVERY_N_STATIONS == 0
     stoppers: set[asyncio.Task[None]] = set()
 
-    def schedule_stop(connector_id: int, tx: int, after: float) -> None:
-        task = asyncio.create_task(_stop_later(station, connector_id, tx, after))
+    def schedule_stop(connector_id: int, tx: int | str, after: float) -> None:
+        task = asyncio.create_task(_stop_later(station, connector_id, tx, after, rng))
         stoppers.add(task)
         task.add_done_callback(stoppers.discard)
 
@@ -103,7 +177,7 @@ async def _drive_sessions(
             now = time.monotonic()
             if now >= next_long:
                 next_long = now + session_every
-                if station.connectors[1].transaction_id is None and station.connectors[1].is_free_for():
+                if station.free_connector() == 1:
                     tx = await station.start_session(1, rng.choice(id_tags))
                     if tx is not None:
                         schedule_stop(1, tx, rng.uniform(*LONG_SESSION_SECONDS))
@@ -131,17 +205,20 @@ async def run_fleet(
     meter_interval: float = 10.0,
     password: str | None = None,
     stop_event: asyncio.Event | None = None,
+    ocpp_version: OcppVersion = "1.6",
 ) -> None:
     """Run ``count`` simulated stations ``{prefix}001``.. against ``base_url`` until ``stop_event`` is set
-    (or the task is cancelled). On the way out running sessions are stopped cleanly (reason Other) when
-    the station is online, then all stations are closed."""
+    (or the task is cancelled), speaking ``ocpp_version`` ("mixed": 1.6 and 2.0.1 in turn). On the way
+    out running sessions are stopped cleanly (reason Other) when the station is online, then all stations
+    are closed."""
     stop = stop_event if stop_event is not None else asyncio.Event()
     tags = list(id_tags) if id_tags else default_id_tags()
     rng = random.Random()
     stations = [
-        SimulatedStation(
+        make_station(
             f"{prefix}{i:03d}",
             base_url,
+            version_of(i, ocpp_version),
             connectors=connectors,
             password=password,
             meter_interval=max(1, round(meter_interval)),
@@ -149,7 +226,7 @@ async def run_fleet(
         )
         for i in range(1, count + 1)
     ]
-    logger.info("starting %d simulated stations against %s", count, base_url)
+    logger.info("starting %d simulated stations (OCPP %s) against %s", count, ocpp_version, base_url)
     connections: list[asyncio.Task[None]] = []
     drivers: list[asyncio.Task[None]] = []
     for index, station in enumerate(stations, start=1):
@@ -170,7 +247,7 @@ async def run_fleet(
             task.cancel()
         await asyncio.gather(*drivers, return_exceptions=True)
 
-        async def wind_down(station: SimulatedStation) -> None:
+        async def wind_down(station: SessionStation) -> None:
             if station.is_online:
                 for connector_id in list(station.active_transactions()):
                     await station.stop_session(connector_id, "Other")

@@ -47,7 +47,6 @@ class StationSpec:
     tx_updated_interval: int
     password: str | None
     message_timeout: int
-    report_items_per_message: int
 
 
 def _power_text(live: LiveState, evse_id: int) -> str:
@@ -225,7 +224,6 @@ def _metering_and_transactions(spec: StationSpec) -> list[Variable]:
 
 def _security_and_device_data(spec: StationSpec) -> list[Variable]:
     ro, i = "ReadOnly", "integer"
-    items = str(spec.report_items_per_message)
     return [
         Variable(
             "SecurityCtrlr", "SecurityProfile", "1" if spec.password else "0", ro, i, min_limit=0, max_limit=3
@@ -235,7 +233,7 @@ def _security_and_device_data(spec: StationSpec) -> list[Variable]:
             "SecurityCtrlr", "BasicAuthPassword", spec.password or "", "WriteOnly", min_limit=16, max_limit=40
         ),
         Variable("SecurityCtrlr", "OrganizationName", "Stekker Simulated Charging", "ReadWrite"),
-        Variable("DeviceDataCtrlr", "ItemsPerMessage", items, ro, i, min_limit=1, instance="GetReport"),
+        Variable("DeviceDataCtrlr", "ItemsPerMessage", "16", ro, i, min_limit=1, instance="GetReport"),
         Variable("DeviceDataCtrlr", "ItemsPerMessage", "16", ro, i, min_limit=1, instance="GetVariables"),
         Variable("DeviceDataCtrlr", "ItemsPerMessage", "16", ro, i, min_limit=1, instance="SetVariables"),
         Variable("DeviceDataCtrlr", "BytesPerMessage", "65536", ro, i, min_limit=1, instance="GetReport"),

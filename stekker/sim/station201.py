@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import random
 import time
 import uuid
-from collections import deque
-from dataclasses import dataclass, field
+from collections.abc import Callable, Coroutine
 from datetime import timedelta
 from typing import Any
 
@@ -43,6 +43,7 @@ from stekker.sim.inventory201 import StationSpec, standard_variables
 from stekker.sim.link import StationLink, StationOffline, logger
 from stekker.sim.link import handles as _on
 from stekker.sim.metering import ACTIVE_STATUSES, SUPPORTED_MEASURANDS, ChargingModel, Sample
+from stekker.sim.outbox import Outbox, QueuedMessage
 from stekker.sim.reservations import ReservationBook
 from stekker.sim.smart_charging import (
     STATION_MAX_PROFILE,
@@ -53,25 +54,11 @@ from stekker.sim.smart_charging import (
 )
 from stekker.sim.timeutil import iso, parse_iso, utc_now
 
-__all__ = ["QueuedEvent", "SimulatedStation201"]
+__all__ = ["SimulatedStation201"]
 
 ENERGY = "Energy.Active.Import.Register"
 #: Seconds between simulation steps of a running transaction when no periodic events are configured.
 IDLE_TICK = 5.0
-
-
-@dataclass
-class QueuedEvent:
-    """A TransactionEvent waiting to be delivered, with the EVSE it is about and the CSMS's answer."""
-
-    payload: Any
-    evse_id: int
-    attempts: int = 0
-    answered: asyncio.Future[Any] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
-
-    @property
-    def transaction_id(self) -> str:
-        return str(self.payload.transaction_info["transaction_id"])
 
 
 async def _woken(event: asyncio.Event, seconds: float) -> bool:
@@ -166,10 +153,14 @@ class SimulatedStation201(StationLink, ChargePoint):  # type: ignore[misc]
         self.log_request_id: int | None = None
         self._boot_reason = "PowerUp"
         self._reset_when_idle = False
-        self._outbox: deque[QueuedEvent] = deque()
-        self._outbox_added = asyncio.Event()
-        self._outbox_empty = asyncio.Event()
-        self._outbox_empty.set()
+        self._transaction_ended = asyncio.Event()
+        self._outbox = Outbox(
+            self._request,
+            self._heed_answer,
+            self._retry_policy,
+            StationOffline,
+            f"{station_id} TransactionEvent",
+        )
         self._delivery: asyncio.Task[None] | None = None
         self._upload: asyncio.Task[None] | None = None
         self._firmware_update: asyncio.Task[None] | None = None
@@ -184,7 +175,9 @@ class SimulatedStation201(StationLink, ChargePoint):  # type: ignore[misc]
 
     def active_transactions(self) -> dict[int, str]:
         """EVSE id -> transaction id of the running transactions."""
-        return {n: e.outlet.transaction_id for n, e in self.evses.items() if e.outlet.transaction_id is not None}
+        return {
+            n: e.outlet.transaction_id for n, e in self.evses.items() if e.outlet.transaction_id is not None
+        }
 
     def free_evse(self, id_token: str | None = None) -> int | None:
         """The lowest numbered EVSE on which a session could start now, if any."""
@@ -202,7 +195,7 @@ class SimulatedStation201(StationLink, ChargePoint):  # type: ignore[misc]
 
     async def wait_transaction_events_delivered(self, timeout: float | None = None) -> None:
         """Wait until every TransactionEvent produced so far has been answered by the CSMS."""
-        await asyncio.wait_for(self._outbox_empty.wait(), timeout)
+        await self._outbox.wait_empty(timeout)
 
     # ---- LiveState, for the device model ------------------------------------------------------
 
@@ -254,12 +247,12 @@ class SimulatedStation201(StationLink, ChargePoint):  # type: ignore[misc]
             await self._report_statuses(evse, every=True)
         if self._delivery is not None:
             self._delivery.cancel()  # a retry wait of the previous connection must not send twice
-        self._delivery = self._spawn(self._deliver_transaction_events(), "transaction-events")
+        self._delivery = self._spawn(self._outbox.deliver(), "transaction-events")
         if self.firmware_status == "InstallRebooting":
-            self.firmware_status = "Installed"
             await self._try_send(
                 call.FirmwareStatusNotification(status="Installed", request_id=self.firmware_request_id)
             )
+            self.firmware_status, self.firmware_request_id = "Idle", None
 
     def _halt_for_reboot(self) -> None:
         for evse in self.evses.values():
@@ -278,7 +271,9 @@ class SimulatedStation201(StationLink, ChargePoint):  # type: ignore[misc]
         return normalized_points(self.device_model.members("TxCtrlr", variable))
 
     def _measurands(self, variable: str) -> list[str]:
-        wanted = [m for m in self.device_model.members("SampledDataCtrlr", variable) if m in SUPPORTED_MEASURANDS]
+        wanted = [
+            m for m in self.device_model.members("SampledDataCtrlr", variable) if m in SUPPORTED_MEASURANDS
+        ]
         return wanted or [ENERGY]
 
     def _variable_changed(self, v: Variable) -> None:
@@ -401,7 +396,7 @@ class SimulatedStation201(StationLink, ChargePoint):  # type: ignore[misc]
         meter_values: list[dict[str, Any]] | None = None,
         stopped_reason: str | None = None,
         id_token: dict[str, Any] | None = None,
-    ) -> QueuedEvent:
+    ) -> None:
         """Queue a TransactionEvent about the transaction on ``evse``. What the CSMS has not been told yet
         (the idToken, a remoteStartId, a reservation) rides along with it."""
         c = evse.outlet
@@ -426,56 +421,16 @@ class SimulatedStation201(StationLink, ChargePoint):  # type: ignore[misc]
             evse={"id": evse.evse_id, "connector_id": evse.plugged_connector},
             id_token=id_token,
         )
-        queued = QueuedEvent(payload, evse.evse_id)
-        self._outbox.append(queued)
-        self._outbox_empty.clear()
-        self._outbox_added.set()
-        return queued
+        self._outbox.add(payload, evse.evse_id)
 
-    def _attempts_allowed(self) -> tuple[int, int]:
+    def _retry_policy(self) -> tuple[int, int]:
         """OCPPCommCtrlr.MessageAttempts / MessageAttemptInterval for TransactionEvents."""
         model = self.device_model
         attempts = model.integer("OCPPCommCtrlr", "MessageAttempts", "TransactionEvent", default=3)
         interval = model.integer("OCPPCommCtrlr", "MessageAttemptInterval", "TransactionEvent", default=60)
         return max(1, attempts), max(0, interval)
 
-    async def _deliver_transaction_events(self) -> None:
-        """Send queued TransactionEvents one at a time, oldest first, for as long as the connection lasts.
-        An event the CSMS does not answer (timeout or CALLERROR) is sent again after
-        MessageAttemptInterval x attempts seconds, up to MessageAttempts times, then dropped."""
-        while True:
-            if not self._outbox:
-                self._outbox_empty.set()
-                self._outbox_added.clear()
-                await self._outbox_added.wait()
-                continue
-            queued = self._outbox[0]
-            try:
-                answer = await self._request(queued.payload)
-            except StationOffline:
-                return  # stays queued for the next connection
-            except (OCPPError, TimeoutError) as exc:
-                queued.attempts += 1
-                attempts, interval = self._attempts_allowed()
-                logger.warning(
-                    "%s: TransactionEvent seqNo %s (attempt %s of %s) failed: %r",
-                    self.station_id,
-                    queued.payload.seq_no,
-                    queued.attempts,
-                    attempts,
-                    exc,
-                )
-                if queued.attempts < attempts:
-                    await asyncio.sleep(interval * queued.attempts)
-                    continue
-                answer = None
-            self._outbox.popleft()
-            if not queued.answered.done():
-                queued.answered.set_result(answer)
-            if answer is not None:
-                self._heed_answer(queued, answer)
-
-    def _heed_answer(self, queued: QueuedEvent, answer: Any) -> None:
+    def _heed_answer(self, queued: QueuedMessage, answer: Any) -> None:
         """The CSMS's verdict on the idToken of a TransactionEvent: cache it, and when it is not Accepted
         end the transaction (TxCtrlr.StopTxOnInvalidId) or stop offering energy."""
         info = answer.id_token_info
@@ -483,11 +438,14 @@ class SimulatedStation201(StationLink, ChargePoint):  # type: ignore[misc]
         if not isinstance(info, dict) or token is None:
             return
         self._remember(token["id_token"], info)
-        evse = self.evses[queued.evse_id]
+        evse = self.evses[queued.outlet_id]
         c = evse.outlet
-        if info.get("status") == "Accepted" or c.transaction_id != queued.transaction_id or c.stopping:
+        transaction_id = queued.payload.transaction_info["transaction_id"]
+        if info.get("status") == "Accepted" or c.transaction_id != transaction_id or c.stopping:
             return
-        logger.info("%s: idToken %s not accepted (%s)", self.station_id, token["id_token"], info.get("status"))
+        logger.info(
+            "%s: idToken %s not accepted (%s)", self.station_id, token["id_token"], info.get("status")
+        )
         if self.device_model.boolean("TxCtrlr", "StopTxOnInvalidId"):
             self._spawn(self.stop_session(evse.evse_id, "DeAuthorized"), f"deauthorize{evse.evse_id}")
         else:
@@ -524,8 +482,8 @@ class SimulatedStation201(StationLink, ChargePoint):  # type: ignore[misc]
                 return local
             try:
                 answer = await self._request(call.Authorize(id_token=id_token))
-            except (StationOffline, TimeoutError):
-                pass  # the connection went away meanwhile: decide as offline
+            except (StationOffline, TimeoutError, OCPPError) as exc:
+                logger.info("%s: Authorize failed (%r): deciding as offline", self.station_id, exc)
             else:
                 info: dict[str, Any] = answer.id_token_info
                 self._remember(value, info)
@@ -554,6 +512,26 @@ class SimulatedStation201(StationLink, ChargePoint):  # type: ignore[misc]
         token = {"id_token": id_token, "type": token_type}
         return await self._run_session(evse, token, authorize=True, plug_in_first=plug_in_first)
 
+    async def plug_in(self, evse_id: int) -> bool:
+        """A driver plugs a car in without presenting a token: the CSMS may start charging with
+        RequestStartTransaction (with EVConnected in TxStartPoint the transaction starts now).
+        False when the EVSE is not free."""
+        evse = self.evses.get(evse_id)
+        if evse is None or self.station_inoperative or not evse.outlet.is_free_for():
+            return False
+        await self._plug_in(evse)
+        return True
+
+    async def unplug(self, evse_id: int) -> None:
+        """The driver takes the cable out, ending a running transaction (EVDisconnected)."""
+        evse = self.evses.get(evse_id)
+        if evse is None or evse.outlet.ev is None or evse.outlet.claimed:
+            return
+        if evse.outlet.transaction_id is not None and evse.outlet.id_tag is not None:
+            await self.stop_session(evse_id, "EVDisconnected")
+        else:
+            await self._take_cable_out(evse)
+
     async def _run_session(
         self,
         evse: Evse,
@@ -570,7 +548,9 @@ class SimulatedStation201(StationLink, ChargePoint):  # type: ignore[misc]
                 await self._plug_in(evse)
             info = await self._authorize(token) if authorize else {"status": "Accepted"}
             if info.get("status") != "Accepted":
-                logger.info("%s: idToken %s refused (%s)", self.station_id, token["id_token"], info.get("status"))
+                logger.info(
+                    "%s: idToken %s refused (%s)", self.station_id, token["id_token"], info.get("status")
+                )
                 if c.ev is not None:
                     c.claimed = False
                     await self._take_cable_out(evse)
@@ -614,9 +594,13 @@ class SimulatedStation201(StationLink, ChargePoint):  # type: ignore[misc]
         await self._tx_point_reached(evse, "PowerPathClosed", "ChargingStateChanged", start_anyway=True)
         await self._report_statuses(evse)
         self.charging.update_power(c)
-        c.meter_task = asyncio.create_task(self._meter_loop(evse), name=f"{self.station_id}:meter{evse.evse_id}")
+        c.meter_task = asyncio.create_task(
+            self._meter_loop(evse), name=f"{self.station_id}:meter{evse.evse_id}"
+        )
 
-    async def _tx_point_reached(self, evse: Evse, point: str, trigger: str, *, start_anyway: bool = False) -> None:
+    async def _tx_point_reached(
+        self, evse: Evse, point: str, trigger: str, *, start_anyway: bool = False
+    ) -> None:
         """A TxStartPoint condition became true: start the transaction when it is one of the configured
         start points, or report it in an Updated event when the transaction runs already."""
         c = evse.outlet
@@ -670,7 +654,7 @@ class SimulatedStation201(StationLink, ChargePoint):  # type: ignore[misc]
         finally:
             c.stopping = False
         if c.ev is None:
-            await self._cable_out(evse)
+            await self._settle_idle(evse)
         else:
             self._spawn(self._unplug_later(evse), f"unplug{evse_id}")
         if self.is_online:
@@ -691,11 +675,17 @@ class SimulatedStation201(StationLink, ChargePoint):  # type: ignore[misc]
         )
         token = evse.id_token if reason == "Local" else None
         self._emit(
-            evse, "Ended", trigger, meter_values=[self._begin_reading(c), end], stopped_reason=reason, id_token=token
+            evse,
+            "Ended",
+            trigger,
+            meter_values=[self._begin_reading(c), end],
+            stopped_reason=reason,
+            id_token=token,
         )
         c.transaction_id, c.id_tag, c.tx_started_at = None, None, None
         evse.id_token, evse.token_to_report, evse.stop_reason_at_unplug = None, False, None
         c.profiles = {k: p for k, p in c.profiles.items() if p.get("charging_profile_purpose") != "TxProfile"}
+        self._transaction_ended.set()
         if self._reset_when_idle and not self.active_transactions():
             self._spawn(self._reboot_for("RemoteReset"), "reset-on-idle")
 
@@ -711,14 +701,17 @@ class SimulatedStation201(StationLink, ChargePoint):  # type: ignore[misc]
 
     async def _take_cable_out(self, evse: Evse) -> None:
         c = evse.outlet
-        c.ev = None
-        if c.transaction_id is not None and not c.stopping:  # TxStopPoint EVConnected: it ends now
+        if c.transaction_id is not None and not c.stopping:  # it ends when the cable is out
             await self._stop_metering(c)
+            self.charging.advance(c)
+            c.power_w, c.ev = 0.0, None
             self._end_transaction(evse, "EVCommunicationLost", evse.stop_reason_at_unplug or "EVDisconnected")
-        await self._cable_out(evse)
+        c.ev = None
+        await self._settle_idle(evse)
 
-    async def _cable_out(self, evse: Evse) -> None:
-        """The connector is free again: Available, or Unavailable when a ChangeAvailability waited."""
+    async def _settle_idle(self, evse: Evse) -> None:
+        """An EVSE without a car shows Available, Reserved, or Unavailable (also when a ChangeAvailability
+        waited for its session to end)."""
         c = evse.outlet
         if c.scheduled_availability is not None:
             c.inoperative = c.scheduled_availability == "Inoperative"
@@ -730,7 +723,9 @@ class SimulatedStation201(StationLink, ChargePoint):  # type: ignore[misc]
     async def _reboot_for(self, reason: str) -> None:
         self._reset_when_idle = False
         self._boot_reason = reason
-        await asyncio.sleep(0.2)  # let the last events leave
+        if self.is_online:  # let the last events leave; what does not is sent after the reboot
+            with contextlib.suppress(TimeoutError):
+                await self.wait_transaction_events_delivered(self._response_timeout)
         await self._reboot()
 
     # ------------------------------------------------------------------------------------------------
@@ -743,14 +738,22 @@ class SimulatedStation201(StationLink, ChargePoint):  # type: ignore[misc]
             raise OccurenceConstraintViolationError(description=f"at most {limit} items per {instance}")
 
     @_on(Action.get_variables)
-    def on_get_variables(self, get_variable_data: list[dict[str, Any]], **kwargs: Any) -> call_result.GetVariables:
+    def on_get_variables(
+        self, get_variable_data: list[dict[str, Any]], **kwargs: Any
+    ) -> call_result.GetVariables:
         self._check_items("GetVariables", get_variable_data)
-        return call_result.GetVariables(get_variable_result=[self.device_model.get(i) for i in get_variable_data])
+        return call_result.GetVariables(
+            get_variable_result=[self.device_model.get(i) for i in get_variable_data]
+        )
 
     @_on(Action.set_variables)
-    def on_set_variables(self, set_variable_data: list[dict[str, Any]], **kwargs: Any) -> call_result.SetVariables:
+    def on_set_variables(
+        self, set_variable_data: list[dict[str, Any]], **kwargs: Any
+    ) -> call_result.SetVariables:
         self._check_items("SetVariables", set_variable_data)
-        return call_result.SetVariables(set_variable_result=[self.device_model.set(i) for i in set_variable_data])
+        return call_result.SetVariables(
+            set_variable_result=[self.device_model.set(i) for i in set_variable_data]
+        )
 
     @_on(Action.get_base_report)
     def on_get_base_report(
@@ -772,7 +775,11 @@ class SimulatedStation201(StationLink, ChargePoint):  # type: ignore[misc]
         return self._report(request_id, variables, call_unique_id, result=call_result.GetReport)
 
     def _report(
-        self, request_id: int, variables: list[Variable], unique_id: str, result: Any = call_result.GetBaseReport
+        self,
+        request_id: int,
+        variables: list[Variable],
+        unique_id: str,
+        result: Any = call_result.GetBaseReport,
     ) -> Any:
         if not variables:
             return result(status="EmptyResultSet")
@@ -796,10 +803,14 @@ class SimulatedStation201(StationLink, ChargePoint):  # type: ignore[misc]
             try:
                 await self._request(payload, need_online=False)
             except (OCPPError, TimeoutError) as exc:
-                logger.warning("%s: NotifyReport %s part %s failed: %r", self.station_id, request_id, seq_no, exc)
+                logger.warning(
+                    "%s: NotifyReport %s part %s failed: %r", self.station_id, request_id, seq_no, exc
+                )
 
     @_on(Action.reset)
-    def on_reset(self, type: str, call_unique_id: str, evse_id: int | None = None, **kwargs: Any) -> call_result.Reset:
+    def on_reset(
+        self, type: str, call_unique_id: str, evse_id: int | None = None, **kwargs: Any
+    ) -> call_result.Reset:
         if evse_id is not None:
             return call_result.Reset(status="Rejected")  # resetting one EVSE is not supported
         if type == "OnIdle" and self.active_transactions():
@@ -838,7 +849,8 @@ class SimulatedStation201(StationLink, ChargePoint):  # type: ignore[misc]
         if evse is None or self.station_inoperative:
             return call_result.RequestStartTransaction(status="Rejected")
         c = evse.outlet
-        waiting = c.transaction_id is not None and c.id_tag is None and c.ev is not None and not c.busy_stopping
+        # F02: a car plugged in without a token waits for the CSMS to start it remotely.
+        waiting = c.ev is not None and c.id_tag is None and not (c.claimed or c.stopping)
         if not (waiting or c.is_free_for(value)):
             return call_result.RequestStartTransaction(status="Rejected")
         if charging_profile and charging_profile.get("charging_profile_purpose") == "TxProfile":
@@ -858,7 +870,7 @@ class SimulatedStation201(StationLink, ChargePoint):  # type: ignore[misc]
     ) -> call_result.RequestStopTransaction:
         for evse_id, running in self.active_transactions().items():
             if running == transaction_id and not self.evses[evse_id].outlet.stopping:
-                self._defer(call_unique_id, lambda: self.stop_session(evse_id, "Remote"))
+                self._defer(call_unique_id, functools.partial(self.stop_session, evse_id, "Remote"))
                 return call_result.RequestStopTransaction(status="Accepted")
         return call_result.RequestStopTransaction(status="Rejected")
 
@@ -866,7 +878,11 @@ class SimulatedStation201(StationLink, ChargePoint):  # type: ignore[misc]
     def on_get_transaction_status(
         self, transaction_id: str | None = None, **kwargs: Any
     ) -> call_result.GetTransactionStatus:
-        queued = [q for q in self._outbox if transaction_id is None or q.transaction_id == transaction_id]
+        queued = [
+            q
+            for q in self._outbox
+            if transaction_id is None or q.payload.transaction_info["transaction_id"] == transaction_id
+        ]
         ongoing = None if transaction_id is None else transaction_id in self.active_transactions().values()
         return call_result.GetTransactionStatus(messages_in_queue=bool(queued), ongoing_indicator=ongoing)
 
@@ -886,7 +902,9 @@ class SimulatedStation201(StationLink, ChargePoint):  # type: ignore[misc]
         local_authorization_list: list[dict[str, Any]] | None = None,
         **kwargs: Any,
     ) -> call_result.SendLocalList:
-        entries = [(e["id_token"]["id_token"], e.get("id_token_info")) for e in local_authorization_list or []]
+        entries = [
+            (e["id_token"]["id_token"], e.get("id_token_info")) for e in local_authorization_list or []
+        ]
         status = self.authorization.apply_local_list(
             version_number,
             update_type,
@@ -911,10 +929,11 @@ class SimulatedStation201(StationLink, ChargePoint):  # type: ignore[misc]
         self, operational_status: str, call_unique_id: str, evse: dict[str, Any] | None = None, **kwargs: Any
     ) -> call_result.ChangeAvailability:
         # A connector of an EVSE is addressed like its EVSE: the simulated EVSE has one outlet.
-        if evse is not None and evse.get("id", 0) != 0 and evse["id"] not in self.evses:
+        evse_id = int((evse or {}).get("id", 0))
+        if evse_id != 0 and evse_id not in self.evses:
             return call_result.ChangeAvailability(status="Rejected")
-        whole_station = evse is None or evse.get("id", 0) == 0
-        targets = list(self.evses.values()) if whole_station else [self.evses[evse["id"]]]  # type: ignore[index]
+        whole_station = evse_id == 0
+        targets = list(self.evses.values()) if whole_station else [self.evses[evse_id]]
         scheduled = [t.outlet.change_availability(operational_status == "Operative") for t in targets]
         if whole_station:
             self.station_inoperative = operational_status == "Inoperative"
@@ -963,7 +982,7 @@ class SimulatedStation201(StationLink, ChargePoint):  # type: ignore[misc]
             return call_result.TriggerMessage(status="Accepted")
         if requested_message == "TransactionEvent" and not any(t.outlet.transaction_id for t in targets):
             return call_result.TriggerMessage(status="Rejected")
-        senders = {
+        senders: dict[str, Callable[[], Coroutine[Any, Any, Any]]] = {
             "Heartbeat": lambda: self._try_send(call.Heartbeat()),
             "StatusNotification": lambda: self._triggered_statuses(targets),
             "MeterValues": lambda: self._triggered_meter_values(targets),
@@ -972,7 +991,9 @@ class SimulatedStation201(StationLink, ChargePoint):  # type: ignore[misc]
                 call.LogStatusNotification(status=self.log_status, request_id=self.log_request_id)
             ),
             "FirmwareStatusNotification": lambda: self._try_send(
-                call.FirmwareStatusNotification(status=self.firmware_status, request_id=self.firmware_request_id)
+                call.FirmwareStatusNotification(
+                    status=self.firmware_status, request_id=self.firmware_request_id
+                )
             ),
         }
         sender = senders.get(requested_message)
@@ -1011,10 +1032,10 @@ class SimulatedStation201(StationLink, ChargePoint):  # type: ignore[misc]
         filename = f"{log_type}-{self.station_id}-{utc_now().strftime('%Y%m%dT%H%M%SZ')}.log"
 
         async def upload() -> None:
-            self._upload = asyncio.current_task()  # type: ignore[assignment]
+            self._upload = asyncio.current_task()
             # Simulated: nothing is uploaded to log["remote_location"]; only the notifications are sent.
             await self._walk_statuses("log", request_id, ["Uploading", "Uploaded"])
-            self.log_status = "Idle"
+            self.log_status, self.log_request_id = "Idle", None
 
         self._defer(call_unique_id, upload)
         return call_result.GetLog(status=status, filename=filename)
@@ -1031,15 +1052,16 @@ class SimulatedStation201(StationLink, ChargePoint):  # type: ignore[misc]
     async def _update_firmware(self, firmware: dict[str, Any], request_id: int) -> None:
         """Simulated: nothing is downloaded. The station reports each step, waits until no transaction runs,
         reboots, and reports Installed (with a new firmware version) after booting again."""
-        self._firmware_update = asyncio.current_task()  # type: ignore[assignment]
+        self._firmware_update = asyncio.current_task()
         start = parse_iso(firmware.get("retrieve_date_time"))
         if start is not None and start > utc_now():
             await self._walk_statuses("firmware", request_id, ["DownloadScheduled"])
             await asyncio.sleep(min((start - utc_now()).total_seconds(), 3600.0))
         steps = ["Downloading", "Downloaded", *(["SignatureVerified"] if firmware.get("signature") else [])]
         await self._walk_statuses("firmware", request_id, steps)
-        while self.active_transactions():
-            await asyncio.sleep(self.progress_delay)
+        while self.active_transactions():  # installing waits until nobody is charging
+            self._transaction_ended.clear()
+            await self._transaction_ended.wait()
         await self._walk_statuses("firmware", request_id, ["Installing", "InstallRebooting"])
         major, _, minor = self.firmware_version.rpartition(".")
         if minor.isdigit():
@@ -1072,10 +1094,13 @@ class SimulatedStation201(StationLink, ChargePoint):  # type: ignore[misc]
         **kwargs: Any,
     ) -> call_result.ReserveNow:
         expiry = parse_iso(expiry_date_time)
+        if expiry is None or expiry <= utc_now() or (evse_id is not None and evse_id not in self.evses):
+            return call_result.ReserveNow(status="Rejected")
+        # Without an EVSE the reservation is for any EVSE: the simulator holds the first free one.
         chosen = evse_id if evse_id is not None else self.free_evse()
-        evse = self.evses.get(chosen) if chosen is not None else None
-        if evse is None or expiry is None or expiry <= utc_now():
-            return call_result.ReserveNow(status="Rejected" if evse_id is not None or expiry is None else "Occupied")
+        if chosen is None:
+            return call_result.ReserveNow(status="Occupied")
+        evse = self.evses[chosen]
         refusal = self.reservations.refusal(evse.outlet, id, self.station_inoperative)
         if refusal is not None:
             return call_result.ReserveNow(status=refusal)
@@ -1083,8 +1108,9 @@ class SimulatedStation201(StationLink, ChargePoint):  # type: ignore[misc]
         moved = self.reservations.place((e.outlet for e in self.evses.values()), evse.outlet, reservation)
 
         async def show() -> None:
-            for other in [*(self.evses[o.connector_id] for o in moved), evse]:
-                await self._cable_out(other) if other.outlet.ev is None else None
+            for outlet in [*moved, evse.outlet]:
+                if outlet.ev is None:
+                    await self._settle_idle(self.evses[outlet.connector_id])
 
         self._defer(call_unique_id, show)
         return call_result.ReserveNow(status="Accepted")
@@ -1097,15 +1123,17 @@ class SimulatedStation201(StationLink, ChargePoint):  # type: ignore[misc]
         if outlet is None:
             return call_result.CancelReservation(status="Rejected")
         if outlet.ev is None and outlet.status == "Reserved":
-            self._defer(call_unique_id, lambda: self._cable_out(self.evses[outlet.connector_id]))
+            self._defer(call_unique_id, lambda: self._settle_idle(self.evses[outlet.connector_id]))
         return call_result.CancelReservation(status="Accepted")
 
     async def _reservation_expired(self, c: Connector[Any], reservation: Reservation) -> None:
         await self._try_send(
-            call.ReservationStatusUpdate(reservation_id=reservation.reservation_id, reservation_update_status="Expired")
+            call.ReservationStatusUpdate(
+                reservation_id=reservation.reservation_id, reservation_update_status="Expired"
+            )
         )
         if c.ev is None and c.status == "Reserved":
-            await self._cable_out(self.evses[c.connector_id])
+            await self._settle_idle(self.evses[c.connector_id])
 
     # ------------------------------------------------------------------------------------------------
     # Handlers: smart charging
@@ -1127,7 +1155,9 @@ class SimulatedStation201(StationLink, ChargePoint):  # type: ignore[misc]
         """Where a SetChargingProfile installs ``profile`` (1.6 shape), None when it must be rejected."""
         model = self.device_model
         periods = profile["charging_schedule"].get("charging_schedule_period") or []
-        too_big = int(profile.get("stack_level", 0)) > model.integer("SmartChargingCtrlr", "ProfileStackLevel")
+        too_big = int(profile.get("stack_level", 0)) > model.integer(
+            "SmartChargingCtrlr", "ProfileStackLevel"
+        )
         if too_big or len(periods) > model.integer("SmartChargingCtrlr", "PeriodsPerSchedule"):
             return None
         if evse_id != 0 and evse_id not in self.evses:
@@ -1139,7 +1169,10 @@ class SimulatedStation201(StationLink, ChargePoint):  # type: ignore[misc]
             return self.station_profiles if evse_id == 0 else self.evses[evse_id].outlet.profiles
         if purpose == "TxProfile" and evse_id != 0:
             c = self.evses[evse_id].outlet
-            running = c.transaction_id is not None and profile.get("transaction_id") in (None, c.transaction_id)
+            running = c.transaction_id is not None and profile.get("transaction_id") in (
+                None,
+                c.transaction_id,
+            )
             return c.profiles if running else None
         return None  # ChargingStationExternalConstraints are set by external systems, not by the CSMS
 
@@ -1178,7 +1211,9 @@ class SimulatedStation201(StationLink, ChargePoint):  # type: ignore[misc]
             "duration": duration,
             "schedule_start": iso(utc_now()),
             "charging_rate_unit": unit,
-            "charging_schedule_period": [{"start_period": 0, "limit": round(limit, 1), "number_phases": phases}],
+            "charging_schedule_period": [
+                {"start_period": 0, "limit": round(limit, 1), "number_phases": phases}
+            ],
         }
         return call_result.GetCompositeSchedule(status="Accepted", schedule=schedule)
 

@@ -14,6 +14,7 @@ import orjson
 from stekker.domain.metering import SampledValue
 from stekker.domain.timeutil import format_timestamp, parse_timestamp
 from stekker.ocpp.connection import Handler, Reply, StationConnection
+from stekker.ocpp.protocol import ErrorCode, OcppError
 from stekker.ocpp.recording import data_transfer, recorder
 from stekker.ocpp.v201.commands import report_values
 from stekker.ocpp.v201.tokens import id_token_info
@@ -109,14 +110,21 @@ async def authorize(conn: StationConnection, p: dict[str, Any]) -> Reply:
     return Reply({"idTokenInfo": id_token_info(verdict)})
 
 
+# seqNo is stored as a 64-bit integer; JSON readers turn anything beyond 64 bits into a float
+_MAX_SEQ_NO = 2**63 - 1
+
+
 async def transaction_event(conn: StationConnection, p: dict[str, Any]) -> Reply:
+    seq_no = p["seqNo"]
+    if not 0 <= seq_no <= _MAX_SEQ_NO or seq_no != int(seq_no):
+        raise OcppError(ErrorCode.PROPERTY_CONSTRAINT_VIOLATION, f"seqNo {seq_no} is out of range")
     info = p["transactionInfo"]
     evse = p.get("evse") or {}
     token = p.get("idToken")
     report = TransactionEventReport(
         event_type=p["eventType"],
         transaction_id=info["transactionId"],
-        seq_no=p["seqNo"],
+        seq_no=int(seq_no),
         trigger_reason=p["triggerReason"],
         timestamp=parse_timestamp(p["timestamp"]),
         offline=p.get("offline", False),

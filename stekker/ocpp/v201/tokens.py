@@ -24,7 +24,10 @@ def id_token(uid: str, token_type: str | None) -> dict[str, Any]:
 
 
 def id_token_info(verdict: TokenVerdict) -> dict[str, Any]:
-    info: dict[str, Any] = {"status": verdict.decision.status.value}
+    status = verdict.decision.status.value
+    if status == "Invalid" and verdict.token_id is None:
+        status = "Unknown"  # 2.0.1 tells a token we never issued from one we retired
+    info: dict[str, Any] = {"status": status}
     if verdict.expires_at is not None:
         info["cacheExpiryDateTime"] = format_timestamp(verdict.expires_at)
     if verdict.group_id:
