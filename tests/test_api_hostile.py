@@ -10,7 +10,7 @@ import pytest
 BAD_TOKENS: list[dict[str, Any]] = [
     {},
     {"uid": ""},
-    {"uid": "x" * 21},
+    {"uid": "x" * 37},
     {"uid": "has space"},
     {"uid": "A", "country_code": "nl"},
     {"uid": "A", "party_id": "TOOLONG"},

@@ -8,11 +8,12 @@ import contextlib
 import http
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar, cast
 
 import pytest
 import websockets
+from ocpp.exceptions import NotImplementedError as OCPPNotImplemented
 from ocpp.routing import on
 from ocpp.v201 import ChargePoint, call, call_result
 from ocpp.v201.enums import Action
@@ -115,6 +116,21 @@ class CsmsChargePoint(ChargePoint):  # type: ignore[misc]
     def on_notify_report(self, **kw: Any) -> call_result.NotifyReport:
         self._record("NotifyReport", kw)
         return call_result.NotifyReport()
+
+    @_on(Action.meter_values)
+    def on_meter_values(self, **kw: Any) -> call_result.MeterValues:
+        self._record("MeterValues", kw)
+        return call_result.MeterValues()
+
+    @_on(Action.log_status_notification)
+    def on_log_status(self, **kw: Any) -> call_result.LogStatusNotification:
+        self._record("LogStatusNotification", kw)
+        return call_result.LogStatusNotification()
+
+    @_on(Action.firmware_status_notification)
+    def on_firmware_status(self, **kw: Any) -> call_result.FirmwareStatusNotification:
+        self._record("FirmwareStatusNotification", kw)
+        return call_result.FirmwareStatusNotification()
 
 
 async def eventually(check: Callable[[], Any], timeout: float = 10.0) -> Any:
@@ -503,3 +519,101 @@ async def test_fleet_runs_201_stations(csms: tuple[Csms, str]) -> None:
     tx = started[0]["transaction_info"]["transaction_id"]
     ended = [e for e in cs.events("FLT001", tx) if e["event_type"] == "Ended"]
     assert ended[0]["transaction_info"]["stopped_reason"] == "Other"  # stopped cleanly on the way out
+
+
+async def test_other_csms_requests(csms: tuple[Csms, str]) -> None:
+    cs, url = csms
+    async with running(make_station(url, reboot_delay=0.05)) as station:
+        cp = cs.connections["SIM201"]
+        trigger = await cp.call(call.TriggerMessage(requested_message="MeterValues", evse={"id": 2}))
+        assert trigger.status == "Accepted"
+        readings = await eventually(lambda: cs.of("SIM201", "MeterValues"))
+        assert readings[0]["evse_id"] == 2
+        assert readings[0]["meter_value"][0]["sampled_value"][0]["context"] == "Trigger"
+        for message, expected in (("BootNotification", "Rejected"), ("TransactionEvent", "Rejected")):
+            assert (await cp.call(call.TriggerMessage(requested_message=message))).status == expected
+        unknown_vendor = await cp.call(call.DataTransfer(vendor_id="com.example"))
+        assert unknown_vendor.status == "UnknownVendorId"
+        assert (await cp.call(call.ClearCache())).status == "Accepted"
+        status = await cp.call(call.GetTransactionStatus(transaction_id="nope"))
+        assert (status.messages_in_queue, status.ongoing_indicator) == (False, False)
+        with pytest.raises(OCPPNotImplemented):
+            await cp.call(call.GetDisplayMessages(request_id=1), suppress=False)
+
+        unavailable = await cp.call(call.ChangeAvailability(operational_status="Inoperative", evse={"id": 2}))
+        assert unavailable.status == "Accepted"
+        await eventually(
+            lambda: (
+                [s["connector_status"] for s in cs.of("SIM201", "StatusNotification") if s["evse_id"] == 2][
+                    -1
+                ]
+                == "Unavailable"
+            )
+        )
+        assert await station.start_session(2, TOKEN) is None
+
+        expiry = (datetime.now(UTC) + timedelta(minutes=5)).isoformat()
+        reserve = call.ReserveNow(
+            id=5, expiry_date_time=expiry, id_token={"idToken": TOKEN, "type": "ISO14443"}, evse_id=1
+        )
+        assert (await cp.call(reserve)).status == "Accepted"
+        await eventually(lambda: station.availability_state(1) == "Reserved")
+        assert (await cp.call(call.CancelReservation(reservation_id=5))).status == "Accepted"
+        assert (await cp.call(call.CancelReservation(reservation_id=5))).status == "Rejected"
+
+        limit = call.SetChargingProfile(
+            evse_id=0,
+            charging_profile={
+                "id": 9,
+                "stackLevel": 0,
+                "chargingProfilePurpose": "ChargingStationMaxProfile",
+                "chargingProfileKind": "Absolute",
+                "chargingSchedule": [
+                    {
+                        "id": 1,
+                        "startSchedule": datetime.now(UTC).isoformat(),
+                        "chargingRateUnit": "W",
+                        "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 11000.0}],
+                    }
+                ],
+            },
+        )
+        assert (await cp.call(limit)).status == "Accepted"
+        schedule = await cp.call(call.GetCompositeSchedule(duration=600, evse_id=0, charging_rate_unit="W"))
+        assert schedule.schedule["charging_schedule_period"][0]["limit"] == 11000.0
+        cleared = call.ClearChargingProfile(charging_profile_id=9)
+        assert (await cp.call(cleared)).status == "Accepted"
+        assert (await cp.call(cleared)).status == "Unknown"
+
+        log = await cp.call(
+            call.GetLog(
+                log={"remoteLocation": "https://example.com/logs"}, log_type="DiagnosticsLog", request_id=3
+            )
+        )
+        assert log.status == "Accepted" and log.filename
+        await eventually(
+            lambda: (
+                [m["status"] for m in cs.of("SIM201", "LogStatusNotification")] == ["Uploading", "Uploaded"]
+            )
+        )
+
+        firmware = {
+            "location": "https://example.com/fw.bin",
+            "retrieveDateTime": datetime.now(UTC).isoformat(),
+        }
+        assert (await cp.call(call.UpdateFirmware(request_id=4, firmware=firmware))).status == "Accepted"
+        statuses = await eventually(
+            lambda: (
+                (s := [m["status"] for m in cs.of("SIM201", "FirmwareStatusNotification")])
+                and s[-1] == "Installed"
+                and s
+            )
+        )
+        assert statuses == ["Downloading", "Downloaded", "Installing", "InstallRebooting", "Installed"]
+        assert [b["reason"] for b in cs.of("SIM201", "BootNotification")] == ["PowerUp", "FirmwareUpdate"]
+        assert station.firmware_version == "2.4.1"
+
+        cp = cs.connections["SIM201"]  # the station reconnected after installing
+        assert (await cp.call(call.Reset(type="Immediate"))).status == "Accepted"
+        await eventually(lambda: len(cs.of("SIM201", "BootNotification")) == 3)
+        assert cs.of("SIM201", "BootNotification")[-1]["reason"] == "RemoteReset"

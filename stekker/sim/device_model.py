@@ -175,38 +175,37 @@ class DeviceModel:
                 return v
         return "UnknownVariable"
 
-    def get(self, item: dict[str, Any]) -> dict[str, Any]:
-        """One GetVariableResultType for one GetVariableDataType."""
+    def _address(self, item: dict[str, Any], refused: str) -> tuple[dict[str, Any], Variable | None]:
+        """The result fields that echo ``item``, and the variable it addresses; no variable (and the
+        result saying why) when it is unknown, not the Actual attribute, or ``refused`` (the mutability
+        the operation may not touch: WriteOnly for reading, ReadOnly for writing)."""
         attribute_type = item.get("attribute_type") or "Actual"
-        found = self._locate(item["component"], item["variable"])
         echo = {
             "component": item["component"],
             "variable": item["variable"],
             "attribute_type": attribute_type,
         }
+        found = self._locate(item["component"], item["variable"])
         if isinstance(found, str):
-            return {**echo, **_result(found)}
+            return {**echo, **_result(found)}, None
         if attribute_type != "Actual":
-            return {**echo, **_result("NotSupportedAttributeType")}
-        if found.mutability == "WriteOnly":
-            return {**echo, **_result("Rejected", "WriteOnly")}
+            return {**echo, **_result("NotSupportedAttributeType")}, None
+        if found.mutability == refused:
+            return {**echo, **_result("Rejected", refused)}, None
+        return echo, found
+
+    def get(self, item: dict[str, Any]) -> dict[str, Any]:
+        """One GetVariableResultType for one GetVariableDataType."""
+        echo, found = self._address(item, refused="WriteOnly")
+        if found is None:
+            return echo
         return {**echo, **_result("Accepted"), "attribute_value": found.actual}
 
     def set(self, item: dict[str, Any]) -> dict[str, Any]:
         """Apply one SetVariableDataType; returns its SetVariableResultType."""
-        attribute_type = item.get("attribute_type") or "Actual"
-        found = self._locate(item["component"], item["variable"])
-        echo = {
-            "component": item["component"],
-            "variable": item["variable"],
-            "attribute_type": attribute_type,
-        }
-        if isinstance(found, str):
-            return {**echo, **_result(found)}
-        if attribute_type != "Actual":
-            return {**echo, **_result("NotSupportedAttributeType")}
-        if found.mutability == "ReadOnly":
-            return {**echo, **_result("Rejected", "ReadOnly")}
+        echo, found = self._address(item, refused="ReadOnly")
+        if found is None:
+            return echo
         value = str(item["attribute_value"])
         problem = found.problem_with(value)
         if problem is not None:

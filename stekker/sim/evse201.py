@@ -21,6 +21,7 @@ __all__ = [
     "TX_POINT_TRIGGERS",
     "Evse",
     "charging_state",
+    "normalized_points",
 ]
 
 #: TxStartPoint / TxStopPoint conditions the simulated hardware can detect, with the triggerReason of the

@@ -138,6 +138,10 @@ class SimulatedStation(StationLink, ChargePoint):  # type: ignore[misc]
     def max_current_a(self) -> float:
         return self.charging.max_current_a
 
+    @max_current_a.setter
+    def max_current_a(self, value: float) -> None:
+        self.charging.max_current_a = value
+
     @property
     def local_list(self) -> dict[str, dict[str, Any]]:
         """The local authorization list: id tag -> IdTagInfo."""

@@ -34,6 +34,7 @@ from stekker.sim.device_model import DeviceModel, Variable
 from stekker.sim.evse201 import (
     DEAUTHORIZING_REASONS,
     STOP_TRIGGERS,
+    TX_POINT_TRIGGERS,
     Evse,
     charging_state,
     normalized_points,
@@ -585,13 +586,13 @@ class SimulatedStation201(StationLink, ChargePoint):  # type: ignore[misc]
         c.ev = SimulatedEV.random(self.rng)
         c.last_update = time.monotonic()
         await self._set_status(evse, "Preparing")
-        await self._tx_point_reached(evse, "EVConnected", "CablePluggedIn")
+        await self._tx_point_reached(evse, "EVConnected")
 
     async def _close_power_path(self, evse: Evse) -> None:
         """The EV starts drawing power: the transaction starts now at the latest."""
         c = evse.outlet
         c.status = self.charging.next_status(c)
-        await self._tx_point_reached(evse, "PowerPathClosed", "ChargingStateChanged", start_anyway=True)
+        await self._tx_point_reached(evse, "PowerPathClosed", start_anyway=True)
         await self._report_statuses(evse)
         self.charging.update_power(c)
         c.meter_task = asyncio.create_task(
@@ -599,10 +600,12 @@ class SimulatedStation201(StationLink, ChargePoint):  # type: ignore[misc]
         )
 
     async def _tx_point_reached(
-        self, evse: Evse, point: str, trigger: str, *, start_anyway: bool = False
+        self, evse: Evse, point: str, trigger: str | None = None, *, start_anyway: bool = False
     ) -> None:
         """A TxStartPoint condition became true: start the transaction when it is one of the configured
-        start points, or report it in an Updated event when the transaction runs already."""
+        start points, or report it in an Updated event when the transaction runs already. ``trigger``
+        overrides the point's usual triggerReason (RemoteStart for an authorization by the CSMS)."""
+        trigger = trigger or TX_POINT_TRIGGERS[point]
         c = evse.outlet
         if c.transaction_id is not None:
             self._emit(evse, "Updated", trigger)

@@ -12,6 +12,8 @@ from stekker.services.device_model import OCPP16_COMPONENT, VariableRef, Variabl
 from stekker.services.ports import CommandNotSupported, StationCallError, StationCommand
 from stekker.services.tokens import LocalListEntry, LocalListUpdate
 
+_MAX_ID_TAG = 20
+
 
 def _local_entry(entry: LocalListEntry) -> dict[str, Any]:
     item: dict[str, Any] = {"idTag": entry.uid}
@@ -53,7 +55,8 @@ def _send_local_list(args: dict[str, Any]) -> Outbound:
     payload = {
         "listVersion": update.version,
         "updateType": "Full" if update.full else "Differential",
-        "localAuthorizationList": [_local_entry(e) for e in update.entries],
+        # 1.6 idTags are at most 20 characters: longer (2.0.1) tokens cannot be presented here
+        "localAuthorizationList": [_local_entry(e) for e in update.entries if len(e.uid) <= _MAX_ID_TAG],
     }
     return Outbound("SendLocalList", payload, status_of)
 
