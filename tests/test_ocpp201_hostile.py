@@ -20,6 +20,7 @@ from websockets.asyncio.client import connect
 from stekker.app import Stekker
 from stekker.ocpp.protocol import OcppError
 from stekker.ocpp.schemas import validate
+from tests.observe import sessions_of
 from tests.peers import RawStation, now_iso, raw_station
 from tests.peers201 import tx_event
 from tests.test_gateway_hostile import assert_usable, database_unreachable, error_for
@@ -34,13 +35,6 @@ async def error_frame(station: RawStation, msg_id: str, action: str, payload: An
     assert frame[1] == msg_id, frame
     assert frame[3], frame  # a description the station's log can show
     return frame
-
-
-async def sessions_of(api: httpx.AsyncClient, station_id: str) -> list[dict[str, Any]]:
-    response = await api.get("/api/sessions", params={"station_id": station_id})
-    assert response.status_code == 200, response.text
-    body: list[dict[str, Any]] = response.json()
-    return body
 
 
 async def event_kinds(api: httpx.AsyncClient, station_id: str) -> list[str]:

@@ -3,7 +3,6 @@ model and 1.6 keys), remote start/stop, and central authorization set up at boot
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import httpx
@@ -13,16 +12,9 @@ from sqlalchemy import select
 
 from stekker.app import Stekker
 from stekker.db.models import AuditEntry
+from tests.observe import eventually
 from tests.peers import now_iso, ocpp_station
 from tests.peers201 import Station201, ocpp201_station
-
-
-async def wait_for(predicate: Any, timeout: float = 5.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not await predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.05)
 
 
 async def stored(api: httpx.AsyncClient, station_id: str, **params: str) -> dict[str, dict[str, Any]]:
@@ -42,7 +34,7 @@ async def test_base_report_in_several_messages_is_stored(api: httpx.AsyncClient,
         async def complete() -> bool:
             return len(await stored(api, "DM201")) == len(station.variables)
 
-        await wait_for(complete)
+        await eventually(complete)
     variables = await stored(api, "DM201")
     assert variables["AuthCtrlr.LocalPreAuthorize"]["value"] == "true"
     assert variables["ChargingStation.VendorName"]["mutability"] == "ReadOnly"
@@ -208,7 +200,7 @@ async def test_boot_sets_up_central_authorization_on_201(api: httpx.AsyncClient,
         async def synced() -> bool:
             return bool(station.calls("SendLocalList"))
 
-        await wait_for(synced)
+        await eventually(synced)
         check_variables(station)
         [sent] = station.calls("SendLocalList")
         assert sent["type"] == "Full"
@@ -218,7 +210,7 @@ async def test_boot_sets_up_central_authorization_on_201(api: httpx.AsyncClient,
         async def reported() -> bool:  # first boot: the whole device model is fetched
             return len(await stored(api, "CA201")) == len(station.variables)
 
-        await wait_for(reported)
+        await eventually(reported)
         assert len(station.calls("GetBaseReport")) == 1
     variables = await stored(api, "CA201")
     assert variables["AuthCtrlr.LocalPreAuthorize"]["value"] == "false"
@@ -234,7 +226,7 @@ async def test_boot_sets_up_central_authorization_on_201(api: httpx.AsyncClient,
                 ["Accepted", "known already"],
             )
 
-        await wait_for(setup_done_twice)
+        await eventually(setup_done_twice)
         assert again.calls("GetBaseReport") == []  # known already: no second full report
 
 

@@ -3,13 +3,12 @@ gateway, checked through the operator API a user reads."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import httpx
 import pytest
 
+from tests.observe import add_token, eventually, sessions_of
 from tests.peers import raw_station
 from tests.peers201 import ocpp201_station, tx_event
 
@@ -18,26 +17,6 @@ P201 = "ocpp2.0.1"
 
 def iso(minutes_ago: float) -> str:
     return (datetime.now(UTC) - timedelta(minutes=minutes_ago)).isoformat().replace("+00:00", "Z")
-
-
-async def add_token(api: httpx.AsyncClient, uid: str, **extra: Any) -> None:
-    response = await api.put("/api/tokens", json={"uid": uid, **extra})
-    assert response.status_code in (200, 201), response.text
-
-
-async def session_of(api: httpx.AsyncClient, station_id: str) -> list[dict[str, Any]]:
-    response = await api.get("/api/sessions", params={"station_id": station_id})
-    assert response.status_code == 200, response.text
-    sessions: list[dict[str, Any]] = response.json()
-    return sessions
-
-
-async def wait_for(predicate: Any, timeout: float = 5.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not await predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.05)
 
 
 async def test_a_transaction_from_started_to_ended(api: httpx.AsyncClient, ocpp_url: str) -> None:
@@ -54,7 +33,7 @@ async def test_a_transaction_from_started_to_ended(api: httpx.AsyncClient, ocpp_
             "TransactionEvent",
             tx_event("Updated", "tx-a1", 1, trigger="MeterValuePeriodic", meter_wh=1_238_500),
         )
-        [running] = await session_of(api, "TX201")
+        [running] = await sessions_of(api, "TX201")
         assert running["status"] == "active"
         assert running["transaction_id"] == "tx-a1"
         assert running["meter_start_wh"] == 1_234_000  # the station's register, never 0
@@ -71,7 +50,7 @@ async def test_a_transaction_from_started_to_ended(api: httpx.AsyncClient, ocpp_
             ),
         )
         assert ended == {}
-    [done] = await session_of(api, "TX201")
+    [done] = await sessions_of(api, "TX201")
     assert done["status"] == "completed"
     assert done["energy_wh"] == 10_000
     assert done["stop_reason"] == "EVDisconnected"
@@ -99,7 +78,7 @@ async def test_kwh_and_multiplier_are_converted(api: httpx.AsyncClient, ocpp_url
             "TransactionEvent", tx_event("Started", "k1", 0, token="CARDKWH", meterValue=[sample])
         )
         await station.ok("TransactionEvent", tx_event("Ended", "k1", 1, meterValue=[end]))
-    [done] = await session_of(api, "KWH201")
+    [done] = await sessions_of(api, "KWH201")
     assert (done["meter_start_wh"], done["meter_stop_wh"], done["energy_wh"]) == (1_500_250, 1_510_000, 9_750)
 
 
@@ -113,7 +92,7 @@ async def test_retransmitted_events_change_nothing(api: httpx.AsyncClient, ocpp_
         assert first == again
         await station.ok("TransactionEvent", ended)
         await station.ok("TransactionEvent", ended)
-    sessions = await session_of(api, "DUP201")
+    sessions = await sessions_of(api, "DUP201")
     assert len(sessions) == 1
     assert sessions[0]["energy_wh"] == 7_000
 
@@ -130,7 +109,7 @@ async def test_events_out_of_order_are_merged(api: httpx.AsyncClient, ocpp_url: 
                 "Updated", "ord-1", 1, trigger="MeterValuePeriodic", evse=None, meter_wh=2_003_000, at=t1
             ),
         )
-        [provisional] = await session_of(api, "ORD201")
+        [provisional] = await sessions_of(api, "ORD201")
         assert provisional["status"] == "active"
         await station.ok(
             "TransactionEvent",
@@ -144,7 +123,7 @@ async def test_events_out_of_order_are_merged(api: httpx.AsyncClient, ocpp_url: 
             "TransactionEvent", tx_event("Started", "ord-1", 0, token="CARDORD", meter_wh=2_000_000, at=t0)
         )
         assert answer["idTokenInfo"]["status"] == "Accepted"
-    [done] = await session_of(api, "ORD201")
+    [done] = await sessions_of(api, "ORD201")
     assert done["status"] == "completed"
     assert done["meter_start_wh"] == 2_000_000
     assert done["meter_stop_wh"] == 2_009_000
@@ -162,7 +141,7 @@ async def test_seqno_gap_does_not_block_the_session(api: httpx.AsyncClient, ocpp
         )
         # seqNo 1 and 2 never arrive
         await station.ok("TransactionEvent", tx_event("Ended", "gap-1", 3, meter_wh=12_500))
-    [done] = await session_of(api, "GAP201")
+    [done] = await sessions_of(api, "GAP201")
     assert (done["status"], done["energy_wh"]) == ("completed", 2_500)
 
 
@@ -185,7 +164,7 @@ async def test_offline_transaction_keeps_station_times(api: httpx.AsyncClient, o
         )
         answer = await station.ok("TransactionEvent", ended)
         assert answer["idTokenInfo"]["status"] == "Accepted"  # the stop token is judged too
-    [done] = await session_of(api, "OFF201")
+    [done] = await sessions_of(api, "OFF201")
     assert datetime.fromisoformat(done["start_time"]) == datetime.fromisoformat(start)
     assert datetime.fromisoformat(done["stop_time"]) == datetime.fromisoformat(stop)
     assert done["energy_wh"] == 12_000
@@ -199,11 +178,11 @@ async def test_started_without_token_is_authorized_later(api: httpx.AsyncClient,
         await station.ok(
             "TransactionEvent", tx_event("Started", "late-1", 0, trigger="CablePluggedIn", meter_wh=100)
         )
-        [pending] = await session_of(api, "LATE201")
+        [pending] = await sessions_of(api, "LATE201")
         assert pending["auth_status"] == "Pending" and pending["token_uid"] is None
         answer = await station.ok("TransactionEvent", tx_event("Updated", "late-1", 1, token="CARDLATE"))
         assert answer["idTokenInfo"]["status"] == "Accepted"
-    [authorized] = await session_of(api, "LATE201")
+    [authorized] = await sessions_of(api, "LATE201")
     assert (authorized["auth_status"], authorized["token_uid"]) == ("Accepted", "CARDLATE")
 
 
@@ -218,7 +197,7 @@ async def test_new_started_on_busy_evse_closes_the_lost_transaction(
         await station.ok(
             "TransactionEvent", tx_event("Started", "lost-2", 0, token="CARDLOST", meter_wh=5_000)
         )
-    sessions = {s["transaction_id"]: s for s in await session_of(api, "LOST201")}
+    sessions = {s["transaction_id"]: s for s in await sessions_of(api, "LOST201")}
     assert sessions["lost-1"]["status"] == "completed"
     assert sessions["lost-1"]["stop_reason"] == "Superseded"
     assert sessions["lost-2"]["status"] == "active"
@@ -250,9 +229,9 @@ async def test_blocked_token_started_offline_is_stopped(api: httpx.AsyncClient, 
         async def stop_requested() -> bool:
             return bool(station.calls("RequestStopTransaction"))
 
-        await wait_for(stop_requested)
+        await eventually(stop_requested)
         assert station.calls("RequestStopTransaction") == [{"transaction_id": "blk-1"}]
-    [session] = await session_of(api, "BLK201")
+    [session] = await sessions_of(api, "BLK201")
     assert session["auth_status"] == "Blocked"
 
 
@@ -266,7 +245,7 @@ async def test_meter_values_without_transaction_are_linked(api: httpx.AsyncClien
             "MeterValues",
             {"evseId": 1, "meterValue": [{"timestamp": iso(0), "sampledValue": [{"value": 41_000}]}]},
         )
-    [session] = await session_of(api, "MV201")
+    [session] = await sessions_of(api, "MV201")
     assert session["energy_wh"] == 1_000
     values = (await api.get(f"/api/sessions/{session['id']}/meter-values")).json()
     assert {v["value"] for v in values} >= {"40000", "41000"}
@@ -277,7 +256,32 @@ async def test_register_running_backwards_gives_no_energy(api: httpx.AsyncClient
     async with raw_station(ocpp_url, "BACK201", protocol=P201) as station:
         await station.ok("TransactionEvent", tx_event("Started", "b-1", 0, token="CARDBACK", meter_wh=90_000))
         await station.ok("TransactionEvent", tx_event("Ended", "b-1", 1, meter_wh=100))  # meter swapped
-    [done] = await session_of(api, "BACK201")
+    [done] = await sessions_of(api, "BACK201")
     assert done["status"] == "completed" and done["energy_wh"] is None
     events = (await api.get("/api/stations/BACK201/events")).json()
     assert any(e["kind"] == "meter_anomaly" for e in events)
+
+
+async def test_updates_retransmitted_or_late_keep_the_newest_state(
+    api: httpx.AsyncClient, ocpp_url: str
+) -> None:
+    await add_token(api, "CARDUPD")
+    newer = tx_event(
+        "Updated", "upd-1", 2, trigger="ChargingStateChanged", meter_wh=503_000, chargingState="SuspendedEV"
+    )
+    older = tx_event(
+        "Updated", "upd-1", 1, trigger="MeterValuePeriodic", meter_wh=502_000, chargingState="Charging"
+    )
+    async with raw_station(ocpp_url, "UPD201", protocol=P201) as station:
+        await station.ok(
+            "TransactionEvent",
+            tx_event("Started", "upd-1", 0, token="CARDUPD", meter_wh=500_000, chargingState="Charging"),
+        )
+        assert await station.ok("TransactionEvent", newer) == {}
+        assert await station.ok("TransactionEvent", newer) == {}  # retransmitted
+        assert await station.ok("TransactionEvent", older) == {}  # overtaken
+        [running] = await sessions_of(api, "UPD201")
+        assert running["charging_state"] == "SuspendedEV"
+        assert running["energy_wh"] == 3_000
+        values = (await api.get(f"/api/sessions/{running['id']}/meter-values")).json()
+        assert sorted(v["value"] for v in values) == ["500000", "502000", "503000"]  # each stored once

@@ -18,6 +18,7 @@ from ocpp.v21 import ChargePoint, call, call_result
 from websockets.asyncio.client import ClientConnection, connect
 
 from stekker.ocpp.schemas import validate
+from tests.observe import add_token, sessions_of
 from tests.peers import raw_station
 
 P21 = "ocpp2.1"
@@ -63,26 +64,6 @@ async def ocpp21_station(base_url: str, station_id: str, boot: bool = True) -> A
             yield cp
         finally:
             task.cancel()
-
-
-async def add_token(api: httpx.AsyncClient, uid: str, **extra: Any) -> None:
-    response = await api.put("/api/tokens", json={"uid": uid, **extra})
-    assert response.status_code in (200, 201), response.text
-
-
-async def sessions_of(api: httpx.AsyncClient, station_id: str) -> list[dict[str, Any]]:
-    response = await api.get("/api/sessions", params={"station_id": station_id})
-    assert response.status_code == 200, response.text
-    body: list[dict[str, Any]] = response.json()
-    return body
-
-
-async def wait_for(predicate: Any, timeout: float = 5.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not await predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.05)
 
 
 def sample(wh: float, context: str, at: str | None = None) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from ocpp.v16.enums import Action
 from websockets.asyncio.server import Server, ServerConnection
 
 from stekker.sim import SimulatedStation
+from tests.observe import eventually
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -94,17 +95,6 @@ class CsChargePoint(ChargePoint):  # type: ignore[misc]
     def on_meter_values(self, **kw: Any) -> call_result.MeterValues:
         self._record("MeterValues", **kw)
         return call_result.MeterValues()
-
-
-async def eventually(check: Callable[[], Any], timeout: float = 10.0) -> Any:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.05)
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ from websockets.http11 import Request, Response
 
 from stekker.sim.fleet import run_fleet, version_of
 from stekker.sim.station201 import SimulatedStation201
+from tests.observe import eventually
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 TOKEN = "04AABBCCDDEEFF"
@@ -131,17 +132,6 @@ class CsmsChargePoint(ChargePoint):  # type: ignore[misc]
     def on_firmware_status(self, **kw: Any) -> call_result.FirmwareStatusNotification:
         self._record("FirmwareStatusNotification", kw)
         return call_result.FirmwareStatusNotification()
-
-
-async def eventually(check: Callable[[], Any], timeout: float = 10.0) -> Any:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import socket
 import ssl
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from stekker.config import Settings, get_settings
 from stekker.ocpp.tls import TlsConfigError, common_name
 from tests.certs import CertificateAuthority, Issued
 from tests.conftest import make_settings
+from tests.observe import eventually
 from tests.peers import Station, auth_header, raw_station
 
 PROTOCOLS = ["ocpp1.6", "ocpp2.0.1"]
@@ -121,14 +122,6 @@ async def events(api: httpx.AsyncClient, station_id: str) -> list[dict[str, Any]
     assert response.status_code == 200, response.text
     rows: list[dict[str, Any]] = response.json()
     return rows
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 5) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not await check():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.05)
 
 
 async def connected_event(api: httpx.AsyncClient, station_id: str) -> dict[str, Any]:

@@ -256,6 +256,19 @@ class TransactionEvent(Base):
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+#: What identifies one reported attribute of a station's configuration.
+STATION_VARIABLE_KEY = (
+    "station_id",
+    "component",
+    "component_instance",
+    "evse_number",
+    "connector_number",
+    "variable",
+    "variable_instance",
+    "attribute_type",
+)
+
+
 class StationVariable(Base):
     """One attribute of one variable of a station's device model, as the station last reported
     it: a 2.0.1 component/variable (e.g. AuthCtrlr.LocalPreAuthorize, Actual) or a 1.6
@@ -267,17 +280,8 @@ class StationVariable(Base):
 
     __tablename__ = "station_variables"
     __table_args__ = (
-        UniqueConstraint(
-            "station_id",
-            "component",
-            "component_instance",
-            "evse_number",
-            "connector_number",
-            "variable",
-            "variable_instance",
-            "attribute_type",
-            name="uq_station_variables_key",  # the generated name is over PostgreSQL's 63 bytes
-        ),
+        # the generated name is over PostgreSQL's 63 bytes
+        UniqueConstraint(*STATION_VARIABLE_KEY, name="uq_station_variables_key"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

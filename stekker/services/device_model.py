@@ -18,7 +18,7 @@ from sqlalchemy import Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from stekker.db.models import ChargingStation, StationVariable
+from stekker.db.models import STATION_VARIABLE_KEY, ChargingStation, StationVariable
 from stekker.services.audit import audit, station_event
 from stekker.services.context import ServiceContext
 from stekker.services.ports import CommandError, StationCommand
@@ -27,17 +27,6 @@ log = logging.getLogger(__name__)
 
 #: The component under which a 1.6 station's configuration keys are stored.
 OCPP16_COMPONENT = "OCPP16"
-
-_KEY = (
-    "station_id",
-    "component",
-    "component_instance",
-    "evse_number",
-    "connector_number",
-    "variable",
-    "variable_instance",
-    "attribute_type",
-)
 
 
 class UnknownStation(LookupError):
@@ -128,12 +117,16 @@ async def _upsert(db: AsyncSession, rows: list[dict[str, Any]], only_value: bool
     dialect = db.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     statement = insert(table)
-    columns = ("value", "source", "updated_at") if only_value else tuple(c for c in rows[0] if c not in _KEY)
+    columns = (
+        ("value", "source", "updated_at")
+        if only_value
+        else tuple(c for c in rows[0] if c not in STATION_VARIABLE_KEY)
+    )
     statement = statement.on_conflict_do_update(
-        index_elements=list(_KEY), set_={c: statement.excluded[c] for c in columns}
+        index_elements=list(STATION_VARIABLE_KEY), set_={c: statement.excluded[c] for c in columns}
     )
     # one station reports each attribute once per batch; duplicates would fail the upsert
-    unique = {tuple(row[k] for k in _KEY): row for row in rows}
+    unique = {tuple(row[k] for k in STATION_VARIABLE_KEY): row for row in rows}
     await db.execute(statement, list(unique.values()))
 
 

@@ -18,16 +18,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, select
+from sqlalchemy import Table, bindparam, case, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from stekker.bus import Event
 from stekker.db.models import ChargingSession, SessionStatus, TransactionEvent
+from stekker.db.writer import defer
 from stekker.domain.authorization import AuthDecision, AuthStatus
 from stekker.domain.metering import SampledValue, advance_readings, latest_register_wh, session_energy_wh
-from stekker.services.audit import station_event
 from stekker.services.authorization import TokenVerdict, judge_token
 from stekker.services.context import ServiceContext
 from stekker.services.stations import ensure_evse
@@ -36,6 +36,7 @@ from stekker.services.transactions import (
     defer_samples,
     find_session,
     link_remote_start,
+    settle_energy,
 )
 
 STARTED = "Started"
@@ -134,32 +135,22 @@ async def apply_event(
 async def _apply(
     db: AsyncSession, ctx: ServiceContext, station_id: str, report: TransactionEventReport
 ) -> _Outcome:
-    stored = (
-        await db.execute(
-            select(TransactionEvent.session_id).where(
-                TransactionEvent.station_id == station_id,
-                TransactionEvent.transaction_id == report.transaction_id,
-                TransactionEvent.seq_no == report.seq_no,
-            )
-        )
-    ).first()
-    if stored is not None and stored.session_id is not None:
-        return _Outcome(await _retransmission(db, stored.session_id, report))
-
-    highest_seq = (
-        await db.execute(
-            select(func.max(TransactionEvent.seq_no)).where(
-                TransactionEvent.station_id == station_id,
-                TransactionEvent.transaction_id == report.transaction_id,
-            )
-        )
-    ).scalar_one()
+    if report.event_type == UPDATED and report.token_uid is None and report.reservation_id is None:
+        outcome = await _apply_update(db, ctx, station_id, report)
+        if outcome is not None:
+            return outcome
     outcome = _Outcome(TransactionEventResult(0, False, None, False))
+    highest_seq = None
     session = await find_session(db, station_id, report.transaction_id)
-    if session is None:
+    if session is None:  # every stored event belongs to a session: this is the first one
         session = await _open_session(db, ctx, station_id, report)
         outcome.created = True
-    elif report.event_type == STARTED or report.timestamp < session.start_time:
+    else:
+        facts = (await db.execute(_SEQ_FACTS, _seq_params(station_id, report))).one()
+        if facts.seen:
+            return _Outcome(await _retransmission(db, session.id, report))
+        highest_seq = facts.highest_seq
+        # a late Started (or any earlier event) moves the start back
         session.start_time = min(session.start_time, report.timestamp)
     if report.evse_number and session.evse_pk is None:
         evse = await ensure_evse(db, ctx, station_id, report.evse_number)
@@ -205,34 +196,13 @@ async def _apply(
             session.meter_last_wh = end[1]
         session.meter_stop_wh = session.meter_last_wh
         outcome.ended = True
-    if session.status == SessionStatus.COMPLETED:
+    if outcome.ended:
+        settle_energy(db, ctx, session)
+    elif session.status == SessionStatus.COMPLETED:  # a late event may have moved the start
         session.energy_wh = session_energy_wh(session.meter_start_wh, session.meter_stop_wh)
-        if outcome.ended and session.energy_wh is None and session.meter_stop_wh is not None:
-            station_event(
-                db,
-                station_id,
-                "meter_anomaly",
-                ctx.now(),
-                session_id=session.id,
-                meter_start_wh=session.meter_start_wh,
-                meter_stop_wh=session.meter_stop_wh,
-            )
     outcome.energy_wh = session_energy_wh(session.meter_start_wh, session.meter_last_wh)
 
-    db.add(
-        TransactionEvent(
-            station_id=station_id,
-            transaction_id=report.transaction_id,
-            seq_no=report.seq_no,
-            event_type=report.event_type,
-            trigger_reason=report.trigger_reason,
-            timestamp=report.timestamp,
-            offline=report.offline,
-            session_id=session.id,
-            payload=report.payload,
-            received_at=ctx.now(),
-        )
-    )
+    _defer_event(db, ctx, station_id, session.id, report)
     refused = (
         verdict is not None
         and session.stop_token_uid is None
@@ -316,13 +286,18 @@ async def _judge_event_token(
     return verdict
 
 
-def _merge_readings(session: ChargingSession, report: TransactionEventReport) -> None:
+def _readings(
+    start: int | None, last: int | None, samples: list[SampledValue]
+) -> tuple[int | None, int | None]:
     """Move the registers forward; the station's Transaction.Begin reading is the start,
     also when an Updated arrived before it and provisionally set one."""
-    start, last = advance_readings(session.meter_start_wh, session.meter_last_wh, report.samples)
-    begin = latest_register_wh([s for s in report.samples if s.context == "Transaction.Begin"])
-    if begin is not None:
-        start = begin[1]
+    start, last = advance_readings(start, last, samples)
+    begin = latest_register_wh([s for s in samples if s.context == "Transaction.Begin"])
+    return (start if begin is None else begin[1]), last
+
+
+def _merge_readings(session: ChargingSession, report: TransactionEventReport) -> None:
+    start, last = _readings(session.meter_start_wh, session.meter_last_wh, report.samples)
     session.meter_start_wh = start
     if session.status == SessionStatus.COMPLETED:
         # a late event of a finished session: its end reading stays, unless it never had one
@@ -345,3 +320,107 @@ async def _retransmission(
         decision = AuthDecision(AuthStatus(status) if known else AuthStatus.INVALID, "retransmitted event")
         verdict = TokenVerdict(decision, session.token_id, None, None)
     return TransactionEventResult(session_id, True, verdict, False)
+
+
+# ---- the hot path: an Updated event of a running session, without a token ------------------
+# It is most of what a 2.0.1 fleet sends (one every TxUpdatedInterval per charging EVSE), so
+# it costs one round trip: the session's readings, the highest seqNo so far and whether this
+# seqNo was seen, in one SELECT; the writes ride the batch's executemany.
+
+_S = ChargingSession
+_E = TransactionEvent
+_EVENTS = cast(Table, TransactionEvent.__table__)
+_SESSIONS = cast(Table, ChargingSession.__table__)
+_SEQ_FACTS = select(
+    func.max(_E.seq_no).label("highest_seq"),
+    func.count(case((_E.seq_no == bindparam("b_seq"), 1))).label("seen"),
+).where(_E.station_id == bindparam("b_station"), _E.transaction_id == bindparam("b_tx"))
+
+
+def _seq_params(station_id: str, report: TransactionEventReport) -> dict[str, Any]:
+    return {"b_station": station_id, "b_tx": report.transaction_id, "b_seq": report.seq_no}
+
+
+_RUNNING_UPDATE = select(
+    _S.id,
+    _S.evse_pk,
+    _S.evse_number,
+    _S.connector_number,
+    _S.status,
+    _S.meter_start_wh,
+    _S.meter_last_wh,
+    _S.charging_state,
+    _S.offline,
+    select(func.max(_E.seq_no))
+    .where(_E.station_id == _S.station_id, _E.transaction_id == _S.transaction_id)
+    .scalar_subquery()
+    .label("highest_seq"),
+    select(func.count())
+    .where(
+        _E.station_id == _S.station_id,
+        _E.transaction_id == _S.transaction_id,
+        _E.seq_no == bindparam("b_seq"),
+    )
+    .scalar_subquery()
+    .label("seen"),
+).where(_S.station_id == bindparam("b_station"), _S.transaction_id == bindparam("b_tx"))
+_SET_RUNNING = (
+    _SESSIONS.update()
+    .where(_SESSIONS.c.id == bindparam("b_id"))
+    .values(
+        meter_start_wh=bindparam("b_start"),
+        meter_last_wh=bindparam("b_last"),
+        charging_state=bindparam("b_state"),
+        offline=bindparam("b_offline"),
+        updated_at=bindparam("b_now"),
+    )
+)
+_INSERT_EVENT = insert(_EVENTS)
+
+
+def _defer_event(
+    db: AsyncSession, ctx: ServiceContext, station_id: str, session_id: int, report: TransactionEventReport
+) -> None:
+    row = {
+        "station_id": station_id,
+        "transaction_id": report.transaction_id,
+        "seq_no": report.seq_no,
+        "event_type": report.event_type,
+        "trigger_reason": report.trigger_reason,
+        "timestamp": report.timestamp,
+        "offline": report.offline,
+        "session_id": session_id,
+        "payload": report.payload,
+        "received_at": ctx.now(),
+    }
+    defer(db, _INSERT_EVENT, [row])
+
+
+async def _apply_update(
+    db: AsyncSession, ctx: ServiceContext, station_id: str, report: TransactionEventReport
+) -> _Outcome | None:
+    """The Updated event applied without the ORM; None when it needs the general path
+    (no such session yet, a finished one, or an EVSE still to be learnt)."""
+    row = (await db.execute(_RUNNING_UPDATE, _seq_params(station_id, report))).first()
+    if row is None or row.status != SessionStatus.ACTIVE or (report.evse_number and row.evse_pk is None):
+        return None
+    if row.seen:
+        return _Outcome(TransactionEventResult(row.id, True, None, False))
+    start, last = _readings(row.meter_start_wh, row.meter_last_wh, report.samples)
+    state = row.charging_state
+    if row.highest_seq is None or report.seq_no > row.highest_seq:
+        state = report.charging_state or state
+    offline = bool(row.offline or report.offline)
+    if (start, last, state, offline) != (
+        row.meter_start_wh,
+        row.meter_last_wh,
+        row.charging_state,
+        row.offline,
+    ):
+        values = {"b_id": row.id, "b_start": start, "b_last": last, "b_state": state, "b_offline": offline}
+        defer(db, _SET_RUNNING, [{**values, "b_now": ctx.now()}])
+    defer_samples(db, station_id, row.id, row.evse_number, row.connector_number, report.samples)
+    _defer_event(db, ctx, station_id, row.id, report)
+    outcome = _Outcome(TransactionEventResult(row.id, False, None, False))
+    outcome.energy_wh = session_energy_wh(start, last)
+    return outcome

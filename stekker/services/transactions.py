@@ -298,17 +298,7 @@ async def stop(ctx: ServiceContext, station_id: str, req: StopRequest) -> StopRe
             session.meter_last_wh = req.meter_stop_wh
         else:
             session.meter_stop_wh = session.meter_last_wh
-        session.energy_wh = session_energy_wh(session.meter_start_wh, session.meter_stop_wh)
-        if session.energy_wh is None and session.meter_stop_wh is not None:
-            station_event(
-                db,
-                station_id,
-                "meter_anomaly",
-                ctx.now(),
-                session_id=session.id,
-                meter_start_wh=session.meter_start_wh,
-                meter_stop_wh=session.meter_stop_wh,
-            )
+        settle_energy(db, ctx, session)
         return StopResult(session.id, decision, False), session.energy_wh
 
     result, energy = await ctx.write(job)
@@ -320,6 +310,22 @@ async def stop(ctx: ServiceContext, station_id: str, req: StopRequest) -> StopRe
             )
         )
     return result
+
+
+def settle_energy(db: AsyncSession, ctx: ServiceContext, session: ChargingSession) -> None:
+    """A finished session's energy from its registers; a register that ran backwards (a
+    swapped or reset meter) gives none, and the operator's timeline says why."""
+    session.energy_wh = session_energy_wh(session.meter_start_wh, session.meter_stop_wh)
+    if session.energy_wh is None and session.meter_stop_wh is not None:
+        station_event(
+            db,
+            session.station_id,
+            "meter_anomaly",
+            ctx.now(),
+            session_id=session.id,
+            meter_start_wh=session.meter_start_wh,
+            meter_stop_wh=session.meter_stop_wh,
+        )
 
 
 async def find_session(db: AsyncSession, station_id: str, transaction_id: str) -> ChargingSession | None:

@@ -7,8 +7,9 @@ from typing import Any
 from stekker.db.base import utcnow
 from stekker.domain.metering import SampledValue
 from stekker.domain.timeutil import format_timestamp, parse_timestamp
+from stekker.ocpp import common
+from stekker.ocpp.common import data_transfer, heartbeat, recorder
 from stekker.ocpp.connection import Handler, Reply, StationConnection
-from stekker.ocpp.recording import data_transfer, recorder
 from stekker.services import authorization, station_setup, stations, transactions
 from stekker.services.authorization import TokenVerdict
 
@@ -53,27 +54,7 @@ async def boot_notification(conn: StationConnection, p: dict[str, Any]) -> Reply
         meter_type=p.get("meterType"),
         meter_serial_number=p.get("meterSerialNumber"),
     )
-    result = await stations.boot(conn.ctx, conn.station_id, info)
-    after = None
-    if result.status == "Accepted" and conn.ctx.settings.configure_stations_on_boot:
-        station_id, ctx = conn.station_id, conn.ctx
-
-        async def after_boot() -> None:
-            await station_setup.after_boot(ctx, station_id)
-
-        after = after_boot
-    return Reply(
-        {
-            "status": result.status,
-            "currentTime": format_timestamp(result.current_time),
-            "interval": result.interval,
-        },
-        after,
-    )
-
-
-async def heartbeat(conn: StationConnection, p: dict[str, Any]) -> Reply:
-    return Reply({"currentTime": format_timestamp(conn.ctx.now())})
+    return await common.boot(conn, info)
 
 
 async def status_notification(conn: StationConnection, p: dict[str, Any]) -> Reply:

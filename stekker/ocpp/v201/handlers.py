@@ -12,10 +12,11 @@ from typing import Any
 import orjson
 
 from stekker.domain.metering import SampledValue
-from stekker.domain.timeutil import format_timestamp, parse_timestamp
+from stekker.domain.timeutil import parse_timestamp
+from stekker.ocpp import common
+from stekker.ocpp.common import data_transfer, heartbeat, recorder
 from stekker.ocpp.connection import Handler, Reply, StationConnection
 from stekker.ocpp.protocol import ErrorCode, OcppError
-from stekker.ocpp.recording import data_transfer, recorder
 from stekker.ocpp.v201.commands import report_values
 from stekker.ocpp.v201.tokens import id_token_info
 from stekker.services import authorization, device_model, station_setup, stations, transactions
@@ -71,27 +72,7 @@ async def boot_notification(conn: StationConnection, p: dict[str, Any]) -> Reply
         imsi=modem.get("imsi"),
         reason=p["reason"],
     )
-    result = await stations.boot(conn.ctx, conn.station_id, info)
-    after = None
-    if result.status == "Accepted" and conn.ctx.settings.configure_stations_on_boot:
-        station_id, ctx = conn.station_id, conn.ctx
-
-        async def after_boot() -> None:
-            await station_setup.after_boot(ctx, station_id)
-
-        after = after_boot
-    return Reply(
-        {
-            "status": result.status,
-            "currentTime": format_timestamp(result.current_time),
-            "interval": result.interval,
-        },
-        after,
-    )
-
-
-async def heartbeat(conn: StationConnection, p: dict[str, Any]) -> Reply:
-    return Reply({"currentTime": format_timestamp(conn.ctx.now())})
+    return await common.boot(conn, info)
 
 
 async def status_notification(conn: StationConnection, p: dict[str, Any]) -> Reply:
