@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -84,7 +85,7 @@ class VariableResult:
     reason: str | None = None
 
 
-def _row(station_id: str, item: VariableValue, source: str, now: Any) -> dict[str, Any]:
+def _row(station_id: str, item: VariableValue, source: str, now: datetime) -> dict[str, Any]:
     r = item.ref
     return {
         "station_id": station_id,
@@ -157,21 +158,28 @@ async def store_report(
     await ctx.write(job)
 
 
-async def store_results(
-    ctx: ServiceContext, station_id: str, results: list[VariableResult], source: str
+async def upsert_results(
+    db: AsyncSession, station_id: str, results: list[VariableResult], source: str, now: datetime
 ) -> None:
-    """Remember the values a station confirmed in a get or set answer."""
-    now = ctx.now()
+    """Inside the caller's transaction: remember the values a station confirmed."""
     rows = [
         _row(station_id, VariableValue(r.ref, r.value), source, now)
         for r in results
         if r.status == "Accepted" and r.value is not None
     ]
-    if not rows:
+    await _upsert(db, rows, only_value=True)
+
+
+async def store_results(
+    ctx: ServiceContext, station_id: str, results: list[VariableResult], source: str
+) -> None:
+    """Remember the values a station confirmed in a get or set answer."""
+    if not any(r.status == "Accepted" and r.value is not None for r in results):
         return
+    now = ctx.now()
 
     async def job(db: AsyncSession) -> None:
-        await _upsert(db, rows, only_value=True)
+        await upsert_results(db, station_id, results, source, now)
 
     await ctx.write(job)
 

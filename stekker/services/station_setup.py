@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from stekker.bus import Event
 from stekker.db.models import ChargingSession, ChargingStation, SessionStatus
-from stekker.services.audit import record_audit, record_station_event, station_event
+from stekker.services.audit import record_audit, station_event
 from stekker.services.context import ServiceContext
 from stekker.services.device_model import (
     OCPP16_COMPONENT,
@@ -18,10 +20,10 @@ from stekker.services.device_model import (
     VariableResult,
     has_reported_configuration,
     request_base_report,
-    store_results,
+    upsert_results,
 )
 from stekker.services.ports import CommandError, StationCommand
-from stekker.services.tokens import local_list_update
+from stekker.services.tokens import LocalListUpdate, local_list_update
 
 log = logging.getLogger(__name__)
 
@@ -52,41 +54,57 @@ def central_authorization_settings(
     ]
 
 
-async def configure_for_central_authorization(ctx: ServiceContext, station_id: str) -> dict[str, str]:
-    """Push the settings; record per setting what the station said (NotSupported is a fact too)."""
+@dataclass(frozen=True, slots=True)
+class AuthorizationSetup:
+    """What a station answered to the central-authorization settings, per setting."""
+
+    results: dict[str, str]
+    confirmed: list[VariableResult]
+
+
+async def _push_central_authorization(ctx: ServiceContext, station_id: str) -> AuthorizationSetup:
     assert ctx.commands is not None
     changes = central_authorization_settings(ctx, ctx.commands.protocol(station_id))
-    results: dict[str, str] = {}
     try:
         reply = await ctx.commands.send(station_id, StationCommand("set_variables", {"items": changes}))
-        answers: list[VariableResult] = reply["results"]
-        for answer in answers:
-            results[answer.ref.variable if answer.ref.component == OCPP16_COMPONENT else answer.ref.label] = (
-                answer.status
-            )
-        await store_results(ctx, station_id, answers, "set")
     except CommandError as exc:
-        results = {ref.label: f"failed: {exc}" for ref, _ in changes}
-    await record_station_event(ctx, station_id, "central_authorization_configured", results=results)
-    return results
+        return AuthorizationSetup({ref.label: f"failed: {exc}" for ref, _ in changes}, [])
+    answers: list[VariableResult] = reply["results"]
+    results = {
+        (a.ref.variable if a.ref.component == OCPP16_COMPONENT else a.ref.label): a.status for a in answers
+    }
+    return AuthorizationSetup(results, answers)
 
 
-async def after_boot(ctx: ServiceContext, station_id: str) -> None:
-    """What follows an accepted boot (either version): central authorization settings, the
-    local list, and, the first time we see the station, its whole configuration."""
-    await configure_for_central_authorization(ctx, station_id)
-    await sync_local_list(ctx, station_id)
-    report = "known already"
-    if not await has_reported_configuration(ctx, station_id):
-        try:
-            report = (await request_base_report(ctx, "system", station_id, "FullInventory"))["status"]
-        except CommandError as exc:
-            report = f"failed: {exc}"
-    await record_station_event(ctx, station_id, "boot_setup_done", configuration_report=report)
+async def _record_authorization_setup(
+    db: AsyncSession, station_id: str, setup: AuthorizationSetup, at: datetime
+) -> None:
+    await upsert_results(db, station_id, setup.confirmed, "set", at)
+    station_event(db, station_id, "central_authorization_configured", at, results=setup.results)
 
 
-async def sync_local_list(ctx: ServiceContext, station_id: str) -> str:
-    """Bring the station's local authorization list to our version; returns what happened."""
+async def configure_for_central_authorization(ctx: ServiceContext, station_id: str) -> dict[str, str]:
+    """Push the settings; record per setting what the station said (NotSupported is a fact too)."""
+    setup = await _push_central_authorization(ctx, station_id)
+    at = ctx.now()
+
+    async def job(db: AsyncSession) -> None:
+        await _record_authorization_setup(db, station_id, setup, at)
+
+    await ctx.write(job)
+    return setup.results
+
+
+@dataclass(frozen=True, slots=True)
+class LocalListSync:
+    """The version the station held, what we sent it (if anything) and what it answered."""
+
+    outcome: str
+    station_version: int | None
+    update: LocalListUpdate | None
+
+
+async def _bring_local_list(ctx: ServiceContext, station_id: str) -> LocalListSync:
     assert ctx.commands is not None
     try:
         reply = await ctx.commands.send(station_id, StationCommand("get_local_list_version"))
@@ -95,47 +113,81 @@ async def sync_local_list(ctx: ServiceContext, station_id: str) -> str:
         log.info("%s: no local list version: %s", station_id, exc)
         station_version = None
     if station_version == -1:
-        return "not supported"
+        return LocalListSync("not supported", station_version, None)
     update_ = await local_list_update(ctx, station_version)
     if update_ is None:
-        outcome = "current"
-    else:
-        try:
-            reply = await ctx.commands.send(
-                station_id, StationCommand("send_local_list", {"update": update_})
-            )
+        return LocalListSync("current", station_version, None)
+    try:
+        reply = await ctx.commands.send(station_id, StationCommand("send_local_list", {"update": update_}))
+        outcome = reply["status"]
+        if outcome in ("VersionMismatch", "Failed") and not update_.full:
+            full = await local_list_update(ctx, None)
+            assert full is not None
+            update_ = full
+            reply = await ctx.commands.send(station_id, StationCommand("send_local_list", {"update": full}))
             outcome = reply["status"]
-            if outcome in ("VersionMismatch", "Failed") and not update_.full:
-                full = await local_list_update(ctx, None)
-                assert full is not None
-                reply = await ctx.commands.send(
-                    station_id, StationCommand("send_local_list", {"update": full})
-                )
-                outcome = reply["status"]
-        except CommandError as exc:
-            outcome = f"failed: {exc}"
+    except CommandError as exc:
+        outcome = f"failed: {exc}"
+    return LocalListSync(outcome, station_version, update_)
+
+
+async def _record_local_list_sync(
+    db: AsyncSession, station_id: str, sync: LocalListSync, at: datetime
+) -> None:
+    if sync.update is not None and sync.outcome == "Accepted":
+        await db.execute(
+            update(ChargingStation)
+            .where(ChargingStation.id == station_id)
+            .values(local_list_version=sync.update.version)
+        )
+    station_event(
+        db,
+        station_id,
+        "local_list_sync",
+        at,
+        outcome=sync.outcome,
+        station_version=sync.station_version,
+        version=None if sync.update is None else sync.update.version,
+        full=None if sync.update is None else sync.update.full,
+    )
+
+
+async def sync_local_list(ctx: ServiceContext, station_id: str) -> str:
+    """Bring the station's local authorization list to our version; returns what happened."""
+    sync = await _bring_local_list(ctx, station_id)
+    if sync.outcome == "not supported":
+        return sync.outcome
     at = ctx.now()
 
     async def job(db: AsyncSession) -> None:
-        if update_ is not None and outcome == "Accepted":
-            await db.execute(
-                update(ChargingStation)
-                .where(ChargingStation.id == station_id)
-                .values(local_list_version=update_.version)
-            )
-        station_event(
-            db,
-            station_id,
-            "local_list_sync",
-            at,
-            outcome=outcome,
-            station_version=station_version,
-            version=None if update_ is None else update_.version,
-            full=None if update_ is None else update_.full,
-        )
+        await _record_local_list_sync(db, station_id, sync, at)
 
     await ctx.write(job)
-    return outcome
+    return sync.outcome
+
+
+async def after_boot(ctx: ServiceContext, station_id: str) -> None:
+    """What follows an accepted boot (either version): central authorization settings, the
+    local list, and, the first time we see the station, its whole configuration. What the
+    station answered is written in one transaction at the end: after a gateway restart every
+    station does this at once, and on SQLite each write waits for the one writer."""
+    setup = await _push_central_authorization(ctx, station_id)
+    sync = await _bring_local_list(ctx, station_id)
+    report = "known already"
+    if not await has_reported_configuration(ctx, station_id):
+        try:
+            report = (await request_base_report(ctx, "system", station_id, "FullInventory"))["status"]
+        except CommandError as exc:
+            report = f"failed: {exc}"
+    at = ctx.now()
+
+    async def job(db: AsyncSession) -> None:
+        await _record_authorization_setup(db, station_id, setup, at)
+        if sync.outcome != "not supported":
+            await _record_local_list_sync(db, station_id, sync, at)
+        station_event(db, station_id, "boot_setup_done", at, configuration_report=report)
+
+    await ctx.write(job)
 
 
 class LocalListSyncer:
