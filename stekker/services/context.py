@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -32,9 +33,17 @@ class ServiceContext:
     writer: GroupCommitWriter | None = None
     directory: ConnectorDirectory = field(default_factory=ConnectorDirectory)
     credentials: CredentialCache = field(default_factory=CredentialCache)
+    _limiters: dict[str, asyncio.Semaphore] = field(default_factory=dict)
 
     def now(self) -> datetime:
         return self.clock()
+
+    def limiter(self, name: str, concurrency: int) -> asyncio.Semaphore:
+        """A process-wide bound on concurrent background work of one kind."""
+        semaphore = self._limiters.get(name)
+        if semaphore is None:
+            semaphore = self._limiters[name] = asyncio.Semaphore(concurrency)
+        return semaphore
 
     async def write(self, job: Callable[[AsyncSession], Awaitable[T]]) -> T:
         """Run a write job in a committed transaction (group-committed when a writer runs).

@@ -166,28 +166,35 @@ async def sync_local_list(ctx: ServiceContext, station_id: str) -> str:
     return sync.outcome
 
 
+# First-boot configuration reports are fetched a few at a time: a fleet connecting at once
+# (a migration, a gateway restart with new stations) must boot first and report later.
+_REPORT_FETCHES = 8
+
+
 async def after_boot(ctx: ServiceContext, station_id: str) -> None:
-    """What follows an accepted boot (either version): central authorization settings, the
-    local list, and, the first time we see the station, its whole configuration. What the
-    station answered is written in one transaction at the end: after a gateway restart every
-    station does this at once, and on SQLite each write waits for the one writer."""
+    """What follows an accepted boot (either version): central authorization settings and the
+    local list, written in one transaction (after a gateway restart every station does this
+    at once, and on SQLite each write waits for the one writer); then, the first time we see
+    the station, its whole configuration, fetched a few stations at a time."""
     setup = await _push_central_authorization(ctx, station_id)
     sync = await _bring_local_list(ctx, station_id)
-    report = "known already"
-    if not await has_reported_configuration(ctx, station_id):
-        try:
-            report = (await request_base_report(ctx, "system", station_id, "FullInventory"))["status"]
-        except CommandError as exc:
-            report = f"failed: {exc}"
+    known = await has_reported_configuration(ctx, station_id)
     at = ctx.now()
 
     async def job(db: AsyncSession) -> None:
         await _record_authorization_setup(db, station_id, setup, at)
         if sync.outcome != "not supported":
             await _record_local_list_sync(db, station_id, sync, at)
+        report = "known already" if known else "fetching"
         station_event(db, station_id, "boot_setup_done", at, configuration_report=report)
 
     await ctx.write(job)
+    if not known:
+        async with ctx.limiter("configuration-report", _REPORT_FETCHES):
+            try:
+                await request_base_report(ctx, "system", station_id, "FullInventory")
+            except CommandError as exc:
+                log.info("%s: no configuration report: %s", station_id, exc)
 
 
 class LocalListSyncer:
