@@ -6,7 +6,7 @@ import asyncio
 import base64
 import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -87,14 +87,22 @@ def auth_header(station_id: str, password: str) -> dict[str, str]:
 
 
 @contextlib.asynccontextmanager
-async def ocpp_station(
-    base_url: str, station_id: str, password: str | None = None, boot: bool = True
-) -> AsyncIterator[Station]:
+async def connected_peer(
+    base_url: str,
+    station_id: str,
+    subprotocol: str,
+    make: Callable[[str, ClientConnection], Any],
+    password: str | None = None,
+    boot: bool = True,
+) -> AsyncIterator[Any]:
+    """An `ocpp`-package station of any version, connected (and booted) for the test's length."""
     headers = auth_header(station_id, password) if password else {}
     async with connect(
-        f"{base_url}/{station_id}", subprotocols=["ocpp1.6"], additional_headers=headers
-    ) as ws:  # type: ignore[list-item]
-        cp = Station(station_id, ws)
+        f"{base_url}/{station_id}",
+        subprotocols=[subprotocol],  # type: ignore[list-item]
+        additional_headers=headers,
+    ) as ws:
+        cp = make(station_id, ws)
         task = asyncio.create_task(cp.start())
         try:
             if boot:
@@ -102,6 +110,14 @@ async def ocpp_station(
             yield cp
         finally:
             task.cancel()
+
+
+@contextlib.asynccontextmanager
+async def ocpp_station(
+    base_url: str, station_id: str, password: str | None = None, boot: bool = True
+) -> AsyncIterator[Station]:
+    async with connected_peer(base_url, station_id, "ocpp1.6", Station, password, boot) as cp:
+        yield cp
 
 
 class RawStation:

@@ -10,9 +10,9 @@ from typing import Any
 
 from ocpp.routing import on
 from ocpp.v201 import ChargePoint, call, call_result
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import ClientConnection
 
-from tests.peers import auth_header, now_iso
+from tests.peers import connected_peer, now_iso
 
 
 class Station201(ChargePoint):  # type: ignore[misc]
@@ -199,17 +199,5 @@ def tx_event(
 async def ocpp201_station(
     base_url: str, station_id: str, password: str | None = None, boot: bool = True
 ) -> AsyncIterator[Station201]:
-    headers = auth_header(station_id, password) if password else {}
-    async with connect(
-        f"{base_url}/{station_id}",
-        subprotocols=["ocpp2.0.1"],
-        additional_headers=headers,  # type: ignore[list-item]
-    ) as ws:
-        cp = Station201(station_id, ws)
-        task = asyncio.create_task(cp.start())
-        try:
-            if boot:
-                await cp.boot()
-            yield cp
-        finally:
-            task.cancel()
+    async with connected_peer(base_url, station_id, "ocpp2.0.1", Station201, password, boot) as cp:
+        yield cp
