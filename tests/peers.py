@@ -7,13 +7,30 @@ import base64
 import contextlib
 import json
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from ocpp.routing import on
 from ocpp.v16 import ChargePoint, call, call_result
 from ocpp.v16.enums import Action
 from websockets.asyncio.client import ClientConnection, connect
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def typed_on(action: str) -> Callable[[_F], _F]:
+    """`ocpp.routing.on`, typed so mypy keeps the handler's signature."""
+    return cast(Callable[[_F], _F], on(action))
+
+
+@dataclass
+class Received:
+    """One message a test central system received from a station."""
+
+    station_id: str
+    action: str
+    payload: dict[str, Any]
 
 
 def now_iso() -> str:

@@ -4,37 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any, TypeVar, cast
+from typing import Any
 
 import pytest
 import websockets
-from ocpp.routing import on
 from ocpp.v16 import ChargePoint, call, call_result
 from ocpp.v16.enums import Action
 from websockets.asyncio.server import Server, ServerConnection
 
 from stekker.sim import SimulatedStation
 from tests.observe import eventually
-
-_F = TypeVar("_F", bound=Callable[..., Any])
-
-
-def _on(action: str) -> Callable[[_F], _F]:
-    return cast(Callable[[_F], _F], on(action))
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
-
-
-@dataclass
-class Received:
-    station_id: str
-    action: str
-    payload: dict[str, Any]
+from tests.peers import Received, now_iso, typed_on
 
 
 @dataclass
@@ -58,40 +40,40 @@ class CsChargePoint(ChargePoint):  # type: ignore[misc]
     def _record(self, action: str, **payload: Any) -> None:
         self.cs.messages.append(Received(self.id, action, payload))
 
-    @_on(Action.boot_notification)
+    @typed_on(Action.boot_notification)
     def on_boot(self, **kw: Any) -> call_result.BootNotification:
         self._record("BootNotification", **kw)
-        return call_result.BootNotification(current_time=_now(), interval=300, status="Accepted")
+        return call_result.BootNotification(current_time=now_iso(), interval=300, status="Accepted")
 
-    @_on(Action.status_notification)
+    @typed_on(Action.status_notification)
     def on_status(self, **kw: Any) -> call_result.StatusNotification:
         self._record("StatusNotification", **kw)
         return call_result.StatusNotification()
 
-    @_on(Action.heartbeat)
+    @typed_on(Action.heartbeat)
     def on_heartbeat(self, **kw: Any) -> call_result.Heartbeat:
         self._record("Heartbeat", **kw)
-        return call_result.Heartbeat(current_time=_now())
+        return call_result.Heartbeat(current_time=now_iso())
 
-    @_on(Action.authorize)
+    @typed_on(Action.authorize)
     def on_authorize(self, id_tag: str, **kw: Any) -> call_result.Authorize:
         self._record("Authorize", id_tag=id_tag, **kw)
         status = "Blocked" if id_tag == "BLOCKED" else "Accepted"
         return call_result.Authorize(id_tag_info={"status": status})
 
-    @_on(Action.start_transaction)
+    @typed_on(Action.start_transaction)
     def on_start(self, **kw: Any) -> call_result.StartTransaction:
         self._record("StartTransaction", **kw)
         return call_result.StartTransaction(
             transaction_id=next(self.cs.tx_ids), id_tag_info={"status": "Accepted"}
         )
 
-    @_on(Action.stop_transaction)
+    @typed_on(Action.stop_transaction)
     def on_stop(self, **kw: Any) -> call_result.StopTransaction:
         self._record("StopTransaction", **kw)
         return call_result.StopTransaction(id_tag_info={"status": "Accepted"})
 
-    @_on(Action.meter_values)
+    @typed_on(Action.meter_values)
     def on_meter_values(self, **kw: Any) -> call_result.MeterValues:
         self._record("MeterValues", **kw)
         return call_result.MeterValues()

@@ -6,15 +6,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import http
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar, cast
+from typing import Any
 
 import pytest
 import websockets
 from ocpp.exceptions import NotImplementedError as OCPPNotImplemented
-from ocpp.routing import on
 from ocpp.v201 import ChargePoint, call, call_result
 from ocpp.v201.enums import Action
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -23,24 +22,9 @@ from websockets.http11 import Request, Response
 from stekker.sim.fleet import run_fleet, version_of
 from stekker.sim.station201 import SimulatedStation201
 from tests.observe import eventually
+from tests.peers import Received, now_iso, typed_on
 
-_F = TypeVar("_F", bound=Callable[..., Any])
 TOKEN = "04AABBCCDDEEFF"
-
-
-def _on(action: str) -> Callable[[_F], _F]:
-    return cast(Callable[[_F], _F], on(action))
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
-
-
-@dataclass
-class Received:
-    station_id: str
-    action: str
-    payload: dict[str, Any]
 
 
 @dataclass
@@ -85,50 +69,50 @@ class CsmsChargePoint(ChargePoint):  # type: ignore[misc]
     def _record(self, action: str, payload: dict[str, Any]) -> None:
         self.csms.messages.append(Received(self.id, action, payload))
 
-    @_on(Action.boot_notification)
+    @typed_on(Action.boot_notification)
     def on_boot(self, **kw: Any) -> call_result.BootNotification:
         self._record("BootNotification", kw)
-        return call_result.BootNotification(current_time=_now(), interval=300, status="Accepted")
+        return call_result.BootNotification(current_time=now_iso(), interval=300, status="Accepted")
 
-    @_on(Action.status_notification)
+    @typed_on(Action.status_notification)
     def on_status(self, **kw: Any) -> call_result.StatusNotification:
         self._record("StatusNotification", kw)
         return call_result.StatusNotification()
 
-    @_on(Action.heartbeat)
+    @typed_on(Action.heartbeat)
     def on_heartbeat(self, **kw: Any) -> call_result.Heartbeat:
         self._record("Heartbeat", kw)
-        return call_result.Heartbeat(current_time=_now())
+        return call_result.Heartbeat(current_time=now_iso())
 
-    @_on(Action.authorize)
+    @typed_on(Action.authorize)
     def on_authorize(self, **kw: Any) -> call_result.Authorize:
         self._record("Authorize", kw)
         status = "Blocked" if kw["id_token"]["id_token"].startswith("BLOCKED") else "Accepted"
         return call_result.Authorize(id_token_info={"status": status})
 
-    @_on(Action.transaction_event)
+    @typed_on(Action.transaction_event)
     def on_transaction_event(self, **kw: Any) -> call_result.TransactionEvent:
         self._record("TransactionEvent", kw)
         if kw.get("id_token") is None:
             return call_result.TransactionEvent()
         return call_result.TransactionEvent(id_token_info={"status": _token_status(kw["id_token"])})
 
-    @_on(Action.notify_report)
+    @typed_on(Action.notify_report)
     def on_notify_report(self, **kw: Any) -> call_result.NotifyReport:
         self._record("NotifyReport", kw)
         return call_result.NotifyReport()
 
-    @_on(Action.meter_values)
+    @typed_on(Action.meter_values)
     def on_meter_values(self, **kw: Any) -> call_result.MeterValues:
         self._record("MeterValues", kw)
         return call_result.MeterValues()
 
-    @_on(Action.log_status_notification)
+    @typed_on(Action.log_status_notification)
     def on_log_status(self, **kw: Any) -> call_result.LogStatusNotification:
         self._record("LogStatusNotification", kw)
         return call_result.LogStatusNotification()
 
-    @_on(Action.firmware_status_notification)
+    @typed_on(Action.firmware_status_notification)
     def on_firmware_status(self, **kw: Any) -> call_result.FirmwareStatusNotification:
         self._record("FirmwareStatusNotification", kw)
         return call_result.FirmwareStatusNotification()
