@@ -9,11 +9,10 @@ import json
 import os
 from typing import Annotated, Any
 
-import httpx
 import typer
-from rich.console import Console
-from rich.table import Table
 
+from stekker import cli_diagnostics, cli_helpdesk, cli_inventory, cli_jobs, cli_users
+from stekker.clikit import call_api, console, show_table
 from stekker.config import Settings, get_settings
 from stekker.logconfig import setup_logging
 from stekker.services.device_model import OCPP16_COMPONENT, parse_label
@@ -25,7 +24,17 @@ session_app = typer.Typer(help="Watch sessions and start or stop them remotely."
 app.add_typer(station_app, name="station")
 app.add_typer(token_app, name="token")
 app.add_typer(session_app, name="session")
-console = Console()
+for _sub_app, _name in (
+    (cli_users.user_app, "user"),
+    (cli_inventory.location_app, "location"),
+    (cli_inventory.group_app, "group"),
+    (cli_inventory.import_app, "import"),
+    (cli_jobs.job_app, "job"),
+    (cli_jobs.template_app, "template"),
+    (cli_diagnostics.diagnostics_app, "diagnostics"),
+    (cli_helpdesk.helpdesk_app, "helpdesk"),
+):
+    app.add_typer(_sub_app, name=_name)
 
 
 def _run(coro: Any) -> None:
@@ -175,44 +184,13 @@ async def _demo(settings: Settings, count: int, version: str) -> None:
 # ---- operator commands: they talk to the running API ------------------------------------
 
 
-def _client() -> httpx.Client:
-    settings = get_settings()
-    base = os.environ.get("STEKKER_API_URL", f"http://{settings.host}:{settings.http_port}")
-    headers = {"Authorization": f"Bearer {settings.api_token}"} if settings.api_token else {}
-    return httpx.Client(base_url=base, headers=headers, timeout=settings.call_timeout + 10)
-
-
-def _call(method: str, path: str, **kwargs: Any) -> Any:
-    try:
-        with _client() as client:
-            response = client.request(method, path, **kwargs)
-    except httpx.ConnectError:
-        console.print("[red]cannot reach the Stekker API[/] (is `stekker serve` running? STEKKER_API_URL?)")
-        raise typer.Exit(2) from None
-    if response.status_code >= 400:
-        try:
-            detail = response.json().get("detail")
-        except ValueError:
-            detail = response.text
-        console.print(f"[red]{response.status_code}[/] {detail}")
-        raise typer.Exit(1)
-    return response.json()
-
-
-def _table(rows: list[dict[str, Any]], columns: list[str], title: str) -> None:
-    table = Table(title=title)
-    for column in columns:
-        table.add_column(column)
-    for row in rows:
-        table.add_row(*("" if row.get(c) is None else str(row.get(c)) for c in columns))
-    console.print(table)
-
-
 @station_app.command("list")
 def station_list() -> None:
     """Stations with their connection state."""
-    rows = _call("GET", "/api/stations", params={"limit": 1000})
-    _table(rows, ["id", "online", "vendor", "model", "firmware_version", "last_seen", "status"], "Stations")
+    rows = call_api("GET", "/api/stations", params={"limit": 1000})
+    show_table(
+        rows, ["id", "online", "vendor", "model", "firmware_version", "last_seen", "status"], "Stations"
+    )
 
 
 @station_app.command("add")
@@ -232,7 +210,7 @@ def station_add(
 ) -> None:
     """Register a station so it may connect."""
     body = {"id": station_id, "password": password, "evse_count": evses, "security_profile": security_profile}
-    console.print_json(json.dumps(_call("POST", "/api/stations", json=body)))
+    console.print_json(json.dumps(call_api("POST", "/api/stations", json=body)))
 
 
 def _variable_body(label: str) -> dict[str, Any]:
@@ -263,11 +241,13 @@ def station_config(
 ) -> None:
     """The configuration a station reported (2.0.1 device model or 1.6 keys)."""
     if refresh:
-        report = _call("POST", f"/api/stations/{station_id}/reports", json={"report_base": "FullInventory"})
+        report = call_api(
+            "POST", f"/api/stations/{station_id}/reports", json={"report_base": "FullInventory"}
+        )
         console.print(f"report requested: {report['status']} (request {report['request_id']})")
     params = {"component": component} if component else {}
-    rows = _call("GET", f"/api/stations/{station_id}/variables", params=params)
-    _table(
+    rows = call_api("GET", f"/api/stations/{station_id}/variables", params=params)
+    show_table(
         rows,
         ["label", "value", "mutability", "unit", "source", "updated_at"],
         f"Configuration of {station_id}",
@@ -281,7 +261,9 @@ def station_get(
 ) -> None:
     """Ask a station for current values, e.g. `AuthCtrlr.LocalPreAuthorize` or `HeartbeatInterval`."""
     body = {"items": [_variable_body(label) for label in variables]}
-    _table(_call("POST", f"/api/stations/{station_id}/variables/get", json=body), _RESULT_COLUMNS, station_id)
+    show_table(
+        call_api("POST", f"/api/stations/{station_id}/variables/get", json=body), _RESULT_COLUMNS, station_id
+    )
 
 
 @station_app.command("set")
@@ -297,8 +279,8 @@ def station_set(
             console.print(f"[red]{assignment!r}: write Component.Variable=value[/]")
             raise typer.Exit(2)
         items.append({**_variable_body(label), "value": value})
-    result = _call("POST", f"/api/stations/{station_id}/variables/set", json={"items": items})
-    _table(result, _RESULT_COLUMNS, station_id)
+    result = call_api("POST", f"/api/stations/{station_id}/variables/set", json={"items": items})
+    show_table(result, _RESULT_COLUMNS, station_id)
 
 
 @token_app.command("add")
@@ -309,14 +291,14 @@ def token_add(
 ) -> None:
     """Create or update a token."""
     body = {"uid": uid, "contract_id": contract_id, "status": "blocked" if blocked else "active"}
-    console.print_json(json.dumps(_call("PUT", "/api/tokens", json=body)))
+    console.print_json(json.dumps(call_api("PUT", "/api/tokens", json=body)))
 
 
 @token_app.command("list")
 def token_list() -> None:
     """All tokens."""
-    _table(
-        _call("GET", "/api/tokens", params={"limit": 1000}),
+    show_table(
+        call_api("GET", "/api/tokens", params={"limit": 1000}),
         ["id", "uid", "type", "status", "contract_id", "expires_at"],
         "Tokens",
     )
@@ -333,8 +315,8 @@ def session_list(
         params["status"] = "active"
     if station:
         params["station_id"] = station
-    rows = _call("GET", "/api/sessions", params=params)
-    _table(
+    rows = call_api("GET", "/api/sessions", params=params)
+    show_table(
         rows,
         [
             "id",
@@ -358,7 +340,7 @@ def session_start(
     evse: Annotated[int | None, typer.Option(help="EVSE (1.6 connector) number.")] = None,
 ) -> None:
     """Remote start: ask a station to start charging for a token."""
-    result = _call(
+    result = call_api(
         "POST", f"/api/stations/{station_id}/remote-start", json={"token_uid": token, "evse_number": evse}
     )
     console.print(f"station {station_id} answered [bold]{result['status']}[/]")
@@ -369,7 +351,7 @@ def session_start(
 @session_app.command("stop")
 def session_stop(session_id: int) -> None:
     """Remote stop: ask the station to stop a running session."""
-    result = _call("POST", f"/api/sessions/{session_id}/remote-stop")
+    result = call_api("POST", f"/api/sessions/{session_id}/remote-stop")
     console.print(f"station {result['station_id']} answered [bold]{result['status']}[/]")
     if result["status"] != "Accepted":
         raise typer.Exit(1)

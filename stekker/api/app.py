@@ -5,7 +5,21 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from stekker import __version__
-from stekker.api import errors, sessions, stations, tokens, variables
+from stekker.api import (
+    diagnostics,
+    errors,
+    functions,
+    helpdesk,
+    inventory,
+    jobs,
+    monitoring,
+    sessions,
+    stations,
+    templates,
+    tokens,
+    users,
+    variables,
+)
 from stekker.services.context import ServiceContext
 
 
@@ -21,6 +35,8 @@ def create_http_app(ctx: ServiceContext) -> FastAPI:
     app.include_router(tokens.router)
     app.include_router(sessions.router)
     app.include_router(variables.router)
+    for module in (users, inventory, functions, jobs, templates, diagnostics, helpdesk, monitoring):
+        app.include_router(module.router)
 
     @app.get("/health", tags=["meta"])
     async def health() -> dict[str, object]:

@@ -14,6 +14,7 @@ from stekker.services.ports import (
     StationOffline,
 )
 from stekker.services.remote import NotFound, RemoteRefused
+from stekker.services.selection import UnknownGroup
 from stekker.services.tokens import TokenError
 
 _STATUS: list[tuple[type[Exception], int, str]] = [
@@ -26,6 +27,7 @@ _STATUS: list[tuple[type[Exception], int, str]] = [
     (StationCallError, 502, "station_error"),
     (CommandNotSupported, 422, "not_supported"),
     (TokenError, 404, "not_found"),
+    (UnknownGroup, 404, "not_found"),
 ]
 
 

@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from stekker.api.deps import get_actor, get_ctx
+from stekker.api.deps import DRIVER_SUPPORT, READ, Caller, allow, get_ctx
 from stekker.api.stations import RemoteResult
 from stekker.db.models import ChargingSession, MeterValue, RemoteStart, SessionStatus
 from stekker.domain.metering import session_energy_wh
@@ -79,7 +79,7 @@ def _out(s: ChargingSession, actors: dict[int, str]) -> SessionOut:
 @router.get("", response_model=list[SessionOut])
 async def list_sessions(
     ctx: ServiceContext = Depends(get_ctx),
-    _actor: str = Depends(get_actor),
+    _caller: Caller = Depends(allow(*READ)),
     status: SessionStatus | None = None,
     station_id: str | None = None,
     token_uid: str | None = None,
@@ -102,7 +102,7 @@ async def list_sessions(
 
 @router.get("/{session_id}", response_model=SessionOut)
 async def get_session(
-    session_id: int, ctx: ServiceContext = Depends(get_ctx), _actor: str = Depends(get_actor)
+    session_id: int, ctx: ServiceContext = Depends(get_ctx), _caller: Caller = Depends(allow(*READ))
 ) -> SessionOut:
     async with ctx.db() as db:
         session = await db.get(ChargingSession, session_id)
@@ -125,7 +125,7 @@ class MeterValueOut(BaseModel):
 async def session_meter_values(
     session_id: int,
     ctx: ServiceContext = Depends(get_ctx),
-    _actor: str = Depends(get_actor),
+    _caller: Caller = Depends(allow(*READ)),
     limit: int = Query(1000, ge=1, le=10000),
 ) -> list[MeterValueOut]:
     async with ctx.db() as db:
@@ -153,8 +153,10 @@ async def session_meter_values(
 
 @router.post("/{session_id}/remote-stop", response_model=RemoteResult)
 async def remote_stop(
-    session_id: int, ctx: ServiceContext = Depends(get_ctx), actor: str = Depends(get_actor)
+    session_id: int,
+    ctx: ServiceContext = Depends(get_ctx),
+    caller: Caller = Depends(allow(*DRIVER_SUPPORT)),
 ) -> RemoteResult:
     """Ask the station to stop the session. 409 if it is not running or the station is offline."""
-    outcome = await remote.remote_stop(ctx, actor, session_id)
+    outcome = await remote.remote_stop(ctx, caller.actor, session_id)
     return RemoteResult(status=outcome.status, station_id=outcome.station_id, session_id=session_id)

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field, model_validator
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from stekker.api.deps import get_actor, get_ctx
+from stekker.api.deps import CONFIGURE, DRIVER_SUPPORT, READ, Caller, allow, get_ctx
 from stekker.db.models import ChargingStation, Evse, StationEvent
 from stekker.domain.health import heartbeat_overdue
 from stekker.services import inventory, remote
@@ -131,7 +131,7 @@ def _loaded() -> Any:
 @router.get("", response_model=list[StationOut])
 async def list_stations(
     ctx: ServiceContext = Depends(get_ctx),
-    _actor: str = Depends(get_actor),
+    _caller: Caller = Depends(allow(*READ)),
     limit: int = Query(100, ge=1, le=1000),
     offset: int = Query(0, ge=0),
 ) -> list[StationOut]:
@@ -144,11 +144,11 @@ async def list_stations(
 
 @router.post("", response_model=StationOut, status_code=201)
 async def register_station(
-    body: StationCreate, ctx: ServiceContext = Depends(get_ctx), actor: str = Depends(get_actor)
+    body: StationCreate, ctx: ServiceContext = Depends(get_ctx), caller: Caller = Depends(allow(*CONFIGURE))
 ) -> StationOut:
     await inventory.register_station(
         ctx,
-        actor,
+        caller.actor,
         inventory.StationInput(
             body.id,
             body.password,
@@ -158,12 +158,12 @@ async def register_station(
             body.security_profile,
         ),
     )
-    return await get_station(body.id, ctx, actor)
+    return await get_station(body.id, ctx, caller)
 
 
 @router.get("/{station_id}", response_model=StationOut)
 async def get_station(
-    station_id: str, ctx: ServiceContext = Depends(get_ctx), _actor: str = Depends(get_actor)
+    station_id: str, ctx: ServiceContext = Depends(get_ctx), _caller: Caller = Depends(allow(*READ))
 ) -> StationOut:
     async with ctx.db() as db:
         station = (await db.execute(_loaded().where(ChargingStation.id == station_id))).scalar_one_or_none()
@@ -188,10 +188,10 @@ async def remote_start(
     station_id: str,
     body: RemoteStartIn,
     ctx: ServiceContext = Depends(get_ctx),
-    actor: str = Depends(get_actor),
+    caller: Caller = Depends(allow(*DRIVER_SUPPORT)),
 ) -> RemoteResult:
     """Ask the station to start a session. 409 if offline or the token is refused, 504 on timeout."""
-    outcome = await remote.remote_start(ctx, actor, station_id, body.token_uid, body.evse_number)
+    outcome = await remote.remote_start(ctx, caller.actor, station_id, body.token_uid, body.evse_number)
     return RemoteResult(status=outcome.status, station_id=outcome.station_id)
 
 
@@ -205,7 +205,7 @@ class EventOut(BaseModel):
 async def station_events(
     station_id: str,
     ctx: ServiceContext = Depends(get_ctx),
-    _actor: str = Depends(get_actor),
+    _caller: Caller = Depends(allow(*READ)),
     limit: int = Query(100, ge=1, le=1000),
 ) -> list[EventOut]:
     async with ctx.db() as db:

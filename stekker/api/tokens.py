@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from stekker.api.deps import get_actor, get_ctx
+from stekker.api.deps import CONFIGURE, READ, Caller, allow, get_ctx
 from stekker.db.models import Token, TokenStatus
 from stekker.services import tokens
 from stekker.services.context import ServiceContext
@@ -60,19 +60,19 @@ def _out(t: Token) -> TokenOut:
 
 @router.put("", response_model=TokenOut)
 async def upsert_token(
-    body: TokenIn, ctx: ServiceContext = Depends(get_ctx), actor: str = Depends(get_actor)
+    body: TokenIn, ctx: ServiceContext = Depends(get_ctx), caller: Caller = Depends(allow(*CONFIGURE))
 ) -> TokenOut:
     """Create or replace a token (keyed by country_code, party_id and uid)."""
     if body.expires_at is not None and body.expires_at.tzinfo is None:
         raise HTTPException(422, "expires_at needs a UTC offset, e.g. 2027-01-01T00:00:00Z")
-    token = await tokens.upsert_token(ctx, actor, tokens.TokenInput(**body.model_dump()))
+    token = await tokens.upsert_token(ctx, caller.actor, tokens.TokenInput(**body.model_dump()))
     return _out(token)
 
 
 @router.get("", response_model=list[TokenOut])
 async def list_tokens(
     ctx: ServiceContext = Depends(get_ctx),
-    _actor: str = Depends(get_actor),
+    _caller: Caller = Depends(allow(*READ)),
     uid: str | None = None,
     limit: int = Query(100, ge=1, le=1000),
     offset: int = Query(0, ge=0),
@@ -86,13 +86,13 @@ async def list_tokens(
 
 @router.post("/{token_id}/block", response_model=TokenOut)
 async def block_token(
-    token_id: int, ctx: ServiceContext = Depends(get_ctx), actor: str = Depends(get_actor)
+    token_id: int, ctx: ServiceContext = Depends(get_ctx), caller: Caller = Depends(allow(*CONFIGURE))
 ) -> TokenOut:
-    return _out(await tokens.set_token_status(ctx, actor, token_id, TokenStatus.BLOCKED))
+    return _out(await tokens.set_token_status(ctx, caller.actor, token_id, TokenStatus.BLOCKED))
 
 
 @router.post("/{token_id}/unblock", response_model=TokenOut)
 async def unblock_token(
-    token_id: int, ctx: ServiceContext = Depends(get_ctx), actor: str = Depends(get_actor)
+    token_id: int, ctx: ServiceContext = Depends(get_ctx), caller: Caller = Depends(allow(*CONFIGURE))
 ) -> TokenOut:
-    return _out(await tokens.set_token_status(ctx, actor, token_id, TokenStatus.ACTIVE))
+    return _out(await tokens.set_token_status(ctx, caller.actor, token_id, TokenStatus.ACTIVE))

@@ -14,7 +14,7 @@ from typing import Literal
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
-from stekker.api.deps import get_actor, get_ctx
+from stekker.api.deps import CONFIGURE, DRIVER_SUPPORT, READ, Caller, allow, get_ctx
 from stekker.services import device_model
 from stekker.services.context import ServiceContext
 from stekker.services.device_model import OCPP16_COMPONENT, VariableRef, VariableResult
@@ -126,7 +126,7 @@ async def stored_variables(
     component: str | None = Query(None, max_length=50),
     variable: str | None = Query(None, max_length=50),
     ctx: ServiceContext = Depends(get_ctx),
-    _actor: str = Depends(get_actor),
+    _caller: Caller = Depends(allow(*READ)),
 ) -> list[VariableOut]:
     """What the station last reported, answered or accepted: no call to the station."""
     rows = await device_model.list_variables(ctx, station_id, component, variable)
@@ -167,7 +167,7 @@ async def get_variables(
     station_id: str,
     body: GetRequest,
     ctx: ServiceContext = Depends(get_ctx),
-    _actor: str = Depends(get_actor),
+    _caller: Caller = Depends(allow(*DRIVER_SUPPORT)),
 ) -> list[ResultOut]:
     """Ask the station now (2.0.1 GetVariables, 1.6 GetConfiguration); answers are stored."""
     results = await device_model.get_variables(ctx, station_id, [item.ref() for item in body.items])
@@ -179,11 +179,11 @@ async def set_variables(
     station_id: str,
     body: SetRequest,
     ctx: ServiceContext = Depends(get_ctx),
-    actor: str = Depends(get_actor),
+    caller: Caller = Depends(allow(*CONFIGURE)),
 ) -> list[ResultOut]:
     """Change values (2.0.1 SetVariables, 1.6 ChangeConfiguration per key); each is audited."""
     changes = [(item.ref(), item.value) for item in body.items]
-    results = await device_model.set_variables(ctx, actor, station_id, changes)
+    results = await device_model.set_variables(ctx, caller.actor, station_id, changes)
     return [_result(r) for r in results]
 
 
@@ -192,8 +192,8 @@ async def request_report(
     station_id: str,
     body: ReportRequest,
     ctx: ServiceContext = Depends(get_ctx),
-    actor: str = Depends(get_actor),
+    caller: Caller = Depends(allow(*CONFIGURE)),
 ) -> ReportOut:
     """Ask for the whole configuration (2.0.1 GetBaseReport → NotifyReport; 1.6 GetConfiguration)."""
-    outcome = await device_model.request_base_report(ctx, actor, station_id, body.report_base)
+    outcome = await device_model.request_base_report(ctx, caller.actor, station_id, body.report_base)
     return ReportOut(**outcome)

@@ -436,3 +436,55 @@ class Counter(Base):
 
     name: Mapped[str] = mapped_column(String(50), primary_key=True)
     value: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class StationGroup(Base):
+    """A named set of stations (a district, a vendor batch, a pilot): what an operator selects
+    for a bulk job and keeps a desired configuration for. A station may be in several groups.
+    """
+
+    __tablename__ = "station_groups"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    description: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class StationGroupMember(Base):
+    """That a station belongs to a group."""
+
+    __tablename__ = "station_group_members"
+
+    group_id: Mapped[int] = mapped_column(
+        ForeignKey("station_groups.id", ondelete="CASCADE"), primary_key=True
+    )
+    station_id: Mapped[str] = mapped_column(
+        ForeignKey("charging_stations.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+
+class OcppMessage(Base):
+    """One OCPP-J frame as it crossed the wire, in or out, kept for a retention period: the
+    evidence behind a dispute and the raw layer of a station's timeline.
+
+    `message_type` is the OCPP-J number (2 CALL, 3 CALLRESULT, 4 CALLERROR); `action` is
+    filled for CALLs and, where known, for the replies to them.
+    """
+
+    __tablename__ = "ocpp_messages"
+    __table_args__ = (Index("ix_ocpp_messages_station_ts", "station_id", "occurred_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    station_id: Mapped[str] = mapped_column(String(48))
+    direction: Mapped[str] = mapped_column(String(3))  # "in" (station → us) or "out"
+    message_type: Mapped[int] = mapped_column(Integer)
+    message_id: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str | None] = mapped_column(String(64))
+    frame: Mapped[str] = mapped_column(Text)
+    occurred_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+# Tables of the station-management features, one module per concept (imported so that the
+# metadata, the migrations and the schema test see them).
+from stekker.db import models_diagnostics, models_functions, models_jobs, models_users  # noqa: E402, F401

@@ -8,6 +8,7 @@ from typing import Any
 from stekker.domain.timeutil import format_timestamp
 from stekker.ocpp.outbound import Outbound, OutboundSeries, raw_call, status_of
 from stekker.ocpp.protocol import OCPP16
+from stekker.ocpp.v16 import logs
 from stekker.services.device_model import OCPP16_COMPONENT, VariableRef, VariableResult, VariableValue
 from stekker.services.ports import CommandNotSupported, StationCallError, StationCommand
 from stekker.services.tokens import LocalListEntry, LocalListUpdate
@@ -151,6 +152,7 @@ _TRANSLATIONS: dict[str, Callable[[dict[str, Any]], Outbound | OutboundSeries]] 
     "get_variables": _get_variables,
     "set_variables": _set_variables,
     "get_base_report": _get_base_report,
+    "get_diagnostics": logs.get_diagnostics,
     "raw": lambda args: raw_call(OCPP16, args),
 }
 

@@ -10,6 +10,7 @@ from stekker.domain.timeutil import format_timestamp, parse_timestamp
 from stekker.ocpp import common
 from stekker.ocpp.common import data_transfer, heartbeat, recorder
 from stekker.ocpp.connection import Handler, Reply, StationConnection
+from stekker.ocpp.v16 import logs
 from stekker.services import authorization, station_setup, stations, transactions
 from stekker.services.authorization import TokenVerdict
 
@@ -137,12 +138,11 @@ HANDLERS: dict[str, Handler] = {
     "StopTransaction": stop_transaction,
     "MeterValues": meter_values,
     "DataTransfer": data_transfer,
-    "DiagnosticsStatusNotification": recorder("diagnostics_status"),
     "FirmwareStatusNotification": recorder("firmware_status"),
     # 1.6 security extension (white paper edition 2)
     "SecurityEventNotification": recorder("security_event"),
-    "LogStatusNotification": recorder("log_status"),
     "SignedFirmwareStatusNotification": recorder("firmware_status"),
     # No certificate authority is configured: refusing is the answer the spec allows.
     "SignCertificate": recorder("certificate_signing_refused", {"status": "Rejected"}),
+    **logs.HANDLERS,
 }

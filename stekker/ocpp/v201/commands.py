@@ -9,6 +9,7 @@ from typing import Any
 
 from stekker.domain.timeutil import format_timestamp
 from stekker.ocpp.outbound import Outbound, raw_call, status_of
+from stekker.ocpp.v201 import logs
 from stekker.ocpp.v201.tokens import id_token
 from stekker.services.device_model import OCPP16_COMPONENT, VariableRef, VariableResult, VariableValue
 from stekker.services.ports import CommandNotSupported, StationCommand
@@ -203,6 +204,7 @@ def translations(protocol: str) -> Callable[[StationCommand], Outbound]:
         "get_variables": _get_variables,
         "set_variables": _set_variables,
         "get_base_report": _get_base_report,
+        "get_diagnostics": logs.get_diagnostics,
         "raw": lambda args: raw_call(protocol, args),
     }
 

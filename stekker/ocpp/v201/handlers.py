@@ -17,6 +17,7 @@ from stekker.ocpp import common
 from stekker.ocpp.common import data_transfer, heartbeat, recorder
 from stekker.ocpp.connection import Handler, Reply, StationConnection
 from stekker.ocpp.protocol import ErrorCode, OcppError
+from stekker.ocpp.v201 import logs
 from stekker.ocpp.v201.commands import report_values
 from stekker.ocpp.v201.tokens import id_token_info
 from stekker.services import authorization, device_model, station_setup, stations, transactions
@@ -196,7 +197,6 @@ HANDLERS: dict[str, Handler] = {
     "NotifyEvent": recorder("notify_event"),
     "NotifyMonitoringReport": recorder("monitoring_report"),
     "SecurityEventNotification": recorder("security_event"),
-    "LogStatusNotification": recorder("log_status"),
     "FirmwareStatusNotification": recorder("firmware_status"),
     "PublishFirmwareStatusNotification": recorder("publish_firmware_status"),
     "NotifyChargingLimit": recorder("charging_limit"),
@@ -211,4 +211,5 @@ HANDLERS: dict[str, Handler] = {
     "SignCertificate": sign_certificate,
     "Get15118EVCertificate": get_15118_ev_certificate,
     "GetCertificateStatus": get_certificate_status,
+    **logs.HANDLERS,
 }

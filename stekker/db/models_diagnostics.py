@@ -1,0 +1,3 @@
+"""Tables of diagnostics (station management)."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Tables of functions (station management)."""
+
+from __future__ import annotations

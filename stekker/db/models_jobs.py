@@ -1,0 +1,3 @@
+"""Tables of jobs (station management)."""
+
+from __future__ import annotations

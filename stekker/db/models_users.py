@@ -1,0 +1,3 @@
+"""Tables of users (station management)."""
+
+from __future__ import annotations
