@@ -6,6 +6,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from stekker.services.device_model import UnknownStation
+from stekker.services.functions import InvalidArguments, UnknownFunction
 from stekker.services.inventory import StationExists
 from stekker.services.ports import (
     CommandNotSupported,
@@ -28,6 +29,8 @@ _STATUS: list[tuple[type[Exception], int, str]] = [
     (CommandNotSupported, 422, "not_supported"),
     (TokenError, 404, "not_found"),
     (UnknownGroup, 404, "not_found"),
+    (UnknownFunction, 404, "not_found"),
+    (InvalidArguments, 422, "invalid_arguments"),
 ]
 
 
