@@ -20,7 +20,9 @@ from stekker.db.migrate import upgrade
 from stekker.db.writer import GroupCommitWriter
 from stekker.ocpp.server import Gateway
 from stekker.ocpp.tls import context_from_settings
+from stekker.services import message_log, users
 from stekker.services.context import ServiceContext
+from stekker.services.jobs import JobRunner
 from stekker.services.station_setup import LocalListSyncer
 
 log = logging.getLogger(__name__)
@@ -48,17 +50,23 @@ class Stekker:
         self._http: uvicorn.Server | None = None
         self._http_task: asyncio.Task[None] | None = None
         self._syncer = LocalListSyncer(self.ctx)
+        self.jobs = JobRunner(self.ctx)  # bulk jobs of this process; resumed at start
+        self._purger: asyncio.Task[None] | None = None  # the message log's retention
 
     async def start(self, migrate: bool = True) -> None:
         if migrate:
             await upgrade(self.engine)
         self.writer.start()
+        self._purger = asyncio.create_task(message_log.purge_forever(self.ctx), name="message-log-purge")
         self.bus.subscribe("token.changed", self._syncer.on_token_changed)
+        if self.settings.api_token is None and not await users.any_users(self.ctx):
+            users.warn_open_once(self.ctx)
         s = self.settings
         self.ocpp_port = await self.gateway.start(
             s.host, s.ocpp_port if s.ocpp_plain_enabled else None, s.ocpp_tls_port
         )
         self.ocpp_tls_port = self.gateway.tls_port
+        await self.jobs.start()
         sock = socket.socket(socket.AF_INET6 if ":" in self.settings.host else socket.AF_INET)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.settings.host, self.settings.http_port))
@@ -85,10 +93,13 @@ class Stekker:
         )
 
     async def stop(self) -> None:
+        if self._purger is not None:
+            self._purger.cancel()
         if self._http is not None and self._http_task is not None:
             self._http.should_exit = True
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._http_task, 10)
+        await self.jobs.stop()
         await self.gateway.stop()
         await self.writer.stop()
         await self.engine.dispose()

@@ -283,6 +283,145 @@ def station_set(
     show_table(result, _RESULT_COLUMNS, station_id)
 
 
+# ---- remote functions ---------------------------------------------------------------------
+
+
+def _arg_value(text: str) -> Any:
+    """A --arg value: JSON when it reads as JSON (numbers, true, objects), else the text itself."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def _function_args(pairs: list[str], raw: str | None) -> dict[str, Any]:
+    args: dict[str, Any] = {}
+    if raw:
+        try:
+            loaded = json.loads(raw)
+        except ValueError as exc:
+            console.print(f"[red]--json is not valid JSON:[/] {exc}")
+            raise typer.Exit(2) from None
+        if not isinstance(loaded, dict):
+            console.print('[red]--json must be an object, e.g. \'{"type": "Hard"}\'[/]')
+            raise typer.Exit(2)
+        args.update(loaded)
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            console.print(f"[red]{pair!r}: write --arg key=value[/]")
+            raise typer.Exit(2)
+        args[key] = _arg_value(value)
+    return args
+
+
+def _run_function(station_id: str, name: str, args: dict[str, Any], timeout: float | None = None) -> None:
+    body: dict[str, Any] = {"args": args}
+    if timeout is not None:
+        body["timeout"] = timeout
+    result = call_api("POST", f"/api/stations/{station_id}/functions/{name}", json=body)
+    colour = "green" if result["accepted"] else "yellow"
+    console.print(f"station {station_id} answered [bold {colour}]{result['status']}[/] to {name}")
+    extra = {k: v for k, v in result["reply"].items() if k != "status" and v is not None}
+    if extra:
+        console.print_json(json.dumps(extra))
+    if not result["accepted"]:
+        raise typer.Exit(1)
+
+
+@station_app.command("functions")
+def station_functions() -> None:
+    """Every remote function, who may run it, and its arguments."""
+    rows = call_api("GET", "/api/stations/functions")
+    for row in rows:
+        properties = row["args_schema"].get("properties", {})
+        required = set(row["args_schema"].get("required", []))
+        row["arguments"] = ", ".join(f"{k}{'' if k in required else '?'}" for k in properties)
+        row["roles"] = ", ".join(row["roles"])
+    show_table(rows, ["name", "summary", "arguments", "roles"], "Remote functions")
+
+
+@station_app.command("call")
+def station_call(
+    station_id: str,
+    function: Annotated[str, typer.Argument(help="A function name (see `stekker station functions`).")],
+    arg: Annotated[
+        list[str] | None, typer.Option("--arg", help="key=value (value read as JSON if it is); repeatable.")
+    ] = None,
+    raw_json: Annotated[str | None, typer.Option("--json", help="All arguments as a JSON object.")] = None,
+    timeout: Annotated[float | None, typer.Option(help="Seconds to wait for the station (max 300).")] = None,
+) -> None:
+    """Run any remote function, e.g. `station call CP1 reset --arg type=Hard`."""
+    _run_function(station_id, function, _function_args(arg or [], raw_json), timeout)
+
+
+@station_app.command("reset")
+def station_reset(
+    station_id: str,
+    hard: Annotated[
+        bool, typer.Option("--hard", help="Now, ending sessions (default: soft, when idle).")
+    ] = False,
+) -> None:
+    """Restart a station."""
+    _run_function(station_id, "reset", {"type": "Hard" if hard else "Soft"})
+
+
+@station_app.command("unlock")
+def station_unlock(station_id: str, evse: int, connector: Annotated[int, typer.Argument()] = 1) -> None:
+    """Release the cable in a connector."""
+    _run_function(station_id, "unlock_connector", {"evse_number": evse, "connector_number": connector})
+
+
+@station_app.command("availability")
+def station_availability(
+    station_id: str,
+    state: Annotated[str, typer.Argument(help="operative or inoperative")],
+    evse: Annotated[int | None, typer.Option(help="Only this EVSE; default the whole station.")] = None,
+) -> None:
+    """Take a station or EVSE out of service, or back in."""
+    if state.lower() not in ("operative", "inoperative"):
+        console.print(f"[red]{state!r}: write operative or inoperative[/]")
+        raise typer.Exit(2)
+    args: dict[str, Any] = {"operative": state.lower() == "operative"}
+    if evse is not None:
+        args["evse_number"] = evse
+    _run_function(station_id, "change_availability", args)
+
+
+@station_app.command("trigger")
+def station_trigger(
+    station_id: str,
+    message: Annotated[str, typer.Argument(help="StatusNotification, MeterValues, Heartbeat, ...")],
+    evse: Annotated[int | None, typer.Option(help="Only about this EVSE.")] = None,
+) -> None:
+    """Make a station send a message now."""
+    args: dict[str, Any] = {"message": message}
+    if evse is not None:
+        args["evse_number"] = evse
+    _run_function(station_id, "trigger_message", args)
+
+
+@station_app.command("firmware")
+def station_firmware(
+    station_id: str,
+    url: Annotated[str | None, typer.Argument(help="Firmware URL; omit to list the updates so far.")] = None,
+    at: Annotated[str | None, typer.Option(help="Download from then on (ISO 8601 with offset).")] = None,
+) -> None:
+    """Update a station's firmware, or show its firmware updates and their progress."""
+    if url is not None:
+        args: dict[str, Any] = {"location": url}
+        if at is not None:
+            args["retrieve_at"] = at
+        _run_function(station_id, "update_firmware", args)
+        return
+    rows = call_api("GET", f"/api/stations/{station_id}/firmware")
+    show_table(
+        rows,
+        ["id", "location", "answer", "status"],
+        f"Firmware of {station_id}",
+    )
+
+
 @token_app.command("add")
 def token_add(
     uid: str,

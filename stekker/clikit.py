@@ -1,4 +1,10 @@
-"""What every operator command shares: the API client, error reporting, tables, the console."""
+"""What every operator command shares: the API client, error reporting, tables, the console.
+
+The commands authenticate with `STEKKER_API_TOKEN` (environment, else `api_token` in
+stekker.toml): a user's API token (`stk_...`, from `stekker user token NAME` or
+`stekker user login NAME`) acts with that user's role; the server's own bootstrap token
+acts as admin. Without users and without a token the API is open (single-operator demo).
+"""
 
 from __future__ import annotations
 
@@ -9,16 +15,23 @@ import httpx
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from stekker.config import get_settings
 
 console = Console()
 
 
-def api_client() -> httpx.Client:
+def api_token() -> str | None:
+    """The token the CLI sends (read at each call, so a freshly exported one counts)."""
+    return os.environ.get("STEKKER_API_TOKEN") or get_settings().api_token
+
+
+def api_client(token: str | None = None) -> httpx.Client:
     settings = get_settings()
     base = os.environ.get("STEKKER_API_URL", f"http://{settings.host}:{settings.http_port}")
-    headers = {"Authorization": f"Bearer {settings.api_token}"} if settings.api_token else {}
+    token = token or api_token()
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
     return httpx.Client(base_url=base, headers=headers, timeout=settings.call_timeout + 10)
 
 
@@ -34,7 +47,13 @@ def call_api(method: str, path: str, **kwargs: Any) -> Any:
             detail = response.json().get("detail")
         except ValueError:
             detail = response.text
-        console.print(f"[red]{response.status_code}[/] {detail}")
+        # the detail may echo user input: print it as text, never as rich markup
+        console.print(Text.assemble((str(response.status_code), "red"), " ", str(detail)))
+        if response.status_code == 401:
+            console.print(
+                "Set STEKKER_API_TOKEN to your API token (`stekker user login NAME` gives one).",
+                markup=False,
+            )
         raise typer.Exit(1)
     return response.json()
 
@@ -44,5 +63,5 @@ def show_table(rows: list[dict[str, Any]], columns: list[str], title: str) -> No
     for column in columns:
         table.add_column(column)
     for row in rows:
-        table.add_row(*("" if row.get(c) is None else str(row.get(c)) for c in columns))
+        table.add_row(*(Text("" if row.get(c) is None else str(row.get(c))) for c in columns))
     console.print(table)

@@ -63,11 +63,26 @@ class Settings(BaseSettings):
     )
 
     api_token: str | None = Field(
-        default=None, description="Bearer token required by the operator API; unset leaves it open."
+        default=None,
+        description="Bootstrap admin bearer token of the operator API (besides users' tokens); unset "
+        "and no user yet: the API is open.",
+    )
+    # Users and API tokens of the operator API
+    auth_cache_seconds: float = Field(
+        default=5.0, ge=0, description="How long a verified API token is trusted without the database."
+    )
+    login_max_failures: int = Field(default=5, ge=1, description="Wrong passwords in a row that lock.")
+    login_lockout_seconds: float = Field(default=900.0, gt=0, description="How long a lock lasts.")
+    login_token_hours: float = Field(
+        default=12.0, gt=0, description="Lifetime of a token from POST /api/auth/token."
     )
 
     # OCPP gateway
-    heartbeat_interval: int = Field(default=300, ge=10, description="Seconds, sent in BootNotification.")
+    heartbeat_interval: int = Field(
+        default=300,
+        ge=1,
+        description="Seconds, sent in BootNotification; silence over two intervals is a missed heartbeat.",
+    )
     ws_ping_interval: float | None = Field(
         default=60.0, description="WebSocket ping every N s; None disables."
     )
@@ -76,6 +91,21 @@ class Settings(BaseSettings):
     ws_max_frame_bytes: int = Field(default=1_048_576, ge=1024, description="Larger frames: close 1009.")
     call_timeout: float = Field(default=30.0, gt=0, description="Seconds a station has to answer our CALL.")
     last_seen_flush_interval: float = Field(default=5.0, gt=0)
+
+    # OCPP message log (every frame in and out, per station) and connection health (req. 96)
+    message_log_enabled: bool = Field(default=True, description="Store every OCPP frame in and out.")
+    message_log_retention_days: int = Field(default=30, ge=1, description="Older frames are purged daily.")
+    message_log_max_frame_chars: int = Field(
+        default=65_536, ge=256, description="Longer frames are stored cut to this length, marked truncated."
+    )
+    message_log_flush_interval: float = Field(default=0.5, gt=0, description="Seconds between batch writes.")
+    message_log_batch_size: int = Field(
+        default=500, ge=1, description="Frames per INSERT; a full batch is written at once."
+    )
+    message_log_max_pending: int = Field(
+        default=50_000, ge=1, description="Frames waiting in memory; beyond this the oldest are dropped."
+    )
+    message_log_purge_interval: float = Field(default=86_400.0, gt=0, description="Seconds between purges.")
 
     # Central authorization (requirement 76)
     local_authorize_offline: bool = Field(
@@ -90,6 +120,32 @@ class Settings(BaseSettings):
         ge=0,
         description="Seconds to wait for a station to stop a transaction we rejected before RemoteStop.",
     )
+
+    # Files stations upload (diagnostics and logs, requirement 51)
+    files_dir: Path | None = Field(
+        default=None,
+        description="Where uploaded files are kept; unset: `stekker-files` next to the SQLite "
+        "database (or in the working directory with PostgreSQL).",
+    )
+    public_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$",
+        description="Base URL stations use to reach our HTTP port (upload URLs); unset: "
+        "http://{host}:{http_port}.",
+    )
+    upload_max_bytes: int = Field(default=200 * 1024 * 1024, ge=1, description="Larger uploads: 413.")
+    upload_url_lifetime: float = Field(
+        default=7200.0, gt=0, description="Seconds an upload URL stays valid; no file by then: expired."
+    )
+
+    @property
+    def storage_directory(self) -> Path:
+        if self.files_dir is not None:
+            return self.files_dir
+        prefix = "sqlite+aiosqlite:///"
+        if self.database_url.startswith(prefix) and ":memory:" not in self.database_url:
+            return Path(self.database_url.removeprefix(prefix)).parent / "stekker-files"
+        return Path("stekker-files")
 
     @model_validator(mode="after")
     def _listeners_make_sense(self) -> Self:

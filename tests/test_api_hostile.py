@@ -87,3 +87,19 @@ async def test_api_token_is_enforced(api: httpx.AsyncClient) -> None:
     assert bad.status_code == 401 and bad.headers["WWW-Authenticate"] == "Bearer"
     ok = await api.get("/api/stations", headers={"Authorization": "Bearer s3cret-token-for-tests"})
     assert ok.status_code == 200
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/sessions/99999999999999999999",
+        "/api/sessions/99999999999999999999/meter-values",
+        "/api/tokens/-99999999999999999999",
+        "/api/jobs/99999999999999999999",
+        "/api/diagnostics/99999999999999999999",
+    ],
+)
+async def test_ids_beyond_64_bits_are_4xx_not_500(api: httpx.AsyncClient, path: str) -> None:
+    response = await api.get(path)
+    assert 400 <= response.status_code < 500, response.text
+    assert response.json()["detail"]

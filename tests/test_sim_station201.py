@@ -561,13 +561,17 @@ async def test_other_csms_requests(csms: tuple[Csms, str]) -> None:
 
         log = await cp.call(
             call.GetLog(
-                log={"remoteLocation": "https://example.com/logs"}, log_type="DiagnosticsLog", request_id=3
+                # nothing listens there (tests are offline): the station says its upload failed
+                log={"remoteLocation": "http://127.0.0.1:9/logs"},
+                log_type="DiagnosticsLog",
+                request_id=3,
             )
         )
         assert log.status == "Accepted" and log.filename
         await eventually(
             lambda: (
-                [m["status"] for m in cs.of("SIM201", "LogStatusNotification")] == ["Uploading", "Uploaded"]
+                [m["status"] for m in cs.of("SIM201", "LogStatusNotification")]
+                == ["Uploading", "UploadFailure"]
             )
         )
 

@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from stekker import __version__
 from stekker.api import (
+    deps,
     diagnostics,
     errors,
     functions,
@@ -31,16 +32,20 @@ def create_http_app(ctx: ServiceContext) -> FastAPI:
     )
     app.state.ctx = ctx
     errors.install(app)
+    # before stations: its GET /api/stations/{station_id} would take /api/stations/functions
+    app.include_router(functions.router)
     app.include_router(stations.router)
     app.include_router(tokens.router)
     app.include_router(sessions.router)
     app.include_router(variables.router)
-    for module in (users, inventory, functions, jobs, templates, diagnostics, helpdesk, monitoring):
+    for module in (users, inventory, jobs, templates, diagnostics, helpdesk, monitoring):
         app.include_router(module.router)
 
     @app.get("/health", tags=["meta"])
     async def health() -> dict[str, object]:
         connected = ctx.commands.connected_stations() if ctx.commands is not None else []
         return {"status": "ok", "version": __version__, "stations_connected": len(connected)}
+
+    deps.annotate_roles(app)  # after every route: each states the roles it allows
 
     return app

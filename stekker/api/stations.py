@@ -1,4 +1,4 @@
-"""Stations: register, list with live connection state, remote start, events timeline."""
+"""Stations: register, change, retire, list with live connection state, remote start, events timeline."""
 
 from __future__ import annotations
 
@@ -6,19 +6,20 @@ from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from stekker.api.deps import CONFIGURE, DRIVER_SUPPORT, READ, Caller, allow, get_ctx
 from stekker.db.models import ChargingStation, Evse, StationEvent
 from stekker.domain.health import heartbeat_overdue
+from stekker.domain.inventory_rules import STATION_ID
 from stekker.services import inventory, remote
 from stekker.services.context import ServiceContext
 
 router = APIRouter(prefix="/api/stations", tags=["stations"])
 
-STATION_ID = r"^[A-Za-z0-9._:*\-]{1,48}$"
+REGISTRATION_STATUS = "^(Accepted|Pending|Rejected)$"
 
 
 class StationCreate(BaseModel):
@@ -27,8 +28,8 @@ class StationCreate(BaseModel):
         default=None, min_length=16, max_length=40, description="Basic-auth password (profile 1/2)."
     )
     evse_count: int = Field(default=0, ge=0, le=64)
-    location_id: int | None = None
-    registration_status: str = Field(default="Accepted", pattern="^(Accepted|Pending|Rejected)$")
+    location_id: int | None = Field(default=None, ge=1, le=2**31 - 1)
+    registration_status: str = Field(default="Accepted", pattern=REGISTRATION_STATUS)
     security_profile: int | None = Field(
         default=None,
         ge=0,
@@ -46,10 +47,26 @@ class StationCreate(BaseModel):
         return self
 
 
+class StationPatch(BaseModel):
+    """Only the fields given change. `password` rotates the Basic-auth secret; null removes it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    location_id: int | None = Field(default=None, ge=1, le=2**31 - 1, description="null: not at a location.")
+    registration_status: str | None = Field(default=None, pattern=REGISTRATION_STATUS)
+    security_profile: int | None = Field(default=None, ge=0, le=3)
+    password: str | None = Field(default=None, min_length=16, max_length=40)
+    notes: str | None = Field(default=None, max_length=2000)
+
+
 class ConnectorOut(BaseModel):
     connector_number: int
     standard: str
+    format: str
     power_type: str
+    max_voltage: int
+    max_amperage: int
+    max_electric_power: int | None
     status: str | None
     error_code: str | None
     status_at: datetime | None
@@ -79,10 +96,15 @@ class StationOut(BaseModel):
     disconnected_at: datetime | None
     reconnect_count: int
     local_list_version: int | None
+    location_id: int | None
+    notes: str | None
+    created_at: datetime
+    retired_at: datetime | None = Field(description="Set: refused at connect, left out of lists.")
+    groups: list[str] = Field(description="Names of the groups the station is in.")
     evses: list[EvseOut]
 
 
-def _station_out(s: ChargingStation, ctx: ServiceContext) -> StationOut:
+def _station_out(s: ChargingStation, ctx: ServiceContext, groups: list[str]) -> StationOut:
     online = ctx.commands.is_connected(s.id) if ctx.commands is not None else False
     now = ctx.now()
     return StationOut(
@@ -103,6 +125,11 @@ def _station_out(s: ChargingStation, ctx: ServiceContext) -> StationOut:
         disconnected_at=s.disconnected_at,
         reconnect_count=s.reconnect_count,
         local_list_version=s.local_list_version,
+        location_id=s.location_id,
+        notes=s.notes,
+        created_at=s.created_at,
+        retired_at=s.retired_at,
+        groups=groups,
         evses=[
             EvseOut(
                 evse_number=e.evse_number,
@@ -111,7 +138,11 @@ def _station_out(s: ChargingStation, ctx: ServiceContext) -> StationOut:
                     ConnectorOut(
                         connector_number=c.connector_number,
                         standard=c.standard,
+                        format=c.format,
                         power_type=c.power_type,
+                        max_voltage=c.max_voltage,
+                        max_amperage=c.max_amperage,
+                        max_electric_power=c.max_electric_power,
                         status=c.status,
                         error_code=c.error_code,
                         status_at=c.status_at,
@@ -134,12 +165,15 @@ async def list_stations(
     _caller: Caller = Depends(allow(*READ)),
     limit: int = Query(100, ge=1, le=1000),
     offset: int = Query(0, ge=0),
+    include_retired: bool = Query(False, description="Also list retired stations."),
 ) -> list[StationOut]:
     async with ctx.db() as db:
-        rows = (
-            await db.execute(_loaded().order_by(ChargingStation.id).limit(limit).offset(offset))
-        ).scalars()
-        return [_station_out(s, ctx) for s in rows]
+        query = _loaded().order_by(ChargingStation.id).limit(limit).offset(offset)
+        if not include_retired:
+            query = query.where(ChargingStation.retired_at.is_(None))
+        stations = list((await db.execute(query)).scalars())
+        groups = await inventory.groups_of(db, [s.id for s in stations])  # one query for the page
+        return [_station_out(s, ctx, groups[s.id]) for s in stations]
 
 
 @router.post("", response_model=StationOut, status_code=201)
@@ -169,7 +203,43 @@ async def get_station(
         station = (await db.execute(_loaded().where(ChargingStation.id == station_id))).scalar_one_or_none()
         if station is None:
             raise HTTPException(404, f"no station {station_id!r}")
-        return _station_out(station, ctx)
+        groups = await inventory.groups_of(db, [station_id])
+        return _station_out(station, ctx, groups[station_id])
+
+
+@router.patch("/{station_id}", response_model=StationOut)
+async def update_station(
+    station_id: str,
+    body: StationPatch,
+    ctx: ServiceContext = Depends(get_ctx),
+    caller: Caller = Depends(allow(*CONFIGURE)),
+) -> StationOut:
+    """Change location, registration status, security profile, password (rotation; null
+    removes it) or notes. The profile must fit the credentials the station ends up with."""
+    changes = body.model_dump(include=body.model_fields_set)
+    if "registration_status" in changes and changes["registration_status"] is None:
+        raise HTTPException(422, "registration_status cannot be null: Accepted, Pending or Rejected")
+    await inventory.update_station(ctx, caller.actor, station_id, changes)
+    return await get_station(station_id, ctx, caller)
+
+
+@router.post("/{station_id}/retire", response_model=StationOut)
+async def retire_station(
+    station_id: str, ctx: ServiceContext = Depends(get_ctx), caller: Caller = Depends(allow(*CONFIGURE))
+) -> StationOut:
+    """Take a station out of service: refused at its next connect, left out of lists (see
+    `include_retired`) and selections. Its sessions and history stay."""
+    await inventory.set_station_retired(ctx, caller.actor, station_id, True)
+    return await get_station(station_id, ctx, caller)
+
+
+@router.post("/{station_id}/unretire", response_model=StationOut)
+async def unretire_station(
+    station_id: str, ctx: ServiceContext = Depends(get_ctx), caller: Caller = Depends(allow(*CONFIGURE))
+) -> StationOut:
+    """Bring a retired station back into service."""
+    await inventory.set_station_retired(ctx, caller.actor, station_id, False)
+    return await get_station(station_id, ctx, caller)
 
 
 class RemoteStartIn(BaseModel):

@@ -1,11 +1,12 @@
-"""Tokens: the cards and app ids that may charge, and blocking them."""
+"""Tokens: the cards and app ids that may charge; changing, blocking and retiring them."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, Depends, HTTPException, Path, Query
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from stekker.api.deps import CONFIGURE, READ, Caller, allow, get_ctx
@@ -14,6 +15,9 @@ from stekker.services import tokens
 from stekker.services.context import ServiceContext
 
 router = APIRouter(prefix="/api/tokens", tags=["tokens"])
+
+# Within the databases' 32-bit INTEGER, so a huge number is a 422, not a driver error.
+TokenId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
 class TokenIn(BaseModel):
@@ -33,6 +37,20 @@ class TokenIn(BaseModel):
     status: TokenStatus = TokenStatus.ACTIVE
     expires_at: datetime | None = Field(default=None, description="ISO 8601 with an offset.")
     allow_concurrent: bool = False
+
+
+class TokenPatch(BaseModel):
+    """Only the fields given change; `expires_at`, `group_id`, `contract_id` and
+    `visual_number` may be null to clear them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: str | None = Field(default=None, pattern="^(RFID|APP_USER|AD_HOC_USER|OTHER)$")
+    status: TokenStatus | None = None
+    expires_at: datetime | None = Field(default=None, description="ISO 8601 with an offset.")
+    group_id: str | None = Field(default=None, max_length=20)
+    contract_id: str | None = Field(default=None, max_length=36)
+    visual_number: str | None = Field(default=None, max_length=64)
 
 
 class TokenOut(TokenIn):
@@ -86,13 +104,52 @@ async def list_tokens(
 
 @router.post("/{token_id}/block", response_model=TokenOut)
 async def block_token(
-    token_id: int, ctx: ServiceContext = Depends(get_ctx), caller: Caller = Depends(allow(*CONFIGURE))
+    token_id: TokenId, ctx: ServiceContext = Depends(get_ctx), caller: Caller = Depends(allow(*CONFIGURE))
 ) -> TokenOut:
     return _out(await tokens.set_token_status(ctx, caller.actor, token_id, TokenStatus.BLOCKED))
 
 
 @router.post("/{token_id}/unblock", response_model=TokenOut)
 async def unblock_token(
-    token_id: int, ctx: ServiceContext = Depends(get_ctx), caller: Caller = Depends(allow(*CONFIGURE))
+    token_id: TokenId, ctx: ServiceContext = Depends(get_ctx), caller: Caller = Depends(allow(*CONFIGURE))
 ) -> TokenOut:
     return _out(await tokens.set_token_status(ctx, caller.actor, token_id, TokenStatus.ACTIVE))
+
+
+@router.get("/{token_id}", response_model=TokenOut)
+async def get_token(
+    token_id: TokenId, ctx: ServiceContext = Depends(get_ctx), _caller: Caller = Depends(allow(*READ))
+) -> TokenOut:
+    async with ctx.db() as db:
+        token = await db.get(Token, token_id)
+        if token is None:
+            raise HTTPException(404, f"no token with id {token_id}")
+        return _out(token)
+
+
+@router.patch("/{token_id}", response_model=TokenOut)
+async def update_token(
+    token_id: TokenId,
+    body: TokenPatch,
+    ctx: ServiceContext = Depends(get_ctx),
+    caller: Caller = Depends(allow(*CONFIGURE)),
+) -> TokenOut:
+    """Change status, expiry, group id, contract or visual number, or type. Connected stations
+    get the change in their local list (differential SendLocalList)."""
+    changes = body.model_dump(include=body.model_fields_set)
+    for name in ("type", "status"):
+        if name in changes and changes[name] is None:
+            raise HTTPException(422, f"{name} cannot be null")
+    if changes.get("expires_at") is not None:
+        if changes["expires_at"].tzinfo is None:
+            raise HTTPException(422, "expires_at needs a UTC offset, e.g. 2027-01-01T00:00:00Z")
+        changes["expires_at"] = changes["expires_at"].astimezone(UTC)  # UTC inside
+    return _out(await tokens.update_token(ctx, caller.actor, token_id, changes))
+
+
+@router.post("/{token_id}/retire", response_model=TokenOut)
+async def retire_token(
+    token_id: TokenId, ctx: ServiceContext = Depends(get_ctx), caller: Caller = Depends(allow(*CONFIGURE))
+) -> TokenOut:
+    """Retire a token for good: refused everywhere and removed from stations' local lists."""
+    return _out(await tokens.set_token_status(ctx, caller.actor, token_id, TokenStatus.RETIRED))

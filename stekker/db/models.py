@@ -43,7 +43,8 @@ class Location(Base):
     """A place with one or more charging stations: the address a driver navigates to.
 
     `opening_times` follows the OCPI Hours object (None means open 24/7); coordinates are
-    WGS84 decimal degrees; `time_zone` is an IANA name used to show local times.
+    WGS84 decimal degrees; `time_zone` is an IANA name used to show local times. A retired
+    location (`retired_at` set) is kept for history but left out of lists and selections.
     """
 
     __tablename__ = "locations"
@@ -60,6 +61,7 @@ class Location(Base):
     opening_times: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    retired_at: Mapped[datetime | None]
 
     stations: Mapped[list[ChargingStation]] = relationship(back_populates="location")
 
@@ -100,7 +102,10 @@ class ChargingStation(Base):
     # OCPP security profile the station must connect with (1: Basic auth over ws://, 2: over
     # wss://, 3: client certificate). None: whatever its credentials allow (a trial station).
     security_profile: Mapped[int | None] = mapped_column(Integer)
+    notes: Mapped[str | None] = mapped_column(Text)  # the operator's, e.g. "key at the front desk"
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # A retired station is refused at connect and left out of lists and selections; its
+    # sessions and history stay.
     retired_at: Mapped[datetime | None]
 
     location: Mapped[Location | None] = relationship(back_populates="stations")
@@ -418,6 +423,8 @@ class AuditEntry(Base):
     """
 
     __tablename__ = "audit_log"
+    # the history of one object (a station's timeline, a user's changes)
+    __table_args__ = (Index("ix_audit_log_object", "object_type", "object_id", "occurred_at"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     actor: Mapped[str] = mapped_column(String(100))
@@ -468,12 +475,16 @@ class OcppMessage(Base):
     """One OCPP-J frame as it crossed the wire, in or out, kept for a retention period: the
     evidence behind a dispute and the raw layer of a station's timeline.
 
-    `message_type` is the OCPP-J number (2 CALL, 3 CALLRESULT, 4 CALLERROR); `action` is
-    filled for CALLs and, where known, for the replies to them.
+    `message_type` is the OCPP-J number (2 CALL, 3 CALLRESULT, 4 CALLERROR; 5 and 6 in 2.1),
+    or 0 for text that is no frame at all (not JSON, not an array): it is kept too, followed by
+    the CALLERROR we answered. `action` is filled for CALLs and, where known, for the replies
+    to them. `frame` is the text as sent, cut at the configured maximum: `size` is its full
+    length in characters and `truncated` says whether it was cut.
     """
 
     __tablename__ = "ocpp_messages"
-    __table_args__ = (Index("ix_ocpp_messages_station_ts", "station_id", "occurred_at"),)
+    # (station, time, id): a station's frames newest first, paged by keyset
+    __table_args__ = (Index("ix_ocpp_messages_station_ts", "station_id", "occurred_at", "id"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     station_id: Mapped[str] = mapped_column(String(48))
@@ -482,7 +493,9 @@ class OcppMessage(Base):
     message_id: Mapped[str] = mapped_column(String(64))
     action: Mapped[str | None] = mapped_column(String(64))
     frame: Mapped[str] = mapped_column(Text)
-    occurred_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    size: Mapped[int] = mapped_column(Integer, default=0)
+    truncated: Mapped[bool] = mapped_column(Boolean, default=False)
+    occurred_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)  # index: the purge
 
 
 # Tables of the station-management features, one module per concept (imported so that the

@@ -7,6 +7,7 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -15,6 +16,7 @@ from websockets.exceptions import ConnectionClosed
 
 from stekker.ocpp.protocol import OCPP21, UNREADABLE_ID, ErrorCode, MessageType, OcppError
 from stekker.ocpp.schemas import known_actions, validate
+from stekker.services.message_log import IN, OUT, MessageLog, frame_identity
 from stekker.services.ports import CommandTimeout, StationCallError, StationOffline
 
 if TYPE_CHECKING:
@@ -34,11 +36,19 @@ class Reply:
 
 Handler = Callable[["StationConnection", dict[str, Any]], Awaitable[Reply]]
 
+# Our last outbound CALLs remembered per connection, so a late reply is still logged with
+# the action it answers.
+_RECENT_CALLS = 16
+
 
 class StationConnection:
     """A connected station. Inbound CALLs are processed one at a time, in arrival order, and
     answered only after what they carry is committed. Outbound CALLs wait for each other; a
-    reply that arrives after its call timed out is dropped, never matched to a later call."""
+    reply that arrives after its call timed out is dropped, never matched to a later call.
+
+    Every frame in and out (rejected ones too) goes to the message log when one is given;
+    `last_frame_at` and `silent_since` are what the gateway's heartbeat watch reads and sets.
+    """
 
     def __init__(
         self,
@@ -48,6 +58,8 @@ class StationConnection:
         handlers: Mapping[str, Handler],
         ctx: ServiceContext,
         on_activity: Callable[[str], None],
+        message_log: MessageLog | None = None,
+        on_resumed: Callable[[StationConnection, datetime], None] | None = None,
     ) -> None:
         self.station_id = station_id
         self.protocol = protocol
@@ -55,11 +67,17 @@ class StationConnection:
         self._ws = websocket
         self._handlers = handlers
         self._on_activity = on_activity
+        self._log = message_log
+        self._on_resumed = on_resumed
         self._call_lock = asyncio.Lock()
         self._pending: tuple[str, str, asyncio.Future[dict[str, Any]]] | None = None
+        self._recent_calls: dict[str, str] = {}  # message id → action of our CALLs
         self._tasks: set[asyncio.Task[None]] = set()
         self.replaced = False
         self.closed = False
+        self.opened_at = ctx.now()
+        self.last_frame_at = self.opened_at
+        self.silent_since: datetime | None = None  # set while the station is overdue
 
     @property
     def remote(self) -> str:
@@ -70,8 +88,13 @@ class StationConnection:
         """Read frames until the socket closes."""
         try:
             async for message in self._ws:
+                now = self.ctx.now()
+                self.last_frame_at = now
+                if self.silent_since is not None and self._on_resumed is not None:
+                    self._on_resumed(self, now)
+                self.silent_since = None
                 self._on_activity(self.station_id)
-                await self._on_frame(message)
+                await self._on_frame(message, now)
         except ConnectionClosed:
             pass
         finally:
@@ -101,12 +124,14 @@ class StationConnection:
 
     # ---- inbound -------------------------------------------------------------------------
 
-    async def _on_frame(self, message: str | bytes) -> None:
+    async def _on_frame(self, message: str | bytes, at: datetime) -> None:
         try:
             frame = orjson.loads(message)
         except orjson.JSONDecodeError:
+            self._record_in(message, None, at)
             await self._send_error(UNREADABLE_ID, ErrorCode.FORMAT_VIOLATION, "frame is not valid JSON")
             return
+        self._record_in(message, frame, at)
         if not isinstance(frame, list) or len(frame) < 3 or type(frame[0]) is not int:
             msg_id = _readable_id(frame)
             await self._send_error(
@@ -131,12 +156,17 @@ class StationConnection:
     async def _on_call(self, frame: list[Any]) -> None:
         if len(frame) != 4 or not isinstance(frame[1], str) or not isinstance(frame[2], str):
             await self._send_error(
-                _readable_id(frame), ErrorCode.FORMAT_VIOLATION, "a CALL is [2, id, action, payload]"
+                _readable_id(frame),
+                ErrorCode.FORMAT_VIOLATION,
+                "a CALL is [2, id, action, payload]",
+                action=frame[2] if isinstance(frame[2], str) else None,
             )
             return
         _, msg_id, action, payload = frame
         if not isinstance(payload, dict):
-            await self._send_error(msg_id, ErrorCode.FORMAT_VIOLATION, "CALL payload must be an object")
+            await self._send_error(
+                msg_id, ErrorCode.FORMAT_VIOLATION, "CALL payload must be an object", action=action
+            )
             return
         handler = self._handlers.get(action)
         if handler is None:
@@ -145,15 +175,18 @@ class StationConnection:
                     msg_id,
                     ErrorCode.NOT_SUPPORTED,
                     f"{action} is known but not supported from a station here",
+                    action=action,
                 )
             else:
-                await self._send_error(msg_id, ErrorCode.NOT_IMPLEMENTED, f"unknown action {action!r}")
+                await self._send_error(
+                    msg_id, ErrorCode.NOT_IMPLEMENTED, f"unknown action {action!r}", action=action
+                )
             return
         try:
             validate(self.protocol, action, payload)
             reply = await handler(self, payload)
         except OcppError as exc:
-            await self._send_error(msg_id, exc.code, exc.description, exc.details)
+            await self._send_error(msg_id, exc.code, exc.description, exc.details, action=action)
             return
         except Exception as exc:
             if _is_bad_value(exc):
@@ -165,12 +198,16 @@ class StationConnection:
                     msg_id,
                     ErrorCode.PROPERTY_CONSTRAINT_VIOLATION,
                     "a value is out of range or cannot be stored",
+                    action=action,
                 )
                 return
             # Nothing was acknowledged: the station keeps the message and retries (rule 4).
             log.exception("%s: %s failed", self.station_id, action)
             await self._send_error(
-                msg_id, ErrorCode.INTERNAL_ERROR, "the central system could not store this; retry later"
+                msg_id,
+                ErrorCode.INTERNAL_ERROR,
+                "the central system could not store this; retry later",
+                action=action,
             )
             return
         try:
@@ -178,10 +215,10 @@ class StationConnection:
         except OcppError as exc:
             log.error("%s: our %s reply breaks the schema: %s", self.station_id, action, exc.description)
             await self._send_error(
-                msg_id, ErrorCode.INTERNAL_ERROR, "central system produced an invalid reply"
+                msg_id, ErrorCode.INTERNAL_ERROR, "central system produced an invalid reply", action=action
             )
             return
-        await self._send([MessageType.CALLRESULT, msg_id, reply.payload])
+        await self._send([MessageType.CALLRESULT, msg_id, reply.payload], action)
         if reply.after is not None:
             self.spawn(reply.after, f"after-{action}")
 
@@ -198,8 +235,11 @@ class StationConnection:
                     msg_id = str(uuid.uuid4())
                     future: asyncio.Future[dict[str, Any]] = loop.create_future()
                     self._pending = (msg_id, action, future)
+                    self._recent_calls[msg_id] = action
+                    if len(self._recent_calls) > _RECENT_CALLS:
+                        del self._recent_calls[next(iter(self._recent_calls))]
                     try:
-                        await self._send([MessageType.CALL, msg_id, action, payload])
+                        await self._send([MessageType.CALL, msg_id, action, payload], action)
                         return await future
                     finally:
                         self._pending = None
@@ -242,16 +282,37 @@ class StationConnection:
 
     # ---- wire ----------------------------------------------------------------------------
 
-    async def _send(self, frame: list[Any]) -> None:
-        await self._ws.send(orjson.dumps(frame).decode())
+    def _record_in(self, message: str | bytes, frame: Any, at: datetime) -> None:
+        """Log an inbound frame: a CALL with its action, a reply with the action of our CALL."""
+        if self._log is None:
+            return
+        message_type, message_id = frame_identity(frame)
+        action: str | None = None
+        if message_type == MessageType.CALL:
+            action = frame[2] if len(frame) > 2 and isinstance(frame[2], str) else None
+        elif message_type in (MessageType.CALLRESULT, MessageType.CALLERROR):
+            action = self._recent_calls.get(message_id)
+        self._log.record(self.station_id, IN, message_type, message_id, action, message, at)
+
+    async def _send(self, frame: list[Any], action: str | None = None) -> None:
+        """Send a frame; it is logged as sent when handed to the socket."""
+        text = orjson.dumps(frame).decode()
+        if self._log is not None:
+            self._log.record(self.station_id, OUT, frame[0], frame[1], action, text, self.ctx.now())
+        await self._ws.send(text)
 
     async def _send_error(
-        self, msg_id: str, code: ErrorCode, description: str, details: dict[str, Any] | None = None
+        self,
+        msg_id: str,
+        code: ErrorCode,
+        description: str,
+        details: dict[str, Any] | None = None,
+        action: str | None = None,
     ) -> None:
         log.info("%s: CALLERROR %s %s", self.station_id, code.value, description)
         try:
             await self._send(
-                [MessageType.CALLERROR, msg_id, code.wire(self.protocol), description, details or {}]
+                [MessageType.CALLERROR, msg_id, code.wire(self.protocol), description, details or {}], action
             )
         except ConnectionClosed:
             pass

@@ -17,7 +17,10 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
+from stekker.bus import Event
+from stekker.domain.health import DisconnectCause, disconnect_cause
 from stekker.ocpp.connection import Handler, StationConnection
+from stekker.ocpp.heartbeats import HeartbeatWatch
 from stekker.ocpp.outbound import Outbound, OutboundSeries
 from stekker.ocpp.protocol import OCPP16, OCPP21, OCPP201
 from stekker.ocpp.tls import transport_of
@@ -27,8 +30,9 @@ from stekker.ocpp.v201 import commands as v201_commands
 from stekker.ocpp.v201.handlers import HANDLERS as V201_HANDLERS
 from stekker.services import stations
 from stekker.services.context import ServiceContext
+from stekker.services.message_log import MessageLog
 from stekker.services.ports import StationCallError, StationCommand, StationOffline
-from stekker.services.stations import Admission, LastSeenTracker, Verdict
+from stekker.services.stations import Admission, ConnectionEnd, LastSeenTracker, Verdict
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +82,8 @@ class Gateway:
 
     Listens on a plain ws:// port, a wss:// port (with `tls_context`), or both; the same
     handshake checks serve both, and each station's security profile decides which it may use.
+    Every frame goes to the OCPP message log (unless `message_log_enabled` is off), and a
+    heartbeat watch notices stations that stay connected but stop talking.
     """
 
     def __init__(self, ctx: ServiceContext, tls_context: ssl.SSLContext | None = None) -> None:
@@ -93,6 +99,11 @@ class Gateway:
         self._verdicts: weakref.WeakKeyDictionary[ServerConnection, Verdict] = weakref.WeakKeyDictionary()
         self._flusher: asyncio.Task[None] | None = None
         self._closing: set[asyncio.Task[None]] = set()  # replaced sockets being closed
+        self.message_log = MessageLog(ctx)
+        self._log = self.message_log if ctx.settings.message_log_enabled else None
+        self.heartbeats = HeartbeatWatch(ctx, self.connections)
+        self._watch: asyncio.Task[None] | None = None
+        self._stopping = False
 
     # ---- CommandPort ---------------------------------------------------------------------
 
@@ -148,6 +159,10 @@ class Gateway:
                 raise
             self.tls_port = int(self._tls_server.sockets[0].getsockname()[1])
         self._flusher = asyncio.create_task(self.last_seen.run())
+        self.ctx.bus.subscribe("station.retired", self._drop_retired)
+        self._watch = asyncio.create_task(self.heartbeats.run(), name="heartbeat-watch")
+        if self._log is not None:
+            self._log.start()
         return bound
 
     async def _listen(self, host: str, port: int, tls_context: ssl.SSLContext | None) -> Server:
@@ -174,9 +189,12 @@ class Gateway:
                 await server.wait_closed()
 
     async def stop(self) -> None:
+        self._stopping = True
         await self._close_listeners()
-        if self._flusher is not None:
-            self._flusher.cancel()
+        for task in (self._flusher, self._watch):
+            if task is not None:
+                task.cancel()
+        await self.message_log.stop()  # what is still buffered, closing frames included
         await self.last_seen.flush()
 
     async def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
@@ -227,13 +245,22 @@ class Gateway:
             return
         handlers = SUPPORTED[protocol][0]
         connection = StationConnection(
-            station_id, protocol, websocket, handlers, self.ctx, self.last_seen.touch
+            station_id,
+            protocol,
+            websocket,
+            handlers,
+            self.ctx,
+            self.last_seen.touch,
+            self._log,
+            self.heartbeats.resumed,
         )
         previous = self.connections.get(station_id)
         self.connections[station_id] = connection
+        replaced = None
         if previous is not None:
             # The station reconnected while its old socket lingers (a zombie): the new one wins now.
             previous.replaced = True
+            replaced = self._end(previous, DisconnectCause.REPLACED, None, "replaced by a new connection")
             closing = asyncio.create_task(previous.close(1001, "replaced by a new connection"))
             self._closing.add(closing)
             closing.add_done_callback(self._closing.discard)
@@ -246,6 +273,7 @@ class Gateway:
                 connection.remote,
                 transport_of(websocket),
                 verdict.security_profile if verdict is not None else None,
+                replaced,
             )
             await connection.serve()
         finally:
@@ -253,7 +281,47 @@ class Gateway:
                 del self.connections[station_id]
             if not connection.replaced:
                 code = websocket.close_code
+                reason = websocket.close_reason or ""
                 try:
-                    await stations.disconnected(self.ctx, station_id, code, websocket.close_reason or "")
+                    sent = websocket.protocol.close_sent
+                    end = self._end(
+                        connection,
+                        self._cause(websocket),
+                        code,
+                        reason,
+                        None if sent is None else sent.code,
+                    )
+                    await stations.disconnected(self.ctx, station_id, code, reason, end)
                 except Exception:
                     log.exception("%s: could not record the disconnect", station_id)
+
+    async def _drop_retired(self, event: Event) -> None:
+        """A retired station is refused at connect; one that is connected now goes too."""
+        connection = self.connections.get(str(event.data.get("station_id")))
+        if connection is not None:
+            await connection.close(1008, "station retired")
+
+    def _cause(self, websocket: ServerConnection) -> DisconnectCause:
+        p = websocket.protocol
+        received = None if p.close_rcvd is None else (p.close_rcvd.code, p.close_rcvd.reason)
+        sent = None if p.close_sent is None else (p.close_sent.code, p.close_sent.reason)
+        return disconnect_cause(received, sent, p.close_rcvd_then_sent, self._stopping)
+
+    def _end(
+        self,
+        connection: StationConnection,
+        cause: DisconnectCause,
+        code: int | None,
+        reason: str,
+        sent_code: int | None = None,
+    ) -> ConnectionEnd:
+        now = self.ctx.now()
+        return ConnectionEnd(
+            cause=cause,
+            code=code,
+            reason=reason,
+            sent_code=sent_code,
+            duration_s=(now - connection.opened_at).total_seconds(),
+            missed_heartbeats=self.heartbeats.missed_so_far(connection, now),
+            silent_since=connection.silent_since,
+        )

@@ -14,8 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from stekker.bus import Event
 from stekker.config import UnknownStationPolicy
-from stekker.db.models import ChargingStation, Connector, Evse, StatusHistory
+from stekker.db.models import ChargingStation, Connector, Evse, StationEvent, StatusHistory
 from stekker.db.writer import defer
+from stekker.domain.health import DisconnectCause
 from stekker.domain.identifiers import evse_emi3_id
 from stekker.domain.passwords import verify_password
 from stekker.services.audit import record_station_event, station_event
@@ -155,15 +156,86 @@ async def _password_ok(ctx: ServiceContext, station_id: str, stored: str, passwo
 
 async def mark_all_offline(ctx: ServiceContext) -> int:
     """At gateway start no station is connected yet, whatever a crash left in the table.
-    (One gateway per database for now; several will need the owner registry of DESIGN.md.)"""
+    A station left online gets the disconnect the dead process never wrote, dated at its last
+    sign of life. (One gateway per database for now; several will need the owner registry of
+    DESIGN.md.)"""
+    now = ctx.now()
+    table = cast(Table, ChargingStation.__table__)
+    close = (
+        table.update()
+        .where(table.c.id == bindparam("b_id"))
+        .values(online=False, disconnected_at=bindparam("b_at"))
+    )
 
     async def job(db: AsyncSession) -> int:
-        result = await db.execute(
-            update(ChargingStation).where(ChargingStation.online.is_(True)).values(online=False)
+        left = (
+            await db.execute(
+                select(ChargingStation.id, ChargingStation.last_seen).where(ChargingStation.online.is_(True))
+            )
+        ).all()
+        if not left:
+            return 0
+        await db.execute(close, [{"b_id": sid, "b_at": seen or now} for sid, seen in left])
+        await db.execute(
+            insert(StationEvent),
+            [
+                {
+                    "station_id": sid,
+                    "kind": "disconnected",
+                    "detail": {
+                        "code": None,
+                        "reason": "the central system stopped without closing the connection",
+                        "cause": DisconnectCause.GATEWAY_RESTART.value,
+                    },
+                    "occurred_at": seen or now,
+                }
+                for sid, seen in left
+            ],
         )
-        return int(cast(CursorResult[Any], result).rowcount)
+        return len(left)
 
     return await ctx.write(job)
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionEnd:
+    """How one WebSocket of a station ended, for its timeline and health (requirement 96).
+
+    `code`/`reason` are the close frame the station sent (1006 and "": none); `sent_code` is
+    the one we sent, if any; `missed_heartbeats` counts the heartbeat intervals it was silent
+    before the end (see `stekker.domain.health.missed_heartbeats`), from `silent_since`.
+    """
+
+    cause: DisconnectCause
+    code: int | None = None
+    reason: str = ""
+    sent_code: int | None = None
+    duration_s: float | None = None
+    missed_heartbeats: int = 0
+    silent_since: datetime | None = None
+
+
+def _record_end(db: AsyncSession, station_id: str, end: ConnectionEnd, at: datetime) -> None:
+    """A `disconnected` event, or `connection_replaced` when a newer socket took over (the
+    station stays online then)."""
+    detail: dict[str, Any] = {"code": end.code, "reason": end.reason, "cause": end.cause.value}
+    if end.sent_code is not None:
+        detail["sent_code"] = end.sent_code
+    if end.duration_s is not None:
+        detail["duration_s"] = round(end.duration_s, 3)
+    if end.missed_heartbeats and end.silent_since is not None:  # the gap belongs to this connection
+        station_event(
+            db,
+            station_id,
+            "heartbeat_missed",
+            at,
+            missed=end.missed_heartbeats,
+            silent_since=end.silent_since.isoformat(),
+            silent_s=round((at - end.silent_since).total_seconds(), 3),
+            ended_by="disconnect",
+        )
+    kind = "connection_replaced" if end.cause is DisconnectCause.REPLACED else "disconnected"
+    station_event(db, station_id, kind, at, **detail)
 
 
 async def connected(
@@ -173,8 +245,13 @@ async def connected(
     remote: str,
     transport: Transport | None = None,
     security_profile: int | None = None,
+    replaced: ConnectionEnd | None = None,
 ) -> None:
-    """Mark the station online; its timeline records how it came in (ws/wss, profile, CN)."""
+    """Mark the station online; its timeline records how it came in (ws/wss, profile, CN).
+
+    `replaced`: the station still had a socket here (a zombie, or a reconnect we had not
+    noticed yet); its end is recorded first, in the same transaction.
+    """
     now = ctx.now()
     link: dict[str, Any] = {}
     if transport is not None:
@@ -185,6 +262,8 @@ async def connected(
         link["security_profile"] = security_profile
 
     async def job(db: AsyncSession) -> None:
+        if replaced is not None:
+            _record_end(db, station_id, replaced, now)
         await db.execute(
             update(ChargingStation)
             .where(ChargingStation.id == station_id)
@@ -202,8 +281,12 @@ async def connected(
     await ctx.bus.publish(Event("station.connected", {"station_id": station_id, "protocol": protocol}))
 
 
-async def disconnected(ctx: ServiceContext, station_id: str, code: int | None, reason: str) -> None:
+async def disconnected(
+    ctx: ServiceContext, station_id: str, code: int | None, reason: str, end: ConnectionEnd | None = None
+) -> None:
+    """Mark the station offline; its timeline records why (`end`, when the gateway knows)."""
     now = ctx.now()
+    end = end or ConnectionEnd(DisconnectCause.CONNECTION_LOST, code, reason)
 
     async def job(db: AsyncSession) -> None:
         await db.execute(
@@ -211,7 +294,7 @@ async def disconnected(ctx: ServiceContext, station_id: str, code: int | None, r
             .where(ChargingStation.id == station_id)
             .values(online=False, disconnected_at=now)
         )
-        station_event(db, station_id, "disconnected", now, code=code, reason=reason)
+        _record_end(db, station_id, end, now)
 
     await ctx.write(job)
     await ctx.bus.publish(Event("station.disconnected", {"station_id": station_id}))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -12,6 +13,7 @@ from stekker.bus import Event
 from stekker.db.models import Counter, Token, TokenStatus
 from stekker.services.audit import audit
 from stekker.services.context import ServiceContext
+from stekker.services.inventory import apply_changes
 
 LOCAL_LIST_COUNTER = "local_list_version"
 
@@ -117,6 +119,52 @@ async def set_token_status(ctx: ServiceContext, actor: str, token_id: int, statu
 
     token = await ctx.write(job)
     await ctx.bus.publish(Event("token.changed", {"token_id": token.id, "uid": token.uid}))
+    return token
+
+
+TOKEN_FIELDS = (
+    "type",
+    "status",
+    "expires_at",
+    "group_id",
+    "contract_id",
+    "visual_number",
+    "issuer",
+    "allow_concurrent",
+)
+
+
+async def next_list_version(db: AsyncSession) -> int:
+    """The next local-list version, for changes to tokens made outside this module (imports)."""
+    return await _next_list_version(db)
+
+
+async def update_token(ctx: ServiceContext, actor: str, token_id: int, changes: dict[str, Any]) -> Token:
+    """Change some fields of a token. A real change bumps the local-list version and is
+    published, so connected stations get the differential list."""
+
+    async def job(db: AsyncSession) -> tuple[Token, bool]:
+        token = await db.get(Token, token_id)
+        if token is None:
+            raise TokenError(f"no token with id {token_id}")
+        changed = apply_changes(token, {k: v for k, v in changes.items() if k in TOKEN_FIELDS})
+        if changed:
+            token.list_version = await _next_list_version(db)
+            audit(
+                db,
+                actor=actor,
+                action="token.updated",
+                object_type="token",
+                object_id=token_id,
+                at=ctx.now(),
+                uid=token.uid,
+                changes=changed,
+            )
+        return token, bool(changed)
+
+    token, changed = await ctx.write(job)
+    if changed:
+        await ctx.bus.publish(Event("token.changed", {"token_id": token.id, "uid": token.uid}))
     return token
 
 

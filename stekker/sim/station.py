@@ -25,6 +25,7 @@ from ocpp.exceptions import OCPPError
 from ocpp.v16 import ChargePoint, call, call_result
 from ocpp.v16.enums import Action
 
+from stekker.sim import uploads
 from stekker.sim.authorization import LocalAuthorization, info_status
 from stekker.sim.configuration import (
     SUPPORTED_MEASURANDS,
@@ -200,6 +201,8 @@ class SimulatedStation(StationLink, ChargePoint):  # type: ignore[misc]
     # ------------------------------------------------------------------------------------------------
 
     subprotocol = "ocpp1.6"
+    #: Seconds each firmware update step takes (None: a realistic 0.5-2 s); tests make it short.
+    firmware_step_delay: float | None = None
 
     def _connection_settings(self) -> tuple[int, int]:
         return self.config_int("WebSocketPingInterval", 60), self.config_int("ConnectionTimeOut", 60)
@@ -699,7 +702,11 @@ class SimulatedStation(StationLink, ChargePoint):  # type: ignore[misc]
         return call_result.ChangeAvailability(status="Scheduled" if any(scheduled) else "Accepted")
 
     @_on(Action.data_transfer)
-    def on_data_transfer(self, vendor_id: str, **kwargs: Any) -> call_result.DataTransfer:
+    def on_data_transfer(
+        self, vendor_id: str, message_id: str | None = None, data: str | None = None, **kwargs: Any
+    ) -> call_result.DataTransfer:
+        if vendor_id == self.vendor and message_id == "echo":  # our own vendor: echoes data back
+            return call_result.DataTransfer(status="Accepted", data=data)
         return call_result.DataTransfer(status="UnknownVendorId")
 
     # ------------------------------------------------------------------------------------------------
@@ -762,17 +769,24 @@ class SimulatedStation(StationLink, ChargePoint):  # type: ignore[misc]
         self, location: str, call_unique_id: str, **kwargs: Any
     ) -> call_result.GetDiagnostics:
         file_name = f"diagnostics-{self.station_id}-{utc_now().strftime('%Y%m%dT%H%M%SZ')}.log"
-        self._defer(call_unique_id, lambda: self._upload_diagnostics(location, file_name))
+        retries = int(kwargs.get("retries") or 0)
+        self._defer(call_unique_id, lambda: self._upload_diagnostics(location, file_name, retries))
         return call_result.GetDiagnostics(file_name=file_name)
 
-    async def _upload_diagnostics(self, location: str, file_name: str) -> None:
-        # Simulated: nothing is actually uploaded to `location`; only the status notifications a real
-        # station would send while uploading are reported.
-        logger.info("%s: pretending to upload %s to %s", self.station_id, file_name, location)
-        for status, delay in (("Uploading", 0.5), ("Uploaded", 2.0)):
-            await asyncio.sleep(delay)
-            self.diagnostics_status = status
-            await self._try_send(call.DiagnosticsStatusNotification(status=status))
+    async def _upload_diagnostics(self, location: str, file_name: str, retries: int = 0) -> None:
+        """Really upload a small generated log (multipart POST to `location`, as 1.6 stations do over
+        HTTP) and report Uploading, then Uploaded or UploadFailed after the last try."""
+        content = uploads.generate_log(self.station_id, "diagnostics")
+        self.diagnostics_status = "Uploading"
+        await self._try_send(call.DiagnosticsStatusNotification(status="Uploading"))
+        ok = False
+        for attempt in range(min(retries, 5) + 1):
+            if attempt:
+                await asyncio.sleep(0.2)
+            if ok := await uploads.upload(location, file_name, content, multipart=True):
+                break
+        self.diagnostics_status = "Uploaded" if ok else "UploadFailed"
+        await self._try_send(call.DiagnosticsStatusNotification(status=self.diagnostics_status))
         self.diagnostics_status = "Idle"
 
     @_on(Action.update_firmware)
@@ -795,7 +809,7 @@ class SimulatedStation(StationLink, ChargePoint):  # type: ignore[misc]
             ("Installing", 0.5),
             ("Installed", 2.0),
         ):
-            await asyncio.sleep(delay)
+            await asyncio.sleep(delay if self.firmware_step_delay is None else self.firmware_step_delay)
             self.firmware_status = status
             await self._try_send(call.FirmwareStatusNotification(status=status))
         parts = self.firmware_version.split(".")

@@ -29,6 +29,7 @@ from ocpp.exceptions import OccurenceConstraintViolationError, OCPPError
 from ocpp.v201 import ChargePoint, call, call_result
 from ocpp.v201.enums import Action
 
+from stekker.sim import uploads
 from stekker.sim.authorization import LocalAuthorization
 from stekker.sim.device_model import DeviceModel, Variable
 from stekker.sim.evse201 import (
@@ -829,7 +830,11 @@ class SimulatedStation201(StationLink, ChargePoint):  # type: ignore[misc]
         await self._reboot_for("RemoteReset")
 
     @_on(Action.data_transfer)
-    def on_data_transfer(self, vendor_id: str, **kwargs: Any) -> call_result.DataTransfer:
+    def on_data_transfer(
+        self, vendor_id: str, message_id: str | None = None, data: Any = None, **kwargs: Any
+    ) -> call_result.DataTransfer:
+        if vendor_id == self.vendor and message_id == "echo":  # our own vendor: echoes data back
+            return call_result.DataTransfer(status="Accepted", data=data)
         return call_result.DataTransfer(status="UnknownVendorId")
 
     # ------------------------------------------------------------------------------------------------
@@ -1036,8 +1041,12 @@ class SimulatedStation201(StationLink, ChargePoint):  # type: ignore[misc]
 
         async def upload() -> None:
             self._upload = asyncio.current_task()
-            # Simulated: nothing is uploaded to log["remote_location"]; only the notifications are sent.
-            await self._walk_statuses("log", request_id, ["Uploading", "Uploaded"])
+            # A small generated log really goes to log["remote_location"] (HTTP PUT of the raw file
+            # to remoteLocation/filename); the notifications say how that went.
+            await self._walk_statuses("log", request_id, ["Uploading"])
+            content = uploads.generate_log(self.station_id, log_type)
+            ok = await uploads.upload(log["remote_location"], filename, content, multipart=False)
+            await self._walk_statuses("log", request_id, ["Uploaded" if ok else "UploadFailure"])
             self.log_status, self.log_request_id = "Idle", None
 
         self._defer(call_unique_id, upload)
@@ -1199,6 +1208,49 @@ class SimulatedStation201(StationLink, ChargePoint):  # type: ignore[misc]
         self.charging.follow_new_limits(e.outlet for e in self.evses.values())
         return call_result.ClearChargingProfile(status="Accepted" if removed else "Unknown")
 
+    @_on(Action.get_charging_profiles)
+    def on_get_charging_profiles(
+        self,
+        request_id: int,
+        charging_profile: dict[str, Any],
+        call_unique_id: str,
+        evse_id: int | None = None,
+        **kwargs: Any,
+    ) -> call_result.GetChargingProfiles:
+        purpose = charging_profile.get("charging_profile_purpose")
+        stack_level = charging_profile.get("stack_level")
+        ids = charging_profile.get("charging_profile_id") or []
+        stores = [(0, self.station_profiles), *((n, e.outlet.profiles) for n, e in self.evses.items())]
+        found = []
+        for number, store in stores:
+            chosen = [
+                p
+                for p in store.values()
+                if (evse_id is None or number == evse_id)
+                and (purpose is None or p["charging_profile_purpose"] == purpose_from_v201(purpose))
+                and (stack_level is None or p.get("stack_level") == stack_level)
+                and (not ids or p["charging_profile_id"] in ids)
+            ]
+            if chosen:
+                found.append((number, chosen))
+        if not found:
+            return call_result.GetChargingProfiles(status="NoProfiles")
+
+        async def report() -> None:
+            for index, (number, chosen) in enumerate(found):
+                await self._try_send(
+                    call.ReportChargingProfiles(
+                        request_id=request_id,
+                        charging_limit_source="CSO",
+                        evse_id=number,
+                        charging_profile=[_profile_as_v201(p) for p in chosen],
+                        tbc=index < len(found) - 1,
+                    )
+                )
+
+        self._defer(call_unique_id, report)
+        return call_result.GetChargingProfiles(status="Accepted")
+
     @_on(Action.get_composite_schedule)
     def on_get_composite_schedule(
         self, duration: int, evse_id: int, charging_rate_unit: str | None = None, **kwargs: Any
@@ -1219,6 +1271,28 @@ class SimulatedStation201(StationLink, ChargePoint):  # type: ignore[misc]
             ],
         }
         return call_result.GetCompositeSchedule(status="Accepted", schedule=schedule)
+
+
+_V201_PROFILE_FIELDS = (
+    "id",
+    "stack_level",
+    "charging_profile_kind",
+    "recurrency_kind",
+    "valid_from",
+    "valid_to",
+    "transaction_id",
+)
+
+
+def _profile_as_v201(profile: dict[str, Any]) -> dict[str, Any]:
+    """An installed profile (kept in the 1.6 shape, see ``profile_from_v201``) as 2.0.1 reports it."""
+    out = {k: profile[k] for k in _V201_PROFILE_FIELDS if profile.get(k) is not None}
+    purpose = profile["charging_profile_purpose"]
+    out["charging_profile_purpose"] = (
+        "ChargingStationMaxProfile" if purpose == STATION_MAX_PROFILE else purpose
+    )
+    out["charging_schedule"] = [profile["charging_schedule"]]
+    return out
 
 
 def _sampled_value(sample: Sample, context: str) -> dict[str, Any]:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
+
+import orjson
 
 from stekker.domain.timeutil import format_timestamp
 from stekker.ocpp.outbound import Outbound, OutboundSeries, raw_call, status_of
@@ -143,6 +146,191 @@ def _get_base_report(args: dict[str, Any]) -> Outbound:
     )
 
 
+# ---- station functions ----------------------------------------------------------------------
+
+
+def _number(value: Any) -> int | float:
+    """A Decimal limit as JSON: an integer when whole (1.6 wants multiples of 0.1, and a float
+    such as 16.3 fails that check in some validators), else a float."""
+    number = Decimal(str(value))
+    return int(number) if number == number.to_integral_value() else float(number)
+
+
+def _one_connector(args: dict[str, Any], what: str) -> None:
+    if args.get("connector_number") not in (None, 1):
+        raise CommandNotSupported(
+            f"{what}: an OCPP 1.6 connector is one plug: give evse_number (its connectorId) only"
+        )
+
+
+def _reset(args: dict[str, Any]) -> Outbound:
+    if args.get("evse_number") is not None:
+        raise CommandNotSupported("OCPP 1.6 resets the whole station only: leave evse_number out")
+    return Outbound("Reset", {"type": args["type"]}, status_of)
+
+
+def _change_availability(args: dict[str, Any]) -> Outbound:
+    _one_connector(args, "change_availability")
+    payload = {
+        "connectorId": args.get("evse_number") or 0,  # 0: the station as a whole
+        "type": "Operative" if args["operative"] else "Inoperative",
+    }
+    return Outbound("ChangeAvailability", payload, status_of)
+
+
+def _unlock_connector(args: dict[str, Any]) -> Outbound:
+    _one_connector(args, "unlock_connector")
+    return Outbound("UnlockConnector", {"connectorId": args["evse_number"]}, status_of)
+
+
+def _trigger_message(args: dict[str, Any]) -> Outbound:
+    message = args["message"]
+    if message == "TransactionEvent":
+        raise CommandNotSupported(
+            "OCPP 1.6 has no TransactionEvent: trigger MeterValues for a running transaction"
+        )
+    # the upload status is DiagnosticsStatusNotification in 1.6
+    requested = "DiagnosticsStatusNotification" if message == "LogStatusNotification" else message
+    payload: dict[str, Any] = {"requestedMessage": requested}
+    if args.get("evse_number") is not None:
+        payload["connectorId"] = args["evse_number"]
+    return Outbound("TriggerMessage", payload, status_of)
+
+
+def _data_transfer(args: dict[str, Any]) -> Outbound:
+    payload: dict[str, Any] = {"vendorId": args["vendor_id"]}
+    if args.get("message_id") is not None:
+        payload["messageId"] = args["message_id"]
+    data = args.get("data")
+    if data is not None:
+        # 1.6 data is text: structured data travels as JSON text
+        payload["data"] = data if isinstance(data, str) else orjson.dumps(data).decode()
+    return Outbound("DataTransfer", payload, lambda r: {"status": r["status"], "data": r.get("data")})
+
+
+def _retries(args: dict[str, Any], payload: dict[str, Any]) -> None:
+    if args.get("retries") is not None:
+        payload["retries"] = args["retries"]
+    if args.get("retry_interval") is not None:
+        payload["retryInterval"] = args["retry_interval"]
+
+
+def _update_firmware(args: dict[str, Any]) -> Outbound:
+    if args.get("signature") is not None:
+        # the security extension's signed update carries the requestId we track it by
+        firmware: dict[str, Any] = {
+            "location": args["location"],
+            "retrieveDateTime": format_timestamp(args["retrieve_at"]),
+            "signingCertificate": args["signing_certificate"],
+            "signature": args["signature"],
+        }
+        if args.get("install_at") is not None:
+            firmware["installDateTime"] = format_timestamp(args["install_at"])
+        payload: dict[str, Any] = {"requestId": args["request_id"], "firmware": firmware}
+        _retries(args, payload)
+        return Outbound("SignedUpdateFirmware", payload, status_of)
+    if args.get("install_at") is not None:
+        raise CommandNotSupported("an OCPP 1.6 UpdateFirmware has no install time (only a signed update)")
+    payload = {"location": args["location"], "retrieveDate": format_timestamp(args["retrieve_at"])}
+    _retries(args, payload)
+    # an UpdateFirmware reply is empty: the station took the request
+    return Outbound("UpdateFirmware", payload, lambda r: {"status": "Accepted"})
+
+
+def _reserve_now(args: dict[str, Any]) -> Outbound:
+    if len(args["token_uid"]) > _MAX_ID_TAG:
+        raise CommandNotSupported(f"OCPP 1.6 idTags are at most {_MAX_ID_TAG} characters")
+    payload = {
+        "connectorId": args.get("evse_number") or 0,  # 0: any connector
+        "expiryDate": format_timestamp(args["expires_at"]),
+        "idTag": args["token_uid"],
+        "reservationId": args["reservation_id"],
+    }
+    return Outbound("ReserveNow", payload, status_of)
+
+
+def _cancel_reservation(args: dict[str, Any]) -> Outbound:
+    return Outbound("CancelReservation", {"reservationId": args["reservation_id"]}, status_of)
+
+
+_PURPOSE = {"ChargingStationMaxProfile": "ChargePointMaxProfile"}
+
+
+def _schedule(schedule: dict[str, Any]) -> dict[str, Any]:
+    periods = []
+    for period in schedule["periods"]:
+        item: dict[str, Any] = {"startPeriod": period["start"], "limit": _number(period["limit"])}
+        if period.get("phases") is not None:
+            item["numberPhases"] = period["phases"]
+        periods.append(item)
+    out: dict[str, Any] = {"chargingRateUnit": schedule["unit"], "chargingSchedulePeriod": periods}
+    if schedule.get("start_at") is not None:
+        out["startSchedule"] = format_timestamp(schedule["start_at"])
+    if schedule.get("duration") is not None:
+        out["duration"] = schedule["duration"]
+    if schedule.get("min_rate") is not None:
+        out["minChargingRate"] = _number(schedule["min_rate"])
+    return out
+
+
+def _set_charging_profile(args: dict[str, Any]) -> Outbound:
+    p = args["profile"]
+    profile: dict[str, Any] = {
+        "chargingProfileId": p["id"],
+        "stackLevel": p["stack_level"],
+        "chargingProfilePurpose": _PURPOSE.get(p["purpose"], p["purpose"]),
+        "chargingProfileKind": p["kind"],
+        "chargingSchedule": _schedule(p["schedule"]),
+    }
+    if p.get("recurrency") is not None:
+        profile["recurrencyKind"] = p["recurrency"]
+    for key, wire in (("valid_from", "validFrom"), ("valid_to", "validTo")):
+        if p.get(key) is not None:
+            profile[wire] = format_timestamp(p[key])
+    if p.get("transaction_id") is not None:
+        try:
+            profile["transactionId"] = int(p["transaction_id"])
+        except ValueError:
+            raise CommandNotSupported("OCPP 1.6 transaction ids are integers") from None
+    payload = {"connectorId": args["evse_number"], "csChargingProfiles": profile}
+    return Outbound("SetChargingProfile", payload, status_of)
+
+
+def _clear_charging_profile(args: dict[str, Any]) -> Outbound:
+    payload: dict[str, Any] = {}
+    if args.get("profile_id") is not None:
+        payload["id"] = args["profile_id"]
+    if args.get("evse_number") is not None:
+        payload["connectorId"] = args["evse_number"]
+    if args.get("purpose") is not None:
+        payload["chargingProfilePurpose"] = _PURPOSE.get(args["purpose"], args["purpose"])
+    if args.get("stack_level") is not None:
+        payload["stackLevel"] = args["stack_level"]
+    return Outbound("ClearChargingProfile", payload, status_of)
+
+
+def _composite(reply: dict[str, Any]) -> dict[str, Any]:
+    schedule = reply.get("chargingSchedule") or {}
+    return {
+        "status": reply["status"],
+        "evse_number": reply.get("connectorId"),
+        "start_at": reply.get("scheduleStart") or schedule.get("startSchedule"),
+        "unit": schedule.get("chargingRateUnit"),
+        "duration": schedule.get("duration"),
+        "periods": [
+            {"start": p["startPeriod"], "limit": p["limit"], "phases": p.get("numberPhases")}
+            for p in schedule.get("chargingSchedulePeriod", [])
+        ],
+    }
+
+
+def _get_composite_schedule(args: dict[str, Any]) -> Outbound:
+    payload: dict[str, Any] = {"connectorId": args["evse_number"], "duration": args["duration"]}
+    if args.get("unit") is not None:
+        payload["chargingRateUnit"] = args["unit"]
+    return Outbound("GetCompositeSchedule", payload, _composite)
+
+
 _TRANSLATIONS: dict[str, Callable[[dict[str, Any]], Outbound | OutboundSeries]] = {
     "remote_start": _remote_start,
     "remote_stop": _remote_stop,
@@ -153,6 +341,18 @@ _TRANSLATIONS: dict[str, Callable[[dict[str, Any]], Outbound | OutboundSeries]] 
     "set_variables": _set_variables,
     "get_base_report": _get_base_report,
     "get_diagnostics": logs.get_diagnostics,
+    "reset": _reset,
+    "change_availability": _change_availability,
+    "unlock_connector": _unlock_connector,
+    "trigger_message": _trigger_message,
+    "clear_cache": lambda args: Outbound("ClearCache", {}, status_of),
+    "data_transfer": _data_transfer,
+    "update_firmware": _update_firmware,
+    "reserve_now": _reserve_now,
+    "cancel_reservation": _cancel_reservation,
+    "set_charging_profile": _set_charging_profile,
+    "clear_charging_profile": _clear_charging_profile,
+    "get_composite_schedule": _get_composite_schedule,
     "raw": lambda args: raw_call(OCPP16, args),
 }
 

@@ -11,7 +11,7 @@ from stekker.ocpp import common
 from stekker.ocpp.common import data_transfer, heartbeat, recorder
 from stekker.ocpp.connection import Handler, Reply, StationConnection
 from stekker.ocpp.v16 import logs
-from stekker.services import authorization, station_setup, stations, transactions
+from stekker.services import authorization, firmware, station_setup, stations, transactions
 from stekker.services.authorization import TokenVerdict
 
 
@@ -129,6 +129,12 @@ async def meter_values(conn: StationConnection, p: dict[str, Any]) -> Reply:
     return Reply({})
 
 
+async def firmware_status(conn: StationConnection, p: dict[str, Any]) -> Reply:
+    # plain 1.6 has no requestId (the update is found by station); the signed variant has one
+    await firmware.report_status(conn.ctx, conn.station_id, p["status"], p.get("requestId"), p)
+    return Reply({})
+
+
 HANDLERS: dict[str, Handler] = {
     "BootNotification": boot_notification,
     "Heartbeat": heartbeat,
@@ -138,10 +144,10 @@ HANDLERS: dict[str, Handler] = {
     "StopTransaction": stop_transaction,
     "MeterValues": meter_values,
     "DataTransfer": data_transfer,
-    "FirmwareStatusNotification": recorder("firmware_status"),
+    "FirmwareStatusNotification": firmware_status,
     # 1.6 security extension (white paper edition 2)
     "SecurityEventNotification": recorder("security_event"),
-    "SignedFirmwareStatusNotification": recorder("firmware_status"),
+    "SignedFirmwareStatusNotification": firmware_status,
     # No certificate authority is configured: refusing is the answer the spec allows.
     "SignCertificate": recorder("certificate_signing_refused", {"status": "Rejected"}),
     **logs.HANDLERS,

@@ -194,6 +194,190 @@ def report_values(report_data: list[dict[str, Any]]) -> list[VariableValue]:
     return values
 
 
+# ---- station functions ----------------------------------------------------------------------
+
+
+def _number(value: Any) -> int | float:
+    number = Decimal(str(value))
+    return int(number) if number == number.to_integral_value() else float(number)
+
+
+def _reset(args: dict[str, Any]) -> Outbound:
+    # Soft waits for idle (never cuts a driver off); Hard is now, as 1.6 Hard.
+    payload: dict[str, Any] = {"type": "OnIdle" if args["type"] == "Soft" else "Immediate"}
+    if args.get("evse_number") is not None:
+        payload["evseId"] = args["evse_number"]
+    return Outbound("Reset", payload, status_of)
+
+
+def _evse(args: dict[str, Any]) -> dict[str, Any]:
+    evse: dict[str, Any] = {"id": args["evse_number"]}
+    if args.get("connector_number") is not None:
+        evse["connectorId"] = args["connector_number"]
+    return evse
+
+
+def _change_availability(args: dict[str, Any]) -> Outbound:
+    payload: dict[str, Any] = {"operationalStatus": "Operative" if args["operative"] else "Inoperative"}
+    if args.get("evse_number") is not None:
+        payload["evse"] = _evse(args)
+    return Outbound("ChangeAvailability", payload, status_of)
+
+
+def _unlock_connector(args: dict[str, Any]) -> Outbound:
+    payload = {"evseId": args["evse_number"], "connectorId": args.get("connector_number", 1)}
+    return Outbound("UnlockConnector", payload, status_of)
+
+
+def _trigger_message(args: dict[str, Any]) -> Outbound:
+    message = args["message"]
+    # the upload status is LogStatusNotification in 2.0.1
+    requested = "LogStatusNotification" if message == "DiagnosticsStatusNotification" else message
+    payload: dict[str, Any] = {"requestedMessage": requested}
+    if args.get("evse_number") is not None:
+        payload["evse"] = _evse(args)
+    return Outbound("TriggerMessage", payload, status_of)
+
+
+def _data_transfer(args: dict[str, Any]) -> Outbound:
+    payload: dict[str, Any] = {"vendorId": args["vendor_id"]}
+    if args.get("message_id") is not None:
+        payload["messageId"] = args["message_id"]
+    if args.get("data") is not None:
+        payload["data"] = args["data"]
+    return Outbound("DataTransfer", payload, lambda r: {"status": r["status"], "data": r.get("data")})
+
+
+def _update_firmware(args: dict[str, Any]) -> Outbound:
+    firmware: dict[str, Any] = {
+        "location": args["location"],
+        "retrieveDateTime": format_timestamp(args["retrieve_at"]),
+    }
+    if args.get("install_at") is not None:
+        firmware["installDateTime"] = format_timestamp(args["install_at"])
+    if args.get("signature") is not None:
+        firmware["signingCertificate"] = args["signing_certificate"]
+        firmware["signature"] = args["signature"]
+    payload: dict[str, Any] = {"requestId": args["request_id"], "firmware": firmware}
+    if args.get("retries") is not None:
+        payload["retries"] = args["retries"]
+    if args.get("retry_interval") is not None:
+        payload["retryInterval"] = args["retry_interval"]
+    return Outbound("UpdateFirmware", payload, status_of)
+
+
+def _reserve_now(args: dict[str, Any]) -> Outbound:
+    payload: dict[str, Any] = {
+        "id": args["reservation_id"],
+        "expiryDateTime": format_timestamp(args["expires_at"]),
+        "idToken": id_token(args["token_uid"], args.get("token_type")),
+    }
+    if args.get("evse_number") is not None:
+        payload["evseId"] = args["evse_number"]
+    return Outbound("ReserveNow", payload, status_of)
+
+
+def _cancel_reservation(args: dict[str, Any]) -> Outbound:
+    return Outbound("CancelReservation", {"reservationId": args["reservation_id"]}, status_of)
+
+
+def _schedule(schedule_id: int, schedule: dict[str, Any]) -> dict[str, Any]:
+    periods = []
+    for period in schedule["periods"]:
+        item: dict[str, Any] = {"startPeriod": period["start"], "limit": _number(period["limit"])}
+        if period.get("phases") is not None:
+            item["numberPhases"] = period["phases"]
+        periods.append(item)
+    out: dict[str, Any] = {
+        "id": schedule_id,
+        "chargingRateUnit": schedule["unit"],
+        "chargingSchedulePeriod": periods,
+    }
+    if schedule.get("start_at") is not None:
+        out["startSchedule"] = format_timestamp(schedule["start_at"])
+    if schedule.get("duration") is not None:
+        out["duration"] = schedule["duration"]
+    if schedule.get("min_rate") is not None:
+        out["minChargingRate"] = _number(schedule["min_rate"])
+    return out
+
+
+def _set_charging_profile(args: dict[str, Any]) -> Outbound:
+    p = args["profile"]
+    profile: dict[str, Any] = {
+        "id": p["id"],
+        "stackLevel": p["stack_level"],
+        "chargingProfilePurpose": p["purpose"],
+        "chargingProfileKind": p["kind"],
+        # one schedule; its id is the profile's (2.0.1 numbers schedules for ISO 15118)
+        "chargingSchedule": [_schedule(p["id"], p["schedule"])],
+    }
+    if p.get("recurrency") is not None:
+        profile["recurrencyKind"] = p["recurrency"]
+    for key, wire in (("valid_from", "validFrom"), ("valid_to", "validTo")):
+        if p.get(key) is not None:
+            profile[wire] = format_timestamp(p[key])
+    if p.get("transaction_id") is not None:
+        profile["transactionId"] = p["transaction_id"]
+    payload = {"evseId": args["evse_number"], "chargingProfile": profile}
+    return Outbound("SetChargingProfile", payload, status_of)
+
+
+def _clear_charging_profile(args: dict[str, Any]) -> Outbound:
+    payload: dict[str, Any] = {}
+    if args.get("profile_id") is not None:
+        payload["chargingProfileId"] = args["profile_id"]
+    criteria: dict[str, Any] = {}
+    if args.get("evse_number") is not None:
+        criteria["evseId"] = args["evse_number"]
+    if args.get("purpose") is not None:
+        criteria["chargingProfilePurpose"] = args["purpose"]
+    if args.get("stack_level") is not None:
+        criteria["stackLevel"] = args["stack_level"]
+    if criteria:
+        payload["chargingProfileCriteria"] = criteria
+    return Outbound("ClearChargingProfile", payload, status_of)
+
+
+def _composite(reply: dict[str, Any]) -> dict[str, Any]:
+    schedule = reply.get("schedule") or {}
+    return {
+        "status": reply["status"],
+        "evse_number": schedule.get("evseId"),
+        "start_at": schedule.get("scheduleStart"),
+        "unit": schedule.get("chargingRateUnit"),
+        "duration": schedule.get("duration"),
+        "periods": [
+            {"start": p["startPeriod"], "limit": p["limit"], "phases": p.get("numberPhases")}
+            for p in schedule.get("chargingSchedulePeriod", [])
+        ],
+    }
+
+
+def _get_charging_profiles(args: dict[str, Any]) -> Outbound:
+    criterion: dict[str, Any] = {}
+    if args.get("purpose") is not None:
+        criterion["chargingProfilePurpose"] = args["purpose"]
+    if args.get("stack_level") is not None:
+        criterion["stackLevel"] = args["stack_level"]
+    if args.get("profile_ids"):
+        criterion["chargingProfileId"] = args["profile_ids"]
+    payload: dict[str, Any] = {"requestId": args["request_id"], "chargingProfile": criterion}
+    if args.get("evse_number") is not None:
+        payload["evseId"] = args["evse_number"]
+    # the profiles follow in ReportChargingProfiles messages, kept on the station's timeline
+    return Outbound(
+        "GetChargingProfiles", payload, lambda r: {"status": r["status"], "request_id": args["request_id"]}
+    )
+
+
+def _get_composite_schedule(args: dict[str, Any]) -> Outbound:
+    payload: dict[str, Any] = {"evseId": args["evse_number"], "duration": args["duration"]}
+    if args.get("unit") is not None:
+        payload["chargingRateUnit"] = args["unit"]
+    return Outbound("GetCompositeSchedule", payload, _composite)
+
+
 def translations(protocol: str) -> Callable[[StationCommand], Outbound]:
     """The translator for 2.0.1 or 2.1 (the commands used here are spelled alike in both)."""
     table: dict[str, Callable[[dict[str, Any]], Outbound]] = {
@@ -205,6 +389,19 @@ def translations(protocol: str) -> Callable[[StationCommand], Outbound]:
         "set_variables": _set_variables,
         "get_base_report": _get_base_report,
         "get_diagnostics": logs.get_diagnostics,
+        "reset": _reset,
+        "change_availability": _change_availability,
+        "unlock_connector": _unlock_connector,
+        "trigger_message": _trigger_message,
+        "clear_cache": lambda args: Outbound("ClearCache", {}, status_of),
+        "data_transfer": _data_transfer,
+        "update_firmware": _update_firmware,
+        "reserve_now": _reserve_now,
+        "cancel_reservation": _cancel_reservation,
+        "set_charging_profile": _set_charging_profile,
+        "clear_charging_profile": _clear_charging_profile,
+        "get_composite_schedule": _get_composite_schedule,
+        "get_charging_profiles": _get_charging_profiles,
         "raw": lambda args: raw_call(protocol, args),
     }
 

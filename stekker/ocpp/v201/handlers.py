@@ -20,7 +20,15 @@ from stekker.ocpp.protocol import ErrorCode, OcppError
 from stekker.ocpp.v201 import logs
 from stekker.ocpp.v201.commands import report_values
 from stekker.ocpp.v201.tokens import id_token_info
-from stekker.services import authorization, device_model, station_setup, stations, transactions
+from stekker.services import (
+    authorization,
+    device_model,
+    firmware,
+    reservations,
+    station_setup,
+    stations,
+    transactions,
+)
 from stekker.services.transaction_events import TransactionEventReport, apply_event
 
 
@@ -185,6 +193,18 @@ async def get_certificate_status(conn: StationConnection, p: dict[str, Any]) -> 
     return Reply({"status": "Failed", "statusInfo": {"reasonCode": "NoOCSPResponder"}})
 
 
+async def firmware_status(conn: StationConnection, p: dict[str, Any]) -> Reply:
+    await firmware.report_status(conn.ctx, conn.station_id, p["status"], p.get("requestId"), p)
+    return Reply({})
+
+
+async def reservation_status_update(conn: StationConnection, p: dict[str, Any]) -> Reply:
+    await reservations.report_update(
+        conn.ctx, conn.station_id, p["reservationId"], p["reservationUpdateStatus"], p
+    )
+    return Reply({})
+
+
 HANDLERS: dict[str, Handler] = {
     "BootNotification": boot_notification,
     "Heartbeat": heartbeat,
@@ -197,7 +217,7 @@ HANDLERS: dict[str, Handler] = {
     "NotifyEvent": recorder("notify_event"),
     "NotifyMonitoringReport": recorder("monitoring_report"),
     "SecurityEventNotification": recorder("security_event"),
-    "FirmwareStatusNotification": recorder("firmware_status"),
+    "FirmwareStatusNotification": firmware_status,
     "PublishFirmwareStatusNotification": recorder("publish_firmware_status"),
     "NotifyChargingLimit": recorder("charging_limit"),
     "ClearedChargingLimit": recorder("charging_limit_cleared"),
@@ -205,7 +225,7 @@ HANDLERS: dict[str, Handler] = {
     # We compute no ISO 15118 schedules yet: Rejected says so, the EV charges without one.
     "NotifyEVChargingNeeds": recorder("ev_charging_needs", {"status": "Rejected"}),
     "NotifyEVChargingSchedule": recorder("ev_charging_schedule", {"status": "Accepted"}),
-    "ReservationStatusUpdate": recorder("reservation_status"),
+    "ReservationStatusUpdate": reservation_status_update,
     "NotifyDisplayMessages": recorder("display_messages"),
     "NotifyCustomerInformation": recorder("customer_information"),
     "SignCertificate": sign_certificate,

@@ -1,19 +1,19 @@
-"""Diagnostics and log uploads for OCPP 2.01: the request to upload, and the station's upload status."""
+"""Diagnostics and log uploads for OCPP 2.0.1: the request to upload, and the station's upload status."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from stekker.ocpp.common import recorder
 from stekker.ocpp.connection import Handler
 from stekker.ocpp.outbound import Outbound
-from stekker.services.ports import CommandNotSupported
+from stekker.ocpp.v16 import logs as v16_logs
 
 
 def get_diagnostics(args: dict[str, Any]) -> Outbound:
-    raise CommandNotSupported("diagnostics uploads are not available yet")
+    """GetLog for either log type (the message is the same as in the 1.6 security extension)."""
+    return v16_logs.get_log(args)
 
 
 HANDLERS: dict[str, Handler] = {
-    "LogStatusNotification": recorder("log_status"),
+    "LogStatusNotification": v16_logs.log_status,
 }

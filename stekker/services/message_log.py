@@ -1,0 +1,266 @@
+"""The OCPP message log: every frame in and out per station, written in batches, kept for a
+retention period, read newest first."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, Table, and_, delete, insert, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from stekker.db.models import OcppMessage
+from stekker.db.writer import run_in_transaction
+from stekker.services.context import ServiceContext
+
+log = logging.getLogger(__name__)
+
+NOT_A_FRAME = 0  # message_type of text that is no OCPP-J frame (not JSON, not an array, ...)
+IN = "in"
+OUT = "out"
+
+_ID_CHARS = 64  # the width of message_id and action
+# However many frames are pending, their text stays below this many characters (~64 MB).
+_PENDING_CHARS = 64 * 1024 * 1024
+_WARN_EVERY = 10.0  # seconds between warnings about dropped frames
+_PURGE_CHUNK = 5_000
+
+_INSERT = insert(cast(Table, OcppMessage.__table__))
+
+
+def frame_identity(frame: Any) -> tuple[int, str]:
+    """(message_type, message_id) of a parsed frame, whatever shape it has: 0 and "" when
+    unreadable. Only OCPP-J's small type numbers are kept, so a hostile one fits the column."""
+    if not isinstance(frame, list) or not frame:
+        return NOT_A_FRAME, ""
+    kind = frame[0]
+    message_type = kind if type(kind) is int and 0 < kind < 10 else NOT_A_FRAME
+    message_id = frame[1] if len(frame) > 1 else ""
+    if not isinstance(message_id, str):
+        message_id = "" if isinstance(message_id, list | dict) or message_id is None else str(message_id)
+    return message_type, message_id
+
+
+def _clean(text: str, limit: int) -> str:
+    """Cut to the column and keep NUL out (PostgreSQL text cannot hold it)."""
+    text = text[:limit]
+    return text.replace("\x00", "\ufffd") if "\x00" in text else text
+
+
+class MessageLog:
+    """Buffers the frames the gateway sees and writes them in batches.
+
+    Recording a frame is a cheap, synchronous append; a background task (`run`) writes what
+    gathered every `message_log_flush_interval` seconds, or at once when a batch is full,
+    one INSERT per batch: on SQLite through the service context's writer (one writer at a
+    time), on PostgreSQL on a connection of its own, so the stations' own transactions never
+    wait for a log insert in their batch. The gateway never waits for the log: OCPP handling
+    comes first. The buffer is bounded (`message_log_max_pending`
+    frames, and about 64 M characters); when the database cannot keep up, the oldest frames
+    are dropped, counted in `dropped` and warned about, rather than slowing or blocking a
+    station. A batch the database refuses is dropped as well (`lost`). So the log is evidence
+    that is complete in normal operation and best-effort under overload; the station's own
+    data (transactions, meter values) is committed before each reply regardless (DESIGN.md
+    rule 4). `stop` writes what is still buffered.
+    """
+
+    def __init__(self, ctx: ServiceContext) -> None:
+        s = ctx.settings
+        self._ctx = ctx
+        self._max_chars = s.message_log_max_frame_chars
+        self._max_pending = s.message_log_max_pending
+        self._batch = s.message_log_batch_size
+        self._interval = s.message_log_flush_interval
+        self._pending: deque[dict[str, Any]] = deque()
+        self._pending_chars = 0
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._last_warning = 0.0
+        self.written = 0
+        self.dropped = 0  # shed from the buffer under overload
+        self.lost = 0  # in a batch the database refused
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    def record(
+        self,
+        station_id: str,
+        direction: str,
+        message_type: int,
+        message_id: str,
+        action: str | None,
+        text: str | bytes,
+        at: datetime,
+    ) -> None:
+        """Buffer one frame (`text` exactly as on the wire). Never blocks, never raises."""
+        if isinstance(text, bytes):  # a binary WebSocket frame: not OCPP-J, kept readable
+            text = text.decode("utf-8", "replace")
+        size = len(text)
+        stored = _clean(text, self._max_chars)
+        self._pending.append(
+            {
+                "station_id": station_id,
+                "direction": direction,
+                "message_type": message_type,
+                "message_id": _clean(message_id, _ID_CHARS),
+                "action": None if action is None else _clean(action, _ID_CHARS),
+                "frame": stored,
+                "size": size,
+                "truncated": size > len(stored),
+                "occurred_at": at,
+            }
+        )
+        self._pending_chars += len(stored)
+        if len(self._pending) > self._max_pending or self._pending_chars > _PENDING_CHARS:
+            self._shed()
+        if len(self._pending) >= self._batch:
+            self._wake.set()
+
+    def _shed(self) -> None:
+        shed = 0
+        while len(self._pending) > 1 and (
+            len(self._pending) > self._max_pending or self._pending_chars > _PENDING_CHARS
+        ):
+            self._pending_chars -= len(self._pending.popleft()["frame"])
+            shed += 1
+        self.dropped += shed
+        now = time.monotonic()
+        if now - self._last_warning >= _WARN_EVERY:
+            self._last_warning = now
+            log.warning(
+                "OCPP message log cannot keep up: dropped the oldest frames (%d in all so far)", self.dropped
+            )
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self.run(), name="message-log")
+
+    async def stop(self) -> None:
+        """Stop the background task and write whatever is still buffered."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self.flush()
+
+    async def run(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._interval):
+                    await self._wake.wait()
+            self._wake.clear()
+            await self.flush()
+
+    async def flush(self) -> None:
+        """Write everything buffered, a batch per INSERT, in arrival order."""
+        while self._pending:
+            count = min(self._batch, len(self._pending))
+            rows = [self._pending.popleft() for _ in range(count)]
+            self._pending_chars -= sum(len(row["frame"]) for row in rows)
+
+            async def job(db: AsyncSession, rows: list[dict[str, Any]] = rows) -> None:
+                await db.execute(_INSERT, rows)
+
+            try:
+                if self._ctx.settings.is_sqlite:
+                    await self._ctx.write(job)
+                else:
+                    await run_in_transaction(self._ctx.db, job)
+            except Exception:
+                self.lost += len(rows)
+                log.exception("could not write %d OCPP frames to the message log", len(rows))
+            else:
+                self.written += len(rows)
+
+
+async def purge(ctx: ServiceContext, older_than: datetime | None = None) -> int:
+    """Delete frames older than the retention period (or `older_than`), in chunks so that the
+    gateway's writes get their turn in between. Returns how many were deleted."""
+    cutoff = older_than or ctx.now() - timedelta(days=ctx.settings.message_log_retention_days)
+    doomed = (
+        select(OcppMessage.id).where(OcppMessage.occurred_at < cutoff).limit(_PURGE_CHUNK).scalar_subquery()
+    )
+    statement = delete(OcppMessage).where(OcppMessage.id.in_(doomed))
+
+    async def job(db: AsyncSession) -> int:
+        result = await db.execute(statement, execution_options={"synchronize_session": False})
+        return int(cast(CursorResult[Any], result).rowcount)
+
+    total = 0
+    while True:
+        deleted = await ctx.write(job)
+        total += deleted
+        if deleted < _PURGE_CHUNK:
+            return total
+        await asyncio.sleep(0)
+
+
+async def purge_forever(ctx: ServiceContext) -> None:
+    """Purge at start, then every `message_log_purge_interval` seconds (daily by default)."""
+    while True:
+        try:
+            deleted = await purge(ctx)
+            if deleted:
+                log.info("message log: purged %d frames older than %d days", deleted, _days(ctx))
+        except Exception:
+            log.exception("message log purge failed")
+        await asyncio.sleep(ctx.settings.message_log_purge_interval)
+
+
+def _days(ctx: ServiceContext) -> int:
+    return ctx.settings.message_log_retention_days
+
+
+# ---- reading ----------------------------------------------------------------------------------
+
+
+class UnknownCursor(Exception):
+    """`before_id` does not name a logged frame of this station (purged, or another station's)."""
+
+
+@dataclass(frozen=True, slots=True)
+class MessageFilter:
+    """Which frames of a station to read. Times are UTC; `before_id` continues a page."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+    action: str | None = None
+    direction: str | None = None
+    before_id: int | None = None
+    limit: int = 100
+
+
+async def messages(ctx: ServiceContext, station_id: str, f: MessageFilter) -> list[OcppMessage]:
+    """A station's frames newest first (time, then id), `limit` of them after the cursor."""
+    m = OcppMessage
+    query = select(m).where(m.station_id == station_id)
+    if f.since is not None:
+        query = query.where(m.occurred_at >= f.since)
+    if f.until is not None:
+        query = query.where(m.occurred_at <= f.until)
+    if f.action is not None:
+        query = query.where(m.action == f.action)
+    if f.direction is not None:
+        query = query.where(m.direction == f.direction)
+    async with ctx.db() as db:
+        if f.before_id is not None:
+            at = (
+                await db.execute(select(m.occurred_at).where(m.id == f.before_id, m.station_id == station_id))
+            ).scalar_one_or_none()
+            if at is None:
+                raise UnknownCursor(
+                    f"before_id {f.before_id} is not a logged message of station {station_id!r} "
+                    "(purged, or never was); start again without it"
+                )
+            query = query.where(or_(m.occurred_at < at, and_(m.occurred_at == at, m.id < f.before_id)))
+        query = query.order_by(m.occurred_at.desc(), m.id.desc()).limit(f.limit)
+        return list((await db.execute(query)).scalars())

@@ -1,0 +1,561 @@
+"""Users, their roles and API tokens: creating and changing them (audited), logging in, and
+resolving a bearer token to the user behind it.
+
+A token is verified against the database at most once per `auth_cache_seconds` per process;
+in between the verdict comes from an in-process cache. Every change that can take rights
+away (revoke, disable, role change) empties this process's cache at once; other processes
+follow within the cache window.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import math
+import secrets
+import time
+import weakref
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, NoReturn
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from stekker.db.models_users import ApiToken, Role, User
+from stekker.domain.passwords import hash_password, verify_password
+from stekker.services.audit import audit
+from stekker.services.context import ServiceContext
+
+log = logging.getLogger(__name__)
+
+TOKEN_PREFIX = "stk_"
+_LAST_USED_EVERY = timedelta(seconds=60)  # write last_used_at at most this often per token
+
+
+class UserNotFound(LookupError):
+    """No such user or API token."""
+
+
+class UserConflict(Exception):
+    """The change cannot be made as asked (name taken, last admin, ...); the message says why."""
+
+
+class NotPermitted(Exception):
+    """The caller may not act on another user's tokens."""
+
+
+class AuthFailed(Exception):
+    """The credentials do not identify an active user (HTTP 401); the message says why."""
+
+
+class LoginLocked(Exception):
+    """Too many wrong passwords for one user name (HTTP 429)."""
+
+    def __init__(self, username: str, until: datetime, now: datetime) -> None:
+        self.retry_after = max(1, math.ceil((until - now).total_seconds()))
+        super().__init__(
+            f"too many failed logins for {username!r}: locked until {until.isoformat(timespec='seconds')} "
+            f"(try again in {self.retry_after} s, or ask an admin to reset the password)"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """The user behind a verified API token."""
+
+    user_id: int
+    username: str
+    role: Role
+    token_id: int
+    token_name: str
+    token_expires_at: datetime | None
+
+
+# ---- the in-process cache -------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Cached:
+    identity: Identity
+    until: float  # time.monotonic() after which the database is asked again
+
+
+@dataclass
+class AuthCache:
+    """Per service context: verified tokens, whether users exist, and failed logins for user
+    names that do not exist (kept like real ones so a lock does not reveal which names exist)."""
+
+    tokens: dict[str, _Cached] = field(default_factory=dict)
+    users_exist: bool = False
+    users_checked: float = -math.inf
+    unknown_failures: dict[str, tuple[int, datetime | None]] = field(default_factory=dict)
+    warned_open: bool = False
+    generation: int = 0  # bumped by invalidate(), so a lookup racing a revoke is not cached
+
+    def invalidate(self) -> None:
+        self.generation += 1
+        self.tokens.clear()
+
+
+_caches: dict[int, AuthCache] = {}
+
+
+def auth_cache(ctx: ServiceContext) -> AuthCache:
+    """The cache of this service context (dropped with the context)."""
+    key = id(ctx)
+    cache = _caches.get(key)
+    if cache is None:
+        cache = _caches[key] = AuthCache()
+        weakref.finalize(ctx, _caches.pop, key, None)
+    return cache
+
+
+def _hash_token(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def new_token_secret() -> str:
+    """`stk_` and 256 random bits, URL-safe."""
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+# ---- authentication -------------------------------------------------------------------------
+
+
+async def any_users(ctx: ServiceContext) -> bool:
+    """Whether any user exists (disabled ones too). Users are never deleted, so once true it
+    stays true; false is asked again after the cache window."""
+    cache = auth_cache(ctx)
+    if cache.users_exist:
+        return True
+    now = time.monotonic()
+    if now - cache.users_checked < ctx.settings.auth_cache_seconds:
+        return False
+    async with ctx.db() as db:
+        exists = (await db.execute(select(User.id).limit(1))).first() is not None
+    cache.users_exist, cache.users_checked = exists, now
+    return exists
+
+
+def warn_open_once(ctx: ServiceContext) -> None:
+    cache = auth_cache(ctx)
+    if not cache.warned_open:
+        cache.warned_open = True
+        log.warning(
+            "the operator API is OPEN: no STEKKER_API_TOKEN and no users yet, so every caller is an "
+            "admin. Create the first user now: `stekker user add NAME --role admin`."
+        )
+
+
+async def identify(ctx: ServiceContext, secret: str) -> Identity:
+    """The active user behind an API token, or AuthFailed saying why not."""
+    if not secret.startswith(TOKEN_PREFIX) or len(secret) > 200:
+        raise AuthFailed("unknown API token")
+    digest = _hash_token(secret)
+    cache = auth_cache(ctx)
+    now = ctx.now()
+    cached = cache.tokens.get(digest)
+    if cached is not None and cached.until > time.monotonic():
+        expires = cached.identity.token_expires_at
+        if expires is None or expires > now:
+            return cached.identity
+        cache.tokens.pop(digest, None)
+    generation = cache.generation
+    async with ctx.db() as db:
+        row = (
+            await db.execute(
+                select(ApiToken, User)
+                .join(User, User.id == ApiToken.user_id)
+                .where(ApiToken.token_hash == digest)
+            )
+        ).first()
+    if row is None:
+        raise AuthFailed("unknown API token")
+    token, user = row
+    if token.revoked_at is not None:
+        raise AuthFailed(f"API token {token.id} ({token.name}) was revoked")
+    if token.expires_at is not None and token.expires_at <= now:
+        raise AuthFailed(f"API token {token.id} ({token.name}) expired at {token.expires_at.isoformat()}")
+    if not user.active:
+        raise AuthFailed(f"user {user.username} is disabled")
+    identity = Identity(user.id, user.username, Role(user.role), token.id, token.name, token.expires_at)
+    if ctx.settings.auth_cache_seconds > 0 and generation == cache.generation:
+        if len(cache.tokens) > 10_000:
+            cache.tokens.clear()
+        cache.tokens[digest] = _Cached(identity, time.monotonic() + ctx.settings.auth_cache_seconds)
+    if token.last_used_at is None or now - token.last_used_at > _LAST_USED_EVERY:
+
+        async def touch(db: AsyncSession) -> None:
+            await db.execute(update(ApiToken).where(ApiToken.id == token.id).values(last_used_at=now))
+
+        await ctx.write(touch)
+    return identity
+
+
+# ---- users ----------------------------------------------------------------------------------
+
+
+async def _user(db: AsyncSession, username: str, *, lock: bool = False) -> User:
+    query = select(User).where(User.username == username.lower())
+    if lock:
+        query = query.with_for_update()
+    user = (await db.execute(query)).scalar_one_or_none()
+    if user is None:
+        raise UserNotFound(f"no user {username!r}")
+    return user
+
+
+async def _other_active_admins(db: AsyncSession, user: User) -> int:
+    """Locks the admins' rows, so two admins demoting each other at once cannot leave none."""
+    query = (
+        select(User.id)
+        .where(User.role == Role.ADMIN.value, User.active.is_(True), User.id != user.id)
+        .with_for_update()
+    )
+    return len((await db.execute(query)).all())
+
+
+def _user_audit(
+    db: AsyncSession, ctx: ServiceContext, actor: str, action: str, user: User, **detail: Any
+) -> None:
+    audit(db, actor=actor, action=action, object_type="user", object_id=user.username, at=ctx.now(), **detail)
+
+
+async def create_user(
+    ctx: ServiceContext, actor: str, username: str, password: str, role: Role, display_name: str | None = None
+) -> User:
+    """A new active user. On an open API (no STEKKER_API_TOKEN, no users) the first user must be
+    an admin, or nobody could manage users afterwards."""
+    username = username.lower()
+    password_hash = await asyncio.to_thread(hash_password, password)
+    now = ctx.now()
+
+    async def job(db: AsyncSession) -> User:
+        existing = (await db.execute(select(User.id).where(User.username == username))).first()
+        if existing is not None:
+            raise UserConflict(f"user {username!r} already exists")
+        first = (await db.execute(select(User.id).limit(1))).first() is None
+        if first and ctx.settings.api_token is None and role is not Role.ADMIN:
+            raise UserConflict(
+                "the first user must be an admin: once a user exists the API needs a token, and "
+                "only an admin can create the others"
+            )
+        user = User(
+            username=username,
+            display_name=display_name,
+            role=role.value,
+            active=True,
+            password_hash=password_hash,
+            failed_logins=0,
+            created_at=now,
+            updated_at=now,
+        )
+        db.add(user)
+        await db.flush()
+        _user_audit(db, ctx, actor, "user.created", user, role=role.value, display_name=display_name)
+        return user
+
+    try:
+        user = await ctx.write(job)
+    except IntegrityError:
+        raise UserConflict(f"user {username!r} already exists") from None
+    auth_cache(ctx).users_exist = True
+    return user
+
+
+async def list_users(ctx: ServiceContext) -> list[User]:
+    async with ctx.db() as db:
+        return list((await db.execute(select(User).order_by(User.username))).scalars())
+
+
+async def get_user(ctx: ServiceContext, username: str) -> User:
+    async with ctx.db() as db:
+        return await _user(db, username)
+
+
+async def get_user_by_id(ctx: ServiceContext, user_id: int) -> User:
+    async with ctx.db() as db:
+        user = await db.get(User, user_id)
+    if user is None:
+        raise UserNotFound(f"no user {user_id}")
+    return user
+
+
+async def set_role(ctx: ServiceContext, actor: str, username: str, role: Role) -> User:
+    async def job(db: AsyncSession) -> User:
+        user = await _user(db, username, lock=True)
+        before = user.role
+        if before == role.value:
+            return user
+        if before == Role.ADMIN.value and user.active and not await _other_active_admins(db, user):
+            raise UserConflict(f"{user.username} is the last active admin: make another admin first")
+        user.role, user.updated_at = role.value, ctx.now()
+        _user_audit(db, ctx, actor, "user.role.changed", user, before=before, after=role.value)
+        return user
+
+    user = await ctx.write(job)
+    auth_cache(ctx).invalidate()
+    return user
+
+
+async def set_active(ctx: ServiceContext, actor: str, username: str, active: bool) -> User:
+    """Disable (every token of the user stops working) or enable a user. Enabling also lifts
+    a login lock."""
+
+    async def job(db: AsyncSession) -> User:
+        user = await _user(db, username, lock=True)
+        if user.active == active:
+            return user
+        if not active and user.role == Role.ADMIN.value and not await _other_active_admins(db, user):
+            raise UserConflict(f"{user.username} is the last active admin: make another admin first")
+        user.active, user.updated_at = active, ctx.now()
+        if active:
+            user.failed_logins, user.locked_until = 0, None
+        _user_audit(db, ctx, actor, "user.enabled" if active else "user.disabled", user)
+        return user
+
+    user = await ctx.write(job)
+    auth_cache(ctx).invalidate()
+    return user
+
+
+async def set_display_name(ctx: ServiceContext, actor: str, username: str, display_name: str | None) -> User:
+    async def job(db: AsyncSession) -> User:
+        user = await _user(db, username, lock=True)
+        before = user.display_name
+        user.display_name, user.updated_at = display_name, ctx.now()
+        _user_audit(
+            db, ctx, actor, "user.updated", user, display_name_before=before, display_name=display_name
+        )
+        return user
+
+    return await ctx.write(job)
+
+
+async def reset_password(ctx: ServiceContext, actor: str, username: str, password: str) -> User:
+    """A new password; lifts a login lock. (Existing tokens stay valid: revoke them, or disable
+    the user, when an account is compromised.)"""
+    password_hash = await asyncio.to_thread(hash_password, password)
+
+    async def job(db: AsyncSession) -> User:
+        user = await _user(db, username, lock=True)
+        user.password_hash, user.updated_at = password_hash, ctx.now()
+        user.failed_logins, user.locked_until = 0, None
+        _user_audit(db, ctx, actor, "user.password.reset", user)  # never the password itself
+        return user
+
+    return await ctx.write(job)
+
+
+async def change_own_password(ctx: ServiceContext, user_id: int, current: str, new: str) -> User:
+    """A user changes their own password, proving the current one (NotPermitted if wrong)."""
+    user = await get_user_by_id(ctx, user_id)
+    if not await asyncio.to_thread(verify_password, current, user.password_hash):
+        raise NotPermitted("the current password is wrong")
+    password_hash = await asyncio.to_thread(hash_password, new)
+
+    async def job(db: AsyncSession) -> User:
+        user = await db.get(User, user_id, with_for_update=True)
+        if user is None:
+            raise UserNotFound(f"no user {user_id}")
+        user.password_hash, user.updated_at = password_hash, ctx.now()
+        _user_audit(db, ctx, f"user:{user.username}", "user.password.changed", user)
+        return user
+
+    return await ctx.write(job)
+
+
+# ---- API tokens -----------------------------------------------------------------------------
+
+
+async def create_token(
+    ctx: ServiceContext, actor: str, username: str, name: str, expires_at: datetime | None
+) -> tuple[ApiToken, str]:
+    """A new token for a user; the secret is returned here and never again."""
+    secret = new_token_secret()
+    now = ctx.now()
+    if expires_at is not None and expires_at <= now:
+        raise UserConflict(f"expires_at {expires_at.isoformat()} is in the past")
+
+    async def job(db: AsyncSession) -> ApiToken:
+        user = await _user(db, username)
+        if not user.active:
+            raise UserConflict(f"user {user.username} is disabled: enable it first")
+        token = _new_token(user, name, secret, actor, now, expires_at)
+        db.add(token)
+        await db.flush()
+        _token_audit(db, ctx, actor, "api_token.created", token, user)
+        return token
+
+    return await ctx.write(job), secret
+
+
+def _new_token(
+    user: User, name: str, secret: str, actor: str, now: datetime, expires_at: datetime | None
+) -> ApiToken:
+    return ApiToken(
+        user_id=user.id,
+        name=name,
+        token_hash=_hash_token(secret),
+        prefix=secret[: len(TOKEN_PREFIX) + 4],
+        created_by=actor,
+        created_at=now,
+        expires_at=expires_at,
+    )
+
+
+def _token_audit(
+    db: AsyncSession, ctx: ServiceContext, actor: str, action: str, token: ApiToken, user: User
+) -> None:
+    expires = token.expires_at.isoformat() if token.expires_at else None
+    audit(
+        db,
+        actor=actor,
+        action=action,
+        object_type="api_token",
+        object_id=token.id,
+        at=ctx.now(),
+        user=user.username,
+        name=token.name,
+        expires_at=expires,
+    )
+
+
+async def list_tokens(ctx: ServiceContext, username: str) -> list[ApiToken]:
+    async with ctx.db() as db:
+        user = await _user(db, username)
+        query = select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.id)
+        return list((await db.execute(query)).scalars())
+
+
+async def token_owner(ctx: ServiceContext, token_id: int) -> tuple[ApiToken, User]:
+    async with ctx.db() as db:
+        row = (
+            await db.execute(
+                select(ApiToken, User).join(User, User.id == ApiToken.user_id).where(ApiToken.id == token_id)
+            )
+        ).first()
+    if row is None:
+        raise UserNotFound(f"no API token {token_id}")
+    token, user = row
+    return token, user
+
+
+async def revoke_token(
+    ctx: ServiceContext, actor: str, token_id: int, owner_id: int | None = None
+) -> ApiToken:
+    """Revoke a token (idempotent). With `owner_id`, only a token of that user may be revoked."""
+
+    async def job(db: AsyncSession) -> ApiToken:
+        token = await db.get(ApiToken, token_id, with_for_update=True)
+        if token is None:
+            raise UserNotFound(f"no API token {token_id}")
+        if owner_id is not None and token.user_id != owner_id:
+            raise NotPermitted(f"API token {token_id} is not yours (only an admin may revoke it)")
+        if token.revoked_at is None:
+            token.revoked_at = ctx.now()
+            user = await db.get(User, token.user_id)
+            assert user is not None
+            _token_audit(db, ctx, actor, "api_token.revoked", token, user)
+        return token
+
+    token = await ctx.write(job)
+    auth_cache(ctx).invalidate()
+    return token
+
+
+# ---- login ----------------------------------------------------------------------------------
+
+_dummy_hash: str | None = None
+
+
+def _verify_or_waste(password: str, stored: str | None) -> bool:
+    """Verify, or spend the same time on a dummy hash, so timing does not tell which user
+    names exist."""
+    global _dummy_hash
+    if stored is None:
+        if _dummy_hash is None:
+            _dummy_hash = hash_password(secrets.token_hex(16))
+        verify_password(password, _dummy_hash)
+        return False
+    return verify_password(password, stored)
+
+
+async def login(
+    ctx: ServiceContext, username: str, password: str, token_name: str = "login"
+) -> tuple[User, ApiToken, str]:
+    """Check a user's password and issue a token valid for `login_token_hours`.
+
+    After `login_max_failures` wrong passwords in a row the name is locked for
+    `login_lockout_seconds` (LoginLocked, even for the right password); a success resets the
+    count. Failures and successes of existing users are audited.
+    """
+    username = username.lower()
+    settings = ctx.settings
+    now = ctx.now()
+    async with ctx.db() as db:
+        user = (await db.execute(select(User).where(User.username == username))).scalar_one_or_none()
+    if user is None:
+        await _unknown_login(ctx, username, password, now)
+    if user.locked_until is not None and user.locked_until > now:
+        raise LoginLocked(username, user.locked_until, now)
+    ok = await asyncio.to_thread(_verify_or_waste, password, user.password_hash)
+    secret = new_token_secret()
+    expires_at = now + timedelta(hours=settings.login_token_hours)
+    actor = f"user:{username}"
+
+    async def job(db: AsyncSession) -> tuple[str, User, ApiToken | None, datetime | None]:
+        user = await _user(db, username, lock=True)
+        if user.locked_until is not None and user.locked_until > now:
+            return "locked", user, None, user.locked_until
+        if not ok:
+            user.failed_logins += 1
+            locked = user.failed_logins >= settings.login_max_failures
+            if locked:
+                user.failed_logins = 0
+                user.locked_until = now + timedelta(seconds=settings.login_lockout_seconds)
+            _user_audit(db, ctx, "anonymous", "auth.login", user, result="locked" if locked else "failed")
+            return ("locked" if locked else "failed"), user, None, user.locked_until
+        if not user.active:
+            _user_audit(db, ctx, "anonymous", "auth.login", user, result="disabled")
+            return "disabled", user, None, None
+        user.failed_logins, user.locked_until, user.last_login_at = 0, None, now
+        token = _new_token(user, token_name, secret, actor, now, expires_at)
+        db.add(token)
+        await db.flush()
+        _user_audit(db, ctx, actor, "auth.login", user, token_id=token.id)
+        return "ok", user, token, None
+
+    outcome, logged_in, token, until = await ctx.write(job)
+    if outcome == "ok" and token is not None:
+        return logged_in, token, secret
+    if outcome == "disabled":
+        raise AuthFailed(f"user {username} is disabled")
+    if outcome == "locked" and until is not None:
+        raise LoginLocked(username, until, now)
+    raise AuthFailed("wrong user name or password")
+
+
+async def _unknown_login(ctx: ServiceContext, username: str, password: str, now: datetime) -> NoReturn:
+    """A login for a name with no user: the same answers, timing and lock as a wrong password."""
+    failures = auth_cache(ctx).unknown_failures
+    count, until = failures.get(username, (0, None))
+    if until is not None and until <= now:
+        until = None
+    if until is not None and until > now:
+        raise LoginLocked(username, until, now)
+    await asyncio.to_thread(_verify_or_waste, password, None)
+    count += 1
+    if count >= ctx.settings.login_max_failures:
+        until = now + timedelta(seconds=ctx.settings.login_lockout_seconds)
+        count = 0
+    if len(failures) > 10_000:
+        failures.clear()
+    failures[username] = (count, until)
+    log.info("failed login for unknown user name %r", username[:64])
+    if until is not None and until > now:
+        raise LoginLocked(username, until, now)
+    raise AuthFailed("wrong user name or password")
