@@ -2,6 +2,8 @@
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# test processes: one per core, at most 4 (each runs its own servers and PostgreSQL database)
+TEST_WORKERS ?= $(shell $(PY) -c 'import os; print(min(4, os.cpu_count() or 1))')
 
 .PHONY: demo test lint bench clean
 
@@ -18,7 +20,7 @@ test: $(BIN)/stekker
 	scripts/ensure-postgres
 	$(BIN)/ruff check stekker tests bench
 	$(BIN)/mypy stekker
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS)
 
 lint: $(BIN)/stekker
 	$(BIN)/ruff check stekker tests bench

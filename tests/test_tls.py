@@ -468,7 +468,8 @@ def test_serve_refuses_bad_tls_configuration_without_a_traceback(
         result = CliRunner().invoke(cli_app, ["serve"])
         assert result.exit_code == 2, result.output
         assert "stekker cannot start: tls_cert_file" in one_line(result.output)
-        assert "nope.pem: cannot read it" in one_line(result.output)
+        # a long temporary path is wrapped mid-word, so compare without any whitespace
+        assert "nope.pem:cannotreadit" in "".join(result.output.split())
     finally:
         get_settings.cache_clear()
 
