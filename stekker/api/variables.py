@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Literal
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
@@ -17,55 +16,12 @@ from pydantic import BaseModel, Field
 from stekker.api.deps import CONFIGURE, DRIVER_SUPPORT, READ, Caller, allow, get_ctx
 from stekker.services import device_model
 from stekker.services.context import ServiceContext
-from stekker.services.device_model import OCPP16_COMPONENT, VariableRef, VariableResult
+from stekker.services.device_model import VariableRef, VariableResult
+
+# request bodies are the remote functions' own arguments: one definition, one set of limits
+from stekker.services.functions import GetBaseReportArgs, GetVariablesArgs, SetVariablesArgs
 
 router = APIRouter(prefix="/api/stations/{station_id}", tags=["configuration"])
-
-Attribute = Literal["Actual", "Target", "MinSet", "MaxSet"]
-_NAME = r"^[A-Za-z0-9_.\-*:]{1,50}$"
-
-
-class VariableIn(BaseModel):
-    component: str = Field(
-        default="",
-        max_length=50,
-        description=f"2.0.1 component, e.g. AuthCtrlr; empty or {OCPP16_COMPONENT} for a 1.6 key.",
-    )
-    variable: str = Field(pattern=_NAME, description="2.0.1 variable or 1.6 configuration key.")
-    component_instance: str = Field(default="", max_length=50)
-    variable_instance: str = Field(default="", max_length=50)
-    evse: int = Field(default=0, ge=0, le=1000, description="EVSE of the component; 0: none.")
-    connector: int = Field(default=0, ge=0, le=1000)
-    attribute_type: Attribute = "Actual"
-
-    def ref(self) -> VariableRef:
-        return VariableRef(
-            component=self.component or OCPP16_COMPONENT,
-            variable=self.variable,
-            component_instance=self.component_instance,
-            variable_instance=self.variable_instance,
-            evse_number=self.evse,
-            connector_number=self.connector,
-            attribute_type=self.attribute_type,
-        )
-
-
-class VariableSetIn(VariableIn):
-    value: str = Field(max_length=1000)
-
-
-class GetRequest(BaseModel):
-    items: list[VariableIn] = Field(
-        default_factory=list, max_length=100, description="Empty: every key (1.6 only)."
-    )
-
-
-class SetRequest(BaseModel):
-    items: list[VariableSetIn] = Field(min_length=1, max_length=100)
-
-
-class ReportRequest(BaseModel):
-    report_base: Literal["FullInventory", "ConfigurationInventory", "SummaryInventory"] = "FullInventory"
 
 
 class VariableOut(BaseModel):
@@ -165,7 +121,7 @@ async def stored_variables(
 @router.post("/variables/get", response_model=list[ResultOut])
 async def get_variables(
     station_id: str,
-    body: GetRequest,
+    body: GetVariablesArgs,
     ctx: ServiceContext = Depends(get_ctx),
     _caller: Caller = Depends(allow(*DRIVER_SUPPORT)),
 ) -> list[ResultOut]:
@@ -177,7 +133,7 @@ async def get_variables(
 @router.post("/variables/set", response_model=list[ResultOut])
 async def set_variables(
     station_id: str,
-    body: SetRequest,
+    body: SetVariablesArgs,
     ctx: ServiceContext = Depends(get_ctx),
     caller: Caller = Depends(allow(*CONFIGURE)),
 ) -> list[ResultOut]:
@@ -190,7 +146,7 @@ async def set_variables(
 @router.post("/reports", response_model=ReportOut)
 async def request_report(
     station_id: str,
-    body: ReportRequest,
+    body: GetBaseReportArgs,
     ctx: ServiceContext = Depends(get_ctx),
     caller: Caller = Depends(allow(*CONFIGURE)),
 ) -> ReportOut:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from decimal import Decimal
 from typing import Any
 
 import orjson
 
 from stekker.domain.timeutil import format_timestamp
+from stekker.ocpp.charging_schedule import schedule_payload
 from stekker.ocpp.outbound import Outbound, OutboundSeries, raw_call, status_of
 from stekker.ocpp.protocol import OCPP16
 from stekker.ocpp.v16 import logs
@@ -149,13 +149,6 @@ def _get_base_report(args: dict[str, Any]) -> Outbound:
 # ---- station functions ----------------------------------------------------------------------
 
 
-def _number(value: Any) -> int | float:
-    """A Decimal limit as JSON: an integer when whole (1.6 wants multiples of 0.1, and a float
-    such as 16.3 fails that check in some validators), else a float."""
-    number = Decimal(str(value))
-    return int(number) if number == number.to_integral_value() else float(number)
-
-
 def _one_connector(args: dict[str, Any], what: str) -> None:
     if args.get("connector_number") not in (None, 1):
         raise CommandNotSupported(
@@ -256,23 +249,6 @@ def _cancel_reservation(args: dict[str, Any]) -> Outbound:
 _PURPOSE = {"ChargingStationMaxProfile": "ChargePointMaxProfile"}
 
 
-def _schedule(schedule: dict[str, Any]) -> dict[str, Any]:
-    periods = []
-    for period in schedule["periods"]:
-        item: dict[str, Any] = {"startPeriod": period["start"], "limit": _number(period["limit"])}
-        if period.get("phases") is not None:
-            item["numberPhases"] = period["phases"]
-        periods.append(item)
-    out: dict[str, Any] = {"chargingRateUnit": schedule["unit"], "chargingSchedulePeriod": periods}
-    if schedule.get("start_at") is not None:
-        out["startSchedule"] = format_timestamp(schedule["start_at"])
-    if schedule.get("duration") is not None:
-        out["duration"] = schedule["duration"]
-    if schedule.get("min_rate") is not None:
-        out["minChargingRate"] = _number(schedule["min_rate"])
-    return out
-
-
 def _set_charging_profile(args: dict[str, Any]) -> Outbound:
     p = args["profile"]
     profile: dict[str, Any] = {
@@ -280,7 +256,7 @@ def _set_charging_profile(args: dict[str, Any]) -> Outbound:
         "stackLevel": p["stack_level"],
         "chargingProfilePurpose": _PURPOSE.get(p["purpose"], p["purpose"]),
         "chargingProfileKind": p["kind"],
-        "chargingSchedule": _schedule(p["schedule"]),
+        "chargingSchedule": schedule_payload(p["schedule"]),
     }
     if p.get("recurrency") is not None:
         profile["recurrencyKind"] = p["recurrency"]

@@ -8,6 +8,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from stekker.domain.timeutil import format_timestamp
+from stekker.ocpp.charging_schedule import schedule_payload
 from stekker.ocpp.outbound import Outbound, raw_call, status_of
 from stekker.ocpp.v201 import logs
 from stekker.ocpp.v201.tokens import id_token
@@ -197,11 +198,6 @@ def report_values(report_data: list[dict[str, Any]]) -> list[VariableValue]:
 # ---- station functions ----------------------------------------------------------------------
 
 
-def _number(value: Any) -> int | float:
-    number = Decimal(str(value))
-    return int(number) if number == number.to_integral_value() else float(number)
-
-
 def _reset(args: dict[str, Any]) -> Outbound:
     # Soft waits for idle (never cuts a driver off); Hard is now, as 1.6 Hard.
     payload: dict[str, Any] = {"type": "OnIdle" if args["type"] == "Soft" else "Immediate"}
@@ -281,27 +277,6 @@ def _cancel_reservation(args: dict[str, Any]) -> Outbound:
     return Outbound("CancelReservation", {"reservationId": args["reservation_id"]}, status_of)
 
 
-def _schedule(schedule_id: int, schedule: dict[str, Any]) -> dict[str, Any]:
-    periods = []
-    for period in schedule["periods"]:
-        item: dict[str, Any] = {"startPeriod": period["start"], "limit": _number(period["limit"])}
-        if period.get("phases") is not None:
-            item["numberPhases"] = period["phases"]
-        periods.append(item)
-    out: dict[str, Any] = {
-        "id": schedule_id,
-        "chargingRateUnit": schedule["unit"],
-        "chargingSchedulePeriod": periods,
-    }
-    if schedule.get("start_at") is not None:
-        out["startSchedule"] = format_timestamp(schedule["start_at"])
-    if schedule.get("duration") is not None:
-        out["duration"] = schedule["duration"]
-    if schedule.get("min_rate") is not None:
-        out["minChargingRate"] = _number(schedule["min_rate"])
-    return out
-
-
 def _set_charging_profile(args: dict[str, Any]) -> Outbound:
     p = args["profile"]
     profile: dict[str, Any] = {
@@ -310,7 +285,7 @@ def _set_charging_profile(args: dict[str, Any]) -> Outbound:
         "chargingProfilePurpose": p["purpose"],
         "chargingProfileKind": p["kind"],
         # one schedule; its id is the profile's (2.0.1 numbers schedules for ISO 15118)
-        "chargingSchedule": [_schedule(p["id"], p["schedule"])],
+        "chargingSchedule": [{"id": p["id"], **schedule_payload(p["schedule"])}],
     }
     if p.get("recurrency") is not None:
         profile["recurrencyKind"] = p["recurrency"]
