@@ -20,7 +20,7 @@ from stekker.db.migrate import upgrade
 from stekker.db.writer import GroupCommitWriter
 from stekker.ocpp.server import Gateway
 from stekker.ocpp.tls import context_from_settings
-from stekker.services import message_log, users
+from stekker.services import housekeeping, users
 from stekker.services.context import ServiceContext
 from stekker.services.jobs import JobRunner
 from stekker.services.station_setup import LocalListSyncer
@@ -51,13 +51,13 @@ class Stekker:
         self._http_task: asyncio.Task[None] | None = None
         self._syncer = LocalListSyncer(self.ctx)
         self.jobs = JobRunner(self.ctx)  # bulk jobs of this process; resumed at start
-        self._purger: asyncio.Task[None] | None = None  # the message log's retention
+        self._chores: list[asyncio.Task[None]] = []  # retention purges, upload deadlines
 
     async def start(self, migrate: bool = True) -> None:
         if migrate:
             await upgrade(self.engine)
         self.writer.start()
-        self._purger = asyncio.create_task(message_log.purge_forever(self.ctx), name="message-log-purge")
+        self._chores = housekeeping.start(self.ctx)
         self.bus.subscribe("token.changed", self._syncer.on_token_changed)
         if self.settings.api_token is None and not await users.any_users(self.ctx):
             users.warn_open_once(self.ctx)
@@ -93,8 +93,8 @@ class Stekker:
         )
 
     async def stop(self) -> None:
-        if self._purger is not None:
-            self._purger.cancel()
+        for chore in self._chores:
+            chore.cancel()
         if self._http is not None and self._http_task is not None:
             self._http.should_exit = True
             with contextlib.suppress(Exception):

@@ -137,6 +137,9 @@ class Settings(BaseSettings):
     upload_url_lifetime: float = Field(
         default=7200.0, gt=0, description="Seconds an upload URL stays valid; no file by then: expired."
     )
+    diagnostics_expiry_interval: float = Field(
+        default=60.0, gt=0, description="Seconds between sweeps that mark overdue upload requests expired."
+    )
 
     @property
     def storage_directory(self) -> Path:

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from stekker.app import Stekker
 from stekker.db.models import AuditEntry, StationGroup, StationGroupMember
+from stekker.db.models_diagnostics import DiagnosticsRequest
 from stekker.sim import SimulatedStation, SimulatedStation201, uploads
 from stekker.storage import FileExists, FileMissing, FileTooLarge, LocalDiskStorage, safe_file_name
 from tests.observe import eventually
@@ -208,6 +209,28 @@ async def test_an_upload_that_never_arrives_expires(api: httpx.AsyncClient, ocpp
         late = await httpx.AsyncClient().put(location_of(station), content=b"too late")
     assert late.status_code == 410, late.text
     assert (await api.get(f"/api/diagnostics/{row['id']}/file")).status_code == 404
+
+
+@pytest.mark.parametrize(
+    "settings_overrides", [{"upload_url_lifetime": 0.5, "diagnostics_expiry_interval": 0.2}], indirect=True
+)
+async def test_the_sweep_expires_overdue_requests_without_anyone_reading_them(
+    api: httpx.AsyncClient, ocpp_url: str, server: Stekker
+) -> None:
+    async with raw_station(ocpp_url, "SWEPT") as station:
+        station.answers["GetDiagnostics"] = {"fileName": "never.log"}
+        row = await request_one(api, "SWEPT")
+
+        async def state_in_database() -> str | None:
+            async with server.ctx.db() as db:  # not through the API, which expires lazily too
+                request = await db.get(DiagnosticsRequest, row["id"])
+                return None if request is None else str(request.state)
+
+        assert await eventually(lambda: _is(state_in_database(), "expired"), timeout=5)
+
+
+async def _is(state: Any, expected: str) -> bool:
+    return bool(await state == expected)
 
 
 async def test_a_second_upload_is_refused_and_the_first_kept(

@@ -204,18 +204,6 @@ async def purge(ctx: ServiceContext, older_than: datetime | None = None) -> int:
         await asyncio.sleep(0)
 
 
-async def purge_forever(ctx: ServiceContext) -> None:
-    """Purge at start, then every `message_log_purge_interval` seconds (daily by default)."""
-    while True:
-        try:
-            deleted = await purge(ctx)
-            if deleted:
-                log.info("message log: purged %d frames older than %d days", deleted, _days(ctx))
-        except Exception:
-            log.exception("message log purge failed")
-        await asyncio.sleep(ctx.settings.message_log_purge_interval)
-
-
 def _days(ctx: ServiceContext) -> int:
     return ctx.settings.message_log_retention_days
 

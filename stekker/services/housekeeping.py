@@ -1,0 +1,47 @@
+"""Periodic upkeep of a running backoffice: retention purges and deadlines that pass without
+anyone asking (a diagnostics upload that never arrives)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from stekker.services import diagnostics, message_log
+from stekker.services.context import ServiceContext
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Chore:
+    """Work repeated every `interval(ctx)` seconds, first at start; `work` returns how many
+    things it changed (logged when not zero)."""
+
+    name: str
+    interval: Callable[[ServiceContext], float]
+    work: Callable[[ServiceContext], Awaitable[int]]
+
+
+CHORES = (
+    Chore("message-log-purge", lambda ctx: ctx.settings.message_log_purge_interval, message_log.purge),
+    Chore(
+        "diagnostics-expiry", lambda ctx: ctx.settings.diagnostics_expiry_interval, diagnostics.expire_overdue
+    ),
+)
+
+
+async def repeat(ctx: ServiceContext, chore: Chore) -> None:
+    while True:
+        try:
+            changed = await chore.work(ctx)
+            if changed:
+                log.info("%s: %d done", chore.name, changed)
+        except Exception:  # the next round may succeed (a database that was briefly away)
+            log.exception("%s failed", chore.name)
+        await asyncio.sleep(chore.interval(ctx))
+
+
+def start(ctx: ServiceContext) -> list[asyncio.Task[None]]:
+    return [asyncio.create_task(repeat(ctx, chore), name=chore.name) for chore in CHORES]
