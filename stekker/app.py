@@ -24,6 +24,7 @@ from stekker.services import housekeeping, users
 from stekker.services.context import ServiceContext
 from stekker.services.jobs import JobRunner
 from stekker.services.station_setup import LocalListSyncer
+from stekker.services.stop_release import FlowBook
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,7 @@ class Stekker:
         self._http_task: asyncio.Task[None] | None = None
         self._syncer = LocalListSyncer(self.ctx)
         self.jobs = JobRunner(self.ctx)  # bulk jobs of this process; resumed at start
+        self.helpdesk_flows = FlowBook()  # stop-and-release flows started through this API
         self._chores: list[asyncio.Task[None]] = []  # retention purges, upload deadlines
 
     async def start(self, migrate: bool = True) -> None:
@@ -72,7 +74,7 @@ class Stekker:
         sock.bind((self.settings.host, self.settings.http_port))
         self.http_port = sock.getsockname()[1]
         config = uvicorn.Config(
-            create_http_app(self.ctx),
+            create_http_app(self.ctx, self.helpdesk_flows),
             log_level=self.settings.log_level.lower(),
             access_log=False,
             lifespan="off",
@@ -99,6 +101,7 @@ class Stekker:
             self._http.should_exit = True
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._http_task, 10)
+        await self.helpdesk_flows.close()
         await self.jobs.stop()
         await self.gateway.stop()
         await self.writer.stop()

@@ -507,6 +507,29 @@ async def test_a_second_flow_on_the_same_connector_is_refused(
         await _finished(api, first.json()["id"], wait=5)
 
 
+async def test_a_flow_running_at_shutdown_ends_failed_and_says_why(
+    api: httpx.AsyncClient, ocpp_url: str, server: Stekker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(stop_release, "DEFAULT_TIMING", FlowTiming(total=60, stop_wait=60))
+    await add_token(api, "CARD-STUCK")
+    async with raw_station(ocpp_url, "HD-DOWN") as st:
+        session_id = int(await _stubborn_session(st))
+        st.answers["RemoteStopTransaction"] = {"status": "Accepted"}  # ... and then nothing
+        response = await api.post("/api/helpdesk/stop-and-release", json={"session_id": session_id})
+        flow_id = response.json()["id"]
+        await eventually(lambda: _steps_now(server, flow_id).get("wait_for_stop") == "running")
+        await server.helpdesk_flows.close()  # what Stekker.stop() does before the database goes
+        flow = server.helpdesk_flows.get(flow_id)
+    assert flow is not None and flow.status == "failed" and flow.ended_at is not None
+    assert "shut down" in (flow.outcome or "")
+    assert _steps_now(server, flow_id)["wait_for_stop"] == "failed"
+
+
+def _steps_now(server: Stekker, flow_id: str) -> dict[str, str]:
+    flow = server.helpdesk_flows.get(flow_id)
+    return {} if flow is None else {step.name: str(step.status) for step in flow.steps}
+
+
 # ------------------------------------------------------------------------------------------------
 # Hostile input
 # ------------------------------------------------------------------------------------------------

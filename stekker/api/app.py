@@ -22,15 +22,17 @@ from stekker.api import (
     variables,
 )
 from stekker.services.context import ServiceContext
+from stekker.services.stop_release import FlowBook
 
 
-def create_http_app(ctx: ServiceContext) -> FastAPI:
+def create_http_app(ctx: ServiceContext, helpdesk_flows: FlowBook | None = None) -> FastAPI:
     app = FastAPI(
         title="Stekker operator API",
         version=__version__,
         description="Stations, tokens and sessions of a Charge Point Operator; remote start and stop.",
     )
     app.state.ctx = ctx
+    app.state.helpdesk_flows = helpdesk_flows or FlowBook()
     errors.install(app)
     # before stations: its GET /api/stations/{station_id} would take /api/stations/functions
     app.include_router(functions.router)

@@ -203,9 +203,7 @@ def _flow_out(flow: Flow) -> FlowOut:
 
 
 def get_book(request: Request) -> FlowBook:
-    book: FlowBook | None = getattr(request.app.state, "helpdesk_flows", None)
-    if book is None:
-        book = request.app.state.helpdesk_flows = FlowBook()
+    book: FlowBook = request.app.state.helpdesk_flows
     return book
 
 

@@ -202,6 +202,11 @@ class FlowRunner:
                 f"Gave up after {flow.timing.total:g} s: the plug may still be held. "
                 "Check the steps; send a technician if it is."
             )
+        except asyncio.CancelledError:  # the server is shutting down: say so, then let it go
+            self._finish_open_steps("the server shut down")
+            flow.status = FlowStatus.FAILED
+            flow.outcome = "The server shut down during the flow: check the station before trying again."
+            raise
         except _Offline:
             self._finish_open_steps("the station is offline")
             flow.status = FlowStatus.FAILED
@@ -534,6 +539,12 @@ class FlowBook:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return flow
+
+    async def close(self) -> None:
+        """Cancel the flows still running (at shutdown); each ends failed, audited as such."""
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def wait(self, flow: Flow, seconds: float) -> None:
         if seconds > 0:
