@@ -11,7 +11,16 @@ from typing import Annotated, Any
 
 import typer
 
-from stekker import cli_diagnostics, cli_helpdesk, cli_inventory, cli_jobs, cli_users
+from stekker import (
+    cli_cdrs,
+    cli_diagnostics,
+    cli_helpdesk,
+    cli_inventory,
+    cli_jobs,
+    cli_reports,
+    cli_tariffs,
+    cli_users,
+)
 from stekker.clikit import call_api, console, show_table
 from stekker.config import Settings, get_settings
 from stekker.logconfig import setup_logging
@@ -33,6 +42,9 @@ for _sub_app, _name in (
     (cli_jobs.template_app, "template"),
     (cli_diagnostics.diagnostics_app, "diagnostics"),
     (cli_helpdesk.helpdesk_app, "helpdesk"),
+    (cli_tariffs.tariff_app, "tariff"),
+    (cli_cdrs.cdr_app, "cdr"),
+    (cli_reports.report_app, "report"),
 ):
     app.add_typer(_sub_app, name=_name)
 
@@ -427,10 +439,46 @@ def token_add(
     uid: str,
     contract_id: Annotated[str | None, typer.Option()] = None,
     blocked: Annotated[bool, typer.Option(help="Create it blocked.")] = False,
+    energy_supplier: Annotated[
+        str | None, typer.Option(help="The driver's electricity supplier (for the supplier report).")
+    ] = None,
+    energy_contract_id: Annotated[
+        str | None, typer.Option(help="The driver's contract id at that supplier.")
+    ] = None,
 ) -> None:
     """Create or update a token."""
-    body = {"uid": uid, "contract_id": contract_id, "status": "blocked" if blocked else "active"}
+    body = {
+        "uid": uid,
+        "contract_id": contract_id,
+        "status": "blocked" if blocked else "active",
+        "energy_supplier": energy_supplier,
+        "energy_contract_id": energy_contract_id,
+    }
     console.print_json(json.dumps(call_api("PUT", "/api/tokens", json=body)))
+
+
+@token_app.command("supplier")
+def token_supplier(
+    token_id: Annotated[int, typer.Argument(help="The token's id (see `stekker token list`).")],
+    supplier: Annotated[str | None, typer.Option("--supplier", help="Electricity supplier name.")] = None,
+    contract: Annotated[str | None, typer.Option("--contract", help="Contract id at the supplier.")] = None,
+    clear: Annotated[bool, typer.Option("--clear", help="Remove supplier and contract.")] = False,
+) -> None:
+    """Set (or clear) the energy supplier contract of a token; new sessions record it at their start."""
+    if clear and (supplier or contract):
+        raise typer.BadParameter("--clear cannot go with --supplier or --contract")
+    if not clear and supplier is None and contract is None:
+        raise typer.BadParameter("give --supplier (and optionally --contract), or --clear")
+    body: dict[str, Any] = {}
+    if clear:
+        body = {"energy_supplier": None, "energy_contract_id": None}
+    else:
+        if supplier is not None:
+            body["energy_supplier"] = supplier
+        if contract is not None:
+            body["energy_contract_id"] = contract
+    token = call_api("PATCH", f"/api/tokens/{token_id}", json=body)
+    show_table([token], ["id", "uid", "energy_supplier", "energy_contract_id"], "Token")
 
 
 @token_app.command("list")
@@ -438,7 +486,7 @@ def token_list() -> None:
     """All tokens."""
     show_table(
         call_api("GET", "/api/tokens", params={"limit": 1000}),
-        ["id", "uid", "type", "status", "contract_id", "expires_at"],
+        ["id", "uid", "type", "status", "contract_id", "energy_supplier", "energy_contract_id", "expires_at"],
         "Tokens",
     )
 

@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from stekker import __version__
 from stekker.api import (
+    cdrs,
     deps,
     diagnostics,
     errors,
@@ -14,8 +15,11 @@ from stekker.api import (
     inventory,
     jobs,
     monitoring,
+    prices,
+    reports,
     sessions,
     stations,
+    tariffs,
     templates,
     tokens,
     users,
@@ -40,7 +44,19 @@ def create_http_app(ctx: ServiceContext, helpdesk_flows: FlowBook | None = None)
     app.include_router(tokens.router)
     app.include_router(sessions.router)
     app.include_router(variables.router)
-    for module in (users, inventory, jobs, templates, diagnostics, helpdesk, monitoring):
+    for module in (
+        users,
+        inventory,
+        jobs,
+        templates,
+        diagnostics,
+        helpdesk,
+        monitoring,
+        tariffs,
+        cdrs,
+        reports,
+        prices,
+    ):
         app.include_router(module.router)
 
     @app.get("/health", tags=["meta"])

@@ -40,6 +40,7 @@ __all__ = [
     "Role",
     "RoleCheck",
     "allow",
+    "only",
     "annotate_roles",
     "authenticate",
     "get_ctx",
@@ -103,10 +104,11 @@ async def authenticate(
 
 
 class RoleCheck:
-    """A dependency that admits callers with one of `roles` (admin always)."""
+    """A dependency that admits callers with one of `roles` (admin too, unless `admin=False`)."""
 
-    def __init__(self, roles: tuple[Role, ...]) -> None:
-        self.roles = (Role.ADMIN, *(r for r in roles if r is not Role.ADMIN))
+    def __init__(self, roles: tuple[Role, ...], admin: bool = True) -> None:
+        others = tuple(r for r in roles if r is not Role.ADMIN)
+        self.roles = (Role.ADMIN, *others) if admin else others
 
     async def __call__(self, caller: Caller = Depends(authenticate)) -> Caller:
         if caller.role not in self.roles:
@@ -120,6 +122,12 @@ class RoleCheck:
 
 def allow(*roles: Role) -> Callable[..., Awaitable[Caller]]:
     return RoleCheck(tuple(roles))
+
+
+def only(*roles: Role) -> Callable[..., Awaitable[Caller]]:
+    """Exactly these roles, not even admin: for the municipality's own decisions (approving a
+    tariff, setting the maximum price), which the operator's admin must not take for it."""
+    return RoleCheck(tuple(roles), admin=False)
 
 
 def _role_checks(dependant: Dependant) -> list[RoleCheck]:

@@ -10,6 +10,7 @@ from sqlalchemy.exc import StatementError
 from starlette.requests import ClientDisconnect
 
 from stekker.api.multipart import MultipartError
+from stekker.services import errors as service_errors
 from stekker.services.device_model import UnknownStation
 from stekker.services.diagnostics import (
     DiagnosticsNotFound,
@@ -82,6 +83,10 @@ _STATUS: list[tuple[type[Exception], int, str]] = [
     (TemplateNotFound, 404, "not_found"),
     (TemplateExists, 409, "conflict"),
     (InvalidTemplate, 422, "invalid_template"),
+    (service_errors.Missing, 404, "not_found"),
+    (service_errors.Conflict, 409, "conflict"),
+    (service_errors.Invalid, 422, "invalid"),
+    (service_errors.Forbidden, 403, "forbidden"),
 ]
 
 

@@ -187,6 +187,9 @@ class Token(Base):
     status: Mapped[str] = mapped_column(String(16), default=TokenStatus.ACTIVE)
     expires_at: Mapped[datetime | None]
     allow_concurrent: Mapped[bool] = mapped_column(Boolean, default=False)
+    # the driver's own electricity supplier and contract (OCPI Token energy_contract), if any
+    energy_supplier: Mapped[str | None] = mapped_column(String(64))
+    energy_contract_id: Mapped[str | None] = mapped_column(String(64))
     list_version: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -235,6 +238,9 @@ class ChargingSession(Base):
     id_token_type: Mapped[str | None] = mapped_column(String(20))
     charging_state: Mapped[str | None] = mapped_column(String(20))
     offline: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # the supplier contract of the token at the start: whose energy this session delivered
+    energy_supplier: Mapped[str | None] = mapped_column(String(64))
+    energy_contract_id: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -500,4 +506,10 @@ class OcppMessage(Base):
 
 # Tables of the station-management features, one module per concept (imported so that the
 # metadata, the migrations and the schema test see them).
-from stekker.db import models_diagnostics, models_functions, models_jobs, models_users  # noqa: E402, F401
+from stekker.db import (  # noqa: E402, F401
+    models_diagnostics,
+    models_functions,
+    models_jobs,
+    models_tariffs,
+    models_users,
+)

@@ -42,8 +42,8 @@ from __future__ import annotations
 import bisect
 import operator
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta, tzinfo
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from decimal import ROUND_HALF_UP, Decimal
 
 from stekker.domain.tariffs import (
@@ -71,7 +71,9 @@ class SessionPeriod:
 
     ``start``/``end`` are timezone-aware; ``energy_wh`` is the energy delivered in
     it. ``max_current`` (A, summed over phases) and ``max_power`` (W) are the
-    highest values seen in it, when known.
+    highest values seen in it, when known. ``free_parking`` marks a parked
+    stretch inside the idle-fee grace: it counts as parking time but no
+    PARKING_TIME component prices it.
     """
 
     start: datetime
@@ -80,6 +82,7 @@ class SessionPeriod:
     charging: bool
     max_current: Decimal | None = None
     max_power: Decimal | None = None
+    free_parking: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +145,48 @@ class PricedSession:
             if item.type is kind:
                 return item
         return None
+
+
+def with_parking_grace(periods: Sequence[SessionPeriod], grace: timedelta) -> list[SessionPeriod]:
+    """The periods with the first ``grace`` of every run of consecutive not-charging periods
+    marked ``free_parking``: the idle fee starts only after the grace (a short pause while
+    charging, or a driver walking back to the car, costs nothing). A period that straddles
+    the end of the grace is split there; its energy is shared in proportion to time, in whole Wh.
+    """
+    if grace <= timedelta(0):
+        return list(periods)
+    result: list[SessionPeriod] = []
+    left = grace  # grace still unused in the current run of parked periods
+    previous_end: datetime | None = None
+    for period in periods:
+        if period.charging or (previous_end is not None and period.start != previous_end):
+            left = grace  # a charging period, or a gap, ends the run
+        previous_end = period.end
+        length = period.end - period.start
+        if period.free_parking:
+            # Fix (H3): a stretch already free uses up grace too, else applying the grace twice (or to
+            # periods that come with free stretches) gave free parking twice as long.
+            left = max(timedelta(0), left - length)
+        if period.charging or left <= timedelta(0) or period.free_parking:
+            result.append(period)
+            continue
+        if length <= left:
+            result.append(replace(period, free_parking=True))
+            left -= length
+            continue
+        cut = period.start + left
+        free_energy = (
+            period.energy_wh * _us_between(period.start, cut) // max(1, _us_between(period.start, period.end))
+        )
+        result.append(replace(period, end=cut, energy_wh=free_energy, free_parking=True))
+        result.append(replace(period, start=cut, energy_wh=period.energy_wh - free_energy))
+        left = timedelta(0)
+    return result
+
+
+def _us_between(start: datetime, end: datetime) -> int:
+    delta = end - start
+    return (delta.days * 86_400 + delta.seconds) * _US_PER_S + delta.microseconds
 
 
 # --- validation ----------------------------------------------------------------------------------
@@ -350,15 +395,48 @@ def _time_marks(
         day = first
         while day <= last:
             for moment in prepared.times_of_day:
-                at = _us(datetime.combine(day, moment, tzinfo=tz))
-                if start_us < at < end_us:
-                    marks.add(at)
+                # Fix (H3): restrictions read the wall clock, so a boundary is every instant the wall clock
+                # shows ``moment``: twice in the repeated hour when DST ends (fold 0 then 1), never in the
+                # hour skipped when it starts (fold 0 is then the later instant, and taking it priced up to
+                # an hour after the jump at the old rate); the jump itself is added below.
+                local = datetime.combine(day, moment, tzinfo=tz)
+                at, again = _us(local), _us(local.replace(fold=1))
+                for instant in (at, again) if at < again else (at,) if at == again else ():
+                    if start_us < instant < end_us:
+                        marks.add(instant)
             day += timedelta(days=1)
+        marks.update(_offset_changes(start_us, end_us, first, last, tz))
     for offset in prepared.duration_marks_us:
         at = session_start_us + offset
         if start_us < at < end_us:
             marks.add(at)
     return sorted(marks)
+
+
+def _offset_changes(start_us: int, end_us: int, first: date, last: date, tz: tzinfo) -> list[int]:
+    """Instants strictly inside (start, end) where the UTC offset of ``tz`` changes (DST): the wall
+    clock jumps there, so a time-of-day restriction may start or stop holding. Probed at each local
+    midnight (zones change their offset at most once a day), then found by bisection."""
+    probes = [start_us]
+    day = first + timedelta(days=1)
+    while day <= last:
+        probes.append(_us(datetime.combine(day, time(0, 0), tzinfo=tz)))
+        day += timedelta(days=1)
+    probes.append(end_us)
+    changes: list[int] = []
+    for low, high in zip(probes, probes[1:], strict=False):
+        before = _from_us(low).astimezone(tz).utcoffset()
+        if high <= low or _from_us(high).astimezone(tz).utcoffset() == before:
+            continue
+        while high - low > 1:  # invariant: the offset at low is ``before``, at high it is not
+            middle = (low + high) // 2
+            if _from_us(middle).astimezone(tz).utcoffset() == before:
+                low = middle
+            else:
+                high = middle
+        if start_us < high < end_us:
+            changes.append(high)
+    return changes
 
 
 @dataclass(slots=True)
@@ -403,7 +481,11 @@ def _pieces(
             current=period.max_current,
             power_w=period.max_power,
         )
-        kinds = [DimensionType.TIME if period.charging else DimensionType.PARKING_TIME]
+        kinds = []
+        if period.charging:
+            kinds.append(DimensionType.TIME)
+        elif not period.free_parking:
+            kinds.append(DimensionType.PARKING_TIME)
         if energy > 0:
             kinds.insert(0, DimensionType.ENERGY)
         choice = []

@@ -1,0 +1,81 @@
+"""`stekker cdr`: list, show and correct the CDRs (bills) of finished sessions."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import typer
+
+from stekker.clikit import call_api, console, show_table
+
+cdr_app = typer.Typer(help="Charge detail records: the bills of finished sessions.", no_args_is_help=True)
+
+_COLUMNS = [
+    "cdr_uid",
+    "kind",
+    "session_id",
+    "station_id",
+    "end_time",
+    "total_energy_wh",
+    "total_cost_incl_vat",
+    "currency",
+    "capped_by",
+]
+
+
+@cdr_app.command("list")
+def list_cdrs(
+    station: str | None = typer.Option(None, help="Only this station."),
+    location: int | None = typer.Option(None, help="Only this location id."),
+    party: str | None = typer.Option(None, help="Only this eMSP, e.g. NL-ABC."),
+    since: str | None = typer.Option(None, "--from", help="End time at or after (ISO 8601)."),
+    until: str | None = typer.Option(None, "--to", help="End time before (ISO 8601)."),
+    limit: int = typer.Option(50, min=1, max=1000),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """CDRs, newest first."""
+    params: dict[str, Any] = {"limit": limit}
+    for key, value in (
+        ("station_id", station),
+        ("location_id", location),
+        ("party", party),
+        ("from", since),
+        ("to", until),
+    ):
+        if value is not None:
+            params[key] = value
+    rows: list[dict[str, Any]] = call_api("GET", "/api/cdrs", params=params)
+    if as_json:
+        console.print_json(json.dumps(rows))
+        return
+    show_table(rows, _COLUMNS, "CDRs")
+
+
+@cdr_app.command("show")
+def show(uid: str = typer.Argument(..., help="The CDR id, e.g. CDR-42-1.")) -> None:
+    """One CDR: our fields and its OCPI document."""
+    cdr = call_api("GET", f"/api/cdrs/{uid}")
+    console.print_json(json.dumps(cdr))
+
+
+@cdr_app.command("correct")
+def correct(
+    uid: str = typer.Argument(..., help="The CDR to correct."),
+    reason: str = typer.Option(..., help="Why (kept with the credit and the new CDR)."),
+    energy_wh: int | None = typer.Option(None, "--energy-wh", min=0, help="The right energy in Wh."),
+    stop_time: str | None = typer.Option(None, "--stop-time", help="The right end (ISO 8601)."),
+) -> None:
+    """Correct a CDR: a credit CDR cancels it and a new CDR replaces it."""
+    body: dict[str, Any] = {"reason": reason}
+    if energy_wh is not None:
+        body["energy_wh"] = energy_wh
+    if stop_time is not None:
+        body["stop_time"] = stop_time
+    result = call_api("POST", f"/api/cdrs/{uid}/corrections", json=body)
+    credit, new = result["credit"], result["cdr"]
+    console.print(
+        f"credited {uid} with {credit['cdr_uid']} ({credit['total_cost_incl_vat']} {credit['currency']}); "
+        f"new CDR {new['cdr_uid']}: {new['total_cost_incl_vat']} {new['currency']}",
+        markup=False,
+    )
