@@ -141,6 +141,19 @@ class Settings(BaseSettings):
         default=60.0, gt=0, description="Seconds between sweeps that mark overdue upload requests expired."
     )
 
+    # Tariffs and CDRs (requirements 157, 158)
+    tariff_activation_interval: float = Field(
+        default=15.0,
+        gt=0,
+        description="Seconds between checks that mark approved tariff versions active once their time "
+        "has come (pricing never waits for this: it reads the effective time).",
+    )
+    cdr_sweep_interval: float = Field(
+        default=60.0,
+        gt=0,
+        description="Seconds between sweeps that build CDRs a crash or outage left unbuilt.",
+    )
+
     @property
     def storage_directory(self) -> Path:
         if self.files_dir is not None:

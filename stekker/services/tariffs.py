@@ -758,3 +758,51 @@ async def _version_view(db: AsyncSession, record: TariffRecord, row: TariffVersi
         "parking_grace_minutes": row.parking_grace_minutes,
         "transitions": [_transition_view(t, row.version) for t in transitions],
     }
+
+
+# --- the demo ------------------------------------------------------------------------------------
+
+DEMO_TARIFF: dict[str, Any] = {
+    "tariff_alt_text": [
+        {
+            "language": "nl",
+            "text": "€ 0,42 per kWh; parkeren na het laden € 1,21 per uur (15 minuten gratis).",
+        },
+        {"language": "en", "text": "€0.42 per kWh; parking after charging €1.21 per hour (15 minutes free)."},
+    ],
+    "elements": [
+        {
+            "price_components": [
+                {"type": "ENERGY", "price": "0.35", "vat": "21.0", "step_size": 1},
+                {"type": "PARKING_TIME", "price": "1.00", "vat": "21.0", "step_size": 60},
+            ]
+        }
+    ],
+}
+
+
+async def seed_demo_tariff(ctx: ServiceContext) -> bool:
+    """`stekker demo` only: an active tariff for every station when there is none, so the
+    demo's sessions get priced CDRs. It skips the municipality's approval and says so in the
+    history; a real installation never calls this."""
+    now = ctx.now()
+
+    async def job(db: AsyncSession) -> bool:
+        if (await db.execute(select(TariffRecord.id).limit(1))).first() is not None:
+            return False
+        record = TariffRecord(
+            code="DEMO", name="Demo tariff", currency="EUR", created_by="demo", created_at=now
+        )
+        db.add(record)
+        await db.flush()
+        row = TariffVersion(tariff_id=record.id, version=1, created_by="demo", created_at=now)
+        _apply_draft(row, Draft(content=DEMO_TARIFF, parking_grace_minutes=15, effective_from=now))
+        db.add(row)
+        await db.flush()
+        _step(
+            db, record, row, S.ACTIVE, actor="demo", role="system", at=now, action="tariff.activated",
+            comment="demo data: active without the municipality's approval",
+        )  # fmt: skip
+        return True
+
+    return await ctx.write(job)
