@@ -40,10 +40,10 @@ __all__ = [
     "Role",
     "RoleCheck",
     "allow",
-    "only",
     "annotate_roles",
     "authenticate",
     "get_ctx",
+    "only",
     "route_roles",
 ]
 

@@ -39,6 +39,10 @@ class SessionOut(BaseModel):
     charging_state: str | None = Field(description="2.0.1: Charging, SuspendedEV, EVConnected, Idle...")
     id_token_type: str | None = Field(description="2.0.1: how the driver identified (ISO14443, eMAID...).")
     started_remotely_by: str | None = Field(description="Who asked the station to start it, if anyone.")
+    energy_supplier: str | None = Field(
+        default=None, description="The token's electricity supplier when the session started."
+    )
+    energy_contract_id: str | None = Field(default=None, description="The token's supplier contract id then.")
 
 
 async def _remote_actors(db: AsyncSession, sessions: list[ChargingSession]) -> dict[int, str]:
@@ -73,6 +77,8 @@ def _out(s: ChargingSession, actors: dict[int, str]) -> SessionOut:
         charging_state=s.charging_state,
         id_token_type=s.id_token_type,
         started_remotely_by=None if s.remote_start_id is None else actors.get(s.remote_start_id),
+        energy_supplier=s.energy_supplier,
+        energy_contract_id=s.energy_contract_id,
     )
 
 

@@ -13,6 +13,7 @@ from stekker.api.deps import CONFIGURE, READ, Caller, allow, get_ctx
 from stekker.db.models import Token, TokenStatus
 from stekker.services import tokens
 from stekker.services.context import ServiceContext
+from stekker.services.tokens import ENERGY_CONTRACT_MAX, ENERGY_CONTRACT_TEXT
 
 router = APIRouter(prefix="/api/tokens", tags=["tokens"])
 
@@ -37,11 +38,26 @@ class TokenIn(BaseModel):
     status: TokenStatus = TokenStatus.ACTIVE
     expires_at: datetime | None = Field(default=None, description="ISO 8601 with an offset.")
     allow_concurrent: bool = False
+    energy_supplier: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=ENERGY_CONTRACT_MAX,
+        pattern=ENERGY_CONTRACT_TEXT,
+        description="The driver's electricity supplier (OCPI energy_contract.supplier_name); "
+        "sessions record it at their start for the per-supplier energy report.",
+    )
+    energy_contract_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=ENERGY_CONTRACT_MAX,
+        pattern=ENERGY_CONTRACT_TEXT,
+        description="The driver's contract id at that supplier; needs energy_supplier.",
+    )
 
 
 class TokenPatch(BaseModel):
-    """Only the fields given change; `expires_at`, `group_id`, `contract_id` and
-    `visual_number` may be null to clear them."""
+    """Only the fields given change; `expires_at`, `group_id`, `contract_id`, `visual_number`,
+    `energy_supplier` and `energy_contract_id` may be null to clear them."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -51,6 +67,12 @@ class TokenPatch(BaseModel):
     group_id: str | None = Field(default=None, max_length=20)
     contract_id: str | None = Field(default=None, max_length=36)
     visual_number: str | None = Field(default=None, max_length=64)
+    energy_supplier: str | None = Field(
+        default=None, min_length=1, max_length=ENERGY_CONTRACT_MAX, pattern=ENERGY_CONTRACT_TEXT
+    )
+    energy_contract_id: str | None = Field(
+        default=None, min_length=1, max_length=ENERGY_CONTRACT_MAX, pattern=ENERGY_CONTRACT_TEXT
+    )
 
 
 class TokenOut(TokenIn):
@@ -72,6 +94,8 @@ def _out(t: Token) -> TokenOut:
         status=TokenStatus(t.status),
         expires_at=t.expires_at,
         allow_concurrent=t.allow_concurrent,
+        energy_supplier=t.energy_supplier,
+        energy_contract_id=t.energy_contract_id,
         list_version=t.list_version,
     )
 

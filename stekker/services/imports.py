@@ -43,7 +43,7 @@ from stekker.services.audit import audit
 from stekker.services.context import ServiceContext
 from stekker.services.inventory import group_name_problem, jsonable, security_profile_problem
 from stekker.services.stations import ensure_connector, ensure_evse
-from stekker.services.tokens import next_list_version
+from stekker.services.tokens import energy_contract_problem, next_list_version
 
 MAX_BYTES = 5 * 1024 * 1024
 MAX_ROWS = 10_000
@@ -71,6 +71,8 @@ TOKEN_COLUMNS = {
     "visual_number": "the number printed on the card",
     "issuer": "who issued the token",
     "allow_concurrent": "true or false",
+    "energy_supplier": "the driver's electricity supplier, up to 64 characters",
+    "energy_contract_id": "the driver's contract id at that supplier, up to 64 characters",
 }
 _ALIASES = {
     "station_id": "id",
@@ -735,10 +737,18 @@ def _plan_token(
                 f"allow_concurrent must be true or false, not {v['allow_concurrent'][:20]!r}"
             )
         fields["allow_concurrent"] = flag
+    current = tokens.get((country, party, uid))
+    for name in ("energy_supplier", "energy_contract_id"):
+        if name in v:
+            problem = energy_contract_problem(name, v[name])
+            if problem:
+                report.errors.append(problem)
+            fields[name] = v[name]
+    if "energy_contract_id" in v and not v.get("energy_supplier", current and current.energy_supplier):
+        report.errors.append("energy_contract_id needs an energy_supplier (whose contract is it?)")
     if report.errors:
         report.action = "error"
         return report, fields
-    current = tokens.get((country, party, uid))
     _note_changes(report, current, fields)
     report.action = "create" if current is None else ("update" if report.changes else "unchanged")
     return report, fields

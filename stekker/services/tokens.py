@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -10,12 +11,48 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from stekker.bus import Event
-from stekker.db.models import Counter, Token, TokenStatus
+from stekker.db.models import ChargingSession, Counter, Token, TokenStatus
 from stekker.services.audit import audit
 from stekker.services.context import ServiceContext
+from stekker.services.errors import Invalid
 from stekker.services.inventory import apply_changes
 
 LOCAL_LIST_COUNTER = "local_list_version"
+
+#: Supplier name and contract id (OCPI Token energy_contract): 1-64 characters, no control
+#: characters, no leading or trailing space (they end up in CSV reports and partner feeds).
+ENERGY_CONTRACT_MAX = 64
+ENERGY_CONTRACT_TEXT = r"^[^\s\x00-\x1f\x7f-\x9f](?:[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?$"
+# What stations never see: changing only these needs no new local authorization list.
+_OFF_STATION_FIELDS = frozenset({"energy_supplier", "energy_contract_id"})
+
+
+def energy_contract_problem(name: str, value: str | None) -> str | None:
+    """Why `value` cannot be a token's energy supplier or contract id, or None if it can."""
+    if value is None:
+        return None
+    if len(value) > ENERGY_CONTRACT_MAX:
+        return f"{name} has more than {ENERGY_CONTRACT_MAX} characters"
+    if not re.fullmatch(ENERGY_CONTRACT_TEXT, value):
+        return f"{name} must be text without control characters or surrounding spaces"
+    return None
+
+
+def _check_energy_contract(supplier: str | None, contract_id: str | None) -> None:
+    for name, value in (("energy_supplier", supplier), ("energy_contract_id", contract_id)):
+        problem = energy_contract_problem(name, value)
+        if problem:
+            raise Invalid(problem)
+    if contract_id is not None and supplier is None:
+        raise Invalid("energy_contract_id needs an energy_supplier (whose contract is it?)")
+
+
+async def stamp_energy_contract(db: AsyncSession, session: ChargingSession, token_id: int | None) -> None:
+    """Record on `session` the supplier contract of its token as it is now, at the start: the
+    energy report must not change when the driver later switches supplier."""
+    token = None if token_id is None else await db.get(Token, token_id)
+    session.energy_supplier = None if token is None else token.energy_supplier
+    session.energy_contract_id = None if token is None else token.energy_contract_id
 
 
 class TokenError(ValueError):
@@ -51,10 +88,13 @@ class TokenInput:
     status: TokenStatus = TokenStatus.ACTIVE
     expires_at: datetime | None = None
     allow_concurrent: bool = False
+    energy_supplier: str | None = None
+    energy_contract_id: str | None = None
 
 
 async def upsert_token(ctx: ServiceContext, actor: str, data: TokenInput) -> Token:
     """Create or update a token (keyed by country, party and uid) and bump the list version."""
+    _check_energy_contract(data.energy_supplier, data.energy_contract_id)
 
     async def job(db: AsyncSession) -> Token:
         token = (
@@ -78,6 +118,8 @@ async def upsert_token(ctx: ServiceContext, actor: str, data: TokenInput) -> Tok
         token.status = data.status
         token.expires_at = data.expires_at
         token.allow_concurrent = data.allow_concurrent
+        token.energy_supplier = data.energy_supplier
+        token.energy_contract_id = data.energy_contract_id
         token.list_version = await _next_list_version(db)
         await db.flush()
         audit(
@@ -131,6 +173,8 @@ TOKEN_FIELDS = (
     "visual_number",
     "issuer",
     "allow_concurrent",
+    "energy_supplier",
+    "energy_contract_id",
 )
 
 
@@ -140,16 +184,20 @@ async def next_list_version(db: AsyncSession) -> int:
 
 
 async def update_token(ctx: ServiceContext, actor: str, token_id: int, changes: dict[str, Any]) -> Token:
-    """Change some fields of a token. A real change bumps the local-list version and is
-    published, so connected stations get the differential list."""
+    """Change some fields of a token. A real change is published; one that stations see bumps
+    the local-list version, so connected stations get the differential list (the energy
+    contract is not on stations)."""
 
     async def job(db: AsyncSession) -> tuple[Token, bool]:
         token = await db.get(Token, token_id)
         if token is None:
             raise TokenError(f"no token with id {token_id}")
         changed = apply_changes(token, {k: v for k, v in changes.items() if k in TOKEN_FIELDS})
-        if changed:
+        if changed.keys() & {"energy_supplier", "energy_contract_id"}:
+            _check_energy_contract(token.energy_supplier, token.energy_contract_id)  # as it ends up
+        if changed.keys() - _OFF_STATION_FIELDS:
             token.list_version = await _next_list_version(db)
+        if changed:
             audit(
                 db,
                 actor=actor,

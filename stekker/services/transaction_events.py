@@ -31,6 +31,7 @@ from stekker.domain.metering import SampledValue, advance_readings, latest_regis
 from stekker.services.authorization import TokenVerdict, judge_token
 from stekker.services.context import ServiceContext
 from stekker.services.stations import ensure_evse
+from stekker.services.tokens import stamp_energy_contract
 from stekker.services.transactions import (
     close_stale_sessions,
     defer_samples,
@@ -281,6 +282,7 @@ async def _judge_event_token(
     else:
         session.token_uid = uid
         session.token_id = verdict.token_id
+        await stamp_energy_contract(db, session, verdict.token_id)
         session.id_token_type = report.token_type
         session.auth_status = verdict.decision.status.value
     return verdict

@@ -19,6 +19,7 @@ from stekker.services.audit import station_event
 from stekker.services.authorization import TokenVerdict, judge_token
 from stekker.services.context import ServiceContext
 from stekker.services.stations import ensure_evse
+from stekker.services.tokens import stamp_energy_contract
 
 # Samples stamped slightly before the start still belong to the session (clock skew).
 _START_TOLERANCE = timedelta(seconds=5)
@@ -147,6 +148,7 @@ async def _start_once(
             db, station_id, session, req.token_uid, req.timestamp, req.evse_number, req.remote_start_id
         )
         session.token_id = verdict.token_id
+        await stamp_energy_contract(db, session, verdict.token_id)
         result = StartResult(session.id, session.transaction_id, verdict, False)
         return result, superseded
 
