@@ -11,7 +11,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Depends, Path
+from fastapi import APIRouter, Body, Depends, Path, Query
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, Field
 
@@ -201,10 +201,20 @@ async def get_version(
 
 @router.get("/{code}/versions/{version}/comparison")
 async def comparison(
-    code: Code, version: VersionNo, ctx: ServiceContext = Depends(get_ctx), _: Caller = Depends(allow(*READ))
+    code: Code,
+    version: VersionNo,
+    history_days: Annotated[
+        int | None,
+        Query(
+            ge=1, le=366, description="Also reprice the real sessions this tariff billed in the last N days."
+        ),
+    ] = None,
+    ctx: ServiceContext = Depends(get_ctx),
+    _: Caller = Depends(allow(*READ)),
 ) -> dict[str, Any]:
-    """Old against new on every reference session, with the cap."""
-    return await tariffs.compare(ctx, code, version)
+    """Old against new on every reference session, with the cap; with `history_days`, the
+    real sessions of that period repriced under the proposal (`history`)."""
+    return await tariffs.compare(ctx, code, version, history_days)
 
 
 @router.post("/{code}/versions/{version}/submit", response_model=None)

@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
@@ -25,9 +27,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from stekker.bus import Event
+from stekker.db.models import Location
 from stekker.db.models_tariffs import (
     APPROVED_STATUSES,
     OPEN_STATUSES,
+    Cdr,
+    CdrKind,
     TariffRecord,
     TariffTransition,
     TariffVersion,
@@ -41,6 +46,8 @@ from stekker.domain.price_caps import (
     apply_cap,
     cap_limit,
 )
+from stekker.domain.pricing import price_session, with_parking_grace
+from stekker.domain.repricing import periods_from_cdr
 from stekker.domain.tariff_scope import AUDIENCES, validate_targets
 from stekker.domain.tariffs import Tariff, tariff_from_ocpi
 from stekker.services.audit import audit
@@ -54,7 +61,7 @@ from stekker.services.price_caps import (
     price_reference,
     reference_sessions_of,
 )
-from stekker.services.tariff_lookup import cap_at, cap_rule, parse_version
+from stekker.services.tariff_lookup import cap_at, cap_rule, parse_version, zone
 
 _CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,35}$")
 _PARTY = re.compile(r"^[A-Z]{2}-[A-Z0-9]{3}$")
@@ -69,6 +76,7 @@ _CONTENT_KEYS = {
 }
 _MAX_CONTENT_BYTES = 64_000
 _MAX_ELEMENTS = 50
+_REPRICE_LIMIT = 500_000  # sessions; a month of a 5,000-station network
 
 
 class TariffNotFound(Missing):
@@ -591,9 +599,12 @@ def _iso(moment: datetime | None) -> str | None:
 # --- reading -------------------------------------------------------------------------------------
 
 
-async def compare(ctx: ServiceContext, code: str, version: int) -> dict[str, Any]:
+async def compare(
+    ctx: ServiceContext, code: str, version: int, history_days: int | None = None
+) -> dict[str, Any]:
     """Old against new on every reference session: what the version in effect just before
-    the proposal's effective time costs, what the proposal costs, and the cap."""
+    the proposal's effective time costs, what the proposal costs, and the cap. With
+    `history_days`, also the real sessions this tariff billed in those days, repriced."""
     async with ctx.db() as db:
         record = await _record(db, code)
         row = await _version(db, record, version)
@@ -633,7 +644,18 @@ async def compare(ctx: ServiceContext, code: str, version: int) -> dict[str, Any
         if item["old"] and item["new"]:
             item["difference_incl_vat"] = item["new"]["incl_vat"] - item["old"]["incl_vat"]
         sessions.append(item)
+    repriced = None
+    if history_days is not None and new_tariff is not None:
+        repriced = await reprice_history(
+            ctx,
+            record.id,
+            new_tariff,
+            row.parking_grace_minutes,
+            history_days,
+            None if cap is None else cap[1],
+        )
     return {
+        "history": repriced,
         "tariff": code,
         "currency": record.currency,
         "version": version,
@@ -643,6 +665,62 @@ async def compare(ctx: ServiceContext, code: str, version: int) -> dict[str, Any
         "ends_tariff": row.ends_tariff,
         "cap": None if cap is None else {"id": cap[0], **_rule_json(cap[1])},
         "sessions": sessions,
+    }
+
+
+async def reprice_history(
+    ctx: ServiceContext,
+    tariff_id: int,
+    tariff: Tariff,
+    grace_minutes: int,
+    days: int,
+    cap: PriceCapRule | None,
+) -> dict[str, Any]:
+    """The last `days` of sessions billed by any version of the tariff, priced again under
+    `tariff` from their CDRs (credited CDRs left out): what the change would have meant."""
+    started = time.perf_counter()
+    since = ctx.now() - timedelta(days=days)
+    credited = select(Cdr.credits_cdr_id).where(Cdr.credits_cdr_id.is_not(None))
+    query = (
+        select(Cdr.data, Cdr.total_cost_incl_vat, Cdr.location_id)
+        .join(TariffVersion, TariffVersion.id == Cdr.tariff_version_id)
+        .where(
+            TariffVersion.tariff_id == tariff_id,
+            Cdr.kind == CdrKind.CHARGE,
+            Cdr.end_time >= since,
+            Cdr.id.not_in(credited),
+        )
+        .order_by(Cdr.id)
+        .limit(_REPRICE_LIMIT)
+    )
+    grace = timedelta(minutes=grace_minutes)
+    count = skipped = 0
+    old_total = new_total = Decimal(0)
+    zones: dict[int | None, Any] = {}
+    async with ctx.db() as db:
+        for location_id, name in (await db.execute(select(Location.id, Location.time_zone))).all():
+            zones[location_id] = zone(name)
+        result = await db.stream(query)
+        async for partition in result.partitions(2000):
+            for data, billed, location_id in partition:
+                try:
+                    periods = with_parking_grace(periods_from_cdr(data), grace)
+                    priced = price_session(tariff, periods, zones.get(location_id) or zone(None))
+                except (ValueError, KeyError, TypeError, ArithmeticError):
+                    skipped += 1
+                    continue
+                count += 1
+                old_total += billed
+                new_total += apply_cap(priced, cap).total_incl_vat
+    return {
+        "days": days,
+        "sessions": count,
+        "skipped": skipped,
+        "truncated": count + skipped >= _REPRICE_LIMIT,
+        "old_incl_vat": old_total,
+        "new_incl_vat": new_total,
+        "difference_incl_vat": new_total - old_total,
+        "seconds": round(time.perf_counter() - started, 3),
     }
 
 
