@@ -21,6 +21,7 @@ from stekker.db.writer import GroupCommitWriter
 from stekker.ocpp.server import Gateway
 from stekker.ocpp.tls import context_from_settings
 from stekker.services import housekeeping, users
+from stekker.services.cdrs import CdrWorker
 from stekker.services.context import ServiceContext
 from stekker.services.jobs import JobRunner
 from stekker.services.station_setup import LocalListSyncer
@@ -52,6 +53,7 @@ class Stekker:
         self._http_task: asyncio.Task[None] | None = None
         self._syncer = LocalListSyncer(self.ctx)
         self.jobs = JobRunner(self.ctx)  # bulk jobs of this process; resumed at start
+        self.cdrs = CdrWorker(self.ctx)  # the CDR of every session that ends here
         self.helpdesk_flows = FlowBook()  # stop-and-release flows started through this API
         self._chores: list[asyncio.Task[None]] = []  # retention purges, upload deadlines
 
@@ -61,6 +63,7 @@ class Stekker:
         self.writer.start()
         self._chores = housekeeping.start(self.ctx)
         self.bus.subscribe("token.changed", self._syncer.on_token_changed)
+        await self.cdrs.start()
         if self.settings.api_token is None and not await users.any_users(self.ctx):
             users.warn_open_once(self.ctx)
         s = self.settings
@@ -104,6 +107,7 @@ class Stekker:
         await self.helpdesk_flows.close()
         await self.jobs.stop()
         await self.gateway.stop()
+        await self.cdrs.stop()
         await self.writer.stop()
         await self.engine.dispose()
 

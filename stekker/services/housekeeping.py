@@ -8,7 +8,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from stekker.services import diagnostics, message_log, tariffs
+from stekker.services import cdrs, diagnostics, message_log, tariffs
 from stekker.services.context import ServiceContext
 
 log = logging.getLogger(__name__)
@@ -30,6 +30,7 @@ CHORES = (
         "diagnostics-expiry", lambda ctx: ctx.settings.diagnostics_expiry_interval, diagnostics.expire_overdue
     ),
     Chore("tariff-activation", lambda ctx: ctx.settings.tariff_activation_interval, tariffs.activate_due),
+    Chore("cdr-sweep", lambda ctx: ctx.settings.cdr_sweep_interval, cdrs.build_missing),
 )
 
 
