@@ -15,7 +15,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from stekker.domain.pricing import PricedSession, SessionPeriod, price_session
+from stekker.domain.pricing import (
+    CdrDimension,
+    PricedSession,
+    SessionPeriod,
+    price_session,
+    with_parking_grace,
+)
 from stekker.domain.tariffs import DimensionType, Tariff, tariff_from_ocpi
 
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "ocpi" / "2.2.1"
@@ -441,3 +447,331 @@ def test_spec_examples_for_step_size() -> None:
         both, charge("2025-01-06 10:00", "2025-01-06 10:21"), park("2025-01-06 10:21", "2025-01-06 10:37")
     )
     assert result.total_excl_vat == D("1.0167")
+
+
+# --- every official example, worked by hand (the sessions of the OCPI 2.2.1 text where it gives one) ----
+
+
+def test_tariff_1_two_euro_per_hour() -> None:
+    # OCPI text: 2.5 h charging at 2.00/h (VAT 10, step 60 s) = 5.00 excl., 5.50 incl.
+    result = price(load("tariff_1_simple_2hour.json"), charge("2025-01-06 10:00", "2025-01-06 12:30", 20_000))
+    assert (result.total_excl_vat, result.total_incl_vat) == (D("5.0000"), D("5.5000"))
+    assert result.dimension(ENERGY) is None  # energy is free under a TIME-only tariff
+    # 61 min 30 s is rounded to 62 min: 62/60 x 2 = 2.0666.. -> 2.0667; incl. x 1.1 = 2.2733..
+    odd = price(load("tariff_1_simple_2hour.json"), charge("2025-01-06 10:00:00", "2025-01-06 11:01:30"))
+    assert (odd.total_excl_vat, odd.total_incl_vat) == (D("2.0667"), D("2.2733"))
+    # parking is not billed at all: no PARKING_TIME component
+    parked = price(
+        load("tariff_1_simple_2hour.json"),
+        charge("2025-01-06 10:00", "2025-01-06 11:00"),
+        park("2025-01-06 11:00", "2025-01-06 15:00"),
+    )
+    assert parked.total_excl_vat == D("2.0000")
+
+
+def test_tariff_2_ad_hoc_two_and_a_half_hours() -> None:
+    # OCPI text: 2.5 h at 1.90/h, VAT 5.2 % = 4.75 excl., 4.997 incl. ("5.00" in the text, in cents)
+    result = price(load("tariff_2_alt_text.json"), charge("2025-01-06 10:00", "2025-01-06 12:30"))
+    assert (result.total_excl_vat, result.total_incl_vat) == (D("4.7500"), D("4.9970"))
+
+
+def test_tariff_3_energy_step_of_100_wh() -> None:
+    # OCPI text: FLAT 0.50 (VAT 20) + 20.45 kWh billed as 20.5 kWh x 0.25 (VAT 10) = 0.50 + 5.125 = 5.625
+    # excl.; 0.60 + 5.6375 = 6.2375 incl. (the text shows cents: 5.63 and 6.24)
+    result = price(load("tariff_3_alt_url.json"), charge("2025-01-06 10:00", "2025-01-06 12:00", 20_450))
+    energy = result.dimension(ENERGY)
+    assert energy is not None and (energy.quantity, energy.billed_quantity) == (D("20.45"), D("20.5"))
+    assert cost(result, ENERGY) == (D("5.1250"), D("5.6375"))
+    assert (result.total_excl_vat, result.total_incl_vat) == (D("5.6250"), D("6.2375"))
+
+
+def test_tariff_4_the_two_sessions_of_the_ocpi_text() -> None:
+    tariff = load("tariff_4_complex.json")
+    # Monday 09:30 local (2025-01-13 08:30 UTC), 165 min at 16 A, then parked 42 min (12:15-12:57 local):
+    # FLAT 2.50 / 2.875; TIME 2.75 h x 1.00 = 2.75 / 3.30 (not rounded: parking follows);
+    # PARKING 42 -> 45 min x 5.00 = 3.75 / 4.125. Total 9.00 / 10.30.
+    monday = price(
+        tariff,
+        charge("2025-01-13 08:30", "2025-01-13 11:15", 25_000, "16"),
+        park("2025-01-13 11:15", "2025-01-13 11:57"),
+    )
+    assert cost(monday, TIME) == (D("2.7500"), D("3.3000"))
+    assert cost(monday, PARKING) == (D("3.7500"), D("4.1250"))
+    assert (monday.total_excl_vat, monday.total_incl_vat) == (D("9.0000"), D("10.3000"))
+    # Saturday 13:30 local (2025-01-11 12:30 UTC), 114 min at 43 A, parked 71 min (15:24-16:35 local):
+    # FLAT 2.50 / 2.875; TIME 1.9 h x 1.25 = 2.375 / 2.85; PARKING 71 -> 75 min x 6.00 = 7.50 / 8.25.
+    # Total 12.375 / 13.975. (The OCPI text prices the charging time at 2.28: 114 min x 1.20, a slip.)
+    saturday = price(
+        tariff,
+        charge("2025-01-11 12:30", "2025-01-11 14:24", 40_000, "43"),
+        park("2025-01-11 14:24", "2025-01-11 15:35"),
+    )
+    assert cost(saturday, PARKING) == (D("7.5000"), D("8.2500"))
+    assert cost(saturday, TIME) == (D("2.3750"), D("2.8500"))
+    assert (saturday.total_excl_vat, saturday.total_incl_vat) == (D("12.3750"), D("13.9750"))
+
+
+def test_tariff_6_under_the_maximum() -> None:
+    # OCPI text: 30 kWh: 0.50 + 7.50 = 8.00 excl., 0.60 + 8.25 = 8.85 incl. (max 10 / 11 not reached)
+    result = price(
+        load("tariff_6_025kwh_start_max_price.json"), charge("2025-01-06 10:00", "2025-01-06 13:00", 30_000)
+    )
+    assert (result.total_excl_vat, result.total_incl_vat, result.capped_by) == (D("8"), D("8.85"), None)
+
+
+def test_tariff_8_twenty_kwh() -> None:
+    # OCPI text: 20 kWh x 0.25 = 5.00 excl., 5.50 incl.; time and parking are free
+    result = price(
+        load("tariff_8_simple_025kwh.json"),
+        charge("2025-01-06 10:00", "2025-01-06 12:00", 20_000),
+        park("2025-01-06 12:00", "2025-01-06 20:00"),
+    )
+    assert (result.total_excl_vat, result.total_incl_vat) == (D("5.0000"), D("5.5000"))
+
+
+def test_tariff_9_start_fee_and_energy() -> None:
+    # OCPI text: FLAT 0.50 (VAT 20) + 20 kWh x 0.25 (VAT 10) = 5.50 excl., 0.60 + 5.50 = 6.10 incl.
+    result = price(load("tariff_9_025kwh_start.json"), charge("2025-01-06 10:00", "2025-01-06 12:00", 20_000))
+    assert (result.total_excl_vat, result.total_incl_vat) == (D("5.5000"), D("6.1000"))
+    # nothing charged: the start fee alone
+    empty = price(load("tariff_9_025kwh_start.json"), charge("2025-01-06 10:00", "2025-01-06 10:01"))
+    assert (empty.total_excl_vat, empty.total_incl_vat) == (D("0.5000"), D("0.6000"))
+
+
+def test_tariff_10_parking_rounded_to_a_quarter() -> None:
+    # OCPI text: 20 kWh, parked 40 min: 0.50 + 5.00 + 45 min x 2.00/h = 1.50 -> 7.00 excl.;
+    # 0.60 + 5.50 + 1.80 = 7.90 incl.
+    result = price(
+        load("tariff_10_025kwh_parking_start.json"),
+        charge("2025-01-06 10:00", "2025-01-06 12:00", 20_000),
+        park("2025-01-06 12:00", "2025-01-06 12:40"),
+    )
+    assert (result.total_excl_vat, result.total_incl_vat) == (D("7.0000"), D("7.9000"))
+
+
+def test_tariff_11_start_fee_and_time() -> None:
+    # FLAT 0.40 (VAT 25) + TIME 1.90/h (VAT 5.2, step 300 s). 123 min -> 125 min:
+    # 125/60 x 1.90 = 3.958333.. ; incl. x 1.052 = 4.164166..
+    # Total 0.40 + 3.958333.. = 4.3583 excl.; 0.50 + 4.164166.. = 4.6642 incl.
+    result = price(
+        load("tariff_11_not_possible_alt_text.json"), charge("2025-01-06 10:00", "2025-01-06 12:03")
+    )
+    assert cost(result, FLAT) == (D("0.4000"), D("0.5000"))
+    assert (result.total_excl_vat, result.total_incl_vat) == (D("4.3583"), D("4.6642"))
+
+
+def test_tariff_13_the_session_of_the_ocpi_text() -> None:
+    # OCPI text: 150 min charging at 3.00/h (VAT 10) + 42 min parked at 5.00/h (VAT 20, step 300 s):
+    # 7.50 + 45 min = 3.75 -> 11.25 excl.; 8.25 + 4.50 = 12.75 incl.
+    result = price(
+        load("tariff_13_simple_3hour_5parking.json"),
+        charge("2025-01-06 10:00", "2025-01-06 12:30"),
+        park("2025-01-06 12:30", "2025-01-06 13:12"),
+    )
+    assert (result.total_excl_vat, result.total_incl_vat) == (D("11.2500"), D("12.7500"))
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "tariff_16_reservation_2_euro_fee_5_euro_per_hour.json",
+        "tariff_17_reservation_with_expire_fee.json",
+        "tariff_18_reservation_with_expire_time.json",
+    ],
+)
+def test_reservation_examples_price_the_charging_part(name: str) -> None:
+    # The OCPI text charges 20 kWh after a reservation; the engine prices the charging session only
+    # (reservations are not priced yet), which is the FLAT 0.50 (VAT 20) + 20 kWh x 0.25 (VAT 10) of the
+    # text's breakdown: 5.50 excl., 6.10 incl. The reservation's own FLAT (2.00 or 4.00, listed first)
+    # is not billed to the session.
+    result = price(load(name), charge("2025-01-06 10:00", "2025-01-06 12:00", 20_000))
+    assert cost(result, FLAT) == (D("0.5000"), D("0.6000"))
+    assert result.dimension(TIME) is None
+    assert (result.total_excl_vat, result.total_incl_vat) == (D("5.5000"), D("6.1000"))
+
+
+def test_tariff_put_example_time_in_five_minute_steps() -> None:
+    # TIME 2.00/h, VAT 10, step 300 s: 61 min -> 65 min = 2.1666.. excl. -> 2.1667; incl. 2.3833..
+    result = price(load("tariff_put_example.json"), charge("2025-01-06 10:00", "2025-01-06 11:01"))
+    assert (result.total_excl_vat, result.total_incl_vat) == (D("2.1667"), D("2.3833"))
+
+
+def test_max_power_restriction_example() -> None:
+    # ENERGY 0.20 below 16 kW, 0.35 below 32 kW, else 0.50 (VAT 20). max_power is in W on a period.
+    tariff = load("tariffrestriction_example_max_power.json")
+
+    def at_power(kw: int, kwh: int) -> SessionPeriod:
+        return SessionPeriod(
+            at("2025-01-06 10:00"), at("2025-01-06 11:00"), kwh * 1000, True, None, D(kw * 1000)
+        )
+
+    # 11 kW for 1 h: 11 x 0.20 = 2.20 / 2.64; 22 kW: 22 x 0.35 = 7.70 / 9.24; 50 kW: 50 x 0.50 = 25 / 30
+    assert (
+        price(tariff, at_power(11, 11)).total_excl_vat,
+        price(tariff, at_power(11, 11)).total_incl_vat,
+    ) == (
+        D("2.2000"),
+        D("2.6400"),
+    )
+    assert price(tariff, at_power(22, 22)).total_incl_vat == D("9.2400")
+    assert price(tariff, at_power(50, 50)).total_incl_vat == D("30.0000")
+    # 16 kW exactly is not below 16 kW (max_* bounds are exclusive): 16 x 0.35 = 5.60
+    assert price(tariff, at_power(16, 16)).total_excl_vat == D("5.6000")
+    # power unknown: the power restrictions do not hold, the unrestricted 0.50 applies: 11 x 0.5 = 5.50
+    unknown = price(tariff, charge("2025-01-06 10:00", "2025-01-06 11:00", 11_000))
+    assert unknown.total_excl_vat == D("5.5000")
+    # 1 h at 11 kW then 1 h at 22 kW: 2.20 + 7.70 = 9.90 excl., 11.88 incl.; two charging periods
+    two = price(
+        tariff,
+        SessionPeriod(at("2025-01-06 10:00"), at("2025-01-06 11:00"), 11_000, True, None, D(11_000)),
+        SessionPeriod(at("2025-01-06 11:00"), at("2025-01-06 12:00"), 22_000, True, None, D(22_000)),
+    )
+    assert (two.total_excl_vat, two.total_incl_vat) == (D("9.9000"), D("11.8800"))
+    assert [p.tariff_elements for p in two.charging_periods] == [((ENERGY, 0),), ((ENERGY, 1),)]
+
+
+# Which test works out a session for each official example: every fixture needs one.
+RESERVATIONS = "test_reservation_examples_price_the_charging_part"
+WORKED_BY_HAND = {
+    "tariff_1_simple_2hour.json": "test_tariff_1_two_euro_per_hour",
+    "tariff_2_alt_text.json": "test_tariff_2_ad_hoc_two_and_a_half_hours",
+    "tariff_3_alt_url.json": "test_tariff_3_energy_step_of_100_wh",
+    "tariff_4_complex.json": "test_tariff_4_the_two_sessions_of_the_ocpi_text",
+    "tariff_5_free_of_charge.json": "test_free_of_charge",
+    "tariff_6_025kwh_start_max_price.json": "test_max_price",
+    "tariff_7_first_hour_kwh_free.json": "test_min_max_kwh_and_duration_from_session_start",
+    "tariff_8_simple_025kwh.json": "test_tariff_8_twenty_kwh",
+    "tariff_9_025kwh_start.json": "test_tariff_9_start_fee_and_energy",
+    "tariff_10_025kwh_parking_start.json": "test_tariff_10_parking_rounded_to_a_quarter",
+    "tariff_11_not_possible_alt_text.json": "test_tariff_11_start_fee_and_time",
+    "tariff_12_025kwh_min_price.json": "test_min_price",
+    "tariff_13_simple_3hour_5parking.json": "test_tariff_13_the_session_of_the_ocpi_text",
+    "tariff_14_step_size.json": "test_time_of_day_boundary_splits_the_period_and_last_step_size_rounds",
+    "tariff_15_reservation_5_euro_per_hour.json": "test_reservation_elements_do_not_price_a_session",
+    "tariff_16_reservation_2_euro_fee_5_euro_per_hour.json": RESERVATIONS,
+    "tariff_17_reservation_with_expire_fee.json": RESERVATIONS,
+    "tariff_18_reservation_with_expire_time.json": RESERVATIONS,
+    "tariff_put_example.json": "test_tariff_put_example_time_in_five_minute_steps",
+    "tariffrestriction_example_max_duration.json": "test_price_changes_with_session_duration",
+    "tariffrestriction_example_max_power.json": "test_max_power_restriction_example",
+}
+
+
+def test_every_official_tariff_example_has_a_session_worked_by_hand() -> None:
+    assert {p.name for p in FIXTURES.glob("tariff*.json")} == set(WORKED_BY_HAND)
+    for name, test in WORKED_BY_HAND.items():
+        assert callable(globals().get(test)), f"{name}: {test} does not exist"
+
+
+# --- parking grace and free parking ---------------------------------------------------------------
+
+
+def test_free_parking_counts_as_parking_time_but_is_not_billed() -> None:
+    # tariff 10: FLAT 0.50, 10 kWh x 0.25 = 2.50, parking 2.00/h step 900. 20 min parked, all free:
+    # 0.50 + 2.50 = 3.00 excl., 0.60 + 2.75 = 3.35 incl.; the parking time is still reported (1/3 h).
+    result = price(
+        load("tariff_10_025kwh_parking_start.json"),
+        charge("2025-01-06 10:00", "2025-01-06 11:00", 10_000),
+        SessionPeriod(at("2025-01-06 11:00"), at("2025-01-06 11:20"), 0, False, free_parking=True),
+    )
+    assert (result.total_excl_vat, result.total_incl_vat) == (D("3.0000"), D("3.3500"))
+    assert result.dimension(PARKING) is None
+    assert result.total_parking_time_hours == D("0.3333")
+    free = result.charging_periods[-1]
+    assert free.tariff_elements == ()  # no element priced it
+    assert free.dimensions[1] == CdrDimension(PARKING, D("0.3333"))
+
+
+def test_parking_grace_frees_the_start_of_the_idle_time() -> None:
+    # tariff 10, 15 min grace. Charging 10:00-11:00 10 kWh, parked 11:00-11:40:
+    # 11:00-11:15 free; 11:15-11:40 = 25 min, rounded to 30 min (step 900) x 2.00 = 1.00 / 1.20.
+    # Total 0.50 + 2.50 + 1.00 = 4.00 excl.; 0.60 + 2.75 + 1.20 = 4.55 incl.
+    periods = with_parking_grace(
+        [
+            charge("2025-01-06 10:00", "2025-01-06 11:00", 10_000),
+            park("2025-01-06 11:00", "2025-01-06 11:40"),
+        ],
+        timedelta(minutes=15),
+    )
+    assert [(p.start, p.end, p.free_parking) for p in periods] == [
+        (at("2025-01-06 10:00"), at("2025-01-06 11:00"), False),
+        (at("2025-01-06 11:00"), at("2025-01-06 11:15"), True),
+        (at("2025-01-06 11:15"), at("2025-01-06 11:40"), False),
+    ]
+    result = price(load("tariff_10_025kwh_parking_start.json"), *periods)
+    assert cost(result, PARKING) == (D("1.0000"), D("1.2000"))
+    assert (result.total_excl_vat, result.total_incl_vat) == (D("4.0000"), D("4.5500"))
+    assert result.total_parking_time_hours == D("0.6667")  # the free 15 min count as parking time
+    assert with_parking_grace(periods, timedelta(minutes=15)) == periods  # applying it again changes nothing
+
+
+def test_parking_grace_starts_again_after_charging_and_after_a_gap() -> None:
+    grace = timedelta(minutes=15)
+    periods = with_parking_grace(
+        [
+            charge("2025-01-06 10:00", "2025-01-06 11:00", 10_000),
+            park("2025-01-06 11:00", "2025-01-06 11:10"),  # a pause: all free (10 of 15 min)
+            park("2025-01-06 11:10", "2025-01-06 11:20"),  # same run: 5 min free, 5 billed
+            charge("2025-01-06 11:20", "2025-01-06 12:00", 6_000),
+            park("2025-01-06 12:00", "2025-01-06 12:30"),  # a new run: 15 free, 15 billed
+            park("2025-01-06 13:00", "2025-01-06 13:10"),  # after a gap: a new run, all free
+        ],
+        grace,
+    )
+    free = [(p.start, p.end) for p in periods if p.free_parking]
+    assert free == [
+        (at("2025-01-06 11:00"), at("2025-01-06 11:10")),
+        (at("2025-01-06 11:10"), at("2025-01-06 11:15")),
+        (at("2025-01-06 12:00"), at("2025-01-06 12:15")),
+        (at("2025-01-06 13:00"), at("2025-01-06 13:10")),
+    ]
+    # tariff 10: parking billed 5 + 15 = 20 min -> 30 min (step 900) x 2.00 = 1.00;
+    # 0.50 + 16 kWh x 0.25 = 4.00 + 1.00 = 5.50 excl.
+    result = price(load("tariff_10_025kwh_parking_start.json"), *periods)
+    assert result.total_excl_vat == D("5.5000")
+
+
+def test_parking_grace_edge_cases() -> None:
+    periods = [
+        charge("2025-01-06 10:00", "2025-01-06 11:00", 10_000),
+        park("2025-01-06 11:00", "2025-01-06 11:40"),
+    ]
+    assert with_parking_grace(periods, timedelta(0)) == periods
+    assert with_parking_grace(periods, timedelta(minutes=-5)) == periods
+    # a grace longer than the parking frees all of it
+    assert [p.free_parking for p in with_parking_grace(periods, timedelta(hours=2))] == [False, True]
+    # energy in a parked period (a trickle) is shared in proportion to time, in whole Wh: 10 of 40 min
+    trickle = SessionPeriod(at("2025-01-06 11:00"), at("2025-01-06 11:40"), 101, False)
+    split = with_parking_grace([trickle], timedelta(minutes=10))
+    assert [(p.energy_wh, p.free_parking) for p in split] == [(25, True), (76, False)]
+    # a stretch that came already free uses up the grace (applying the grace twice is applying it once)
+    given = [SessionPeriod(at("2025-01-06 11:00"), at("2025-01-06 11:10"), 0, False, free_parking=True)]
+    given.append(park("2025-01-06 11:10", "2025-01-06 11:40"))
+    assert [(p.end, p.free_parking) for p in with_parking_grace(given, timedelta(minutes=15))] == [
+        (at("2025-01-06 11:10"), True),
+        (at("2025-01-06 11:15"), True),
+        (at("2025-01-06 11:40"), False),
+    ]
+
+
+def test_parking_grace_can_lift_the_time_rounding() -> None:
+    # A consequence of the OCPI step_size rule (TIME is rounded only when no PARKING_TIME is billed):
+    # TIME 1.00/h step 900 s, PARKING 0.10/h step 60 s. Charging 10 min, parked 5 min.
+    # Without grace: 10 min x 1.00/h = 0.1667 (not rounded) + 5 min x 0.10/h = 0.0083 -> 0.1750.
+    # With a 15 min grace the parking is free, so TIME is rounded to 15 min: 0.25, more than without.
+    tariff = tariff_from_ocpi(
+        {
+            "currency": "EUR",
+            "elements": [
+                {
+                    "price_components": [
+                        {"type": "TIME", "price": 1, "step_size": 900},
+                        {"type": "PARKING_TIME", "price": 0.1, "step_size": 60},
+                    ]
+                }
+            ],
+        }
+    )
+    periods = [charge("2025-01-06 10:00", "2025-01-06 10:10"), park("2025-01-06 10:10", "2025-01-06 10:15")]
+    assert price(tariff, *periods).total_excl_vat == D("0.1750")
+    assert price(tariff, *with_parking_grace(periods, timedelta(minutes=15))).total_excl_vat == D("0.2500")

@@ -7,7 +7,9 @@ How it works, in period boundaries only (no per-second loops):
 
 1. Each input period is cut where any restriction could change: the local
    times of day named by the tariff (and local midnight when a day or date
-   restriction exists), the moments the session reaches a ``min/max_duration``,
+   restriction exists) at every instant the wall clock shows them (twice in
+   the hour repeated when DST ends, never in the hour skipped when it starts,
+   plus the DST jump itself), the moments the session reaches a ``min/max_duration``,
    and the moments the cumulative energy reaches a ``min/max_kwh`` (energy is
    taken as delivered evenly within a period, so the moment is interpolated).
 2. At the start of each piece, for each dimension the piece consumes (ENERGY
@@ -45,6 +47,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from decimal import ROUND_HALF_UP, Decimal
+from itertools import pairwise
 
 from stekker.domain.tariffs import (
     DayOfWeek,
@@ -59,6 +62,9 @@ FOUR_PLACES = Decimal("0.0001")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US_PER_S = 1_000_000
 _US_PER_HOUR = 3600 * _US_PER_S
+_US_PER_DAY = 24 * _US_PER_HOUR
+_WEEK_US = 7 * _US_PER_DAY
+_EPOCH_DATE = date(1970, 1, 1)
 _WH_PER_KWH = 1000
 _HUNDRED = Decimal(100)
 _WEEKDAYS = tuple(DayOfWeek)  # index = date.weekday()
@@ -257,6 +263,7 @@ def _kwh_to_wh(value: Decimal) -> int:
 class _Prepared:
     by_dimension: dict[DimensionType, tuple[tuple[int, PriceComponent, TariffRestrictions], ...]]
     times_of_day: tuple[time, ...]
+    times_of_day_us: tuple[int, ...]  # the same, in µs since midnight
     duration_marks_us: tuple[int, ...]
     kwh_marks_wh: tuple[int, ...]
 
@@ -306,6 +313,9 @@ def _prepare(tariff: Tariff) -> _Prepared:
     return _Prepared(
         by_dimension={kind: tuple(items) for kind, items in by_dimension.items()},
         times_of_day=tuple(sorted(tods)),
+        times_of_day_us=tuple(
+            ((t.hour * 60 + t.minute) * 60 + t.second) * _US_PER_S + t.microsecond for t in sorted(tods)
+        ),
         duration_marks_us=tuple(sorted(durations)),
         kwh_marks_wh=tuple(sorted(kwhs)),
     )
@@ -390,22 +400,40 @@ def _time_marks(
     marks: set[int] = set()
     if prepared.times_of_day:
         # a local time of day on local date d lies inside the period only if d is one of its local dates
-        first = _from_us(start_us).astimezone(tz).date()
-        last = _from_us(end_us).astimezone(tz).date()
+        first_local = _from_us(start_us).astimezone(tz)
+        last_local = _from_us(end_us).astimezone(tz)
+        first, last = first_local.date(), last_local.date()
+        # Same UTC offset at both ends of a period shorter than a week: no DST switch inside (zones
+        # switch months apart), so each local time of day is one instant. The common, fast case.
+        steady = first_local.utcoffset() == last_local.utcoffset() and end_us - start_us < _WEEK_US
+        if steady:
+            # one offset throughout: the wall clock shows ``moment`` on ``day`` at local midnight + moment
+            # - offset, no time zone lookups needed
+            utc_offset = first_local.utcoffset() or timedelta(0)
+            offset_us = (utc_offset.days * 86_400 + utc_offset.seconds) * _US_PER_S + utc_offset.microseconds
+            day_us = (first - _EPOCH_DATE).days * _US_PER_DAY
+            for _ in range((last - first).days + 1):
+                for moment_us in prepared.times_of_day_us:
+                    at = day_us + moment_us - offset_us
+                    if start_us < at < end_us:
+                        marks.add(at)
+                day_us += _US_PER_DAY
         day = first
-        while day <= last:
+        while not steady and day <= last:
             for moment in prepared.times_of_day:
+                local = datetime.combine(day, moment, tzinfo=tz)
+                at = _us(local)
                 # Fix (H3): restrictions read the wall clock, so a boundary is every instant the wall clock
                 # shows ``moment``: twice in the repeated hour when DST ends (fold 0 then 1), never in the
                 # hour skipped when it starts (fold 0 is then the later instant, and taking it priced up to
                 # an hour after the jump at the old rate); the jump itself is added below.
-                local = datetime.combine(day, moment, tzinfo=tz)
-                at, again = _us(local), _us(local.replace(fold=1))
+                again = _us(local.replace(fold=1))
                 for instant in (at, again) if at < again else (at,) if at == again else ():
                     if start_us < instant < end_us:
                         marks.add(instant)
             day += timedelta(days=1)
-        marks.update(_offset_changes(start_us, end_us, first, last, tz))
+        if not steady:
+            marks.update(_offset_changes(start_us, end_us, first, last, tz))
     for offset in prepared.duration_marks_us:
         at = session_start_us + offset
         if start_us < at < end_us:
@@ -424,7 +452,7 @@ def _offset_changes(start_us: int, end_us: int, first: date, last: date, tz: tzi
         day += timedelta(days=1)
     probes.append(end_us)
     changes: list[int] = []
-    for low, high in zip(probes, probes[1:], strict=False):
+    for low, high in pairwise(probes):
         before = _from_us(low).astimezone(tz).utcoffset()
         if high <= low or _from_us(high).astimezone(tz).utcoffset() == before:
             continue
