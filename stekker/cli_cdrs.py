@@ -11,17 +11,20 @@ from stekker.clikit import call_api, console, show_table
 
 cdr_app = typer.Typer(help="Charge detail records: the bills of finished sessions.", no_args_is_help=True)
 
-_COLUMNS = [
-    "cdr_uid",
-    "kind",
-    "session_id",
-    "station_id",
-    "end_time",
-    "total_energy_wh",
-    "total_cost_incl_vat",
-    "currency",
-    "capped_by",
-]
+_COLUMNS = ["cdr", "kind", "station", "ended (UTC)", "kWh", "cost incl. VAT", "capped"]
+
+
+def _line(row: dict[str, Any]) -> dict[str, Any]:
+    """A CDR as one narrow table row (the full record is `stekker cdr show` / `--json`)."""
+    return {
+        "cdr": row["cdr_uid"],
+        "kind": row["kind"],
+        "station": row["station_id"],
+        "ended (UTC)": str(row["end_time"])[:16].replace("T", " "),
+        "kWh": f"{row['total_energy_wh'] / 1000:.3f}",
+        "cost incl. VAT": f"{row['currency']} {row['total_cost_incl_vat']}",
+        "capped": row.get("capped_by") or "",
+    }
 
 
 @cdr_app.command("list")
@@ -49,7 +52,7 @@ def list_cdrs(
     if as_json:
         console.print_json(json.dumps(rows))
         return
-    show_table(rows, _COLUMNS, "CDRs")
+    show_table([_line(r) for r in rows], _COLUMNS, "CDRs")
 
 
 @cdr_app.command("show")

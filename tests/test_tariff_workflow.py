@@ -216,7 +216,7 @@ async def test_rejection_needs_a_comment_and_ends_the_proposal(
     assert rejected["transitions"][-1]["comment"] == "te duur"
     assert (await wait_for(events, "tariff.rejected")).data["comment"] == "te duur"
     refused = await api.post("/api/tariffs/DC/versions/1/approve", headers=muni)
-    assert refused.status_code == 409 and "submitted" in refused.json()["detail"]
+    assert refused.status_code == 409 and "only a submitted version" in refused.json()["detail"]
     # the operator starts over with a new version
     again = await ok(
         await api.put(
@@ -267,19 +267,19 @@ async def test_forbidden_transitions(
         assert response.status_code == status, response.text
         assert words in response.json()["detail"], response.json()
 
-    await refused("1/approve", muni, 409, "only a submitted proposal")
-    await refused("1/reject", muni, 409, "only a submitted proposal", {"comment": "x"})
+    await refused("1/approve", muni, 409, "only a submitted version")
+    await refused("1/reject", muni, 409, "only a submitted version", {"comment": "x"})
     await refused("9/submit", op, 404, "no version 9")
     await ok(await api.post("/api/tariffs/T/versions/1/submit", headers=op))
-    await refused("1/submit", op, 409, "only a draft")
+    await refused("1/submit", op, 409, "only a draft version")
     changed = await api.put("/api/tariffs/T/draft", json={"content": energy_tariff("0.2")}, headers=op)
     assert changed.status_code == 409 and "withdraw it" in changed.json()["detail"]
     # the effective time passed while the municipality was reading: approving is refused
     clock.now = soon + timedelta(seconds=1)
     await refused("1/approve", muni, 409, "not in the future")
     await ok(await api.post("/api/tariffs/T/versions/1/withdraw", json={"comment": "new date"}, headers=op))
-    await refused("1/withdraw", op, 409, "cannot be withdrawn")
-    await refused("1/submit", op, 409, "only a draft")
+    await refused("1/withdraw", op, 409, "can be withdrawn")
+    await refused("1/submit", op, 409, "only a draft version")
 
     # a draft whose time is already past cannot be submitted
     past = await ok(
@@ -301,7 +301,7 @@ async def test_forbidden_transitions(
     await ok(await api.post(f"/api/tariffs/T/versions/{past['version']}/approve", headers=muni))
     clock.now = later
     assert await tariffs.activate_due(server.ctx) == 1
-    await refused(f"{past['version']}/withdraw", op, 409, "cannot be withdrawn")
+    await refused(f"{past['version']}/withdraw", op, 409, "can be withdrawn")
 
 
 async def test_maximum_price_refuses_a_proposal_and_explains(

@@ -247,33 +247,20 @@ def restriction_text(r: TariffRestrictions, lang: Lang) -> str:
         parts.append(f"{'vanaf' if lang == 'nl' else 'from'} {_date(r.start_date, lang)}")
     if r.end_date is not None:
         parts.append(f"{'tot' if lang == 'nl' else 'until'} {_date(r.end_date, lang)}")
-    if _present(r.min_kwh, r.max_kwh):
-        parts.append(
-            _bounds(
-                _number(r.min_kwh, lang) if r.min_kwh else None,
-                _number(r.max_kwh, lang) if r.max_kwh is not None else None,
-                lang,
-                _KWH,
+    for low, high, words in (
+        (r.min_kwh, r.max_kwh, _KWH),
+        (r.min_power, r.max_power, _POWER),
+        (r.min_current, r.max_current, _CURRENT),
+    ):
+        if _present(low, high):
+            parts.append(
+                _bounds(
+                    _number(low, lang) if low else None,
+                    _number(high, lang) if high is not None else None,
+                    lang,
+                    words,
+                )
             )
-        )
-    if _present(r.min_power, r.max_power):
-        parts.append(
-            _bounds(
-                _number(r.min_power, lang) if r.min_power else None,
-                _number(r.max_power, lang) if r.max_power is not None else None,
-                lang,
-                _POWER,
-            )
-        )
-    if _present(r.min_current, r.max_current):
-        parts.append(
-            _bounds(
-                _number(r.min_current, lang) if r.min_current else None,
-                _number(r.max_current, lang) if r.max_current is not None else None,
-                lang,
-                _CURRENT,
-            )
-        )
     if not r.min_duration and r.max_duration == 3600:
         parts.append("in het eerste uur" if lang == "nl" else "during the first hour")
     elif _present(r.min_duration, r.max_duration):

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -327,58 +328,100 @@ async def save_draft(ctx: ServiceContext, *, actor: str, code: str, draft: Draft
     return await ctx.write(job)
 
 
-async def submit(ctx: ServiceContext, *, actor: str, code: str, version: int) -> dict[str, Any]:
-    """Send a draft to the municipality; refused when its effective time is not in the future
-    or when it costs more than the cap on a reference session (the message says which)."""
+Check = Callable[[AsyncSession, TariffRecord, TariffVersion, datetime], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class _Move:
+    """One kind of workflow step: from which statuses, to which, what the other side is told."""
+
+    action: str
+    allowed_from: tuple[S, ...]
+    to: S
+    notify: str
+    verb: str
+
+
+async def _move(
+    ctx: ServiceContext,
+    move: _Move,
+    *,
+    actor: str,
+    role: str,
+    code: str,
+    version: int,
+    comment: str | None = None,
+    check: Check | None = None,
+) -> dict[str, Any]:
+    """Take one step in one transaction (status check, `check`, transition, audit), then
+    tell the other side."""
     now = ctx.now()
 
     async def job(db: AsyncSession) -> dict[str, Any]:
         record = await _record(db, code)
         row = await _version(db, record, version)
-        if row.status != S.DRAFT:
-            raise TariffConflict(f"only a draft can be submitted; version {version} is {row.status}")
-        await _check_schedulable(db, record, row, now)
-        await _check_cap(db, record, row)
-        _step(db, record, row, S.SUBMITTED, actor=actor, role="operator", at=now, action="tariff.submitted")
+        if row.status not in move.allowed_from:
+            allowed = " or ".join(s.value for s in move.allowed_from)
+            raise TariffConflict(
+                f"only a {allowed} version can be {move.verb}; version {version} is {row.status}"
+            )
+        if check is not None:
+            await check(db, record, row, now)
+        _step(db, record, row, move.to, actor=actor, role=role, at=now, action=move.action, comment=comment)
         return await _version_view(db, record, row)
 
     view = await ctx.write(job)
-    await _announce(ctx, "tariff.submitted", code, version, actor, notify="municipality")
+    await _announce(ctx, move.action, code, version, actor, notify=move.notify, comment=comment)
     return view
+
+
+_SUBMIT = _Move("tariff.submitted", (S.DRAFT,), S.SUBMITTED, "municipality", "submitted")
+_WITHDRAW = _Move(
+    "tariff.withdrawn", (S.DRAFT, S.SUBMITTED, S.SCHEDULED), S.WITHDRAWN, "municipality", "withdrawn"
+)
+_APPROVE = _Move("tariff.approved", (S.SUBMITTED,), S.SCHEDULED, "operator", "approved")
+_REJECT = _Move("tariff.rejected", (S.SUBMITTED,), S.REJECTED, "operator", "rejected")
+
+
+async def _schedulable_within_cap(
+    db: AsyncSession, record: TariffRecord, row: TariffVersion, now: datetime
+) -> None:
+    await _check_schedulable(db, record, row, now)
+    await _check_cap(db, record, row)
+
+
+async def _not_yet_in_effect(
+    db: AsyncSession, record: TariffRecord, row: TariffVersion, now: datetime
+) -> None:
+    if row.status == S.SCHEDULED and row.effective_from is not None and row.effective_from <= now:
+        raise TariffConflict(
+            f"version {row.version} took effect at {row.effective_from.isoformat()}; "
+            "propose a new version to change it"
+        )
+
+
+async def submit(ctx: ServiceContext, *, actor: str, code: str, version: int) -> dict[str, Any]:
+    """Send a draft to the municipality; refused when its effective time is not in the future
+    or when it costs more than the cap on a reference session (the message says which)."""
+    return await _move(
+        ctx, _SUBMIT, actor=actor, role="operator", code=code, version=version, check=_schedulable_within_cap
+    )
 
 
 async def withdraw(
     ctx: ServiceContext, *, actor: str, code: str, version: int, comment: str | None = None
 ) -> dict[str, Any]:
     """Take back a draft, a proposal or an approved version that has not taken effect yet."""
-    now = ctx.now()
-
-    async def job(db: AsyncSession) -> dict[str, Any]:
-        record = await _record(db, code)
-        row = await _version(db, record, version)
-        if row.status not in (S.DRAFT, S.SUBMITTED, S.SCHEDULED):
-            raise TariffConflict(f"version {version} is {row.status}; it cannot be withdrawn")
-        if row.status == S.SCHEDULED and row.effective_from is not None and row.effective_from <= now:
-            raise TariffConflict(
-                f"version {version} took effect at {row.effective_from.isoformat()}; "
-                "propose a new version to change it"
-            )
-        _step(
-            db,
-            record,
-            row,
-            S.WITHDRAWN,
-            actor=actor,
-            role="operator",
-            at=now,
-            action="tariff.withdrawn",
-            comment=comment,
-        )
-        return await _version_view(db, record, row)
-
-    view = await ctx.write(job)
-    await _announce(ctx, "tariff.withdrawn", code, version, actor, notify="municipality", comment=comment)
-    return view
+    return await _move(
+        ctx,
+        _WITHDRAW,
+        actor=actor,
+        role="operator",
+        code=code,
+        version=version,
+        comment=comment,
+        check=_not_yet_in_effect,
+    )
 
 
 async def _check_schedulable(
@@ -410,36 +453,19 @@ async def _check_schedulable(
 async def approve(
     ctx: ServiceContext, *, actor: str, role: Role, code: str, version: int, comment: str | None = None
 ) -> dict[str, Any]:
-    """The municipality approves a proposal: it takes effect at its effective_from."""
+    """The municipality approves a proposal: it takes effect at its effective_from (which
+    must still be in the future, and the prices still within the cap)."""
     must_be_municipality(role, "approves tariffs")
-    now = ctx.now()
-
-    async def job(db: AsyncSession) -> dict[str, Any]:
-        record = await _record(db, code)
-        row = await _version(db, record, version)
-        if row.status != S.SUBMITTED:
-            raise TariffConflict(
-                f"only a submitted proposal can be approved; version {version} is {row.status}"
-            )
-        await _check_schedulable(db, record, row, now)
-        await _check_cap(db, record, row)
-        _step(
-            db,
-            record,
-            row,
-            S.SCHEDULED,
-            actor=actor,
-            role=role.value,
-            at=now,
-            action="tariff.approved",
-            comment=comment,
-            effective_from=_iso(row.effective_from),
-        )
-        return await _version_view(db, record, row)
-
-    view = await ctx.write(job)
-    await _announce(ctx, "tariff.approved", code, version, actor, notify="operator", comment=comment)
-    return view
+    return await _move(
+        ctx,
+        _APPROVE,
+        actor=actor,
+        role=role.value,
+        code=code,
+        version=version,
+        comment=comment,
+        check=_schedulable_within_cap,
+    )
 
 
 async def reject(
@@ -449,31 +475,9 @@ async def reject(
     must_be_municipality(role, "rejects tariffs")
     if not comment or not comment.strip():
         raise InvalidTariff("a rejection needs a comment saying why")
-    now = ctx.now()
-
-    async def job(db: AsyncSession) -> dict[str, Any]:
-        record = await _record(db, code)
-        row = await _version(db, record, version)
-        if row.status != S.SUBMITTED:
-            raise TariffConflict(
-                f"only a submitted proposal can be rejected; version {version} is {row.status}"
-            )
-        _step(
-            db,
-            record,
-            row,
-            S.REJECTED,
-            actor=actor,
-            role=role.value,
-            at=now,
-            action="tariff.rejected",
-            comment=comment,
-        )
-        return await _version_view(db, record, row)
-
-    view = await ctx.write(job)
-    await _announce(ctx, "tariff.rejected", code, version, actor, notify="operator", comment=comment)
-    return view
+    return await _move(
+        ctx, _REJECT, actor=actor, role=role.value, code=code, version=version, comment=comment
+    )
 
 
 async def activate_due(ctx: ServiceContext) -> int:
@@ -590,10 +594,6 @@ async def _check_cap(db: AsyncSession, record: TariffRecord, row: TariffVersion)
             f"({first['bound']})",
             breaches,
         )
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return None if moment is None else moment.isoformat()
 
 
 # --- reading -------------------------------------------------------------------------------------
