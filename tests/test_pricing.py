@@ -754,11 +754,13 @@ def test_parking_grace_edge_cases() -> None:
     ]
 
 
-def test_parking_grace_can_lift_the_time_rounding() -> None:
-    # A consequence of the OCPI step_size rule (TIME is rounded only when no PARKING_TIME is billed):
+def test_parking_grace_never_lifts_the_time_rounding() -> None:
+    # The OCPI step_size rule rounds TIME only when no PARKING_TIME is billed. Free parking (the
+    # grace) counts as parking for that rule, so a grace never makes a bill higher:
     # TIME 1.00/h step 900 s, PARKING 0.10/h step 60 s. Charging 10 min, parked 5 min.
     # Without grace: 10 min x 1.00/h = 0.1667 (not rounded) + 5 min x 0.10/h = 0.0083 -> 0.1750.
-    # With a 15 min grace the parking is free, so TIME is rounded to 15 min: 0.25, more than without.
+    # With a 15 min grace the parking is free and TIME is still not rounded: 0.1667
+    # (rounding it to 15 min would bill 0.25, more than without a grace).
     tariff = tariff_from_ocpi(
         {
             "currency": "EUR",
@@ -774,4 +776,4 @@ def test_parking_grace_can_lift_the_time_rounding() -> None:
     )
     periods = [charge("2025-01-06 10:00", "2025-01-06 10:10"), park("2025-01-06 10:10", "2025-01-06 10:15")]
     assert price(tariff, *periods).total_excl_vat == D("0.1750")
-    assert price(tariff, *with_parking_grace(periods, timedelta(minutes=15))).total_excl_vat == D("0.2500")
+    assert price(tariff, *with_parking_grace(periods, timedelta(minutes=15))).total_excl_vat == D("0.1667")

@@ -582,9 +582,16 @@ def price_session(tariff: Tariff, periods: Sequence[SessionPeriod], tz: tzinfo) 
             usage[(kind, index)] = (component, before + quantity)
             last[kind] = component
 
-    # step_size: once for ENERGY, once for TIME and PARKING_TIME combined (PARKING_TIME if billed)
+    # step_size: once for ENERGY, once for TIME and PARKING_TIME combined (PARKING_TIME if billed).
+    # Parking inside the grace counts as parking here, so a grace never lifts the TIME rounding
+    # back in: a grace must never make a bill higher.
+    parked_free = any(p.free_parking and p.end > p.start for p in periods)
     rounded = [DimensionType.ENERGY]
-    rounded.append(DimensionType.PARKING_TIME if DimensionType.PARKING_TIME in last else DimensionType.TIME)
+    rounded.append(
+        DimensionType.PARKING_TIME
+        if DimensionType.PARKING_TIME in last or parked_free
+        else DimensionType.TIME
+    )
 
     dimension_costs: list[DimensionCost] = []
     total_excl = Decimal(0)

@@ -31,7 +31,7 @@ from stekker.domain.tariffs import Tariff
 from stekker.services.audit import audit
 from stekker.services.context import ServiceContext
 from stekker.services.errors import Forbidden, Invalid
-from stekker.services.tariff_lookup import parse_version, zone
+from stekker.services.tariff_lookup import cap_rule, parse_version, zone
 
 #: The zone reference sessions are read in (a Dutch municipality's tender).
 REFERENCE_TIME_ZONE = "Europe/Amsterdam"
@@ -179,13 +179,19 @@ def _s(value: Decimal | None) -> str | None:
     return None if value is None else str(value)
 
 
+def rule_json(rule: PriceCapRule) -> dict[str, Any]:
+    return {
+        "currency": rule.currency,
+        "max_per_kwh": rule.max_per_kwh,
+        "max_per_session": rule.max_per_session,
+        "max_parking_per_hour": rule.max_parking_per_hour,
+    }
+
+
 def cap_view(row: PriceCap) -> dict[str, Any]:
     return {
         "id": row.id,
-        "currency": row.currency,
-        "max_per_kwh": row.max_per_kwh,
-        "max_per_session": row.max_per_session,
-        "max_parking_per_hour": row.max_parking_per_hour,
+        **rule_json(cap_rule(row)),
         "effective_from": row.effective_from,
         "comment": row.comment,
         "set_by": row.set_by,

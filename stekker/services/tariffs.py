@@ -61,6 +61,7 @@ from stekker.services.price_caps import (
     must_be_municipality,
     price_reference,
     reference_sessions_of,
+    rule_json,
 )
 from stekker.services.tariff_lookup import cap_at, cap_rule, parse_version, zone
 
@@ -663,7 +664,7 @@ async def compare(
         "effective_from": row.effective_from,
         "compared_with_version": None if old is None else old.version,
         "ends_tariff": row.ends_tariff,
-        "cap": None if cap is None else {"id": cap[0], **_rule_json(cap[1])},
+        "cap": None if cap is None else {"id": cap[0], **rule_json(cap[1])},
         "sessions": sessions,
     }
 
@@ -721,15 +722,6 @@ async def reprice_history(
         "new_incl_vat": new_total,
         "difference_incl_vat": new_total - old_total,
         "seconds": round(time.perf_counter() - started, 3),
-    }
-
-
-def _rule_json(rule: PriceCapRule) -> dict[str, Any]:
-    return {
-        "currency": rule.currency,
-        "max_per_kwh": rule.max_per_kwh,
-        "max_per_session": rule.max_per_session,
-        "max_parking_per_hour": rule.max_parking_per_hour,
     }
 
 
