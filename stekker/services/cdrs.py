@@ -603,6 +603,36 @@ async def build_missing(ctx: ServiceContext) -> int:
     return built
 
 
+async def reconcile(ctx: ServiceContext, session_id: int) -> tuple[CdrView, CdrView] | None:
+    """Correct the CDR of a session whose end changed after the CDR was made: a station that
+    reports the real stop of a session we had closed when the next one started (`Superseded`).
+    The correction is a credit and a new CDR, like any other; None when nothing changed."""
+    async with ctx.db() as db:
+        session = await db.get(ChargingSession, session_id)
+        if session is None or session.status != SessionStatus.COMPLETED or session.stop_time is None:
+            return None
+        credited = select(Cdr.credits_cdr_id).where(Cdr.credits_cdr_id.is_not(None))
+        current = (
+            await db.execute(
+                select(Cdr)
+                .where(Cdr.session_id == session_id, Cdr.kind == CdrKind.CHARGE, Cdr.id.not_in(credited))
+                .order_by(Cdr.sequence.desc())
+                .limit(1)
+            )
+        ).scalar_one_or_none()
+        if current is None or current.end_time == session.stop_time:
+            return None
+        uid = current.cdr_uid
+        stop = session.stop_time
+    return await correct_cdr(
+        ctx,
+        uid,
+        actor="system",
+        reason="the station reported the real end of the session after its CDR was made",
+        stop_time=stop,
+    )
+
+
 # --- corrections ---------------------------------------------------------------------------------
 
 
@@ -842,5 +872,6 @@ class CdrWorker:
     async def _build(self, session_id: int) -> None:
         try:
             await build_cdr(self.ctx, session_id)
+            await reconcile(self.ctx, session_id)  # a later, real stop of a session already billed
         except Exception:
             log.exception("could not build the CDR of session %s (the sweep retries)", session_id)
