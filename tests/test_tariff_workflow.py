@@ -496,3 +496,36 @@ async def test_cli_walks_the_workflow(
     assert result.exit_code == 1 and "may not" in result.output
     result = await cli("tariff", "show", "AC1")
     assert result.exit_code == 0 and "submitted" in result.output
+
+
+async def test_retiring_a_tariff_is_a_change_the_municipality_approves(
+    server: Stekker,
+    api: httpx.AsyncClient,
+    people: dict[str, dict[str, str]],
+    clock: Clock,
+    events: list[Event],
+) -> None:
+    op, muni = people["operator"], people["municipality"]
+    start = T0 + timedelta(hours=1)
+    await create(api, op, "OLD", "0.30", start)
+    await ok(await api.post("/api/tariffs/OLD/versions/1/submit", headers=op))
+    await ok(await api.post("/api/tariffs/OLD/versions/1/approve", headers=muni))
+    end = T0 + timedelta(hours=5)
+    retire = await ok(
+        await api.put(
+            "/api/tariffs/OLD/draft",
+            json={"ends_tariff": True, "effective_from": end.isoformat(), "note": "replaced by NEW"},
+            headers=op,
+        )
+    )
+    assert retire["version"] == 2 and retire["ends_tariff"] is True
+    await ok(await api.post("/api/tariffs/OLD/versions/2/submit", headers=op))
+    comparison = await ok(await api.get("/api/tariffs/OLD/versions/2/comparison", headers=muni))
+    assert comparison["ends_tariff"] and all(s["new"] is None and s["old"] for s in comparison["sessions"])
+    await ok(await api.post("/api/tariffs/OLD/versions/2/approve", headers=muni))
+    assert await price_at(server, end - timedelta(seconds=1)) == ("0.30", 1)
+    assert await price_at(server, end) is None  # retired: nothing prices with it any more
+    clock.now = end
+    assert await tariffs.activate_due(server.ctx) == 2  # version 1 took effect, then the retirement
+    assert (await ok(await api.get("/api/tariffs/OLD", headers=op)))["retired"] is True
+    await wait_for(events, "tariff.retired")
