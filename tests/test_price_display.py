@@ -131,6 +131,7 @@ async def _add_tariff(
     parties: list[str] | None = None,
     versions: list[tuple[int, str, datetime, dict[str, Any]]] | None = None,
     grace: int = 0,
+    applies_to: list[dict[str, Any]] | None = None,
 ) -> None:
     """A tariff with approved versions straight in the database (as the approval workflow leaves them)."""
     now = server.ctx.now()
@@ -146,7 +147,7 @@ async def _add_tariff(
                     version=number,
                     status=status,
                     content=body,
-                    applies_to=[{"all": True}],
+                    applies_to=applies_to or [{"all": True}],
                     audience=audience,
                     parties=parties or [],
                     energy_suppliers=[],
@@ -254,3 +255,23 @@ async def test_hostile_requests_get_a_clear_4xx(
     response = await api.get(f"/opendata/evses/{path}/price", params=params)
     assert response.status_code == status, response.text
     assert response.json()["detail"]
+
+
+async def test_a_connector_with_its_own_tariff(
+    api: httpx.AsyncClient, server: Stekker, ocpp_url: str
+) -> None:
+    uid = await _evse(api, ocpp_url, "PRICE3")
+    await _add_tariff(server, "NET", fixture("tariff_8_simple_025kwh.json"))
+    plug = {"elements": [{"price_components": [{"type": "ENERGY", "price": 0.40, "vat": 21.0}]}]}
+    await _add_tariff(server, "PLUG1", plug, applies_to=[{"evse_uid": uid, "connector": 1}])
+
+    evse = (await api.get(f"/opendata/evses/{uid}/price")).json()
+    assert evse["tariff"]["code"] == "NET"
+    assert evse["connectors"][0]["tariff"]["code"] == "PLUG1"  # it differs: shown per connector
+    one = (await api.get(f"/opendata/evses/{uid}/price", params={"connector": 1, "lang": "en"})).json()
+    assert one["tariff"]["code"] == "PLUG1" and one["connectors"][0]["tariff"] is None
+    assert one["text"]["en"].startswith("Charging costs €0.484 per kWh")
+    missing = await api.get(f"/opendata/evses/{uid}/price", params={"connector": 2})
+    assert missing.status_code == 404 and "no connector 2" in missing.json()["detail"]
+    for bad in ("0", "100", "x"):
+        assert (await api.get(f"/opendata/evses/{uid}/price", params={"connector": bad})).status_code == 422

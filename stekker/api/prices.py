@@ -5,6 +5,7 @@ Public: no authentication, no personal data (statuses of the EVSE and its connec
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Literal
@@ -26,7 +27,7 @@ from stekker.domain.price_text import (
     describe,
     summarize,
 )
-from stekker.domain.tariff_scope import Customer, choose
+from stekker.domain.tariff_scope import Customer, Place, ScopedVersion, choose
 from stekker.services.context import ServiceContext
 from stekker.services.errors import Missing
 from stekker.services.tariff_lookup import ResolvedTariff, approved_versions, place_of, resolved
@@ -37,14 +38,6 @@ router = APIRouter(prefix="/opendata", tags=["open data"])
 _EVSE_UID = r"^[A-Za-z0-9][A-Za-z0-9*._-]{0,47}$"
 _PARTY = r"^[A-Z]{2}-[A-Z0-9]{3}$"
 _UPCOMING_LOOKAHEAD = 20  # scheduled versions considered for "what changes next"
-
-
-class ConnectorStatus(BaseModel):
-    connector_number: int
-    standard: str
-    power_type: str
-    max_electric_power: int | None = Field(description="W, when known.")
-    status: str | None = Field(description="OCPP status: Available, Occupied, Charging, Faulted...")
 
 
 class ComponentOut(BaseModel):
@@ -82,6 +75,19 @@ class TariffRef(BaseModel):
     version: int
     currency: str
     effective_from: datetime
+
+
+class ConnectorStatus(BaseModel):
+    connector_number: int
+    standard: str
+    power_type: str
+    max_electric_power: int | None = Field(description="W, when known.")
+    status: str | None = Field(description="OCPP status: Available, Occupied, Charging, Faulted...")
+    tariff: TariffRef | None = Field(
+        default=None,
+        description="The tariff of this connector when it differs from the EVSE's (a connector can "
+        "have its own); ask `?connector=N` for its price in full.",
+    )
 
 
 class PriceOut(BaseModel):
@@ -147,16 +153,20 @@ def _languages(lang: str | None) -> tuple[Literal["nl", "en"], ...]:
     return LANGUAGES if lang is None else tuple(x for x in LANGUAGES if x == lang)
 
 
+def _tariff_ref(found: ResolvedTariff) -> TariffRef:
+    return TariffRef(
+        code=found.code,
+        version=found.version,
+        currency=found.tariff.currency,
+        effective_from=found.effective_from,
+    )
+
+
 def _price_out(found: ResolvedTariff, lang: str | None) -> PriceOut:
     summary = summarize(found.tariff, found.parking_grace)
     langs = _languages(lang)
     return PriceOut(
-        tariff=TariffRef(
-            code=found.code,
-            version=found.version,
-            currency=found.tariff.currency,
-            effective_from=found.effective_from,
-        ),
+        tariff=_tariff_ref(found),
         summary=_summary_out(summary),
         text={x: describe(summary, x) for x in langs},
         alt_text={k: v for k, v in found.tariff.alt_text.items() if lang is None or k == lang},
@@ -164,11 +174,9 @@ def _price_out(found: ResolvedTariff, lang: str | None) -> PriceOut:
 
 
 async def _prices(
-    db: AsyncSession, station_id: str, evse_number: int, customer: Customer, now: datetime
+    db: AsyncSession, versions: list[ScopedVersion], place: Place, customer: Customer, now: datetime
 ) -> tuple[ResolvedTariff | None, ResolvedTariff | None]:
     """The version in effect now and the next approved one that will replace it, if any."""
-    versions = await approved_versions(db)
-    place = await place_of(db, station_id, evse_number, None)
     current = choose(versions, place, customer, now)
     future = (
         await db.execute(
@@ -226,6 +234,9 @@ async def evse_price(
         Literal["nl", "en"] | None,
         Query(description="Only this language in text and alt_text; default both."),
     ] = None,
+    connector: Annotated[
+        int | None, Query(ge=1, le=99, description="The price at this connector (default: the EVSE's).")
+    ] = None,
 ) -> EvsePriceOut:
     """What charging at this EVSE costs now, for an ad-hoc driver or a driver of eMSP `party`:
     the tariff version, its prices as data (incl. and excl. VAT), the price in words (Dutch and
@@ -243,19 +254,28 @@ async def evse_price(
         ).scalar_one_or_none()
         if evse is None:
             raise Missing(f"no EVSE {evse_uid!r}; use the EVSE id printed on the station")
-        current, upcoming = await _prices(
-            db, evse.station_id, evse.evse_number, Customer(party, supplier), now
-        )
-        connectors = [
-            ConnectorStatus(
-                connector_number=c.connector_number,
-                standard=c.standard,
-                power_type=c.power_type,
-                max_electric_power=c.max_electric_power,
-                status=c.status,
+        if connector is not None and connector not in {c.connector_number for c in evse.connectors}:
+            raise Missing(f"EVSE {evse_uid!r} has no connector {connector}")
+        customer = Customer(party, supplier)
+        versions = await approved_versions(db)
+        place = await place_of(db, evse.station_id, evse.evse_number, connector)
+        current, upcoming = await _prices(db, versions, place, customer, now)
+        connectors = []
+        for c in evse.connectors:
+            own = choose(versions, replace(place, connector=c.connector_number), customer, now)
+            differs = own is not None and (current is None or own.version_id != current.version_id)
+            connectors.append(
+                ConnectorStatus(
+                    connector_number=c.connector_number,
+                    standard=c.standard,
+                    power_type=c.power_type,
+                    max_electric_power=c.max_electric_power,
+                    status=c.status,
+                    tariff=_tariff_ref(await resolved(db, own.version_id))
+                    if own is not None and differs
+                    else None,
+                )
             )
-            for c in evse.connectors
-        ]
         station_id = evse.station_id
     online = ctx.commands.is_connected(station_id) if ctx.commands is not None else False
     statuses = [c.status for c in connectors if c.status]
