@@ -13,6 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from stekker.clikit import api_client, call_api, console, show_table
+from stekker.domain.timeutil import HOME_TIME_ZONE
 
 location_app = typer.Typer(help="Locations: the places stations stand.", no_args_is_help=True)
 group_app = typer.Typer(
@@ -39,7 +40,7 @@ def location_add(
     longitude: Annotated[str, typer.Option("--lon", help="WGS84 degrees, e.g. 4.895168.")],
     postal_code: Annotated[str | None, typer.Option()] = None,
     country: Annotated[str, typer.Option(help="ISO 3166 alpha-3.")] = "NLD",
-    time_zone: Annotated[str, typer.Option(help="IANA time zone.")] = "Europe/Amsterdam",
+    time_zone: Annotated[str, typer.Option(help="IANA time zone.")] = HOME_TIME_ZONE,
     opening_times: Annotated[str | None, typer.Option(help="OCPI Hours as JSON; omit for 24/7.")] = None,
 ) -> None:
     """Add a location."""

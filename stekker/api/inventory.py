@@ -18,6 +18,7 @@ from stekker.api.deps import CONFIGURE, READ, Caller, allow, get_ctx
 from stekker.api.stations import StationOut, get_station
 from stekker.db.models import ChargingStation, Location, StationGroup, StationGroupMember
 from stekker.domain.inventory_rules import STATION_ID, connector_problem
+from stekker.domain.timeutil import HOME_TIME_ZONE
 from stekker.services import imports, inventory
 from stekker.services.context import ServiceContext
 
@@ -50,7 +51,7 @@ class LocationIn(BaseModel):
     country: str = Field(default="NLD", description="ISO 3166-1 alpha-3, e.g. NLD.")
     latitude: Decimal = Field(description="WGS84 degrees, -90..90, at most 6 decimals.")
     longitude: Decimal = Field(description="WGS84 degrees, -180..180, at most 6 decimals.")
-    time_zone: str = Field(default="Europe/Amsterdam", description="IANA time zone.")
+    time_zone: str = Field(default=HOME_TIME_ZONE, description="IANA time zone.")
     opening_times: dict[str, Any] | None = Field(
         default=None,
         description='OCPI Hours, e.g. {"twentyfourseven": false, "regular_hours": '

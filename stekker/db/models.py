@@ -23,6 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from stekker.db.base import Base, utcnow
+from stekker.domain.timeutil import HOME_TIME_ZONE
 
 # SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
@@ -57,7 +58,7 @@ class Location(Base):
     country: Mapped[str] = mapped_column(String(3), default="NLD")
     latitude: Mapped[Decimal] = mapped_column(Numeric(9, 6))
     longitude: Mapped[Decimal] = mapped_column(Numeric(9, 6))
-    time_zone: Mapped[str] = mapped_column(String(64), default="Europe/Amsterdam")
+    time_zone: Mapped[str] = mapped_column(String(64), default=HOME_TIME_ZONE)
     opening_times: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

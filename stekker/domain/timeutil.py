@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+#: The zone of the network (the tender is a Dutch municipality's): where a location has none, and
+#: where network-wide reports and reference sessions are read.
+HOME_TIME_ZONE = "Europe/Amsterdam"
+
 
 class InvalidTimestamp(ValueError):
     """A timestamp that is not ISO 8601 with a date and a time."""

@@ -28,13 +28,14 @@ from stekker.domain.price_caps import (
 )
 from stekker.domain.pricing import price_session, with_parking_grace
 from stekker.domain.tariffs import Tariff
+from stekker.domain.timeutil import HOME_TIME_ZONE
 from stekker.services.audit import audit
 from stekker.services.context import ServiceContext
 from stekker.services.errors import Forbidden, Invalid
 from stekker.services.tariff_lookup import cap_rule, parse_version, zone
 
-#: The zone reference sessions are read in (a Dutch municipality's tender).
-REFERENCE_TIME_ZONE = "Europe/Amsterdam"
+#: The zone reference sessions are read in.
+REFERENCE_TIME_ZONE = HOME_TIME_ZONE
 CAP_BOUNDS = ("cap.per_kwh", "cap.per_session", "cap.parking")
 
 

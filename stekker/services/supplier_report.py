@@ -22,11 +22,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from stekker.db.models import ChargingSession, MeterValue, SessionStatus
 from stekker.domain.energy_intervals import QUARTER_HOUR, Reading, clean_readings, is_aligned, split_energy
 from stekker.domain.metering import ENERGY_REGISTER, SampledValue, register_wh
+from stekker.domain.timeutil import HOME_TIME_ZONE
 from stekker.services.context import ServiceContext
 from stekker.services.errors import Invalid
 
 #: Dutch settlement is in Dutch local time; a date in a query means midnight here.
-REPORT_ZONE = ZoneInfo("Europe/Amsterdam")
+REPORT_ZONE = ZoneInfo(HOME_TIME_ZONE)
 MAX_PERIOD = timedelta(days=93)
 _CHUNK = 500  # sessions per round trip: bounded memory however long the period
 

@@ -19,8 +19,8 @@ from stekker.db.models_tariffs import APPROVED_STATUSES, PriceCap, TariffRecord,
 from stekker.domain.price_caps import PriceCapRule
 from stekker.domain.tariff_scope import Customer, Place, ScopedVersion, choose
 from stekker.domain.tariffs import Tariff, tariff_from_ocpi
+from stekker.domain.timeutil import HOME_TIME_ZONE
 
-DEFAULT_TIME_ZONE = "Europe/Amsterdam"
 _CACHE_LIMIT = 1024
 
 
@@ -164,9 +164,9 @@ def cap_rule(row: PriceCap) -> PriceCapRule:
 
 def zone(name: str | None) -> ZoneInfo:
     try:
-        return ZoneInfo(name or DEFAULT_TIME_ZONE)
+        return ZoneInfo(name or HOME_TIME_ZONE)
     except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo(DEFAULT_TIME_ZONE)
+        return ZoneInfo(HOME_TIME_ZONE)
 
 
 async def station_time_zone(db: AsyncSession, station_id: str) -> ZoneInfo:
