@@ -61,6 +61,12 @@ class Settings(BaseSettings):
     evse_id_prefix: str = Field(
         default="NL*STK", pattern=r"^[A-Z]{2}\*[A-Z0-9]{3}$", description="Country*operator of eMI3 ids."
     )
+    business_name: str = Field(
+        default="Stekker", min_length=1, max_length=100, description="Our name as OCPI partners see it."
+    )
+    ocpi_partner_timeout: float = Field(
+        default=10.0, gt=0, le=120, description="Seconds we wait for a roaming partner's OCPI server."
+    )
 
     api_token: str | None = Field(
         default=None,

@@ -25,6 +25,7 @@ from stekker.api import (
     users,
     variables,
 )
+from stekker.ocpi import app as ocpi_app
 from stekker.services.context import ServiceContext
 from stekker.services.stop_release import FlowBook
 
@@ -58,6 +59,7 @@ def create_http_app(ctx: ServiceContext, helpdesk_flows: FlowBook | None = None)
         prices,
     ):
         app.include_router(module.router)
+    ocpi_app.include(app)  # /ocpi: the roaming partners' interface
 
     @app.get("/health", tags=["meta"])
     async def health() -> dict[str, object]:

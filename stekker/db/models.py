@@ -191,6 +191,14 @@ class Token(Base):
     # the driver's own electricity supplier and contract (OCPI Token energy_contract), if any
     energy_supplier: Mapped[str | None] = mapped_column(String(64))
     energy_contract_id: Mapped[str | None] = mapped_column(String(64))
+    # OCPI: a token an eMSP pushed to us (`ocpi_partner_id`), how it may be authorized
+    # (whitelist ALWAYS, ALLOWED, ALLOWED_OFFLINE, NEVER; None: our own token, decided here),
+    # the driver's language and the partner's last_updated (newer pushes only)
+    ocpi_partner_id: Mapped[int | None] = mapped_column(ForeignKey("ocpi_partners.id"))
+    whitelist: Mapped[str | None] = mapped_column(String(16))
+    language: Mapped[str | None] = mapped_column(String(2))
+    default_profile_type: Mapped[str | None] = mapped_column(String(16))
+    ocpi_last_updated: Mapped[datetime | None]
     list_version: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -511,6 +519,7 @@ from stekker.db import (  # noqa: E402, F401
     models_diagnostics,
     models_functions,
     models_jobs,
+    models_ocpi,
     models_tariffs,
     models_users,
 )

@@ -1,0 +1,59 @@
+"""Tables of the OCPI 2.2.1 interface: the roaming partners we exchange data with."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from stekker.db.base import Base, utcnow
+
+
+class PartnerStatus(StrEnum):
+    """Where a partner's OCPI connection stands.
+
+    pending: we issued a registration token (A) and wait for the partner's credentials;
+    registered: credentials exchanged both ways, data flows; unregistered: ended by either side
+    (its tokens no longer open anything, its history stays).
+    """
+
+    PENDING = "pending"
+    REGISTERED = "registered"
+    UNREGISTERED = "unregistered"
+
+
+class OcpiPartner(Base):
+    """A roaming partner connected over OCPI: an eMSP, a roaming hub, the national access point.
+
+    Two secrets: the partner calls us with `incoming_token` (the registration token A until
+    the handshake, then the token C we issued; only its SHA-256 is kept), and we call the
+    partner with `outgoing_token` (its token B, kept as given: we must present it).
+    `raw_token` marks a partner that sends and expects the token unencoded instead of base64
+    (a per-partner setting, because some do). `endpoints` are the partner's module URLs from
+    its version details, keyed "module:ROLE" (e.g. "tokens:SENDER"). `roles` are its
+    credentials roles as it sent them; `country_code`, `party_id` and `role` its main one.
+    """
+
+    __tablename__ = "ocpi_partners"
+    __table_args__ = (Index("ix_ocpi_partners_party", "country_code", "party_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(16), default=PartnerStatus.PENDING)
+    role: Mapped[str] = mapped_column(String(8), default="EMSP")  # EMSP, HUB, NAP, OTHER
+    country_code: Mapped[str | None] = mapped_column(String(2))
+    party_id: Mapped[str | None] = mapped_column(String(3))
+    roles: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    incoming_token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    outgoing_token: Mapped[str | None] = mapped_column(Text)
+    raw_token: Mapped[bool] = mapped_column(Boolean, default=False)
+    versions_url: Mapped[str | None] = mapped_column(Text)
+    version: Mapped[str | None] = mapped_column(String(8))
+    endpoints: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    registered_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
