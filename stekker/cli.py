@@ -17,6 +17,7 @@ from stekker import (
     cli_helpdesk,
     cli_inventory,
     cli_jobs,
+    cli_ocpi,
     cli_reports,
     cli_tariffs,
     cli_users,
@@ -45,6 +46,7 @@ for _sub_app, _name in (
     (cli_tariffs.tariff_app, "tariff"),
     (cli_cdrs.cdr_app, "cdr"),
     (cli_reports.report_app, "report"),
+    (cli_ocpi.ocpi_app, "ocpi"),
 ):
     app.add_typer(_sub_app, name=_name)
 

@@ -100,7 +100,11 @@ async def ocpi(api: httpx.AsyncClient, method: str, path: str, token: str, **kwa
 
 
 async def test_an_emsp_registers_updates_and_unregisters(server: Stekker, api: httpx.AsyncClient) -> None:
-    _, token_a = await ocpi_partners.issue_registration(server.ctx, actor="test", name="ABC Mobility")
+    invited = await api.post("/api/ocpi/partners", json={"name": "ABC Mobility"})  # the operator
+    assert invited.status_code == 201, invited.text
+    token_a = invited.json()["registration_token"]
+    assert invited.json()["versions_url"].endswith("/ocpi/versions")
+    assert invited.json()["partner"]["status"] == "pending"
     emsp = FakeEmsp("token-B-of-the-emsp")
     async with serving(emsp) as their_versions:
         versions = await ocpi(api, "GET", "/ocpi/versions", token_a)
@@ -242,3 +246,26 @@ async def test_malformed_credentials_are_2001(server: Stekker, api: httpx.AsyncC
     assert response.status_code == 400, response.text
     assert response.json()["status_code"] == 2001
     assert (await ocpi(api, "GET", "/ocpi/versions", token_a)).status_code == 200  # nothing changed
+
+
+async def test_operator_side_of_partners(server: Stekker, api: httpx.AsyncClient, cli: Any) -> None:
+    for body in (
+        {},
+        {"name": ""},
+        {"name": "x", "role": "KING"},
+        {"name": "x", "extra": 1},
+        {"name": "x" * 101},
+    ):
+        assert (await api.post("/api/ocpi/partners", json=body)).status_code == 422, body
+    result = await cli("ocpi", "invite", "Hub Co", "--role", "HUB")
+    assert result.exit_code == 0, result.output
+    assert "registration token:" in result.output and "/ocpi/versions" in result.output
+    listed = (await api.get("/api/ocpi/partners")).json()
+    assert [(p["name"], p["role"], p["status"]) for p in listed] == [("Hub Co", "HUB", "pending")]
+    assert "token" not in str(listed).replace("raw_token", "")  # never a token in a listing
+    result = await cli("ocpi", "unregister", str(listed[0]["id"]))
+    assert result.exit_code == 0, result.output
+    again = await api.delete(f"/api/ocpi/partners/{listed[0]['id']}")
+    assert again.status_code == 409
+    assert (await api.delete("/api/ocpi/partners/999")).status_code == 404
+    assert (await api.delete("/api/ocpi/partners/0")).status_code == 422

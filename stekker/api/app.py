@@ -15,6 +15,7 @@ from stekker.api import (
     inventory,
     jobs,
     monitoring,
+    ocpi_partners,
     prices,
     reports,
     sessions,
@@ -57,6 +58,7 @@ def create_http_app(ctx: ServiceContext, helpdesk_flows: FlowBook | None = None)
         cdrs,
         reports,
         prices,
+        ocpi_partners,
     ):
         app.include_router(module.router)
     ocpi_app.include(app)  # /ocpi: the roaming partners' interface

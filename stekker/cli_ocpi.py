@@ -1,0 +1,41 @@
+"""`stekker ocpi ...`: roaming partners over OCPI."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from stekker.clikit import call_api, console, show_table
+
+ocpi_app = typer.Typer(help="Roaming partners over OCPI 2.2.1: invite, list, end.", no_args_is_help=True)
+
+
+@ocpi_app.command("invite")
+def invite(
+    name: Annotated[str, typer.Argument(help="The partner, e.g. 'ABC Mobility'.")],
+    role: Annotated[str, typer.Option(help="EMSP, HUB, NAP or OTHER.")] = "EMSP",
+    raw_token: Annotated[bool, typer.Option(help="The partner sends its token unencoded.")] = False,
+) -> None:
+    """Issue a registration token for a new partner (shown once)."""
+    result = call_api("POST", "/api/ocpi/partners", json={"name": name, "role": role, "raw_token": raw_token})
+    console.print(f"partner {result['partner']['id']} invited; give its integrator:", highlight=False)
+    console.print(f"  versions URL:        {result['versions_url']}", highlight=False)
+    console.print(f"  registration token:  {result['registration_token']}", highlight=False)
+
+
+@ocpi_app.command("partners")
+def partners() -> None:
+    """Every partner and where its connection stands."""
+    show_table(
+        call_api("GET", "/api/ocpi/partners"),
+        ["id", "name", "status", "role", "country_code", "party_id", "registered_at"],
+        "OCPI partners",
+    )
+
+
+@ocpi_app.command("unregister")
+def unregister(partner_id: int) -> None:
+    """End a partner's connection: its token stops working at once."""
+    call_api("DELETE", f"/api/ocpi/partners/{partner_id}")
+    console.print(f"partner {partner_id} unregistered")
