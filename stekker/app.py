@@ -24,6 +24,7 @@ from stekker.services import housekeeping, users
 from stekker.services.cdrs import CdrWorker
 from stekker.services.context import ServiceContext
 from stekker.services.jobs import JobRunner
+from stekker.services.ocpi_outbox import OutboxWorker
 from stekker.services.station_setup import LocalListSyncer
 from stekker.services.stop_release import FlowBook
 
@@ -54,6 +55,7 @@ class Stekker:
         self._syncer = LocalListSyncer(self.ctx)
         self.jobs = JobRunner(self.ctx)  # bulk jobs of this process; resumed at start
         self.cdrs = CdrWorker(self.ctx)  # the CDR of every session that ends here
+        self.ocpi_outbox = OutboxWorker(self.ctx)  # pushes to roaming partners, after commit
         self.helpdesk_flows = FlowBook()  # stop-and-release flows started through this API
         self._chores: list[asyncio.Task[None]] = []  # retention purges, upload deadlines
 
@@ -64,6 +66,7 @@ class Stekker:
         self._chores = housekeeping.start(self.ctx)
         self.bus.subscribe("token.changed", self._syncer.on_token_changed)
         await self.cdrs.start()
+        await self.ocpi_outbox.start()
         if self.settings.api_token is None and not await users.any_users(self.ctx):
             users.warn_open_once(self.ctx)
         s = self.settings
@@ -108,6 +111,7 @@ class Stekker:
         await self.jobs.stop()
         await self.gateway.stop()
         await self.cdrs.stop()
+        await self.ocpi_outbox.stop()
         await self.writer.stop()
         await self.engine.dispose()
 

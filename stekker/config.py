@@ -64,6 +64,13 @@ class Settings(BaseSettings):
     business_name: str = Field(
         default="Stekker", min_length=1, max_length=100, description="Our name as OCPI partners see it."
     )
+    ocpi_push_max_attempts: int = Field(
+        default=12,
+        ge=1,
+        le=100,
+        description="Attempts of a push to a roaming partner before it is dead "
+        "(5 s doubling to at most 1 h between attempts: 12 is about 3.5 hours).",
+    )
     ocpi_partner_timeout: float = Field(
         default=10.0, gt=0, le=120, description="Seconds we wait for a roaming partner's OCPI server."
     )
@@ -199,6 +206,12 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def party(self) -> tuple[str, str]:
+        """Our OCPI (country_code, party_id), from the EVSE id prefix ("NL*STK" → ("NL", "STK"))."""
+        country, _, party = self.evse_id_prefix.partition("*")
+        return country.upper(), party.upper()
 
 
 @lru_cache(maxsize=1)

@@ -1,19 +1,19 @@
 """Roaming partners (OCPI) for the operator: invite one with a registration token, list them,
-end a connection."""
+end a connection; and the pushes to them, with the dead letters to retry."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, Field
 
 from stekker.api.deps import CONFIGURE, READ, Caller, allow, get_ctx
 from stekker.ocpi.identity import base_url
-from stekker.services import ocpi_partners
+from stekker.services import ocpi_outbox, ocpi_partners
 from stekker.services.context import ServiceContext
 
-router = APIRouter(prefix="/api/ocpi/partners", tags=["ocpi partners"])
+router = APIRouter(prefix="/api/ocpi", tags=["ocpi partners"])
 
 PartnerId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
@@ -26,7 +26,7 @@ class InviteIn(BaseModel):
     raw_token: bool = Field(default=False, description="The partner sends its token unencoded (not base64).")
 
 
-@router.post("", status_code=201)
+@router.post("/partners", status_code=201)
 async def invite(
     body: InviteIn,
     request: Request,
@@ -45,7 +45,7 @@ async def invite(
     }
 
 
-@router.get("")
+@router.get("/partners")
 async def list_all(
     ctx: ServiceContext = Depends(get_ctx), _: Caller = Depends(allow(*READ))
 ) -> list[dict[str, Any]]:
@@ -53,10 +53,32 @@ async def list_all(
     return await ocpi_partners.list_partners(ctx)
 
 
-@router.delete("/{partner_id}")
+@router.delete("/partners/{partner_id}")
 async def unregister(
     partner_id: PartnerId, ctx: ServiceContext = Depends(get_ctx), caller: Caller = Depends(allow(*CONFIGURE))
 ) -> dict[str, str]:
     """End the connection on our side: the partner's token stops working at once."""
     await ocpi_partners.unregister(ctx, partner_id, caller.actor)
     return {"status": "unregistered"}
+
+
+@router.get("/outbox")
+async def outbox(
+    status: Annotated[Literal["pending", "delivered", "dead"] | None, Query()] = None,
+    partner_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ctx: ServiceContext = Depends(get_ctx),
+    _: Caller = Depends(allow(*READ)),
+) -> list[dict[str, Any]]:
+    """Pushes to partners, newest first; `status=dead` lists those whose attempts ran out."""
+    return await ocpi_outbox.list_items(ctx, status=status, partner_id=partner_id, limit=limit)
+
+
+@router.post("/outbox/{item_id}/retry")
+async def retry(
+    item_id: Annotated[int, Path(ge=1, le=2**53)],
+    ctx: ServiceContext = Depends(get_ctx),
+    caller: Caller = Depends(allow(*CONFIGURE)),
+) -> dict[str, Any]:
+    """Put a dead push back in the queue (after the partner fixed its side)."""
+    return await ocpi_outbox.retry(ctx, item_id, caller.actor)

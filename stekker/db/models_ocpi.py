@@ -6,10 +6,11 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Index, String, Text
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from stekker.db.base import Base, utcnow
+from stekker.db.models import BigId
 
 
 class PartnerStatus(StrEnum):
@@ -57,3 +58,40 @@ class OcpiPartner(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     registered_at: Mapped[datetime | None]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class OutboxStatus(StrEnum):
+    """pending: waiting for (another) attempt; delivered: the partner took it; dead: its attempts
+    ran out (or the partner went away): the operator sees it and may retry it."""
+
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    DEAD = "dead"
+
+
+class OcpiOutboxItem(Base):
+    """One push to a roaming partner (a session update, a CDR, a command result...), written in
+    the same transaction as the change it reports and delivered after commit, in order per
+    (partner, key), retried with backoff. A partner that is down delays only its own pushes,
+    never a station's messages.
+    """
+
+    __tablename__ = "ocpi_outbox"
+    __table_args__ = (
+        Index("ix_ocpi_outbox_due", "status", "next_attempt_at"),
+        Index("ix_ocpi_outbox_order", "partner_id", "key", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("ocpi_partners.id"))
+    kind: Mapped[str] = mapped_column(String(32))  # e.g. "sessions", "cdrs", "commands.result"
+    key: Mapped[str] = mapped_column(String(100))  # the object, for ordering: "session:42"
+    method: Mapped[str] = mapped_column(String(8))
+    url: Mapped[str] = mapped_column(Text)
+    body: Mapped[Any | None] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(12), default=OutboxStatus.PENDING)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    delivered_at: Mapped[datetime | None]

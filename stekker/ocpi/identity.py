@@ -9,8 +9,7 @@ from stekker.config import Settings
 
 def our_party(settings: Settings) -> tuple[str, str]:
     """Our (country_code, party_id), from the EVSE id prefix ("NL*STK" → ("NL", "STK"))."""
-    country, _, party = settings.evse_id_prefix.partition("*")
-    return country.upper(), party.upper()
+    return settings.party
 
 
 def base_url(request: Request, settings: Settings) -> str:

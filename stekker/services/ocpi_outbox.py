@@ -1,0 +1,304 @@
+"""Pushes to roaming partners through a persistent outbox (issue 6, item 10).
+
+A push is a row written in the transaction of the change it reports (`enqueue`), so it is
+never lost and never sent for a change that rolled back. The `OutboxWorker` delivers due rows
+after commit: in order per (partner, key) (a session's PATCH never overtakes its PUT), one
+partner at a time per partner so a partner that is down only delays itself, retrying with
+exponential backoff; when the attempts run out the row is `dead`, listed for the operator,
+who can retry it. A station's messages never wait for any of this.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections import defaultdict
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+from sqlalchemy import and_, exists, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from stekker.db.models_ocpi import OcpiOutboxItem, OcpiPartner, OutboxStatus, PartnerStatus
+from stekker.services.audit import audit
+from stekker.services.context import ServiceContext
+from stekker.services.errors import Conflict, Missing
+from stekker.services.ocpi_partners import encode_token
+
+log = logging.getLogger(__name__)
+
+BATCH = 200
+FIRST_RETRY = timedelta(seconds=5)
+LONGEST_RETRY = timedelta(hours=1)
+MAX_ERROR = 500
+
+
+def enqueue(
+    db: AsyncSession,
+    *,
+    partner_id: int,
+    kind: str,
+    key: str,
+    method: str,
+    url: str,
+    body: Any | None,
+    at: datetime,
+) -> None:
+    """Queue a push in the caller's transaction; it is delivered after commit."""
+    db.add(
+        OcpiOutboxItem(
+            partner_id=partner_id,
+            kind=kind[:32],
+            key=key[:100],
+            method=method.upper(),
+            url=url,
+            body=body,
+            status=OutboxStatus.PENDING,
+            attempts=0,
+            next_attempt_at=at,
+            created_at=at,
+        )
+    )
+
+
+def _owns(partner: OcpiPartner, parties: set[tuple[str, str]]) -> bool:
+    mine = {
+        (str(r.get("country_code", "")).upper(), str(r.get("party_id", "")).upper())
+        for r in partner.roles or ()
+    }
+    mine.add(((partner.country_code or "").upper(), (partner.party_id or "").upper()))
+    return bool(mine & parties)
+
+
+async def enqueue_for_partners(
+    ctx: ServiceContext,
+    *,
+    module: str,
+    role: str,
+    kind: str,
+    key: str,
+    method: str,
+    path: str,
+    body: Any | None,
+    parties: set[tuple[str, str]] | None = None,
+) -> int:
+    """One push per registered partner with endpoint "module:role" (to its URL + `path`),
+    limited to partners owning one of `parties` when given. Its own transaction."""
+    now = ctx.now()
+    endpoint = f"{module}:{role}"
+
+    async def job(db: AsyncSession) -> int:
+        partners = (
+            await db.execute(select(OcpiPartner).where(OcpiPartner.status == PartnerStatus.REGISTERED))
+        ).scalars()
+        queued = 0
+        for partner in partners:
+            url = (partner.endpoints or {}).get(endpoint)
+            if not url or (parties is not None and not _owns(partner, parties)):
+                continue
+            enqueue(
+                db, partner_id=partner.id, kind=kind, key=key, method=method, url=url.rstrip("/") + path,
+                body=body, at=now,
+            )  # fmt: skip
+            queued += 1
+        return queued
+
+    return await ctx.write(job)
+
+
+def backoff(attempts: int) -> timedelta:
+    """5 s, 10 s, 20 s ... at most an hour between attempts."""
+    delay: timedelta = FIRST_RETRY * (2 ** max(0, min(attempts, 30) - 1))
+    return min(delay, LONGEST_RETRY)
+
+
+def _delivered(response: httpx.Response) -> tuple[bool, str | None]:
+    if not 200 <= response.status_code < 300:
+        return False, f"HTTP {response.status_code}: {response.text[:200]}"
+    try:
+        body = response.json()
+    except ValueError:
+        return True, None  # a 2xx without an envelope: the partner took it
+    status = body.get("status_code") if isinstance(body, dict) else None
+    if status is None or 1000 <= int(status) < 2000:
+        return True, None
+    return False, f"OCPI status {status}: {str(body.get('status_message'))[:200]}"
+
+
+class OutboxWorker:
+    """Delivers due pushes every `interval` seconds (sooner when `wake` is called)."""
+
+    def __init__(
+        self, ctx: ServiceContext, client: httpx.AsyncClient | None = None, interval: float = 1.0
+    ) -> None:
+        self.ctx = ctx
+        self.interval = interval
+        self._client = client
+        self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+
+    async def start(self) -> None:
+        if self._task is None:
+            if self._client is None:
+                self._client = httpx.AsyncClient(timeout=self.ctx.settings.ocpi_partner_timeout)
+            self._task = asyncio.create_task(self._run(), name="ocpi-outbox")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.deliver_due()
+            except Exception:  # the next round may succeed (a database that was briefly away)
+                log.exception("OCPI outbox round failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.interval)
+            self._wake.clear()
+
+    async def deliver_due(self) -> int:
+        """One round: every due push whose predecessors (same partner and key) are done."""
+        now = self.ctx.now()
+        earlier = aliased(OcpiOutboxItem)
+        async with self.ctx.db() as db:
+            rows = list(
+                (
+                    await db.execute(
+                        select(OcpiOutboxItem, OcpiPartner)
+                        .join(OcpiPartner, OcpiPartner.id == OcpiOutboxItem.partner_id)
+                        .where(
+                            OcpiOutboxItem.status == OutboxStatus.PENDING,
+                            OcpiOutboxItem.next_attempt_at <= now,
+                            ~exists().where(
+                                and_(
+                                    earlier.partner_id == OcpiOutboxItem.partner_id,
+                                    earlier.key == OcpiOutboxItem.key,
+                                    earlier.status == OutboxStatus.PENDING,
+                                    earlier.id < OcpiOutboxItem.id,
+                                )
+                            ),
+                        )
+                        .order_by(OcpiOutboxItem.id)
+                        .limit(BATCH)
+                    )
+                ).all()
+            )
+            db.expunge_all()
+        by_partner: dict[int, list[tuple[OcpiOutboxItem, OcpiPartner]]] = defaultdict(list)
+        for item, partner in rows:
+            by_partner[partner.id].append((item, partner))
+        results = await asyncio.gather(*(self._deliver_partner(items) for items in by_partner.values()))
+        return sum(results)
+
+    async def _deliver_partner(self, items: list[tuple[OcpiOutboxItem, OcpiPartner]]) -> int:
+        """A partner's due pushes in order; the first failure ends its round (it is down)."""
+        delivered = 0
+        for item, partner in items:
+            ok, error = await self._send(item, partner)
+            await self._record(item, ok, error)
+            if not ok:
+                break
+            delivered += 1
+        return delivered
+
+    async def _send(self, item: OcpiOutboxItem, partner: OcpiPartner) -> tuple[bool, str | None]:
+        if partner.status != PartnerStatus.REGISTERED or not partner.outgoing_token:
+            return False, f"the partner is {partner.status}"
+        assert self._client is not None
+        country, party = self.ctx.settings.party
+        request_id = str(uuid.uuid4())
+        headers = {
+            "Authorization": encode_token(partner.outgoing_token, partner.raw_token),
+            "X-Request-ID": request_id,
+            "X-Correlation-ID": request_id,
+            "OCPI-from-country-code": country,
+            "OCPI-from-party-id": party,
+            "OCPI-to-country-code": partner.country_code or "",
+            "OCPI-to-party-id": partner.party_id or "",
+        }
+        try:
+            response = await self._client.request(item.method, item.url, json=item.body, headers=headers)
+        except httpx.HTTPError as exc:
+            return False, f"{exc.__class__.__name__}: {exc}"[:MAX_ERROR]
+        return _delivered(response)
+
+    async def _record(self, item: OcpiOutboxItem, ok: bool, error: str | None) -> None:
+        now = self.ctx.now()
+        limit = self.ctx.settings.ocpi_push_max_attempts
+
+        async def job(db: AsyncSession) -> None:
+            row = await db.get(OcpiOutboxItem, item.id)
+            if row is None or row.status != OutboxStatus.PENDING:
+                return
+            row.attempts += 1
+            if ok:
+                row.status, row.delivered_at, row.last_error = OutboxStatus.DELIVERED, now, None
+                return
+            row.last_error = (error or "failed")[:MAX_ERROR]
+            if row.attempts >= limit or (error or "").startswith("the partner is"):
+                row.status = OutboxStatus.DEAD
+                log.warning("OCPI push %s to partner %s is dead: %s", row.id, row.partner_id, row.last_error)
+            else:
+                row.next_attempt_at = now + backoff(row.attempts)
+
+        await self.ctx.write(job)
+
+
+def item_view(row: OcpiOutboxItem) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "partner_id": row.partner_id,
+        "kind": row.kind,
+        "key": row.key,
+        "method": row.method,
+        "url": row.url,
+        "status": row.status,
+        "attempts": row.attempts,
+        "next_attempt_at": row.next_attempt_at,
+        "last_error": row.last_error,
+        "created_at": row.created_at,
+        "delivered_at": row.delivered_at,
+    }
+
+
+async def list_items(
+    ctx: ServiceContext, *, status: str | None, partner_id: int | None, limit: int
+) -> list[dict[str, Any]]:
+    query = select(OcpiOutboxItem).order_by(OcpiOutboxItem.id.desc()).limit(limit)
+    if status is not None:
+        query = query.where(OcpiOutboxItem.status == status)
+    if partner_id is not None:
+        query = query.where(OcpiOutboxItem.partner_id == partner_id)
+    async with ctx.db() as db:
+        return [item_view(row) for row in (await db.execute(query)).scalars()]
+
+
+async def retry(ctx: ServiceContext, item_id: int, actor: str) -> dict[str, Any]:
+    """A dead push back in the queue, with fresh attempts."""
+    now = ctx.now()
+
+    async def job(db: AsyncSession) -> dict[str, Any]:
+        row = await db.get(OcpiOutboxItem, item_id)
+        if row is None:
+            raise Missing(f"no push {item_id}")
+        if row.status != OutboxStatus.DEAD:
+            raise Conflict(f"push {item_id} is {row.status}; only a dead push can be retried")
+        row.status, row.attempts, row.next_attempt_at = OutboxStatus.PENDING, 0, now
+        audit(db, actor=actor, action="ocpi.push.retried", object_type="ocpi_push", object_id=row.id, at=now)
+        return item_view(row)
+
+    return await ctx.write(job)
