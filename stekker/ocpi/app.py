@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from stekker.ocpi import credentials, envelope, versions
+from stekker.ocpi import credentials, envelope, locations, tariffs, versions
+
+#: (router module, identifier, our role) of every module we serve besides versions/credentials
+_MODULES = ((locations, "locations", "SENDER"), (tariffs, "tariffs", "SENDER"))
 
 
 def include(app: FastAPI) -> None:
     envelope.install(app)
     app.include_router(versions.router)
     app.include_router(credentials.router)
+    for module, identifier, role in _MODULES:
+        app.include_router(module.router)
+        versions.register_module(identifier, role)
