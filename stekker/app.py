@@ -12,19 +12,22 @@ from datetime import datetime
 import uvicorn
 
 from stekker.api.app import create_http_app
-from stekker.bus import InProcessBus
+from stekker.bus import Event, InProcessBus
 from stekker.config import Settings
 from stekker.db.base import utcnow
 from stekker.db.engine import make_engine, make_session_factory
 from stekker.db.migrate import upgrade
 from stekker.db.writer import GroupCommitWriter
+from stekker.ocpi import commands as ocpi_commands
+from stekker.ocpi.location_pushes import LocationPushes
 from stekker.ocpp.server import Gateway
 from stekker.ocpp.tls import context_from_settings
-from stekker.services import housekeeping, users
+from stekker.services import housekeeping, roaming_tokens, users
 from stekker.services.cdrs import CdrWorker
 from stekker.services.context import ServiceContext
 from stekker.services.jobs import JobRunner
 from stekker.services.ocpi_outbox import OutboxWorker
+from stekker.services.roaming_pushes import RoamingPushes
 from stekker.services.station_setup import LocalListSyncer
 from stekker.services.stop_release import FlowBook
 
@@ -56,6 +59,8 @@ class Stekker:
         self.jobs = JobRunner(self.ctx)  # bulk jobs of this process; resumed at start
         self.cdrs = CdrWorker(self.ctx)  # the CDR of every session that ends here
         self.ocpi_outbox = OutboxWorker(self.ctx)  # pushes to roaming partners, after commit
+        self.location_pushes = LocationPushes(self.ctx, self.ocpi_outbox.wake)
+        self.roaming_pushes = RoamingPushes(self.ctx)  # sessions and CDRs to the driver's eMSP
         self.helpdesk_flows = FlowBook()  # stop-and-release flows started through this API
         self._chores: list[asyncio.Task[None]] = []  # retention purges, upload deadlines
 
@@ -67,6 +72,9 @@ class Stekker:
         self.bus.subscribe("token.changed", self._syncer.on_token_changed)
         await self.cdrs.start()
         await self.ocpi_outbox.start()
+        await self.location_pushes.start()
+        await self.roaming_pushes.start()
+        self.bus.subscribe("ocpi.partner.", self._partner_changed)
         if self.settings.api_token is None and not await users.any_users(self.ctx):
             users.warn_open_once(self.ctx)
         s = self.settings
@@ -100,6 +108,12 @@ class Stekker:
             "stekker up: OCPP %s, API http://%s:%d/docs", " and ".join(listeners), s.host, self.http_port
         )
 
+    async def _partner_changed(self, event: Event) -> None:
+        """A partner left (or came back): its tokens leave (or rejoin) the stations' local lists."""
+        partner_id = event.data.get("partner_id")
+        if isinstance(partner_id, int):
+            await roaming_tokens.partner_connection_changed(self.ctx, partner_id, "system")
+
     async def stop(self) -> None:
         for chore in self._chores:
             chore.cancel()
@@ -111,6 +125,9 @@ class Stekker:
         await self.jobs.stop()
         await self.gateway.stop()
         await self.cdrs.stop()
+        await self.location_pushes.stop()
+        await self.roaming_pushes.stop()
+        await ocpi_commands.stop_running()  # commands in flight end before the database closes
         await self.ocpi_outbox.stop()
         await self.writer.stop()
         await self.engine.dispose()

@@ -4,10 +4,17 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from stekker.ocpi import credentials, envelope, locations, tariffs, versions
+from stekker.ocpi import cdrs, commands, credentials, envelope, locations, sessions, tariffs, tokens, versions
 
 #: (router module, identifier, our role) of every module we serve besides versions/credentials
-_MODULES = ((locations, "locations", "SENDER"), (tariffs, "tariffs", "SENDER"))
+_MODULES = (
+    (locations, "locations", "SENDER"),
+    (tariffs, "tariffs", "SENDER"),
+    (sessions, "sessions", "SENDER"),
+    (cdrs, "cdrs", "SENDER"),
+    (tokens, "tokens", "RECEIVER"),
+    (commands, "commands", "RECEIVER"),
+)
 
 
 def include(app: FastAPI) -> None:

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from stekker.db.models import AuthorizationRequest, ChargingSession, SessionStatus, Token, TokenStatus
+from stekker.db.models_ocpi import OcpiPartner, PartnerStatus
 from stekker.domain.authorization import AuthDecision, TokenFacts, decide
 from stekker.services.context import ServiceContext
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,12 +29,40 @@ class TokenVerdict:
     token_type: str | None = None
 
 
+def precedence(token: Token) -> tuple[bool, bool, bool, float, int]:
+    """Sort key among tokens sharing a uid (a station sends only the uid; parties may collide).
+
+    A retired copy comes last; then our own tokens before roaming partners' (our block on a
+    card must hold whatever an eMSP says about the same uid); then an active copy before a
+    blocked one; among partners' copies the one the eMSP updated most recently; then the
+    newest row.
+    """
+    partner = token.ocpi_partner_id is not None
+    updated = token.ocpi_last_updated.timestamp() if partner and token.ocpi_last_updated else 0.0
+    return (
+        token.status == TokenStatus.RETIRED,
+        partner,
+        token.status != TokenStatus.ACTIVE,
+        -updated,
+        -token.id,
+    )
+
+
+def preferred_token(tokens: Sequence[Token]) -> Token | None:
+    """The token a station means among `tokens` that share one uid (see `precedence`)."""
+    return min(tokens, key=precedence, default=None)
+
+
+def usable(query: Select[T]) -> Select[T]:
+    """`query` (over tokens) narrowed to tokens that may open anything: our own, and those of
+    roaming partners still registered (an unregistered partner's tokens stay, unused)."""
+    registered = select(OcpiPartner.id).where(OcpiPartner.status == PartnerStatus.REGISTERED)
+    return query.where(or_(Token.ocpi_partner_id.is_(None), Token.ocpi_partner_id.in_(registered)))
+
+
 async def find_token(db: AsyncSession, uid: str) -> Token | None:
-    """The token a station means by `uid`; an active one wins over a blocked or retired copy."""
-    tokens = (await db.execute(select(Token).where(Token.uid == uid))).scalars().all()
-    if not tokens:
-        return None
-    return sorted(tokens, key=lambda t: (t.status != TokenStatus.ACTIVE, -t.id))[0]
+    """The token a station means by `uid` (see `precedence`)."""
+    return preferred_token((await db.execute(usable(select(Token).where(Token.uid == uid)))).scalars().all())
 
 
 async def judge_token(
@@ -59,7 +92,11 @@ async def judge_token(
             (ChargingSession.station_id != station_id) | (ChargingSession.evse_number != connector_number)
         )
     elsewhere = (await db.execute(running)).scalar_one()
-    facts = None if token is None else TokenFacts(token.status, token.expires_at, token.allow_concurrent)
+    facts = (
+        None
+        if token is None
+        else TokenFacts(token.status, token.expires_at, token.allow_concurrent, token.whitelist)
+    )
     decision = decide(facts, now, elsewhere, starting=starting)
     db.add(
         AuthorizationRequest(

@@ -137,8 +137,9 @@ class CdrFilter:
 
 
 @dataclass(frozen=True, slots=True)
-class _Priced:
-    """One session priced, with everything the CDR row and document need."""
+class SessionPrice:
+    """One session priced, with everything the CDR row and document (and the OCPI Session
+    object, `price_so_far`) need."""
 
     derived: DerivedPeriods
     priced: PricedSession
@@ -227,15 +228,20 @@ async def _states(db: AsyncSession, session: ChargingSession, end: datetime) -> 
     return [StateChange(at, charging_from_status(status)) for at, status in [*before, *during]]
 
 
-def _auth_method(session: ChargingSession) -> str:
+def auth_method(session: ChargingSession, token: Token | None) -> str:
+    """OCPI AuthMethod: COMMAND for a remote start, WHITELIST when the station decided
+    offline or we decided on a roaming partner's token from the copy it pushed us (no
+    request reached its eMSP), AUTH_REQUEST for our own central authorization."""
     if session.remote_start_id is not None:
         return "COMMAND"
-    if session.offline:
+    if session.offline or (token is not None and token.whitelist is not None):
         return "WHITELIST"
     return "AUTH_REQUEST"
 
 
-async def _place(db: AsyncSession, session: ChargingSession) -> tuple[CdrLocation, int | None, str | None]:
+async def session_place(
+    db: AsyncSession, session: ChargingSession
+) -> tuple[CdrLocation, int | None, str | None]:
     """The CDR location, the location id and the station's meter serial number."""
     station = await db.get(ChargingStation, session.station_id)
     location = None
@@ -272,8 +278,11 @@ async def _place(db: AsyncSession, session: ChargingSession) -> tuple[CdrLocatio
     return place, (location.id if location is not None else None), meter_id
 
 
-async def _token(db: AsyncSession, session: ChargingSession) -> CdrToken:
-    token = await db.get(Token, session.token_id) if session.token_id is not None else None
+async def _token_row(db: AsyncSession, session: ChargingSession) -> Token | None:
+    return await db.get(Token, session.token_id) if session.token_id is not None else None
+
+
+def _token(session: ChargingSession, token: Token | None) -> CdrToken:
     uid = session.token_uid or "UNKNOWN"
     if token is None:
         return CdrToken(uid=uid, type="OTHER")
@@ -307,7 +316,7 @@ async def _price(
     stop: datetime | None,
     energy_override_wh: int | None = None,
     remark: str | None = None,
-) -> _Priced:
+) -> SessionPrice:
     """Derive the periods, price them with `resolved`, cap them, and describe the CDR."""
     end_hint = stop or session.stop_time or ctx.now()
     window = SessionWindow(session.start_time, stop, session.meter_start_wh, session.meter_stop_wh)
@@ -327,12 +336,13 @@ async def _price(
         remark = "; ".join(r for r in (remark, NO_TARIFF_REMARK) if r)
     else:
         outcome = apply_cap(priced, cap[1] if cap is not None else None)
-    place, location_id, meter_id = await _place(db, session)
+    place, location_id, meter_id = await session_place(db, session)
     tariff_object = None
     if resolved is not None:
         version = await db.get(TariffVersion, resolved.version_id)
         tariff_object = _tariff_object(ctx, resolved, dict(version.content) if version is not None else {})
     country, party_id = _party_of(ctx.settings.evse_id_prefix)
+    token = await _token_row(db, session)
     facts = CdrFacts(
         country_code=country,
         party_id=party_id,
@@ -341,8 +351,8 @@ async def _price(
         start=derived.start,
         end=derived.end,
         periods_end=derived.periods[-1].end,
-        token=await _token(db, session),
-        auth_method=_auth_method(session),
+        token=_token(session, token),
+        auth_method=auth_method(session, token),
         location=place,
         currency=currency,
         tariff=tariff_object,
@@ -351,7 +361,9 @@ async def _price(
         remark=remark,
     )
     party, _supplier = await tariff_lookup.session_customer(db, session)
-    return _Priced(derived, priced, outcome, resolved, cap[0] if cap else None, facts, party, location_id)
+    return SessionPrice(
+        derived, priced, outcome, resolved, cap[0] if cap else None, facts, party, location_id
+    )
 
 
 def _seconds(delta: timedelta) -> int:
@@ -362,7 +374,7 @@ def _row(
     session: ChargingSession,
     cdr_uid: str,
     sequence: int,
-    priced: _Priced,
+    priced: SessionPrice,
     *,
     created_by: str,
     reason: str | None = None,
@@ -399,6 +411,35 @@ def _row(
         readings=[{"at": timestamp(r.at), "wh": r.wh, "kind": r.kind} for r in derived.readings],
         created_by=created_by,
     )
+
+
+async def _rules(
+    db: AsyncSession, session: ChargingSession
+) -> tuple[tariff_lookup.ResolvedTariff | None, tuple[int, PriceCapRule] | None]:
+    """What prices a session: the tariff version for its place and customer, and the
+    municipality's cap, both as in force at its start."""
+    party, supplier = await tariff_lookup.session_customer(db, session)
+    resolved = await tariff_lookup.resolve_tariff(
+        db,
+        station_id=session.station_id,
+        evse_number=session.evse_number,
+        connector_number=session.connector_number,
+        party=party,
+        energy_supplier=supplier,
+        at=session.start_time,
+    )
+    return resolved, await tariff_lookup.cap_at(db, session.start_time)
+
+
+async def price_so_far(db: AsyncSession, ctx: ServiceContext, session: ChargingSession) -> SessionPrice:
+    """A session priced by its CDR's rules (the tariff version and cap in force at its start)
+    on what is known now: a running session up to now, a finished one up to its stop. For
+    live views (the OCPI Session's kwh and total_cost); the CDR stays the bill."""
+    resolved, cap = await _rules(db, session)
+    stop = session.stop_time
+    if stop is None or session.status != SessionStatus.COMPLETED:
+        stop = max(ctx.now(), session.start_time)
+    return await _price(db, ctx, session, _uid(session.id, 0), resolved=resolved, cap=cap, stop=stop)
 
 
 # --- views ---------------------------------------------------------------------------------------
@@ -506,17 +547,7 @@ async def build_cdr(ctx: ServiceContext, session_id: int, actor: str = "system")
             raise Missing(f"session {session_id} does not exist")
         if session.status != SessionStatus.COMPLETED:
             return None
-        party, supplier = await tariff_lookup.session_customer(db, session)
-        resolved = await tariff_lookup.resolve_tariff(
-            db,
-            station_id=session.station_id,
-            evse_number=session.evse_number,
-            connector_number=session.connector_number,
-            party=party,
-            energy_supplier=supplier,
-            at=session.start_time,
-        )
-        cap = await tariff_lookup.cap_at(db, session.start_time)
+        resolved, cap = await _rules(db, session)
         cdr_uid = _uid(session.id, 1)
         priced = await _price(db, ctx, session, cdr_uid, resolved=resolved, cap=cap, stop=session.stop_time)
         row = _row(session, cdr_uid, 1, priced, created_by=actor)

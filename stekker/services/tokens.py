@@ -7,12 +7,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from stekker.bus import Event
 from stekker.db.models import ChargingSession, Counter, Token, TokenStatus
+from stekker.domain.authorization import decidable_here
 from stekker.services.audit import audit
+from stekker.services.authorization import preferred_token, usable
 from stekker.services.context import ServiceContext
 from stekker.services.errors import Invalid
 from stekker.services.inventory import apply_changes
@@ -237,7 +239,8 @@ class LocalListUpdate:
 
 
 def _entry(token: Token, now: datetime) -> LocalListEntry:
-    if token.status == TokenStatus.RETIRED:
+    if token.status == TokenStatus.RETIRED or not decidable_here(token.whitelist):
+        # a partner's token its eMSP wants decided in real time (NEVER) is not for offline use
         return LocalListEntry(token.uid, None, token_type=token.type)
     if token.status == TokenStatus.BLOCKED:
         return LocalListEntry(token.uid, "Blocked", token_type=token.type)
@@ -249,7 +252,9 @@ async def local_list_update(ctx: ServiceContext, station_version: int | None) ->
     """The update that brings a station from `station_version` to ours; None if it is current.
 
     Full when the station's version is unknown or not one of ours; otherwise differential,
-    carrying exactly the tokens that changed since (removals as entries without a status).
+    carrying exactly the uids whose tokens changed since (removals as entries without a
+    status). Tokens of several parties may share a uid: each uid gets one entry, for the token
+    central authorization would pick (`preferred_token`).
     """
     now = ctx.now()
     async with ctx.db() as db:
@@ -257,12 +262,23 @@ async def local_list_update(ctx: ServiceContext, station_version: int | None) ->
         if station_version == version:
             return None
         if station_version is None or station_version <= 0 or station_version > version:
-            tokens = (
-                (await db.execute(select(Token).where(Token.status == TokenStatus.ACTIVE))).scalars().all()
-            )
-            entries = [e for e in (_entry(t, now) for t in tokens) if e.status == "Accepted"]
+            uids = select(Token.uid).where(Token.status == TokenStatus.ACTIVE)
+            entries = [e for e in await _entries(db, uids, now) if e.status == "Accepted"]
             return LocalListUpdate(version, True, entries)
-        changed = (
-            (await db.execute(select(Token).where(Token.list_version > station_version))).scalars().all()
+        uids = select(Token.uid).where(Token.list_version > station_version)
+        return LocalListUpdate(version, False, await _entries(db, uids, now))
+
+
+async def _entries(db: AsyncSession, uids: Select[str], now: datetime) -> list[LocalListEntry]:
+    """One entry per uid in `uids`, from the token a station means by it (none usable: a removal)."""
+    usable_ids = set((await db.execute(usable(select(Token.id).where(Token.uid.in_(uids))))).scalars())
+    by_uid: dict[str, list[Token]] = {}
+    for token in (await db.execute(select(Token).where(Token.uid.in_(uids)).order_by(Token.id))).scalars():
+        by_uid.setdefault(token.uid, []).append(token)
+    entries = []
+    for uid, tokens in by_uid.items():
+        meant = preferred_token([t for t in tokens if t.id in usable_ids])
+        entries.append(
+            LocalListEntry(uid, None, token_type=tokens[0].type) if meant is None else _entry(meant, now)
         )
-        return LocalListUpdate(version, False, [_entry(t, now) for t in changed])
+    return entries
