@@ -432,3 +432,27 @@ async def test_several_stations_need_an_evse(server: Stekker, api: httpx.AsyncCl
     status, answer = await command(api, headers, "START_SESSION", body)
     assert status == 200 and answer["data"]["result"] == "REJECTED"
     assert "name the EVSE" in answer["data"]["message"][0]["text"]
+
+
+async def test_an_app_users_start_session_is_its_emsps_real_time_authorization(
+    server: Stekker, api: httpx.AsyncClient, ocpp_url: str
+) -> None:
+    """An app user's token (whitelist NEVER: only the eMSP decides) may charge when its own eMSP
+    sends START_SESSION for it: the command is the eMSP's decision, for this station, for 15
+    minutes. The same token presented at another station on its own stays refused."""
+    headers = await partner(server)
+    location_id = await add_site(api, "C9")
+    await add_site(api, "C10")
+    app_user = ocpi_token("APP-USER-7", type="APP_USER", whitelist="NEVER")
+    async with emsp_endpoint() as emsp, ocpp_station(ocpp_url, "C9") as cp:
+        body = {**start_body(emsp, "start/9", location_id, "NL*STK*EC9*1"), "token": app_user}
+        status, answer = await command(api, headers, "START_SESSION", body)
+        assert accepted(status, answer, server)
+        assert (await emsp.result("start/9"))["result"] == "ACCEPTED"
+        started = await cp.call(
+            call.StartTransaction(connector_id=1, id_tag="APP-USER-7", meter_start=0, timestamp=now_iso())
+        )
+        assert started.id_tag_info["status"] == "Accepted"
+    async with ocpp_station(ocpp_url, "C10") as other:
+        refused = await other.call(call.Authorize(id_tag="APP-USER-7"))
+        assert refused.id_tag_info["status"] == "Invalid"

@@ -66,12 +66,14 @@ class AuthDecision:
 
 
 def decide(
-    token: TokenFacts | None, now: datetime, sessions_elsewhere: int, *, starting: bool
+    token: TokenFacts | None, now: datetime, sessions_elsewhere: int, *, starting: bool, vouched: bool = False
 ) -> AuthDecision:
     """Decide on a token. `sessions_elsewhere` counts its running sessions on other connectors.
 
     Order matters: an unknown token is Invalid, a blocked one Blocked even when expired; a
-    partner's token whose whitelist forbids a stored decision (NEVER) is Invalid.
+    partner's token whose whitelist forbids a stored decision (NEVER) is Invalid, unless its
+    eMSP `vouched` for it just now (it asked us to start a session for it: START_SESSION is
+    the eMSP's real-time authorization).
     ConcurrentTx only applies when starting (OCPP 1.6: "only relevant for a StartTransaction"):
     a driver who presents the card to stop a session must be accepted.
     """
@@ -81,7 +83,7 @@ def decide(
         return AuthDecision(AuthStatus.BLOCKED, "token is blocked")
     if token.status == "retired":
         return AuthDecision(AuthStatus.INVALID, "token is retired")
-    if not decidable_here(token.whitelist):
+    if not decidable_here(token.whitelist) and not vouched:
         # the eMSP forbids deciding from our copy; until we can ask it in real time, refusing
         # is the only answer that cannot let an unpaid or withdrawn token charge
         return AuthDecision(

@@ -4,15 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TypeVar
 
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from stekker.db.models import AuthorizationRequest, ChargingSession, SessionStatus, Token, TokenStatus
+from stekker.db.models import (
+    AuthorizationRequest,
+    ChargingSession,
+    RemoteStart,
+    SessionStatus,
+    Token,
+    TokenStatus,
+)
 from stekker.db.models_ocpi import OcpiPartner, PartnerStatus
-from stekker.domain.authorization import AuthDecision, TokenFacts, decide
+from stekker.domain.authorization import AuthDecision, TokenFacts, decidable_here, decide
 from stekker.services.context import ServiceContext
 
 T = TypeVar("T")
@@ -65,6 +72,27 @@ async def find_token(db: AsyncSession, uid: str) -> Token | None:
     return preferred_token((await db.execute(usable(select(Token).where(Token.uid == uid)))).scalars().all())
 
 
+#: How long an eMSP's START_SESSION vouches for its token at the station (OCPI 2.2.1: the CPO
+#: accepts the token for a session started within 15 minutes of the command).
+EMSP_START_WINDOW = timedelta(minutes=15)
+
+
+async def _started_by_its_emsp(db: AsyncSession, station_id: str, uid: str, now: datetime) -> bool:
+    """Whether a roaming partner asked this station to start for `uid` in the last 15 minutes
+    (the station's own Authorize or StartTransaction that follows the START_SESSION)."""
+    found = await db.execute(
+        select(RemoteStart.id)
+        .where(
+            RemoteStart.station_id == station_id,
+            RemoteStart.token_uid == uid,
+            RemoteStart.actor.like("ocpi:%"),
+            RemoteStart.requested_at >= now - EMSP_START_WINDOW,
+        )
+        .limit(1)
+    )
+    return found.first() is not None
+
+
 async def judge_token(
     db: AsyncSession,
     ctx: ServiceContext,
@@ -75,10 +103,14 @@ async def judge_token(
     kind: str,
     starting: bool,
     session_id: int | None = None,
+    vouched: bool = False,
 ) -> TokenVerdict:
-    """Decide on `uid` inside the caller's transaction and record the request."""
+    """Decide on `uid` inside the caller's transaction and record the request. `vouched`: the
+    token's eMSP asked for this start itself (an OCPI START_SESSION)."""
     now = ctx.now()
     token = await find_token(db, uid)
+    if not vouched and token is not None and not decidable_here(token.whitelist):
+        vouched = await _started_by_its_emsp(db, station_id, uid, now)
     running = select(func.count()).where(
         ChargingSession.token_uid == uid,
         ChargingSession.status == SessionStatus.ACTIVE,
@@ -97,7 +129,7 @@ async def judge_token(
         if token is None
         else TokenFacts(token.status, token.expires_at, token.allow_concurrent, token.whitelist)
     )
-    decision = decide(facts, now, elsewhere, starting=starting)
+    decision = decide(facts, now, elsewhere, starting=starting, vouched=vouched)
     db.add(
         AuthorizationRequest(
             station_id=station_id,

@@ -32,10 +32,18 @@ class RemoteOutcome:
 
 
 async def remote_start(
-    ctx: ServiceContext, actor: str, station_id: str, token_uid: str, evse_number: int | None
+    ctx: ServiceContext,
+    actor: str,
+    station_id: str,
+    token_uid: str,
+    evse_number: int | None,
+    *,
+    vouched_by_emsp: bool = False,
 ) -> RemoteOutcome:
     """Ask a station to start charging for a token. The token is checked first, so a blocked
-    card is refused here with a reason rather than by the station without one."""
+    card is refused here with a reason rather than by the station without one.
+    `vouched_by_emsp`: the token's own eMSP asked (OCPI START_SESSION), which is its real-time
+    authorization of a token we may not decide on ourselves (whitelist NEVER)."""
     assert ctx.commands is not None
     commands = ctx.commands
 
@@ -51,6 +59,7 @@ async def remote_start(
             connector_number=evse_number,
             kind="RemoteStart",
             starting=True,
+            vouched=vouched_by_emsp,
         )
         refused = None if verdict.decision.accepted else f"token {token_uid}: {verdict.decision.reason}"
         if refused is None and not commands.is_connected(station_id):

@@ -164,7 +164,9 @@ async def start_session(
     """Ask the station to start charging for the partner's token (our remote start: 1.6 and
     2.0.1 alike, recorded as a RemoteStart that the session links to when it begins)."""
     try:
-        outcome = await remote.remote_start(ctx, requester.actor, station_id, token_uid, evse_number)
+        outcome = await remote.remote_start(
+            ctx, requester.actor, station_id, token_uid, evse_number, vouched_by_emsp=True
+        )
     except remote.RemoteRefused as exc:
         return CommandOutcome(Outcome.REJECTED, str(exc))
     except remote.NotFound as exc:
