@@ -24,6 +24,21 @@ def invite(
     console.print(f"  registration token:  {result['registration_token']}", highlight=False)
 
 
+@ocpi_app.command("register")
+def register(
+    name: Annotated[str, typer.Argument(help="The partner, e.g. 'ABC Mobility'.")],
+    versions_url: Annotated[str, typer.Option(help="The partner's OCPI versions URL.")],
+    token: Annotated[str, typer.Option(help="The registration token the partner gave us.")],
+    role: Annotated[str, typer.Option(help="EMSP, HUB, NAP or OTHER.")] = "EMSP",
+    raw_token: Annotated[bool, typer.Option(help="The partner wants its token unencoded.")] = False,
+) -> None:
+    """Register with a partner from its versions URL and registration token."""
+    body = {"name": name, "versions_url": versions_url, "token": token, "role": role, "raw_token": raw_token}
+    partner = call_api("POST", "/api/ocpi/partners/register", json=body)
+    party = f"{partner['country_code']}-{partner['party_id']} {partner['role']}"
+    console.print(f"registered with {partner['name']} ({party})", highlight=False)
+
+
 @ocpi_app.command("partners")
 def partners() -> None:
     """Every partner and where its connection stands."""

@@ -269,3 +269,84 @@ async def test_operator_side_of_partners(server: Stekker, api: httpx.AsyncClient
     assert again.status_code == 409
     assert (await api.delete("/api/ocpi/partners/999")).status_code == 404
     assert (await api.delete("/api/ocpi/partners/0")).status_code == 422
+
+
+class RegisteringEmsp:
+    """An eMSP that gave us a registration token A: answers versions, details and our
+    credentials POST, calling our versions back with the token we sent, as a real one does."""
+
+    def __init__(self, token_a: str, token_c: str) -> None:
+        self.tokens = {token_header(token_a)["Authorization"], token_header(token_c)["Authorization"]}
+        self.token_c = token_c
+        self.our_versions_status: int | None = None
+        self.our_token: str | None = None
+        self.port = 0
+
+    def app(self) -> Starlette:
+        base = lambda: f"http://127.0.0.1:{self.port}"  # noqa: E731
+
+        def ok(request: Request, data: Any) -> JSONResponse:
+            if request.headers.get("authorization") not in self.tokens:
+                return JSONResponse({"status_code": 2000, "status_message": "unknown token"}, 401)
+            return JSONResponse({"data": data, "status_code": 1000, "timestamp": "2026-11-24T00:00:00Z"})
+
+        async def versions(request: Request) -> JSONResponse:
+            return ok(request, [{"version": "2.2.1", "url": f"{base()}/221"}])
+
+        async def details(request: Request) -> JSONResponse:
+            endpoints = [
+                {"identifier": "credentials", "role": "RECEIVER", "url": f"{base()}/221/credentials"},
+                {"identifier": "sessions", "role": "RECEIVER", "url": f"{base()}/221/sessions"},
+            ]
+            return ok(request, {"version": "2.2.1", "endpoints": endpoints})
+
+        async def post_credentials(request: Request) -> JSONResponse:
+            body = await request.json()
+            self.our_token = body["token"]
+            async with httpx.AsyncClient() as client:  # as a real eMSP: check our side first
+                ours = await client.get(body["url"], headers=token_header(body["token"]))
+            self.our_versions_status = ours.status_code
+            return ok(request, credentials(self.token_c, f"{base()}/versions"))
+
+        return Starlette(
+            routes=[
+                Route("/versions", versions),
+                Route("/221", details),
+                Route("/221/credentials", post_credentials, methods=["POST"]),
+            ]
+        )
+
+
+async def test_we_register_with_an_emsp_from_its_token_a(
+    server: Stekker, api: httpx.AsyncClient, cli: Any
+) -> None:
+    emsp = RegisteringEmsp("their-A", "their-C")
+    async with serving(emsp) as their_versions:  # type: ignore[arg-type]
+        result = await cli(
+            "ocpi", "register", "ABC Mobility", "--versions-url", their_versions, "--token", "their-A"
+        )
+        assert result.exit_code == 0, result.output
+        assert "registered with ABC Mobility (NL-ABC EMSP)" in result.output
+        assert emsp.our_versions_status == 200  # our token worked while it handled our POST
+        [partner] = (await api.get("/api/ocpi/partners")).json()
+        assert partner["status"] == "registered" and partner["endpoints"]["sessions:RECEIVER"].endswith(
+            "/221/sessions"
+        )
+        # the eMSP calls us with the token we gave it
+        assert emsp.our_token is not None
+        locations = await ocpi(api, "GET", "/ocpi/2.2.1/locations", emsp.our_token)
+        assert locations.status_code == 200, locations.text
+
+        # a partner that refuses: 409 with the reason, and no usable partner left behind
+        wrong = await api.post(
+            "/api/ocpi/partners/register",
+            json={"name": "Wrong", "versions_url": their_versions, "token": "not-their-A"},
+        )
+        assert wrong.status_code == 409 and "HTTP 401" in wrong.json()["detail"]
+    for body in (
+        {"name": "x", "versions_url": "ftp://x", "token": "A"},
+        {"name": "x", "versions_url": "http://x.example/v", "token": ""},
+        {"name": "x", "versions_url": "http://x.example/v", "token": "has space"},
+        {"name": "x", "versions_url": "http://x.example/v", "token": "A", "role": "CPO"},
+    ):
+        assert (await api.post("/api/ocpi/partners/register", json=body)).status_code == 422, body

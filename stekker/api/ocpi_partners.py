@@ -45,6 +45,42 @@ async def invite(
     }
 
 
+class RegisterIn(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    name: str = Field(min_length=1, max_length=100)
+    versions_url: str = Field(
+        min_length=8, max_length=255, pattern=r"^https?://", description="The partner's."
+    )
+    token: str = Field(
+        min_length=1, max_length=64, pattern=r"^[\x21-\x7e]+$", description="Its registration token A."
+    )
+    role: Literal["EMSP", "HUB", "NAP", "OTHER"] = "EMSP"
+    raw_token: bool = False
+
+
+@router.post("/partners/register", status_code=201)
+async def register_with(
+    body: RegisterIn,
+    request: Request,
+    ctx: ServiceContext = Depends(get_ctx),
+    caller: Caller = Depends(allow(*CONFIGURE)),
+) -> dict[str, Any]:
+    """Register with a partner that gave us its versions URL and a registration token (A): we
+    send our credentials and keep the token it answers with. 409 when the partner cannot be
+    used (unreachable, no OCPI 2.2.1, refused), with the reason."""
+    return await ocpi_partners.register_with(
+        ctx,
+        actor=caller.actor,
+        name=body.name,
+        versions_url=body.versions_url,
+        token_a=body.token,
+        our_versions_url=f"{base_url(request, ctx.settings)}/ocpi/versions",
+        role=body.role,
+        raw_token=body.raw_token,
+    )
+
+
 @router.get("/partners")
 async def list_all(
     ctx: ServiceContext = Depends(get_ctx), _: Caller = Depends(allow(*READ))

@@ -13,7 +13,7 @@ from stekker.api.deps import get_ctx
 from stekker.db.models_ocpi import PartnerStatus
 from stekker.ocpi.auth import PartnerAuth, any_partner, candidates, registered_partner
 from stekker.ocpi.envelope import INVALID_PARAMETERS, UNABLE_TO_USE_CLIENT_API, OcpiError, ocpi_response
-from stekker.ocpi.identity import base_url, our_party
+from stekker.ocpi.identity import base_url
 from stekker.services import ocpi_partners
 from stekker.services.context import ServiceContext
 from stekker.services.errors import ServiceError
@@ -46,19 +46,7 @@ class Credentials(BaseModel):
 
 
 def ours(request: Request, ctx: ServiceContext, token: str) -> dict[str, object]:
-    country, party = our_party(ctx.settings)
-    return {
-        "token": token,
-        "url": f"{base_url(request, ctx.settings)}/ocpi/versions",
-        "roles": [
-            {
-                "role": "CPO",
-                "business_details": {"name": ctx.settings.business_name},
-                "party_id": party,
-                "country_code": country,
-            }
-        ],
-    }
+    return ocpi_partners.our_credentials(ctx, token, f"{base_url(request, ctx.settings)}/ocpi/versions")
 
 
 def _presented(request: Request) -> str:

@@ -260,6 +260,157 @@ async def accept_credentials(
     return token
 
 
+def our_credentials(ctx: ServiceContext, token: str, versions_url: str) -> dict[str, Any]:
+    """Our credentials object (OCPI 2.2.1): the token a partner calls us with, our versions
+    URL, our CPO role."""
+    country, party = ctx.settings.party
+    return {
+        "token": token,
+        "url": versions_url,
+        "roles": [
+            {
+                "role": "CPO",
+                "business_details": {"name": ctx.settings.business_name},
+                "party_id": party,
+                "country_code": country,
+            }
+        ],
+    }
+
+
+def _their_credentials(data: Any) -> TheirCredentials:
+    if not isinstance(data, dict):
+        raise PartnerUnreachable("the partner answered our credentials without a credentials object")
+    token, url, roles = data.get("token"), data.get("url"), data.get("roles")
+    if not isinstance(token, str) or not token or len(token) > 64:
+        raise PartnerUnreachable("the partner's credentials carry no usable token")
+    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+        raise PartnerUnreachable("the partner's credentials carry no versions URL")
+    if not isinstance(roles, list) or not roles or not all(isinstance(r, dict) for r in roles):
+        raise PartnerUnreachable("the partner's credentials carry no roles")
+    return TheirCredentials(token, url, tuple(roles))
+
+
+async def _post_ours(
+    ctx: ServiceContext,
+    http: httpx.AsyncClient,
+    target: str,
+    token_a: str,
+    raw_token: bool,
+    ours: str,
+    our_versions_url: str,
+) -> tuple[TheirCredentials, dict[str, str]]:
+    """POST our credentials with token A; the partner's credentials and its endpoints as its
+    token C sees them."""
+    try:
+        response = await http.post(
+            target, json=our_credentials(ctx, ours, our_versions_url), headers=_headers(token_a, raw_token)
+        )
+    except httpx.HTTPError as exc:
+        raise PartnerUnreachable(f"could not reach {target}: {exc.__class__.__name__}") from None
+    try:
+        body = response.json()
+    except ValueError:
+        raise PartnerUnreachable(f"{target} answered HTTP {response.status_code} without OCPI JSON") from None
+    if response.status_code != 200 or not isinstance(body, dict) or body.get("status_code") != 1000:
+        status = body.get("status_code") if isinstance(body, dict) else None
+        raise PartnerUnreachable(
+            f"{target} refused our credentials: HTTP {response.status_code}, OCPI {status}"
+        )
+    theirs = _their_credentials(body.get("data"))
+    _, endpoints = await discover(ctx, theirs.versions_url, theirs.token, raw_token, http)
+    return theirs, endpoints
+
+
+async def _registration_failed(ctx: ServiceContext, partner_id: int, actor: str, why: str) -> None:
+    """The half-made partner of a failed registration: unregistered, so its token opens nothing."""
+    now = ctx.now()
+
+    async def job(db: AsyncSession) -> None:
+        row = await db.get(OcpiPartner, partner_id)
+        if row is not None:
+            row.status = PartnerStatus.UNREGISTERED
+            audit(
+                db, actor=actor, action="ocpi.partner.registration_failed", object_type="ocpi_partner",
+                object_id=row.id, at=now, result="failed", reason=why[:500],
+            )  # fmt: skip
+
+    await ctx.write(job)
+
+
+async def register_with(
+    ctx: ServiceContext,
+    *,
+    actor: str,
+    name: str,
+    versions_url: str,
+    token_a: str,
+    our_versions_url: str,
+    role: str = "EMSP",
+    raw_token: bool = False,
+    client: httpx.AsyncClient | None = None,
+) -> dict[str, Any]:
+    """We register with a partner that gave us a registration token A and its versions URL:
+    read its endpoints with A, POST our credentials (a fresh token for it to call us with) to
+    its credentials module, and keep the token C it answers with for calling it."""
+    if role not in ROLES:
+        raise Invalid(f"role must be one of {', '.join(ROLES)}")
+    own = client is None
+    http = client or httpx.AsyncClient(timeout=ctx.settings.ocpi_partner_timeout)
+    ours = new_token()
+    now = ctx.now()
+    try:
+        _, endpoints = await discover(ctx, versions_url, token_a, raw_token, http)
+        target = endpoints.get("credentials:RECEIVER") or endpoints.get("credentials:SENDER")
+        if target is None:
+            raise PartnerUnreachable("the partner's version details list no credentials module")
+
+        async def pending(db: AsyncSession) -> int:
+            row = OcpiPartner(
+                name=name.strip()[:100] or "partner", role=role, status=PartnerStatus.PENDING, roles=[],
+                endpoints=endpoints, incoming_token_sha256=token_hash(ours), raw_token=raw_token,
+                versions_url=versions_url, created_by=actor, created_at=now,
+            )  # fmt: skip
+            db.add(row)
+            await db.flush()
+            return row.id
+
+        # the partner calls our versions with our token while it handles the POST: it must work
+        partner_id = await ctx.write(pending)
+        try:
+            theirs, endpoints = await _post_ours(
+                ctx, http, target, token_a, raw_token, ours, our_versions_url
+            )
+        except PartnerUnreachable as exc:
+            await _registration_failed(ctx, partner_id, actor, str(exc))
+            raise
+    finally:
+        if own:
+            await http.aclose()
+    country, party, main_role = _main_role(theirs.roles)
+
+    async def registered(db: AsyncSession) -> dict[str, Any]:
+        row = await db.get(OcpiPartner, partner_id)
+        assert row is not None
+        row.status = PartnerStatus.REGISTERED
+        row.outgoing_token = theirs.token
+        row.versions_url = theirs.versions_url
+        row.version = OCPI_VERSION
+        row.endpoints = endpoints
+        row.roles = list(theirs.roles)
+        row.country_code, row.party_id, row.role = country, party, main_role
+        row.registered_at = now
+        audit(
+            db, actor=actor, action="ocpi.partner.registered", object_type="ocpi_partner", object_id=row.id,
+            at=now, direction="we registered with the partner", roles=row.roles,
+        )  # fmt: skip
+        return partner_view(row)
+
+    view = await ctx.write(registered)
+    await ctx.bus.publish(Event("ocpi.partner.registered", {"partner_id": partner_id}))
+    return view
+
+
 async def unregister(ctx: ServiceContext, partner_id: int, actor: str) -> None:
     """End the connection: the partner's token opens nothing any more; its history stays."""
     now = ctx.now()
