@@ -155,3 +155,25 @@ async def test_outbox_api_refuses_bad_input(api: httpx.AsyncClient) -> None:
         assert (await api.get("/api/ocpi/outbox", params=params)).status_code == 422, params
     assert (await api.post("/api/ocpi/outbox/999/retry")).status_code == 404
     assert (await api.post("/api/ocpi/outbox/0/retry")).status_code == 422
+
+
+async def test_a_cdr_is_retried_for_a_week_not_hours(server: Stekker) -> None:
+    await server.ocpi_outbox.stop()
+    clock = Clock(server.ctx.now())
+    server.ctx.clock = clock
+    partner_id = await ocpi_partners.add_registered_partner(
+        server.ctx, name="Down", country_code="NL", party_id="DWN", token="down-C",
+        endpoints={"cdrs:RECEIVER": "http://127.0.0.1:9/cdrs"}, outgoing_token="down-B",
+    )  # fmt: skip
+    queued = await ocpi_outbox.enqueue_for_partners(
+        server.ctx, module="cdrs", role="RECEIVER", kind="cdrs", key="session:1", method="POST", path="",
+        body={"id": "CDR-1-1"},
+    )  # fmt: skip
+    assert queued == 1
+    worker = OutboxWorker(server.ctx, httpx.AsyncClient(timeout=1))
+    for _ in range(5):  # beyond this test's general limit of 3 attempts
+        await worker.deliver_due()
+        clock.now += ocpi_outbox.LONGEST_RETRY
+    [item] = await ocpi_outbox.list_items(server.ctx, status="pending", partner_id=partner_id, limit=5)
+    assert item["attempts"] == 5 and item["kind"] == "cdrs"
+    await worker.stop()

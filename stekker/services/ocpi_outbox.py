@@ -35,6 +35,9 @@ BATCH = 200
 FIRST_RETRY = timedelta(seconds=5)
 LONGEST_RETRY = timedelta(hours=1)
 MAX_ERROR = 500
+#: A CDR is a bill: it is retried for about a week (hourly once the backoff is at its longest),
+#: whatever the general limit, before it is listed as dead for the operator.
+ATTEMPTS_AT_LEAST = {"cdrs": 180}
 
 
 def enqueue(
@@ -238,7 +241,7 @@ class OutboxWorker:
 
     async def _record(self, item: OcpiOutboxItem, ok: bool, error: str | None) -> None:
         now = self.ctx.now()
-        limit = self.ctx.settings.ocpi_push_max_attempts
+        limit = max(self.ctx.settings.ocpi_push_max_attempts, ATTEMPTS_AT_LEAST.get(item.kind, 0))
 
         async def job(db: AsyncSession) -> None:
             row = await db.get(OcpiOutboxItem, item.id)
