@@ -6,16 +6,11 @@ none of it. The session and its prices are those of tests/test_cdrs.py.
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import socket
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-import uvicorn
 from ocpp.v16 import call
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -30,6 +25,7 @@ from stekker.services import ocpi_partners
 from tests.observe import eventually
 from tests.peers import Station, ocpp_station
 from tests.test_cdrs import EXPECTED, TARIFF, add_tariff, base_time, iso
+from tests.test_ocpi_credentials import serving
 
 TOKEN_A, TOKEN_B = "partner-a-token", "partner-b-token"
 CARD = "ROAM-0001"
@@ -308,31 +304,14 @@ class Emsp:
         return Starlette(routes=[Route("/{rest:path}", receive, methods=methods)])
 
 
-@asynccontextmanager
-async def serving(emsp: Emsp) -> AsyncIterator[str]:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    emsp.port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(emsp.app(), log_level="warning", lifespan="off"))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{emsp.port}"
-    finally:
-        server.should_exit = True
-        await task
-
-
 async def test_pushes_reach_only_the_drivers_emsp_in_order(
     server: Stekker, api: httpx.AsyncClient, ocpp_url: str
 ) -> None:
     base = base_time()
     await add_tariff(server, TARIFF, effective_from=base - timedelta(days=30))
     emsp = Emsp()
-    async with serving(emsp) as url:
+    async with serving(emsp):  # type: ignore[arg-type]
+        url = f"http://127.0.0.1:{emsp.port}"
         endpoints = {"sessions:RECEIVER": f"{url}/a/sessions", "cdrs:RECEIVER": f"{url}/a/cdrs"}
         a, _b = await partners(server, endpoints)
         await partner_card(server, a)

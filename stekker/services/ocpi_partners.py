@@ -171,19 +171,22 @@ def _headers(token: str, raw: bool) -> dict[str, str]:
     return {"Authorization": encode_token(token, raw)}
 
 
-async def _get_data(client: httpx.AsyncClient, url: str, token: str, raw: bool) -> Any:
+async def _call(
+    client: httpx.AsyncClient, method: str, url: str, token: str, raw: bool, body: Any | None = None
+) -> Any:
+    """The `data` of a partner's OCPI answer; PartnerUnreachable says what went wrong."""
     try:
-        response = await client.get(url, headers=_headers(token, raw))
+        response = await client.request(method, url, json=body, headers=_headers(token, raw))
     except httpx.HTTPError as exc:
         raise PartnerUnreachable(f"could not reach {url}: {exc.__class__.__name__}") from None
     try:
-        body = response.json()
+        answer = response.json()
     except ValueError:
         raise PartnerUnreachable(f"{url} answered HTTP {response.status_code} without OCPI JSON") from None
-    if response.status_code != 200 or not isinstance(body, dict) or body.get("status_code") != 1000:
-        status = body.get("status_code") if isinstance(body, dict) else None
+    if response.status_code != 200 or not isinstance(answer, dict) or answer.get("status_code") != 1000:
+        status = answer.get("status_code") if isinstance(answer, dict) else None
         raise PartnerUnreachable(f"{url} answered HTTP {response.status_code}, OCPI status {status}")
-    return body.get("data")
+    return answer.get("data")
 
 
 async def discover(
@@ -193,13 +196,13 @@ async def discover(
     own = client is None
     http = client or httpx.AsyncClient(timeout=ctx.settings.ocpi_partner_timeout)
     try:
-        versions = await _get_data(http, versions_url, token, raw)
+        versions = await _call(http, "GET", versions_url, token, raw)
         if not isinstance(versions, list):
             raise PartnerUnreachable(f"{versions_url} did not list versions")
         match = next((v for v in versions if isinstance(v, dict) and v.get("version") == OCPI_VERSION), None)
         if match is None or not isinstance(match.get("url"), str):
             raise PartnerUnreachable(f"the partner offers no OCPI {OCPI_VERSION} (3002 unsupported version)")
-        details = await _get_data(http, match["url"], token, raw)
+        details = await _call(http, "GET", match["url"], token, raw)
     finally:
         if own:
             await http.aclose()
@@ -302,22 +305,8 @@ async def _post_ours(
 ) -> tuple[TheirCredentials, dict[str, str]]:
     """POST our credentials with token A; the partner's credentials and its endpoints as its
     token C sees them."""
-    try:
-        response = await http.post(
-            target, json=our_credentials(ctx, ours, our_versions_url), headers=_headers(token_a, raw_token)
-        )
-    except httpx.HTTPError as exc:
-        raise PartnerUnreachable(f"could not reach {target}: {exc.__class__.__name__}") from None
-    try:
-        body = response.json()
-    except ValueError:
-        raise PartnerUnreachable(f"{target} answered HTTP {response.status_code} without OCPI JSON") from None
-    if response.status_code != 200 or not isinstance(body, dict) or body.get("status_code") != 1000:
-        status = body.get("status_code") if isinstance(body, dict) else None
-        raise PartnerUnreachable(
-            f"{target} refused our credentials: HTTP {response.status_code}, OCPI {status}"
-        )
-    theirs = _their_credentials(body.get("data"))
+    data = await _call(http, "POST", target, token_a, raw_token, our_credentials(ctx, ours, our_versions_url))
+    theirs = _their_credentials(data)
     _, endpoints = await discover(ctx, theirs.versions_url, theirs.token, raw_token, http)
     return theirs, endpoints
 
