@@ -52,5 +52,9 @@ def partners() -> None:
 @ocpi_app.command("unregister")
 def unregister(partner_id: int) -> None:
     """End a partner's connection: its token stops working at once."""
-    call_api("DELETE", f"/api/ocpi/partners/{partner_id}")
-    console.print(f"partner {partner_id} unregistered")
+    result = call_api("DELETE", f"/api/ocpi/partners/{partner_id}")
+    console.print(f"partner {partner_id} unregistered", highlight=False)
+    if result.get("partner_not_told"):
+        console.print(
+            f"  the partner could not be told: {result['partner_not_told']}", highlight=False, markup=False
+        )

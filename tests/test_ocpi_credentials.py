@@ -280,6 +280,7 @@ class RegisteringEmsp:
         self.token_c = token_c
         self.our_versions_status: int | None = None
         self.our_token: str | None = None
+        self.deleted = 0
         self.port = 0
 
     def app(self) -> Starlette:
@@ -308,11 +309,16 @@ class RegisteringEmsp:
             self.our_versions_status = ours.status_code
             return ok(request, credentials(self.token_c, f"{base()}/versions"))
 
+        async def delete_credentials(request: Request) -> JSONResponse:
+            self.deleted += 1
+            return ok(request, None)
+
         return Starlette(
             routes=[
                 Route("/versions", versions),
                 Route("/221", details),
                 Route("/221/credentials", post_credentials, methods=["POST"]),
+                Route("/221/credentials", delete_credentials, methods=["DELETE"]),
             ]
         )
 
@@ -336,6 +342,11 @@ async def test_we_register_with_an_emsp_from_its_token_a(
         assert emsp.our_token is not None
         locations = await ocpi(api, "GET", "/ocpi/2.2.1/locations", emsp.our_token)
         assert locations.status_code == 200, locations.text
+        # our operator ends it: the eMSP is told, and its token stops working here
+        ended = await cli("ocpi", "unregister", str(partner["id"]))
+        assert ended.exit_code == 0 and "could not be told" not in ended.output, ended.output
+        assert emsp.deleted == 1
+        assert (await ocpi(api, "GET", "/ocpi/2.2.1/locations", emsp.our_token)).status_code == 401
 
         # a partner that refuses: 409 with the reason, and no usable partner left behind
         wrong = await api.post(

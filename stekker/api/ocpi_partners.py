@@ -92,10 +92,11 @@ async def list_all(
 @router.delete("/partners/{partner_id}")
 async def unregister(
     partner_id: PartnerId, ctx: ServiceContext = Depends(get_ctx), caller: Caller = Depends(allow(*CONFIGURE))
-) -> dict[str, str]:
-    """End the connection on our side: the partner's token stops working at once."""
-    await ocpi_partners.unregister(ctx, partner_id, caller.actor)
-    return {"status": "unregistered"}
+) -> dict[str, str | None]:
+    """End the connection: we tell the partner (DELETE of our credentials there) and its token
+    stops working at once. `partner_not_told` says why, if the partner could not be told."""
+    problem = await ocpi_partners.unregister(ctx, partner_id, caller.actor, tell_partner=True)
+    return {"status": "unregistered", "partner_not_told": problem}
 
 
 @router.get("/outbox")

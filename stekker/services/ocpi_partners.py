@@ -400,9 +400,16 @@ async def register_with(
     return view
 
 
-async def unregister(ctx: ServiceContext, partner_id: int, actor: str) -> None:
-    """End the connection: the partner's token opens nothing any more; its history stays."""
+async def unregister(
+    ctx: ServiceContext, partner_id: int, actor: str, *, tell_partner: bool = False
+) -> str | None:
+    """End the connection: the partner's token opens nothing any more; its history stays.
+    With `tell_partner` (our operator ends it, not the partner) we first DELETE our credentials
+    at the partner; if that fails we end it anyway and return why, for the operator."""
     now = ctx.now()
+    problem: str | None = None
+    if tell_partner:
+        problem = await _delete_ours_at(ctx, partner_id)
 
     async def job(db: AsyncSession) -> None:
         row = await db.get(OcpiPartner, partner_id)
@@ -419,10 +426,33 @@ async def unregister(ctx: ServiceContext, partner_id: int, actor: str) -> None:
             object_type="ocpi_partner",
             object_id=row.id,
             at=now,
+            partner_told=tell_partner and problem is None,
+            problem=problem,
         )
 
     await ctx.write(job)
     await ctx.bus.publish(Event("ocpi.partner.unregistered", {"partner_id": partner_id}))
+    return problem
+
+
+async def _delete_ours_at(ctx: ServiceContext, partner_id: int) -> str | None:
+    """DELETE our credentials at the partner's credentials module; None when it took it."""
+    async with ctx.db() as db:
+        row = await db.get(OcpiPartner, partner_id)
+        if row is None or row.status != PartnerStatus.REGISTERED or not row.outgoing_token:
+            return None
+        url = (row.endpoints or {}).get("credentials:RECEIVER") or (row.endpoints or {}).get(
+            "credentials:SENDER"
+        )
+        token, raw = row.outgoing_token, row.raw_token
+    if url is None:
+        return "the partner lists no credentials module to tell"
+    async with httpx.AsyncClient(timeout=ctx.settings.ocpi_partner_timeout) as http:
+        try:
+            await _call(http, "DELETE", url, token, raw)
+        except PartnerUnreachable as exc:
+            return str(exc)
+    return None
 
 
 async def list_partners(ctx: ServiceContext) -> list[dict[str, Any]]:
