@@ -74,6 +74,14 @@ class Settings(BaseSettings):
     ocpi_partner_timeout: float = Field(
         default=10.0, gt=0, le=120, description="Seconds we wait for a roaming partner's OCPI server."
     )
+    ocpi_authorize_timeout: float = Field(
+        default=3.0,
+        gt=0,
+        le=20,
+        description="Seconds we wait in all for an eMSP's real-time authorization while a station's "
+        "Authorize waits (no answer by then: the token's whitelist decides); keep it well under the "
+        "stations' own call timeout.",
+    )
 
     api_token: str | None = Field(
         default=None,

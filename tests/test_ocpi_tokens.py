@@ -170,7 +170,7 @@ async def test_whitelist_rules(tnm: httpx.AsyncClient, ocpp_url: str, mounted: S
         "W-ALWAYS": "Accepted",
         "W-ALLOWED": "Accepted",
         "W-OFFLINE": "Accepted",
-        # NEVER: only the eMSP may decide, and we cannot ask it yet: the safe answer is no
+        # NEVER: only the eMSP may decide, and this one offers no way to ask it: the answer is no
         "W-NEVER": "Invalid",
         "W-NEVER-OFF": "Blocked",
     }
@@ -178,7 +178,9 @@ async def test_whitelist_rules(tnm: httpx.AsyncClient, ocpp_url: str, mounted: S
         reasons = {
             r.token_uid: r.reason for r in (await db.execute(select(AuthorizationRequest))).scalars().all()
         }
-    assert reasons["W-NEVER"] == "needs real-time authorization at the eMSP, not available yet"
+    assert reasons["W-NEVER"] == (
+        "eMSP not reachable: it has no tokens SENDER endpoint; whitelist NEVER: only the eMSP may decide"
+    )
     async with ocpp_station(ocpp_url, "CP-WL2") as cp:
         started = await cp.call(
             call.StartTransaction(connector_id=1, id_tag="W-NEVER", meter_start=0, timestamp=now_iso())

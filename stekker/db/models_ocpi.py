@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from stekker.db.base import Base, utcnow
@@ -95,3 +95,33 @@ class OcpiOutboxItem(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     delivered_at: Mapped[datetime | None]
+
+
+class ClientStatus(StrEnum):
+    """OCPI ConnectionStatus: how a hub says one of its parties is connected to it.
+    Only CONNECTED parties can be reached; the others get no pushes (spec: "do not queue")."""
+
+    CONNECTED = "CONNECTED"
+    OFFLINE = "OFFLINE"
+    PLANNED = "PLANNED"
+    SUSPENDED = "SUSPENDED"
+
+
+class OcpiClientInfo(Base):
+    """What a roaming hub told us about one party behind it (OCPI HubClientInfo): its role and
+    whether the hub can reach it now. One row per (hub, country code, party id); the hub owns
+    it and replaces it with PUT (a ClientInfo is never deleted, only SUSPENDED).
+    `last_updated` is the hub's time for the object; an older copy never overwrites a newer one.
+    """
+
+    __tablename__ = "ocpi_client_info"
+    __table_args__ = (UniqueConstraint("hub_partner_id", "country_code", "party_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    hub_partner_id: Mapped[int] = mapped_column(ForeignKey("ocpi_partners.id"))
+    country_code: Mapped[str] = mapped_column(String(2))  # upper case (CiString)
+    party_id: Mapped[str] = mapped_column(String(3))
+    role: Mapped[str] = mapped_column(String(8))  # CPO, EMSP, HUB, NAP, NSP, OTHER, SCSP
+    status: Mapped[str] = mapped_column(String(12))
+    last_updated: Mapped[datetime]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

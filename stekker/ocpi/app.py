@@ -4,7 +4,19 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from stekker.ocpi import cdrs, commands, credentials, envelope, locations, sessions, tariffs, tokens, versions
+from stekker.ocpi import (
+    cdrs,
+    chargingprofiles,
+    commands,
+    credentials,
+    envelope,
+    hubclientinfo,
+    locations,
+    sessions,
+    tariffs,
+    tokens,
+    versions,
+)
 
 #: (router module, identifier, our role) of every module we serve besides versions/credentials
 _MODULES = (
@@ -14,6 +26,8 @@ _MODULES = (
     (cdrs, "cdrs", "SENDER"),
     (tokens, "tokens", "RECEIVER"),
     (commands, "commands", "RECEIVER"),
+    (chargingprofiles, "chargingprofiles", "RECEIVER"),
+    (hubclientinfo, "hubclientinfo", "RECEIVER"),
 )
 
 

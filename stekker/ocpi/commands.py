@@ -234,9 +234,15 @@ async def _launch(
     task = asyncio.create_task(
         _finish(ctx, partner, command, command_id, response_url, work), name=f"ocpi-command-{command_id}"
     )
+    track(task)
+    return _answer(ctx, CommandResponseType.ACCEPTED)
+
+
+def track(task: asyncio.Task[None]) -> None:
+    """Keep a background station call (a command's, a charging profile's) until it ends, so a
+    shutdown cancels it before the database closes (`stop_running`)."""
     _running.add(task)
     task.add_done_callback(_running.discard)
-    return _answer(ctx, CommandResponseType.ACCEPTED)
 
 
 async def stop_running() -> None:

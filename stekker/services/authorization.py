@@ -19,8 +19,18 @@ from stekker.db.models import (
     TokenStatus,
 )
 from stekker.db.models_ocpi import OcpiPartner, PartnerStatus
-from stekker.domain.authorization import AuthDecision, TokenFacts, decidable_here, decide
+from stekker.domain.authorization import (
+    AuthDecision,
+    AuthStatus,
+    EmspAnswer,
+    TokenFacts,
+    asks_emsp,
+    decidable_here,
+    decide,
+)
+from stekker.services import realtime_authorization
 from stekker.services.context import ServiceContext
+from stekker.services.realtime_authorization import ANSWERED, RealTimeAnswer
 
 T = TypeVar("T")
 
@@ -93,6 +103,42 @@ async def _started_by_its_emsp(db: AsyncSession, station_id: str, uid: str, now:
     return found.first() is not None
 
 
+#: How long an eMSP's real-time answer at a station's Authorize holds for the start that
+#: follows there (the same 15 minutes OCPI gives a START_SESSION's authorization).
+EMSP_ANSWER_WINDOW = EMSP_START_WINDOW
+
+
+async def _answered_at_authorize(
+    db: AsyncSession, station_id: str, token: Token, now: datetime
+) -> EmspAnswer | None:
+    """The eMSP's latest real-time decision on this token at this station's Authorize in the
+    last 15 minutes, if any: the StartTransaction or TransactionEvent that follows is judged by
+    it, without asking again (no network I/O here: we are inside the write transaction). Only
+    Authorize rows count, so a start never extends the window; the latest answer counts, so a
+    BLOCKED after an ALLOWED holds."""
+    row = (
+        await db.execute(
+            select(
+                AuthorizationRequest.result, AuthorizationRequest.reason, AuthorizationRequest.requested_at
+            )
+            .where(
+                AuthorizationRequest.station_id == station_id,
+                AuthorizationRequest.token_uid == token.uid,
+                AuthorizationRequest.token_id == token.id,
+                AuthorizationRequest.kind == "Authorize",
+                AuthorizationRequest.reason.startswith(ANSWERED, autoescape=True),
+                AuthorizationRequest.requested_at >= now - EMSP_ANSWER_WINDOW,
+            )
+            .order_by(AuthorizationRequest.requested_at.desc(), AuthorizationRequest.id.desc())
+            .limit(1)
+        )
+    ).first()
+    if row is None or row.result not in AuthStatus.__members__.values():
+        return None
+    at = row.requested_at.strftime("%H:%M:%SZ")
+    return EmspAnswer(AuthStatus(row.result), f"as at Authorize {at}: {row.reason}"[:255])
+
+
 async def judge_token(
     db: AsyncSession,
     ctx: ServiceContext,
@@ -104,11 +150,21 @@ async def judge_token(
     starting: bool,
     session_id: int | None = None,
     vouched: bool = False,
+    emsp: RealTimeAnswer | None = None,
 ) -> TokenVerdict:
     """Decide on `uid` inside the caller's transaction and record the request. `vouched`: the
-    token's eMSP asked for this start itself (an OCPI START_SESSION)."""
+    token's eMSP asked for this start itself (an OCPI START_SESSION). `emsp`: its eMSP's
+    real-time answer, asked before this transaction (`authorize`); without one (or when the
+    eMSP gave none), a partner token whose whitelist asks is judged by the eMSP's answer at
+    this station's Authorize in the last 15 minutes, when there is one."""
     now = ctx.now()
     token = await find_token(db, uid)
+    answer: EmspAnswer | None = None
+    if token is not None and token.ocpi_partner_id is not None and asks_emsp(token.whitelist):
+        if emsp is not None and emsp.token_id == token.id:
+            answer = emsp.answer
+        if answer is None or not answer.answered:
+            answer = await _answered_at_authorize(db, station_id, token, now) or answer
     if not vouched and token is not None and not decidable_here(token.whitelist):
         vouched = await _started_by_its_emsp(db, station_id, uid, now)
     running = select(func.count()).where(
@@ -129,7 +185,7 @@ async def judge_token(
         if token is None
         else TokenFacts(token.status, token.expires_at, token.allow_concurrent, token.whitelist)
     )
-    decision = decide(facts, now, elsewhere, starting=starting, vouched=vouched)
+    decision = decide(facts, now, elsewhere, starting=starting, vouched=vouched, emsp=answer)
     db.add(
         AuthorizationRequest(
             station_id=station_id,
@@ -138,7 +194,7 @@ async def judge_token(
             token_id=None if token is None else token.id,
             kind=kind,
             result=decision.status.value,
-            reason=decision.reason,
+            reason=decision.reason[:255],
             session_id=session_id,
             requested_at=now,
         )
@@ -152,10 +208,30 @@ async def judge_token(
     )
 
 
+async def ask_its_emsp(ctx: ServiceContext, station_id: str, uid: str) -> RealTimeAnswer | None:
+    """The real-time answer of the eMSP of the token a station means by `uid`, when that is a
+    partner's token whose whitelist asks (NEVER, ALLOWED_OFFLINE, ALLOWED); None for our own
+    tokens, ALWAYS and unknown uids. Reads, then calls the eMSP with no session open; at most
+    `ocpi_authorize_timeout` seconds."""
+    async with ctx.db() as db:
+        token = await find_token(db, uid)
+        question = (
+            None
+            if token is None
+            else await realtime_authorization.question_for(db, ctx.settings, station_id, token)
+        )
+    if question is None:
+        return None
+    return await realtime_authorization.ask(ctx.settings, question)
+
+
 async def authorize(
     ctx: ServiceContext, station_id: str, uid: str, connector_number: int | None = None
 ) -> TokenVerdict:
-    """Answer an Authorize request."""
+    """Answer an Authorize request. A partner's token whose whitelist asks is first put to its
+    eMSP in real time (outside the transaction: a slow eMSP holds no lock), then judged with
+    that answer; our own tokens are decided from our store as always."""
+    emsp = await ask_its_emsp(ctx, station_id, uid)
 
     async def job(db: AsyncSession) -> TokenVerdict:
         return await judge_token(
@@ -166,6 +242,7 @@ async def authorize(
             connector_number=connector_number,
             kind="Authorize",
             starting=False,
+            emsp=emsp,
         )
 
     return await ctx.write(job)

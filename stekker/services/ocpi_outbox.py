@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import uuid
 from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any
@@ -27,7 +26,7 @@ from stekker.db.models_ocpi import OcpiOutboxItem, OcpiPartner, OutboxStatus, Pa
 from stekker.services.audit import audit
 from stekker.services.context import ServiceContext
 from stekker.services.errors import Conflict, Missing
-from stekker.services.ocpi_partners import encode_token
+from stekker.services.ocpi_partners import partner_headers
 
 log = logging.getLogger(__name__)
 
@@ -222,17 +221,7 @@ class OutboxWorker:
         if partner.status != PartnerStatus.REGISTERED or not partner.outgoing_token:
             return False, f"the partner is {partner.status}"
         assert self._client is not None
-        country, party = self.ctx.settings.party
-        request_id = str(uuid.uuid4())
-        headers = {
-            "Authorization": encode_token(partner.outgoing_token, partner.raw_token),
-            "X-Request-ID": request_id,
-            "X-Correlation-ID": request_id,
-            "OCPI-from-country-code": country,
-            "OCPI-from-party-id": party,
-            "OCPI-to-country-code": partner.country_code or "",
-            "OCPI-to-party-id": partner.party_id or "",
-        }
+        headers = partner_headers(self.ctx.settings.party, partner)
         try:
             response = await self._client.request(item.method, item.url, json=item.body, headers=headers)
         except httpx.HTTPError as exc:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -165,6 +166,23 @@ async def add_registered_partner(
         return row.id
 
     return await ctx.write(job)
+
+
+def partner_headers(party: tuple[str, str], partner: OcpiPartner) -> dict[str, str]:
+    """The headers of every request we make to a registered partner: its token for us,
+    encoded as it wants, a request id, and the OCPI routing headers from us (`party`) to it."""
+    assert partner.outgoing_token is not None
+    country, party_id = party
+    request_id = str(uuid.uuid4())
+    return {
+        "Authorization": encode_token(partner.outgoing_token, partner.raw_token),
+        "X-Request-ID": request_id,
+        "X-Correlation-ID": request_id,
+        "OCPI-from-country-code": country,
+        "OCPI-from-party-id": party_id,
+        "OCPI-to-country-code": partner.country_code or "",
+        "OCPI-to-party-id": partner.party_id or "",
+    }
 
 
 def _headers(token: str, raw: bool) -> dict[str, str]:
