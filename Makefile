@@ -20,6 +20,9 @@ test: $(BIN)/stekker
 	scripts/ensure-postgres
 	$(BIN)/ruff check stekker tests bench
 	$(BIN)/mypy stekker
+	# the OCPI interop peer's own virtualenv, built once before the parallel tests (its pip
+	# install would otherwise compete with them); offline, the interop test says what to do
+	-$(BIN)/python -m tests.interop.peer_env
 	$(BIN)/python -m pytest -n $(TEST_WORKERS)
 
 lint: $(BIN)/stekker

@@ -51,6 +51,13 @@ def _parties(partner: OcpiPartner) -> list[str]:
     return parties_of(partner.country_code, partner.party_id, roles)
 
 
+async def _anyone_receives(ctx: ServiceContext, module: str) -> bool:
+    """A read before any write: with no partner receiving `module`, a station's status costs
+    no write transaction at all."""
+    async with ctx.db() as db:
+        return bool(await _receivers(db, module))
+
+
 async def _receivers(db: AsyncSession, module: str) -> list[tuple[OcpiPartner, str]]:
     partners = (
         await db.execute(select(OcpiPartner).where(OcpiPartner.status == PartnerStatus.REGISTERED))
@@ -64,13 +71,13 @@ async def _receivers(db: AsyncSession, module: str) -> list[tuple[OcpiPartner, s
 
 async def push_evse_status(ctx: ServiceContext, station_id: str, evse_number: int) -> int:
     """PATCH the EVSE's status (and last_updated) to every location receiver."""
+    if not await _anyone_receives(ctx, "locations"):
+        return 0
     now = ctx.now()
     country, party = ctx.settings.party
 
     async def job(db: AsyncSession) -> int:
         receivers = await _receivers(db, "locations")
-        if not receivers:
-            return 0
         station = await db.get(ChargingStation, station_id)
         if station is None or station.location_id is None:
             return 0
@@ -105,6 +112,8 @@ async def push_evse_status(ctx: ServiceContext, station_id: str, evse_number: in
 
 async def push_location(ctx: ServiceContext, location_id: int) -> int:
     """PUT the whole location to every location receiver (each with its own tariff_ids)."""
+    if not await _anyone_receives(ctx, "locations"):
+        return 0
     now = ctx.now()
     country, party = ctx.settings.party
     identity = _identity(ctx)

@@ -99,3 +99,7 @@ def peer_python() -> Path:
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
     return _python(VENV)
+
+
+if __name__ == "__main__":  # `make test` builds it before the parallel tests start
+    print(peer_python())
