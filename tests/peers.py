@@ -18,6 +18,11 @@ from websockets.asyncio.client import ClientConnection, connect
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
+#: How long a test station waits for our answer. Generous: the tests check what is answered;
+#: how fast is measured in bench/ (a loaded 2-core CI machine can stall a PostgreSQL test
+#: for seconds).
+REPLY_TIMEOUT = 15.0
+
 
 def typed_on(action: str) -> Callable[[_F], _F]:
     """`ocpp.routing.on`, typed so mypy keeps the handler's signature."""
@@ -41,7 +46,7 @@ class Station(ChargePoint):  # type: ignore[misc]
     """A charge point from the `ocpp` package that records what the central system asks of it."""
 
     def __init__(self, station_id: str, ws: ClientConnection) -> None:
-        super().__init__(station_id, ws, response_timeout=5)
+        super().__init__(station_id, ws, response_timeout=REPLY_TIMEOUT)
         self.received: list[tuple[str, dict[str, Any]]] = []
         self.configuration: dict[str, str] = {}
         self.local_list_version = 0
@@ -164,7 +169,7 @@ class RawStation:
                 else:
                     await self.replies.put(frame)
 
-    async def send_text(self, text: str, timeout: float = 5) -> list[Any]:
+    async def send_text(self, text: str, timeout: float = REPLY_TIMEOUT) -> list[Any]:
         await self.ws.send(text)
         return await asyncio.wait_for(self.replies.get(), timeout)
 

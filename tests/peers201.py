@@ -12,14 +12,14 @@ from ocpp.routing import on
 from ocpp.v201 import ChargePoint, call, call_result
 from websockets.asyncio.client import ClientConnection
 
-from tests.peers import connected_peer, now_iso
+from tests.peers import REPLY_TIMEOUT, connected_peer, now_iso
 
 
 class Station201(ChargePoint):  # type: ignore[misc]
     """A 2.0.1 charging station from the `ocpp` package with a tiny device model."""
 
     def __init__(self, station_id: str, ws: ClientConnection) -> None:
-        super().__init__(station_id, ws, response_timeout=5)
+        super().__init__(station_id, ws, response_timeout=REPLY_TIMEOUT)
         self.received: list[tuple[str, dict[str, Any]]] = []
         self.variables: dict[tuple[str, str], str] = {
             ("AuthCtrlr", "LocalPreAuthorize"): "true",

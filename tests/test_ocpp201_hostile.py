@@ -21,7 +21,7 @@ from stekker.app import Stekker
 from stekker.ocpp.protocol import OcppError
 from stekker.ocpp.schemas import validate
 from tests.observe import sessions_of
-from tests.peers import RawStation, now_iso, raw_station
+from tests.peers import REPLY_TIMEOUT, RawStation, now_iso, raw_station
 from tests.peers201 import tx_event
 from tests.test_gateway_hostile import assert_usable, database_unreachable, error_for
 
@@ -677,7 +677,7 @@ async def test_many_bad_frames_in_a_burst_keep_order(ocpp_url: str) -> None:
             await station.ws.send(text)
         got = []
         for _ in expected:
-            frame = await asyncio.wait_for(station.replies.get(), 5)
+            frame = await asyncio.wait_for(station.replies.get(), REPLY_TIMEOUT)
             got.append((frame[0], frame[1]))
         assert got == expected
         await assert_usable(station)

@@ -19,7 +19,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from stekker.ocpp.schemas import validate
 from tests.observe import add_token, sessions_of
-from tests.peers import raw_station
+from tests.peers import REPLY_TIMEOUT, raw_station
 
 P21 = "ocpp2.1"
 
@@ -32,7 +32,7 @@ class Station21(ChargePoint):  # type: ignore[misc]
     """A 2.1 charging station from the `ocpp` package that records what it is asked."""
 
     def __init__(self, station_id: str, ws: ClientConnection) -> None:
-        super().__init__(station_id, ws, response_timeout=5)
+        super().__init__(station_id, ws, response_timeout=REPLY_TIMEOUT)
         self.received: list[tuple[str, dict[str, Any]]] = []
         self.start_answer = "Accepted"
 

@@ -1,15 +1,10 @@
-"""Who we are to OCPI partners, and where they reach us."""
+"""Where OCPI partners reach us (who we are to them is `Settings.party` and `business_name`)."""
 
 from __future__ import annotations
 
 from fastapi import Request
 
 from stekker.config import Settings
-
-
-def our_party(settings: Settings) -> tuple[str, str]:
-    """Our (country_code, party_id), from the EVSE id prefix ("NL*STK" → ("NL", "STK"))."""
-    return settings.party
 
 
 def base_url(request: Request, settings: Settings) -> str:

@@ -20,7 +20,6 @@ from stekker.api.deps import get_ctx
 from stekker.db.models import Location
 from stekker.ocpi.auth import PartnerAuth, registered_partner
 from stekker.ocpi.envelope import UNKNOWN_LOCATION, OcpiError, ocpi_response
-from stekker.ocpi.identity import our_party
 from stekker.ocpi.location_objects import (
     Identity,
     customers_of,
@@ -43,7 +42,7 @@ _MAX_ID = 2**31 - 1  # the integer column on PostgreSQL
 
 
 def _identity(ctx: ServiceContext) -> Identity:
-    country, party = our_party(ctx.settings)
+    country, party = ctx.settings.party
     return Identity(country, party, ctx.settings.business_name or "Stekker")
 
 

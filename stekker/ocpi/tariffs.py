@@ -9,7 +9,6 @@ from fastapi.responses import JSONResponse
 
 from stekker.api.deps import get_ctx
 from stekker.ocpi.auth import PartnerAuth, registered_partner
-from stekker.ocpi.identity import our_party
 from stekker.ocpi.location_objects import parties_of
 from stekker.ocpi.pagination import PageQuery, page_query, paged_response
 from stekker.ocpi.tariff_objects import published_tariffs, tariff_object
@@ -25,7 +24,7 @@ async def list_tariffs(
     partner: PartnerAuth = Depends(registered_partner),
     ctx: ServiceContext = Depends(get_ctx),
 ) -> JSONResponse:
-    country, party = our_party(ctx.settings)
+    country, party = ctx.settings.party
     async with ctx.db() as db:
         published = await published_tariffs(
             db, ctx.now(), parties_of(partner.country_code, partner.party_id, partner.roles)

@@ -151,11 +151,6 @@ class SessionPrice:
     location_id: int | None
 
 
-def _party_of(prefix: str) -> tuple[str, str]:
-    country, _, party = prefix.partition("*")
-    return country, party
-
-
 def _free_tariff(currency: str) -> Tariff:
     """What prices a session no tariff applies to: nothing (it yields the periods, at 0)."""
     return Tariff(
@@ -294,7 +289,7 @@ def _tariff_object(
     ctx: ServiceContext, resolved: tariff_lookup.ResolvedTariff, content: dict[str, Any]
 ) -> dict[str, Any]:
     """The OCPI Tariff object of the version that priced the session."""
-    country, party = _party_of(ctx.settings.evse_id_prefix)
+    country, party = ctx.settings.party
     return {
         **content,
         "country_code": country,
@@ -341,7 +336,7 @@ async def _price(
     if resolved is not None:
         version = await db.get(TariffVersion, resolved.version_id)
         tariff_object = _tariff_object(ctx, resolved, dict(version.content) if version is not None else {})
-    country, party_id = _party_of(ctx.settings.evse_id_prefix)
+    country, party_id = ctx.settings.party
     token = await _token_row(db, session)
     facts = CdrFacts(
         country_code=country,
