@@ -105,7 +105,8 @@ async def server(database_url: str, settings_overrides: dict[str, Any]) -> Async
 
 @pytest.fixture
 async def api(server: Stekker) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.http_port}", timeout=10) as client:
+    # generous: tests check what is answered, bench/ how fast (a loaded CI machine stalls)
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.http_port}", timeout=30) as client:
         yield client
 
 

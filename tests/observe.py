@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 
 
-async def eventually(check: Callable[[], Any], timeout: float = 10.0) -> Any:
+async def eventually(check: Callable[[], Any], timeout: float = 20.0) -> Any:
     """Poll `check` (plain or async) until it returns something truthy, and return that."""
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
