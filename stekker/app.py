@@ -22,6 +22,7 @@ from stekker.ocpi import commands as ocpi_commands
 from stekker.ocpi.location_pushes import LocationPushes
 from stekker.ocpp.server import Gateway
 from stekker.ocpp.tls import context_from_settings
+from stekker.opendata.cache import OpenDataCache
 from stekker.services import housekeeping, roaming_tokens, users
 from stekker.services.cdrs import CdrWorker
 from stekker.services.context import ServiceContext
@@ -62,6 +63,7 @@ class Stekker:
         self.location_pushes = LocationPushes(self.ctx, self.ocpi_outbox.wake)
         self.roaming_pushes = RoamingPushes(self.ctx)  # sessions and CDRs to the driver's eMSP
         self.helpdesk_flows = FlowBook()  # stop-and-release flows started through this API
+        self.opendata = OpenDataCache(self.ctx)  # the public feeds, built on their first request
         self._chores: list[asyncio.Task[None]] = []  # retention purges, upload deadlines
 
     async def start(self, migrate: bool = True) -> None:
@@ -88,7 +90,7 @@ class Stekker:
         sock.bind((self.settings.host, self.settings.http_port))
         self.http_port = sock.getsockname()[1]
         config = uvicorn.Config(
-            create_http_app(self.ctx, self.helpdesk_flows),
+            create_http_app(self.ctx, self.helpdesk_flows, self.opendata),
             log_level=self.settings.log_level.lower(),
             access_log=False,
             lifespan="off",
@@ -117,6 +119,7 @@ class Stekker:
     async def stop(self) -> None:
         for chore in self._chores:
             chore.cancel()
+        await self.opendata.stop()  # ends the live streams, which would hold the HTTP server open
         if self._http is not None and self._http_task is not None:
             self._http.should_exit = True
             with contextlib.suppress(Exception):

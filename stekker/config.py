@@ -7,7 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Self
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -173,6 +173,38 @@ class Settings(BaseSettings):
         default=60.0,
         gt=0,
         description="Seconds between sweeps that build CDRs a crash or outage left unbuilt.",
+    )
+
+    # Open data (requirements 159, 11) and export (169)
+    opendata_requests_per_minute: int = Field(
+        default=120,
+        ge=1,
+        description="Open-data requests one client (IP address) may make per minute; more get a 429 with "
+        "Retry-After. The live stream counts once per connection.",
+    )
+    opendata_burst: int = Field(
+        default=30,
+        ge=1,
+        description="Requests a quiet client may make at once before the per-minute rate applies.",
+    )
+    opendata_streams_per_client: int = Field(
+        default=4, ge=1, description="Live change streams one client (IP address) may hold open at once."
+    )
+    opendata_stream_backlog: int = Field(
+        default=10_000,
+        ge=1,
+        description="Changes the live stream keeps so a client that reconnects with Last-Event-ID misses none.",
+    )
+    opendata_resync_interval: float = Field(
+        default=300.0,
+        gt=0,
+        description="Seconds between full rebuilds of the open-data cache (it follows every change as it "
+        "happens; the rebuild also catches edits made behind the application's back).",
+    )
+    pseudonym_key: SecretStr | None = Field(
+        default=None,
+        description="Key of the keyed hash that replaces token uids in exports for roles that may not see "
+        "them. Unset: a random key is made once and kept in the database.",
     )
 
     @property

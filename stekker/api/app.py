@@ -27,11 +27,16 @@ from stekker.api import (
     variables,
 )
 from stekker.ocpi import app as ocpi_app
+from stekker.opendata import feeds as opendata_feeds
+from stekker.opendata.cache import OpenDataCache
+from stekker.opendata.ratelimit import RateLimit, TokenBuckets
 from stekker.services.context import ServiceContext
 from stekker.services.stop_release import FlowBook
 
 
-def create_http_app(ctx: ServiceContext, helpdesk_flows: FlowBook | None = None) -> FastAPI:
+def create_http_app(
+    ctx: ServiceContext, helpdesk_flows: FlowBook | None = None, opendata: OpenDataCache | None = None
+) -> FastAPI:
     app = FastAPI(
         title="Stekker operator API",
         version=__version__,
@@ -40,6 +45,15 @@ def create_http_app(ctx: ServiceContext, helpdesk_flows: FlowBook | None = None)
     app.state.ctx = ctx
     app.state.helpdesk_flows = helpdesk_flows or FlowBook()
     errors.install(app)
+    s = ctx.settings
+    app.state.opendata = opendata or OpenDataCache(ctx)
+    app.state.opendata_limits = (
+        s.opendata_requests_per_minute,
+        s.opendata_burst,
+        s.opendata_streams_per_client,
+    )
+    app.state.opendata_streams = {}  # client address → open live streams
+    app.add_middleware(RateLimit, buckets=TokenBuckets(s.opendata_requests_per_minute, s.opendata_burst))
     # before stations: its GET /api/stations/{station_id} would take /api/stations/functions
     app.include_router(functions.router)
     app.include_router(stations.router)
@@ -59,6 +73,7 @@ def create_http_app(ctx: ServiceContext, helpdesk_flows: FlowBook | None = None)
         reports,
         prices,
         ocpi_partners,
+        opendata_feeds,
     ):
         app.include_router(module.router)
     ocpi_app.include(app)  # /ocpi: the roaming partners' interface
