@@ -27,6 +27,7 @@ from stekker.api import (
     variables,
 )
 from stekker.ocpi import app as ocpi_app
+from stekker.opendata import datex2_feeds  # noqa: F401  (its routes join the open-data router)
 from stekker.opendata import feeds as opendata_feeds
 from stekker.opendata.cache import OpenDataCache
 from stekker.opendata.ratelimit import RateLimit, TokenBuckets

@@ -62,6 +62,8 @@ _LOCATION_TOPICS = ("location.changed",)
 _EVERYTHING_TOPICS = ("tariff.activated", "tariff.retired", "inventory.imported", "price_cap.set")
 _RETRY_SECONDS = 1.0
 _MEMO_LIMIT = 2000
+#: fragments that do not change with a status (kept when only a status changed)
+STATIC_FRAGMENTS = frozenset({"datex-table-json", "datex-table-xml"})
 
 
 @dataclass(slots=True)
@@ -327,7 +329,8 @@ class OpenDataCache:
                 now.replace(microsecond=0), old.open.static_changed_at + timedelta(seconds=1)
             )
         else:
-            static_changed_at = _parse_time(ocpi["last_updated"])
+            # first seen by this process: now, so a version never goes back after a restart
+            static_changed_at = now.replace(microsecond=0)
         station_of = {
             evse_uid(station.id, evse.evse_number, evse.evse_id): station.id
             for station, evse in publishable_evses(location)
@@ -355,12 +358,20 @@ class OpenDataCache:
             old, new = self.entries.get(key), fresh.get(key)
             if old is None and new is None:
                 continue
-            if old is not None and new is not None and old.ocpi_json == new.ocpi_json:
+            if (
+                old is not None
+                and new is not None
+                and old.ocpi_json == new.ocpi_json
+                and old.prices == new.prices
+            ):
                 continue  # nothing a reader sees moved: keep the rendered fragments
             changed = True
             if old is None or new is None or old.static_key != new.static_key:
                 static = True
             self._announce(key, old, new, now)
+            if old is not None and new is not None and old.static_key == new.static_key:
+                # a status moved: what the static feeds show of the location did not
+                new.fragments.update({k: v for k, v in old.fragments.items() if k in STATIC_FRAGMENTS})
             if new is None:
                 del self.entries[key]
             else:

@@ -32,7 +32,7 @@ def cache_of(request: Request) -> OpenDataCache:
     return cache
 
 
-async def _ready(request: Request) -> OpenDataCache:
+async def ready_cache(request: Request) -> OpenDataCache:
     cache = cache_of(request)
     await cache.ready()
     return cache
@@ -112,7 +112,7 @@ async def ocpi_locations(
     date_from: DateFrom = None,
     date_to: DateTo = None,
 ) -> Response:
-    cache = await _ready(request)
+    cache = await ready_cache(request)
     start, end = _utc(date_from), _utc(date_to)
     if start is not None and end is not None and end < start:
         raise HTTPException(422, "date_to is before date_from")
@@ -135,7 +135,7 @@ async def ocpi_locations(
 async def ocpi_location(
     request: Request, location_id: Annotated[str, Path(max_length=36, pattern=r"^[0-9]{1,12}$")]
 ) -> Response:
-    cache = await _ready(request)
+    cache = await ready_cache(request)
     entry = cache.entries.get(int(location_id))
     if entry is None:
         raise HTTPException(404, f"no published location {location_id}")
@@ -152,7 +152,7 @@ async def ocpi_location(
     summary="The tariffs an ad-hoc driver pays (OCPI 2.2.1 form, paginated)",
 )
 async def ocpi_tariffs(request: Request, offset: Offset = 0, limit: Limit = 100) -> Response:
-    cache = await _ready(request)
+    cache = await ready_cache(request)
     tariffs = cache.published_tariffs()
     page = tariffs[offset : offset + limit]
 
@@ -171,7 +171,7 @@ async def ocpi_tariffs(request: Request, offset: Offset = 0, limit: Limit = 100)
     responses={200: {"content": {"application/gzip": {}}}},
 )
 async def ocpi_dump(request: Request) -> Response:
-    cache = await _ready(request)
+    cache = await ready_cache(request)
 
     def render() -> bytes:
         p = cache.publisher
@@ -206,7 +206,7 @@ async def geojson_feed(
         box = None if bbox is None else geojson.parse_box(bbox)
     except geojson.BadBox as exc:
         raise HTTPException(422, str(exc)) from None
-    cache = await _ready(request)
+    cache = await ready_cache(request)
 
     def render() -> bytes:
         entries: Sequence[Entry] = [e for e in cache.ordered() if not e.retired]
@@ -239,7 +239,7 @@ async def stream(
     kinds = frozenset(t.strip() for t in types.split(",") if t.strip())
     if not kinds or not kinds <= _KINDS:
         raise HTTPException(422, f"types must be a comma-separated choice of {', '.join(sorted(_KINDS))}")
-    cache = await _ready(request)
+    cache = await ready_cache(request)
     streams: dict[str, int] = request.app.state.opendata_streams
     client = request.client.host if request.client else "unknown"
     allowed = request.app.state.opendata_limits[2]
