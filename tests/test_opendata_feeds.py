@@ -40,7 +40,11 @@ PERSONAL_KEYS = {
 
 @pytest.fixture
 def settings_overrides() -> dict[str, Any]:
-    return {"opendata_burst": 10_000, "opendata_requests_per_minute": 100_000}
+    return {
+        "opendata_burst": 10_000,
+        "opendata_requests_per_minute": 100_000,
+        "opendata_resync_interval": 1.0,
+    }
 
 
 async def fleet(api: httpx.AsyncClient, server: Stekker) -> dict[str, int]:
@@ -315,3 +319,49 @@ async def test_the_index_lists_every_feed(api: httpx.AsyncClient, server: Stekke
             assert response.status_code == 200, (path, response.text)
     documented = (await api.get("/openapi.json")).json()["paths"]
     assert {"/opendata/geojson", "/opendata/stream", "/opendata/ocpi/locations"} <= set(documented)
+
+
+async def test_the_feeds_follow_inventory_edits_and_catch_up_with_edits_behind_their_back(
+    api: httpx.AsyncClient, server: Stekker
+) -> None:
+    ids = await fleet(api, server)
+    names = await _names(api)
+    assert names[str(ids["street"])] == "Oudegracht"
+    renamed = await api.patch(f"/api/locations/{ids['street']}", json={"name": "Oudegracht Noord"})
+    assert renamed.status_code == 200, renamed.text
+    await eventually(lambda: _named(api, str(ids["street"]), "Oudegracht Noord"))
+    # a retired location leaves the map; OCPI keeps it, as REMOVED, so syncing clients learn it
+    assert (await api.post("/api/stations/OD-3/retire")).status_code == 200
+    assert (await api.post(f"/api/locations/{ids['south']}/retire")).status_code == 200
+    await eventually(lambda: _gone_from_map(api, str(ids["south"])))
+    south = (await api.get(f"/opendata/ocpi/locations/{ids['south']}")).json()["data"]
+    assert {e["status"] for e in south["evses"]} == {"REMOVED"}
+    # someone edits the database directly: the periodic resync (1 s here) picks it up
+    from sqlalchemy import update
+
+    from stekker.db.models import Location
+
+    async def edit(db: Any) -> None:
+        await db.execute(update(Location).where(Location.id == ids["garage"]).values(city="Nieuwegein"))
+
+    await server.ctx.write(edit)
+    await eventually(lambda: _city(api, str(ids["garage"]), "Nieuwegein"))
+
+
+async def _names(api: httpx.AsyncClient) -> dict[str, str]:
+    data = (await api.get("/opendata/ocpi/locations")).json()["data"]
+    return {loc["id"]: loc["name"] for loc in data}
+
+
+async def _named(api: httpx.AsyncClient, location_id: str, name: str) -> bool:
+    return (await _names(api)).get(location_id) == name
+
+
+async def _gone_from_map(api: httpx.AsyncClient, location_id: str) -> bool:
+    features = (await api.get("/opendata/geojson")).json()["features"]
+    return all(f["id"] != location_id for f in features)
+
+
+async def _city(api: httpx.AsyncClient, location_id: str, city: str) -> bool:
+    response = await api.get(f"/opendata/ocpi/locations/{location_id}")
+    return bool(response.json()["data"]["city"] == city)

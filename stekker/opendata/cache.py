@@ -36,7 +36,6 @@ from stekker.ocpi.location_objects import (
     TariffIndex,
     customers_of,
     evse_uid,
-    load_locations,
     location_object,
     publishable_evses,
     tariff_index,
@@ -62,6 +61,7 @@ _LOCATION_TOPICS = ("location.changed",)
 _EVERYTHING_TOPICS = ("tariff.activated", "tariff.retired", "inventory.imported", "price_cap.set")
 _RETRY_SECONDS = 1.0
 _MEMO_LIMIT = 2000
+_SLICE = 100  # locations per read or render step of a large fleet
 #: fragments that do not change with a status (kept when only a status changed)
 STATIC_FRAGMENTS = frozenset({"datex-table-json", "datex-table-xml"})
 
@@ -96,6 +96,11 @@ class Entry:
     prices: dict[str, tuple[Any, ...]]  # EVSE uid → what prices it (tariff ids and versions)
     static_key: bytes  # everything but statuses and timestamps: a change moves the DATEX table
     fragments: dict[str, Any] = field(default_factory=dict)  # per feed, rendered on first use
+
+    def same_as(self, other: Entry) -> bool:
+        """Nothing any feed shows differs (OCPI's last_updated counts whole seconds, so two edits
+        in one second can leave the OCPI object alike while the retired flag moved)."""
+        return (self.ocpi_json, self.prices, self.retired) == (other.ocpi_json, other.prices, other.retired)
 
     def fragment(self, name: str, render: Callable[[Entry], Any]) -> Any:
         found = self.fragments.get(name)
@@ -260,22 +265,35 @@ class OpenDataCache:
 
     async def _reload_everything(self) -> None:
         now = self.ctx.now()
+        fresh: dict[int, Entry] = {}
+        station_location: dict[str, int] = {}
         async with self.ctx.db() as db:
             await self._read_tariffs(db, now)
-            locations = await load_locations(db)
-        assert self._index is not None
-        index = replace(self._index, at=now)
-        fresh: dict[int, Entry] = {}
-        for location in locations:
-            entry = self._entry(location, index, self.entries.get(location.id), now)
-            if entry is not None:
-                fresh[location.id] = entry
-            await asyncio.sleep(0)  # a large fleet: let stations be answered in between
+            assert self._index is not None
+            index = replace(self._index, at=now)
+            ids = list((await db.execute(select(Location.id).order_by(Location.id))).scalars())
+            # in slices, so a large fleet never holds the event loop (and the stations) for long
+            for start in range(0, len(ids), _SLICE):
+                chunk = ids[start : start + _SLICE]
+                query = select(Location).options(with_parts()).where(Location.id.in_(chunk))
+                for location in (await db.execute(query)).scalars():
+                    entry = self._entry(location, index, self.entries.get(location.id), now)
+                    if entry is not None:
+                        fresh[location.id] = entry
+                    station_location.update((station.id, location.id) for station in location.stations)
+                db.expunge_all()
+                await asyncio.sleep(0)
         self._replace(fresh.keys() | self.entries.keys(), fresh, now)
-        self._station_location = {
-            station.id: location.id for location in locations for station in location.stations
-        }
+        self._station_location = station_location
         self._ready.set()
+
+    async def warm(self, name: str, render: Callable[[Entry], Any], entries: Iterable[Entry]) -> None:
+        """Render the missing `name` fragments a few at a time, letting the event loop serve
+        stations in between (the first request of a feed renders every location once)."""
+        for count, entry in enumerate(e for e in entries if name not in e.fragments):
+            entry.fragment(name, render)
+            if count % _SLICE == _SLICE - 1:
+                await asyncio.sleep(0)
 
     async def _reload(self, location_ids: set[int], station_ids: set[str]) -> None:
         now = self.ctx.now()
@@ -358,12 +376,7 @@ class OpenDataCache:
             old, new = self.entries.get(key), fresh.get(key)
             if old is None and new is None:
                 continue
-            if (
-                old is not None
-                and new is not None
-                and old.ocpi_json == new.ocpi_json
-                and old.prices == new.prices
-            ):
+            if old is not None and new is not None and old.same_as(new):
                 continue  # nothing a reader sees moved: keep the rendered fragments
             changed = True
             if old is None or new is None or old.static_key != new.static_key:

@@ -30,20 +30,40 @@ def _sites(cache: OpenDataCache) -> list[Entry]:
     return [e for e in cache.ordered() if not e.retired]
 
 
-def _fragments(cache: OpenDataCache, name: str, render: Callable[[Entry], bytes]) -> list[bytes]:
-    return [entry.fragment(name, render) for entry in _sites(cache)]
+def _table_record(cache: OpenDataCache, entry: Entry) -> dict[str, Any]:
+    return datex2.site_table_record(entry.open, cache.tariffs)
 
 
-def _table_record(cache: OpenDataCache) -> Callable[[Entry], dict[str, Any]]:
-    return lambda entry: datex2.site_table_record(entry.open, cache.tariffs)
-
-
-def _status_record(cache: OpenDataCache) -> Callable[[Entry], dict[str, Any]]:
-    return lambda entry: datex2.site_status_record(entry.open, cache.tariffs)
+def _status_record(cache: OpenDataCache, entry: Entry) -> dict[str, Any]:
+    return datex2.site_status_record(entry.open, cache.tariffs)
 
 
 def _table_version(cache: OpenDataCache) -> str:
     return datex2.version_of(cache.static_changed_at)
+
+
+async def _publication(
+    request: Request,
+    name: str,
+    fragment: Callable[[OpenDataCache, Entry], bytes],
+    assemble: Callable[[OpenDataCache, list[bytes]], bytes],
+    media_type: str,
+    *,
+    static: bool,
+) -> Response:
+    """A publication joined from per-site fragments (rendered ahead in slices when missing)."""
+    cache = await ready_cache(request)
+
+    def one(entry: Entry) -> bytes:
+        return fragment(cache, entry)
+
+    await cache.warm(name, one, _sites(cache))
+
+    def render() -> bytes:
+        return assemble(cache, [entry.fragment(name, one) for entry in _sites(cache)])
+
+    rendered = cache.rendered((name,), render, media_type, static=static)
+    return respond(request, rendered, max_age=STATIC_MAX_AGE if static else LIVE_MAX_AGE)
 
 
 @router.get(
@@ -55,17 +75,16 @@ def _table_version(cache: OpenDataCache) -> str:
     responses=_DATEX_JSON,
 )
 async def datex_table_json(request: Request) -> Response:
-    cache = await ready_cache(request)
-    record = _table_record(cache)
-
-    def render() -> bytes:
-        fragments = _fragments(cache, "datex-table-json", lambda e: datex2.json_fragment(record(e)))
-        return datex2.table_publication_json(
-            fragments, cache.publisher, cache.static_changed_at, _table_version(cache)
-        )
-
-    rendered = cache.rendered(("datex-table-json",), render, JSON, static=True)
-    return respond(request, rendered, max_age=STATIC_MAX_AGE)
+    return await _publication(
+        request,
+        "datex-table-json",
+        lambda cache, entry: datex2.json_fragment(_table_record(cache, entry)),
+        lambda cache, parts: datex2.table_publication_json(
+            parts, cache.publisher, cache.static_changed_at, _table_version(cache)
+        ),
+        JSON,
+        static=True,
+    )
 
 
 @router.get(
@@ -75,17 +94,16 @@ async def datex_table_json(request: Request) -> Response:
     responses=_DATEX_XML,
 )
 async def datex_table_xml(request: Request) -> Response:
-    cache = await ready_cache(request)
-    record = _table_record(cache)
-
-    def render() -> bytes:
-        fragments = _fragments(cache, "datex-table-xml", lambda e: datex2_xml.site_table_xml(record(e)))
-        return datex2_xml.table_publication_xml(
-            fragments, cache.publisher, cache.static_changed_at, _table_version(cache)
-        )
-
-    rendered = cache.rendered(("datex-table-xml",), render, XML, static=True)
-    return respond(request, rendered, max_age=STATIC_MAX_AGE)
+    return await _publication(
+        request,
+        "datex-table-xml",
+        lambda cache, entry: datex2_xml.site_table_xml(_table_record(cache, entry)),
+        lambda cache, parts: datex2_xml.table_publication_xml(
+            parts, cache.publisher, cache.static_changed_at, _table_version(cache)
+        ),
+        XML,
+        static=True,
+    )
 
 
 @router.get(
@@ -97,17 +115,16 @@ async def datex_table_xml(request: Request) -> Response:
     responses=_DATEX_JSON,
 )
 async def datex_status_json(request: Request) -> Response:
-    cache = await ready_cache(request)
-    record = _status_record(cache)
-
-    def render() -> bytes:
-        fragments = _fragments(cache, "datex-status-json", lambda e: datex2.json_fragment(record(e)))
-        return datex2.status_publication_json(
-            fragments, cache.publisher, cache.changed_at, _table_version(cache)
-        )
-
-    rendered = cache.rendered(("datex-status-json",), render, JSON)
-    return respond(request, rendered, max_age=LIVE_MAX_AGE)
+    return await _publication(
+        request,
+        "datex-status-json",
+        lambda cache, entry: datex2.json_fragment(_status_record(cache, entry)),
+        lambda cache, parts: datex2.status_publication_json(
+            parts, cache.publisher, cache.changed_at, _table_version(cache)
+        ),
+        JSON,
+        static=False,
+    )
 
 
 @router.get(
@@ -117,14 +134,13 @@ async def datex_status_json(request: Request) -> Response:
     responses=_DATEX_XML,
 )
 async def datex_status_xml(request: Request) -> Response:
-    cache = await ready_cache(request)
-    record = _status_record(cache)
-
-    def render() -> bytes:
-        fragments = _fragments(cache, "datex-status-xml", lambda e: datex2_xml.site_status_xml(record(e)))
-        return datex2_xml.status_publication_xml(
-            fragments, cache.publisher, cache.changed_at, _table_version(cache)
-        )
-
-    rendered = cache.rendered(("datex-status-xml",), render, XML)
-    return respond(request, rendered, max_age=LIVE_MAX_AGE)
+    return await _publication(
+        request,
+        "datex-status-xml",
+        lambda cache, entry: datex2_xml.site_status_xml(_status_record(cache, entry)),
+        lambda cache, parts: datex2_xml.status_publication_xml(
+            parts, cache.publisher, cache.changed_at, _table_version(cache)
+        ),
+        XML,
+        static=False,
+    )

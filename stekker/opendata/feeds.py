@@ -208,11 +208,14 @@ async def geojson_feed(
         raise HTTPException(422, str(exc)) from None
     cache = await ready_cache(request)
 
+    def inside() -> Sequence[Entry]:
+        entries = [e for e in cache.ordered() if not e.retired]
+        return entries if box is None else [e for e in entries if box.holds(e.longitude, e.latitude)]
+
+    await cache.warm("geojson", geojson.feature, inside())
+
     def render() -> bytes:
-        entries: Sequence[Entry] = [e for e in cache.ordered() if not e.retired]
-        if box is not None:
-            entries = [e for e in entries if box.holds(e.longitude, e.latitude)]
-        return geojson.collection(e.fragment("geojson", geojson.feature) for e in entries)
+        return geojson.collection(e.fragment("geojson", geojson.feature) for e in inside())
 
     rendered = cache.rendered(("geojson", box), render, geojson.MEDIA_TYPE)
     return respond(request, rendered, max_age=LIVE_MAX_AGE)
