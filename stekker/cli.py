@@ -14,6 +14,7 @@ import typer
 from stekker import (
     cli_cdrs,
     cli_diagnostics,
+    cli_export,
     cli_helpdesk,
     cli_inventory,
     cli_jobs,
@@ -46,6 +47,7 @@ for _sub_app, _name in (
     (cli_tariffs.tariff_app, "tariff"),
     (cli_cdrs.cdr_app, "cdr"),
     (cli_reports.report_app, "report"),
+    (cli_export.export_app, "export"),
     (cli_ocpi.ocpi_app, "ocpi"),
 ):
     app.add_typer(_sub_app, name=_name)

@@ -193,7 +193,7 @@ class Settings(BaseSettings):
     opendata_stream_backlog: int = Field(
         default=10_000,
         ge=1,
-        description="Changes the live stream keeps so a client that reconnects with Last-Event-ID misses none.",
+        description="Changes the live stream keeps, so a client reconnecting with Last-Event-ID misses none.",
     )
     opendata_resync_interval: float = Field(
         default=300.0,

@@ -10,6 +10,7 @@ from stekker.api import (
     deps,
     diagnostics,
     errors,
+    exports,
     functions,
     helpdesk,
     inventory,
@@ -74,6 +75,7 @@ def create_http_app(
         reports,
         prices,
         ocpi_partners,
+        exports,
         opendata_feeds,
     ):
         app.include_router(module.router)
