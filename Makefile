@@ -18,6 +18,8 @@ demo: $(BIN)/stekker
 
 test: $(BIN)/stekker
 	scripts/ensure-postgres
+	# the console's browser tests: Debian's chromium and axe-core (without them they skip; under CI=true they fail)
+	-scripts/ensure-browser
 	$(BIN)/ruff check stekker tests bench
 	$(BIN)/mypy stekker
 	# the OCPI interop peer's own virtualenv, built once before the parallel tests (its pip

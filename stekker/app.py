@@ -31,6 +31,7 @@ from stekker.services.ocpi_outbox import OutboxWorker
 from stekker.services.roaming_pushes import RoamingPushes
 from stekker.services.station_setup import LocalListSyncer
 from stekker.services.stop_release import FlowBook
+from stekker.web import live as web_live
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +122,7 @@ class Stekker:
             chore.cancel()
         await self.opendata.stop()  # ends the live streams, which would hold the HTTP server open
         if self._http is not None and self._http_task is not None:
+            web_live.stop(self._http.config.app)  # ends the console's live streams
             self._http.should_exit = True
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._http_task, 10)

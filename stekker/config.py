@@ -201,6 +201,19 @@ class Settings(BaseSettings):
         description="Seconds between full rebuilds of the open-data cache (it follows every change as it "
         "happens; the rebuild also catches edits made behind the application's back).",
     )
+    # The web console and the public station pages (issue 8)
+    helpdesk_phone: str | None = Field(
+        default=None,
+        max_length=40,
+        description="Phone number drivers see on the public station pages, e.g. '+31 30 123 4567'.",
+    )
+    console_offline_alert_minutes: int = Field(
+        default=15, ge=1, description="The dashboard lists stations offline longer than this."
+    )
+    console_secure_cookies: bool | None = Field(
+        default=None,
+        description="Secure flag on console cookies; unset: when the request came in over https.",
+    )
     pseudonym_key: SecretStr | None = Field(
         default=None,
         description="Key of the keyed hash that replaces token uids in exports for roles that may not see "

@@ -34,6 +34,7 @@ from stekker.opendata.cache import OpenDataCache
 from stekker.opendata.ratelimit import RateLimit, TokenBuckets
 from stekker.services.context import ServiceContext
 from stekker.services.stop_release import FlowBook
+from stekker.web import router as web_router
 
 
 def create_http_app(
@@ -80,6 +81,7 @@ def create_http_app(
     ):
         app.include_router(module.router)
     ocpi_app.include(app)  # /ocpi: the roaming partners' interface
+    app.include_router(web_router)  # /console (operators), /p/{evse_uid} (drivers), /assets
 
     @app.get("/health", tags=["meta"])
     async def health() -> dict[str, object]:

@@ -1,0 +1,20 @@
+"""The web console for operators, the helpdesk and the municipality (`/console/`), and the
+public pages for drivers (`/p/{evse_uid}`, the QR sticker's target): server-rendered with
+Jinja2, live with htmx and Server-Sent Events, no JavaScript build step.
+
+`router` holds every route; the HTTP app includes it once. Pages are added as one module
+each (a router with `route_class=ConsoleRoute` and `Depends(auth.console(*ROLES))`),
+included below.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from stekker.web import assets, dashboard, login, public, stations, users_page
+
+router = APIRouter(include_in_schema=False)
+for _module in (assets, login, dashboard, stations, users_page, public):
+    router.include_router(_module.router)
+
+__all__ = ["router"]

@@ -1,0 +1,237 @@
+"""The console's stations: a filtered, paged list with live status and a page per station.
+
+Paging is by key (the station id), not by offset, so page 200 of 10,000 stations costs what
+page 1 costs; filters are a substring of the station or EVSE id, a substring of the
+location's name, address or city, and the connection state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import HTMLResponse, Response
+from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy.orm import InstrumentedAttribute, selectinload
+
+from stekker.api.deps import READ
+from stekker.db.models import (
+    ChargingSession,
+    ChargingStation,
+    Connector,
+    Evse,
+    Location,
+    StatusHistory,
+)
+from stekker.web import auth
+from stekker.web.templating import ConsoleRoute, PageNotFound, is_htmx, render
+
+router = APIRouter(prefix="/console/stations", route_class=ConsoleRoute, include_in_schema=False)
+
+PAGE_SIZE = 50
+StatusFilter = Literal["", "online", "offline", "faulted"]
+_STATION_ID = r"^[A-Za-z0-9*._:+|@-]{1,48}$"
+
+
+@dataclass(frozen=True, slots=True)
+class EvseState:
+    evse_id: str | None
+    evse_number: int
+    statuses: list[str | None]
+
+
+@dataclass(frozen=True, slots=True)
+class StationRow:
+    """One line of the list: the station, where it is, whether it is connected and its EVSEs."""
+
+    station_id: str
+    online: bool
+    status: str | None
+    last_seen: object
+    location: str | None
+    city: str | None
+    evses: list[EvseState]
+
+    @property
+    def faulted(self) -> bool:
+        return self.status == "Faulted" or any("Faulted" in e.statuses for e in self.evses)
+
+
+@dataclass(frozen=True, slots=True)
+class StationPage:
+    rows: list[StationRow]
+    total: int
+    first_id: str | None
+    last_id: str | None
+    has_next: bool
+    has_previous: bool
+
+
+def _contains(
+    column: ColumnElement[str] | InstrumentedAttribute[str | None], text: str
+) -> ColumnElement[bool]:
+    return func.lower(column).contains(text.lower(), autoescape=True)
+
+
+def _filters(q: str, location: str, status: StatusFilter) -> list[ColumnElement[bool]]:
+    where: list[ColumnElement[bool]] = [ChargingStation.retired_at.is_(None)]
+    if q:
+        by_evse = select(Evse.station_id).where(_contains(Evse.evse_id, q))
+        where.append(or_(_contains(ChargingStation.id, q), ChargingStation.id.in_(by_evse)))
+    if location:
+        where.append(
+            or_(
+                _contains(Location.name, location),
+                _contains(Location.address, location),
+                _contains(Location.city, location),
+            )
+        )
+    if status == "online":
+        where.append(ChargingStation.online.is_(True))
+    elif status == "offline":
+        where.append(ChargingStation.online.is_(False))
+    elif status == "faulted":
+        faulted = (
+            select(Evse.station_id)
+            .join(Connector, Connector.evse_id == Evse.id)
+            .where(Connector.status == "Faulted")
+        )
+        where.append(or_(ChargingStation.status == "Faulted", ChargingStation.id.in_(faulted)))
+    return where
+
+
+async def station_page(
+    request: Request, q: str, location: str, status: StatusFilter, after: str | None, before: str | None
+) -> StationPage:
+    ctx = auth.get_ctx(request)
+    where = _filters(q, location, status)
+    base = (
+        select(
+            ChargingStation.id,
+            ChargingStation.online,
+            ChargingStation.status,
+            ChargingStation.last_seen,
+            Location.name,
+            Location.city,
+        )
+        .outerjoin(Location, Location.id == ChargingStation.location_id)
+        .where(and_(*where))
+    )
+    if before is not None:
+        query = base.where(ChargingStation.id < before).order_by(ChargingStation.id.desc())
+    else:
+        query = base.order_by(ChargingStation.id)
+        if after is not None:
+            query = query.where(ChargingStation.id > after)
+    async with ctx.db() as db:
+        found = list((await db.execute(query.limit(PAGE_SIZE + 1))).all())
+        more = len(found) > PAGE_SIZE
+        found = found[:PAGE_SIZE]
+        if before is not None:
+            found.reverse()
+        total = (
+            await db.execute(
+                select(func.count())
+                .select_from(ChargingStation)
+                .outerjoin(Location, Location.id == ChargingStation.location_id)
+                .where(and_(*where))
+            )
+        ).scalar_one()
+        ids = [r[0] for r in found]
+        evse_rows = (
+            (
+                await db.execute(
+                    select(Evse.station_id, Evse.evse_number, Evse.evse_id, Connector.status)
+                    .outerjoin(Connector, Connector.evse_id == Evse.id)
+                    .where(Evse.station_id.in_(ids))
+                    .order_by(Evse.station_id, Evse.evse_number, Connector.connector_number)
+                )
+            ).all()
+            if ids
+            else []
+        )
+    evses: dict[str, dict[int, EvseState]] = {}
+    for station_id, number, evse_id, connector_status in evse_rows:
+        per = evses.setdefault(station_id, {})
+        state = per.setdefault(number, EvseState(evse_id, number, []))
+        state.statuses.append(connector_status)
+    rows = [
+        StationRow(r[0], bool(r[1]), r[2], r[3], r[4], r[5], list(evses.get(r[0], {}).values()))
+        for r in found
+    ]
+    return StationPage(
+        rows=rows,
+        total=int(total),
+        first_id=ids[0] if ids else None,
+        last_id=ids[-1] if ids else None,
+        has_next=more if before is None else True,
+        has_previous=(after is not None) or (before is not None and more),
+    )
+
+
+_Text = Annotated[str, Query(max_length=100)]
+_Key = Annotated[str | None, Query(max_length=48)]
+
+
+@router.get("", response_class=HTMLResponse)
+async def stations(
+    request: Request,
+    user: auth.ConsoleUser = Depends(auth.console(*READ)),
+    q: _Text = "",
+    location: _Text = "",
+    status: Annotated[StatusFilter, Query()] = "",
+    after: _Key = None,
+    before: _Key = None,
+) -> Response:
+    page = await station_page(request, q.strip(), location.strip(), status, after, before)
+    template = "_station_results.html" if is_htmx(request) else "stations.html"
+    return render(request, template, user=user, page=page, q=q, location=location, status=status)
+
+
+@router.get("/{station_id}", response_class=HTMLResponse)
+async def station(
+    request: Request,
+    station_id: Annotated[str, Path(max_length=48, pattern=_STATION_ID)],
+    user: auth.ConsoleUser = Depends(auth.console(*READ)),
+) -> Response:
+    ctx = auth.get_ctx(request)
+    async with ctx.db() as db:
+        found = (
+            await db.execute(
+                select(ChargingStation)
+                .options(
+                    selectinload(ChargingStation.evses).selectinload(Evse.connectors),
+                    selectinload(ChargingStation.location),
+                )
+                .where(ChargingStation.id == station_id)
+            )
+        ).scalar_one_or_none()
+        if found is None:
+            raise PageNotFound()
+        history = (
+            (
+                await db.execute(
+                    select(StatusHistory)
+                    .where(StatusHistory.station_id == station_id)
+                    .order_by(StatusHistory.timestamp.desc())
+                    .limit(20)
+                )
+            )
+            .scalars()
+            .all()
+        )
+        sessions = (
+            (
+                await db.execute(
+                    select(ChargingSession)
+                    .where(ChargingSession.station_id == station_id)
+                    .order_by(ChargingSession.start_time.desc())
+                    .limit(10)
+                )
+            )
+            .scalars()
+            .all()
+        )
+    template = "_station_live.html" if is_htmx(request) else "station.html"
+    return render(request, template, user=user, s=found, history=history, sessions=sessions)
