@@ -11,10 +11,38 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from stekker.web import assets, dashboard, login, public, stations, users_page
+from stekker.web import (
+    assets,
+    audit_page,
+    dashboard,
+    exports_page,
+    helpdesk_page,
+    jobs_page,
+    login,
+    public,
+    sessions_page,
+    stations,
+    tariffs_page,
+    tokens_page,
+    users_page,
+)
 
 router = APIRouter(include_in_schema=False)
-for _module in (assets, login, dashboard, stations, users_page, public):
+for _module in (
+    assets,
+    login,
+    dashboard,
+    stations,
+    helpdesk_page,
+    sessions_page,
+    tariffs_page,
+    jobs_page,
+    tokens_page,
+    audit_page,
+    exports_page,
+    users_page,
+    public,
+):
     router.include_router(_module.router)
 
 __all__ = ["router"]

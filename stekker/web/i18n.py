@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Literal
 
+from stekker.web import texts_admin, texts_operations, texts_records
+
 Lang = Literal["nl", "en"]
 LANGUAGES: tuple[Lang, ...] = ("nl", "en")
 DEFAULT: Lang = "nl"
@@ -25,6 +27,14 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "nav_dashboard": ("Overzicht", "Dashboard"),
     "nav_stations": ("Laadpalen", "Stations"),
     "nav_users": ("Gebruikers", "Users"),
+    "nav_helpdesk": ("Helpdesk", "Helpdesk"),
+    "nav_sessions": ("Laadsessies", "Sessions"),
+    "nav_cdrs": ("Afrekeningen", "CDRs"),
+    "nav_tariffs": ("Tarieven", "Tariffs"),
+    "nav_jobs": ("Bulktaken", "Bulk jobs"),
+    "nav_tokens": ("Laadpassen", "Tokens"),
+    "nav_audit": ("Logboek", "Audit log"),
+    "nav_exports": ("Exporteren", "Export"),
     "language": ("Taal", "Language"),
     "logged_in_as": ("Ingelogd als {name} ({role})", "Logged in as {name} ({role})"),
     "logout": ("Uitloggen", "Log out"),
@@ -208,6 +218,18 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "no": ("nee", "no"),
     "last_login": ("Laatst ingelogd", "Last login"),
 }
+
+
+def _merge(*areas: dict[str, tuple[str, str]]) -> None:
+    """Each area of the console keeps its texts in a module of its own; a key may exist once."""
+    for texts in areas:
+        clash = sorted(set(texts) & set(CATALOGUE))
+        if clash:
+            raise RuntimeError(f"console text keys defined twice: {', '.join(clash)}")
+        CATALOGUE.update(texts)
+
+
+_merge(texts_operations.TEXTS, texts_records.TEXTS, texts_admin.TEXTS)
 
 
 def pick(value: str | None) -> Lang:

@@ -17,6 +17,7 @@ from fastapi.routing import APIRoute
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from stekker.web import auth, format, i18n
+from stekker.web.menu import menu
 
 _env = Environment(
     loader=PackageLoader("stekker.web", "templates"),
@@ -91,6 +92,7 @@ def render(
         csrf_token=csrf,
         url_with=partial(url_with, request),
         status_text=partial(status_text, lang),
+        menu=menu,
         **context,
     )
     response = HTMLResponse(body, status_code=status_code, headers=SECURITY_HEADERS)
