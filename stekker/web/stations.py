@@ -2,7 +2,11 @@
 
 Paging is by key (the station id), not by offset, so page 200 of 10,000 stations costs what
 page 1 costs; filters are a substring of the station or EVSE id, a substring of the
-location's name, address or city, and the connection state.
+location's name, address or city (or one location, from the map), a group, and the
+connection state. Above the list, a map of the locations of the filtered stations.
+
+A station's configuration, timeline and remote functions are pages of their own
+(`station_actions`), included here under the same prefix.
 """
 
 from __future__ import annotations
@@ -22,9 +26,11 @@ from stekker.db.models import (
     Connector,
     Evse,
     Location,
+    StationGroup,
+    StationGroupMember,
     StatusHistory,
 )
-from stekker.web import auth
+from stekker.web import auth, station_actions, station_map
 from stekker.web.templating import ConsoleRoute, PageNotFound, is_htmx, render
 
 router = APIRouter(prefix="/console/stations", route_class=ConsoleRoute, include_in_schema=False)
@@ -74,8 +80,19 @@ def _contains(
     return func.lower(column).contains(text.lower(), autoescape=True)
 
 
-def _filters(q: str, location: str, status: StatusFilter) -> list[ColumnElement[bool]]:
+def _filters(
+    q: str, location: str, status: StatusFilter, group: str = "", location_id: int | None = None
+) -> list[ColumnElement[bool]]:
     where: list[ColumnElement[bool]] = [ChargingStation.retired_at.is_(None)]
+    if group:
+        members = (
+            select(StationGroupMember.station_id)
+            .join(StationGroup, StationGroup.id == StationGroupMember.group_id)
+            .where(StationGroup.name == group)
+        )
+        where.append(ChargingStation.id.in_(members))
+    if location_id is not None:
+        where.append(ChargingStation.location_id == location_id)
     if q:
         by_evse = select(Evse.station_id).where(_contains(Evse.evse_id, q))
         where.append(or_(_contains(ChargingStation.id, q), ChargingStation.id.in_(by_evse)))
@@ -102,10 +119,17 @@ def _filters(q: str, location: str, status: StatusFilter) -> list[ColumnElement[
 
 
 async def station_page(
-    request: Request, q: str, location: str, status: StatusFilter, after: str | None, before: str | None
+    request: Request,
+    q: str,
+    location: str,
+    status: StatusFilter,
+    after: str | None,
+    before: str | None,
+    group: str = "",
+    location_id: int | None = None,
 ) -> StationPage:
     ctx = auth.get_ctx(request)
-    where = _filters(q, location, status)
+    where = _filters(q, location, status, group, location_id)
     base = (
         select(
             ChargingStation.id,
@@ -183,10 +207,33 @@ async def stations(
     status: Annotated[StatusFilter, Query()] = "",
     after: _Key = None,
     before: _Key = None,
+    group: Annotated[str, Query(max_length=100)] = "",
+    location_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
 ) -> Response:
-    page = await station_page(request, q.strip(), location.strip(), status, after, before)
-    template = "_station_results.html" if is_htmx(request) else "stations.html"
-    return render(request, template, user=user, page=page, q=q, location=location, status=status)
+    group = group.strip()
+    page = await station_page(request, q.strip(), location.strip(), status, after, before, group, location_id)
+    if is_htmx(request):
+        return render(request, "_station_results.html", user=user, page=page)
+    ctx = auth.get_ctx(request)
+    async with ctx.db() as db:
+        groups = list(
+            (await db.execute(select(StationGroup.name).order_by(StationGroup.name).limit(500))).scalars()
+        )
+        where = _filters(q.strip(), location.strip(), status, group, location_id)
+        found_map = await station_map.locations(db, where)
+    return render(
+        request,
+        "stations.html",
+        user=user,
+        page=page,
+        q=q,
+        location=location,
+        status=status,
+        group=group,
+        groups=groups,
+        location_id=location_id,
+        map=found_map,
+    )
 
 
 @router.get("/{station_id}", response_class=HTMLResponse)
@@ -235,3 +282,6 @@ async def station(
         )
     template = "_station_live.html" if is_htmx(request) else "station.html"
     return render(request, template, user=user, s=found, history=history, sessions=sessions)
+
+
+router.include_router(station_actions.router)
