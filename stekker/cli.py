@@ -160,6 +160,7 @@ def demo(
 
 async def _demo(settings: Settings, count: int, version: str) -> None:
     from stekker.app import Stekker
+    from stekker.services.inventory import seed_demo_locations
     from stekker.services.tariffs import seed_demo_tariff
     from stekker.services.tokens import TokenInput, upsert_token
     from stekker.sim.fleet import parse_ocpp_version, run_fleet, version_of
@@ -172,6 +173,7 @@ async def _demo(settings: Settings, count: int, version: str) -> None:
     for tag in tags:
         await upsert_token(server.ctx, "demo", TokenInput(uid=tag, visual_number=f"demo card {tag}"))
     await seed_demo_tariff(server.ctx)
+    await seed_demo_locations(server.ctx, [f"SIM{n:03d}" for n in range(1, count + 1)])
     api = f"http://{settings.host}:{server.http_port}"
     lineup = ", ".join(f"SIM{i:03d} OCPP {version_of(i, ocpp_version)}" for i in range(1, min(count, 4) + 1))
     lineup += ", ..." if count > 4 else ""
@@ -179,6 +181,7 @@ async def _demo(settings: Settings, count: int, version: str) -> None:
         f"[bold green]Stekker is running[/] on {settings.database_url}\n"
         f"  stations connect at ws://{settings.host}:{server.ocpp_port}/ocpp/<station id>\n"
         f"  operator API: {api}/docs   live sessions: {api}/api/sessions?status=active\n"
+        f"  open data: {api}/opendata   console: {api}/console/ (first: stekker user add NAME --role admin)\n"
         f"  try: stekker session list   |   stekker station list   |   stekker cdr list\n"
         f"Starting {count} simulated stations ({lineup}). Ctrl-C stops everything."
     )

@@ -793,3 +793,25 @@ async def groups_of(db: AsyncSession, station_ids: list[str]) -> dict[str, list[
     for station_id, name in rows:
         result[station_id].append(name)
     return result
+
+
+#: `stekker demo`: where its simulated stations stand (public places, so the open data shows them)
+DEMO_LOCATIONS = (
+    {"name": "Stationsplein", "address": "Stationsplein 1", "city": "Utrecht", "postal_code": "3511 CE",
+     "latitude": Decimal("52.089444"), "longitude": Decimal("5.110278")},
+    {"name": "Museumplein", "address": "Museumplein 6", "city": "Amsterdam", "postal_code": "1071 DJ",
+     "latitude": Decimal("52.357971"), "longitude": Decimal("4.881252")},
+)  # fmt: skip
+
+
+async def seed_demo_locations(ctx: ServiceContext, station_ids: list[str]) -> int:
+    """`stekker demo` only: on an empty database, two locations with the simulated stations
+    registered at them (taking turns), so the console, the public pages and the open data show
+    them. Their EVSEs appear as the stations report them. Returns the stations placed."""
+    async with ctx.db() as db:
+        if (await db.execute(select(Location.id).limit(1))).first() is not None:
+            return 0
+    places = [await create_location(ctx, "demo", dict(fields)) for fields in DEMO_LOCATIONS]
+    for n, station_id in enumerate(station_ids):
+        await register_station(ctx, "demo", StationInput(station_id, location_id=places[n % len(places)].id))
+    return len(station_ids)
