@@ -62,8 +62,9 @@ _EVERYTHING_TOPICS = ("tariff.activated", "tariff.retired", "inventory.imported"
 _RETRY_SECONDS = 1.0
 _MEMO_LIMIT = 2000
 _SLICE = 100  # locations per read or render step of a large fleet
-#: fragments that do not change with a status (kept when only a status changed)
-STATIC_FRAGMENTS = frozenset({"datex-table-json", "datex-table-xml"})
+#: fragments that do not change with a status (kept when only a status changed): the DATEX
+#: table feeds', named by their paths
+STATIC_FRAGMENTS = frozenset({"/datex2/table.json", "/datex2/table.xml"})
 
 
 @dataclass(slots=True)

@@ -9,20 +9,19 @@ publication refers to it, so a client knows which table the statuses belong to.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import Request, Response
 
 from stekker.opendata import datex2, datex2_xml
-from stekker.opendata.cache import Entry, OpenDataCache
+from stekker.opendata.cache import STATIC_FRAGMENTS, Entry, OpenDataCache
 from stekker.opendata.conditional import respond
 from stekker.opendata.feeds import LIVE_MAX_AGE, STATIC_MAX_AGE, ready_cache, router
 
 JSON = "application/json"
 XML = "application/xml"
-_DATEX_JSON: dict[int | str, dict[str, Any]] = {200: {"content": {JSON: {}}}}
-_DATEX_XML: dict[int | str, dict[str, Any]] = {200: {"content": {XML: {}}}}
 
 
 def _sites(cache: OpenDataCache) -> list[Entry]:
@@ -66,81 +65,84 @@ async def _publication(
     return respond(request, rendered, max_age=STATIC_MAX_AGE if static else LIVE_MAX_AGE)
 
 
-@router.get(
-    "/datex2/table.json",
-    summary="DATEX II v3 EnergyInfrastructureTablePublication (AFIR), JSON",
-    description="Sites (our locations), stations, refill points (EVSEs), connectors and the ad-hoc energy "
-    "rates, valid against the AFIR profile's JSON schema.",
-    response_class=Response,
-    responses=_DATEX_JSON,
-)
-async def datex_table_json(request: Request) -> Response:
-    return await _publication(
-        request,
-        "datex-table-json",
+@dataclass(frozen=True, slots=True)
+class Publication:
+    """One DATEX feed: its path, how a site's fragment is rendered and how they are joined."""
+
+    path: str
+    summary: str
+    fragment: Callable[[OpenDataCache, Entry], bytes]
+    assemble: Callable[[OpenDataCache, list[bytes]], bytes]
+    media_type: str
+    static: bool  # the table: changes with the inventory and prices, not with a status
+
+
+PUBLICATIONS = (
+    Publication(
+        "/datex2/table.json",
+        "DATEX II v3 EnergyInfrastructureTablePublication (AFIR), JSON: sites (our locations), "
+        "stations, refill points (EVSEs), connectors and the ad-hoc energy rates",
         lambda cache, entry: datex2.json_fragment(_table_record(cache, entry)),
         lambda cache, parts: datex2.table_publication_json(
             parts, cache.publisher, cache.static_changed_at, _table_version(cache)
         ),
         JSON,
-        static=True,
-    )
-
-
-@router.get(
-    "/datex2/table.xml",
-    summary="DATEX II v3 EnergyInfrastructureTablePublication (AFIR), XML",
-    response_class=Response,
-    responses=_DATEX_XML,
-)
-async def datex_table_xml(request: Request) -> Response:
-    return await _publication(
-        request,
-        "datex-table-xml",
+        True,
+    ),
+    Publication(
+        "/datex2/table.xml",
+        "DATEX II v3 EnergyInfrastructureTablePublication (AFIR), XML",
         lambda cache, entry: datex2_xml.site_table_xml(_table_record(cache, entry)),
         lambda cache, parts: datex2_xml.table_publication_xml(
             parts, cache.publisher, cache.static_changed_at, _table_version(cache)
         ),
         XML,
-        static=True,
-    )
-
-
-@router.get(
-    "/datex2/status.json",
-    summary="DATEX II v3 EnergyInfrastructureStatusPublication (AFIR), JSON",
-    description="The live status of every refill point (EVSE) and its ad-hoc prices, referring to the "
-    "table publication's version.",
-    response_class=Response,
-    responses=_DATEX_JSON,
-)
-async def datex_status_json(request: Request) -> Response:
-    return await _publication(
-        request,
-        "datex-status-json",
+        True,
+    ),
+    Publication(
+        "/datex2/status.json",
+        "DATEX II v3 EnergyInfrastructureStatusPublication (AFIR), JSON: the live status of every "
+        "refill point (EVSE) and its ad-hoc prices, referring to the table's version",
         lambda cache, entry: datex2.json_fragment(_status_record(cache, entry)),
         lambda cache, parts: datex2.status_publication_json(
             parts, cache.publisher, cache.changed_at, _table_version(cache)
         ),
         JSON,
-        static=False,
-    )
-
-
-@router.get(
-    "/datex2/status.xml",
-    summary="DATEX II v3 EnergyInfrastructureStatusPublication (AFIR), XML",
-    response_class=Response,
-    responses=_DATEX_XML,
-)
-async def datex_status_xml(request: Request) -> Response:
-    return await _publication(
-        request,
-        "datex-status-xml",
+        False,
+    ),
+    Publication(
+        "/datex2/status.xml",
+        "DATEX II v3 EnergyInfrastructureStatusPublication (AFIR), XML",
         lambda cache, entry: datex2_xml.site_status_xml(_status_record(cache, entry)),
         lambda cache, parts: datex2_xml.status_publication_xml(
             parts, cache.publisher, cache.changed_at, _table_version(cache)
         ),
         XML,
-        static=False,
+        False,
+    ),
+)
+
+
+def _route(feed: Publication) -> Callable[[Request], Awaitable[Response]]:
+    async def serve(request: Request) -> Response:
+        return await _publication(
+            request, feed.path, feed.fragment, feed.assemble, feed.media_type, static=feed.static
+        )
+
+    return serve
+
+
+# a status change keeps the static feeds' fragments: the cache must know them by name
+if {f.path for f in PUBLICATIONS if f.static} != STATIC_FRAGMENTS:
+    raise RuntimeError("the static DATEX feeds and cache.STATIC_FRAGMENTS disagree")
+
+for _feed in PUBLICATIONS:
+    router.add_api_route(
+        _feed.path,
+        _route(_feed),
+        methods=["GET"],
+        summary=_feed.summary.split(":")[0],
+        description=_feed.summary,
+        response_class=Response,
+        responses={200: {"content": {_feed.media_type: {}}}},
     )

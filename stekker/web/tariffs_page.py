@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -618,33 +618,21 @@ async def _act(
     return RedirectResponse(f"/console/tariffs/{code}/versions/{version}?done={action}", status_code=303)
 
 
-@router.post("/{code}/versions/{version}/submit", response_class=HTMLResponse)
-async def submit(
-    request: Request, code: Code, version: VersionNo, user: auth.ConsoleUser = Depends(auth.console(*VIEWERS))
+#: the operator's steps and the municipality's decisions on a version
+_OPERATOR_STEPS = frozenset({"submit", "withdraw"})
+
+
+@router.post("/{code}/versions/{version}/{action}", response_class=HTMLResponse)
+async def step(
+    request: Request,
+    code: Code,
+    version: VersionNo,
+    action: Literal["submit", "withdraw", "approve", "reject"],
+    user: auth.ConsoleUser = Depends(auth.console(*VIEWERS)),
 ) -> Response:
-    _must_draft(user)
-    return await _act(request, user, code, version, "submit")
-
-
-@router.post("/{code}/versions/{version}/withdraw", response_class=HTMLResponse)
-async def withdraw(
-    request: Request, code: Code, version: VersionNo, user: auth.ConsoleUser = Depends(auth.console(*VIEWERS))
-) -> Response:
-    _must_draft(user)
-    return await _act(request, user, code, version, "withdraw")
-
-
-@router.post("/{code}/versions/{version}/approve", response_class=HTMLResponse)
-async def approve(
-    request: Request, code: Code, version: VersionNo, user: auth.ConsoleUser = Depends(auth.console(*VIEWERS))
-) -> Response:
-    _must_decide(user)
-    return await _act(request, user, code, version, "approve")
-
-
-@router.post("/{code}/versions/{version}/reject", response_class=HTMLResponse)
-async def reject(
-    request: Request, code: Code, version: VersionNo, user: auth.ConsoleUser = Depends(auth.console(*VIEWERS))
-) -> Response:
-    _must_decide(user)
-    return await _act(request, user, code, version, "reject")
+    """Submit or withdraw (the operator), approve or reject (the municipality only)."""
+    if action in _OPERATOR_STEPS:
+        _must_draft(user)
+    else:
+        _must_decide(user)
+    return await _act(request, user, code, version, action)
