@@ -216,6 +216,7 @@ class Settings(BaseSettings):
     )
     pseudonym_key: SecretStr | None = Field(
         default=None,
+        min_length=16,  # a short key could be guessed, and with it every pseudonym reversed
         description="Key of the keyed hash that replaces token uids in exports for roles that may not see "
         "them. Unset: a random key is made once and kept in the database.",
     )

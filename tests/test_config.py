@@ -30,6 +30,9 @@ def test_environment_over_toml_over_defaults(tmp_path: Path, monkeypatch: pytest
         ("STEKKER_OCPP_PORT", "70000"),
         ("STEKKER_UNKNOWN_STATIONS", "maybe"),
         ("STEKKER_EVSE_ID_PREFIX", "nl-stk"),
+        ("STEKKER_PSEUDONYM_KEY", "too-short"),
+        ("STEKKER_OPENDATA_BURST", "0"),
+        ("STEKKER_HELPDESK_PHONE", "0" * 41),
     ],
 )
 def test_bad_setting_is_refused_with_its_name(
