@@ -17,7 +17,9 @@ from stekker.db.models import ChargingStation, Location
 WIDTH = 640
 HEIGHT = 400
 PAD = 24
-MAX_LOCATIONS = 2000
+MAX_LOCATIONS = 20_000  # grouped on the map when many: a bound on the work, not on what shows
+GROUP_ABOVE = 150  # more locations than this: nearby ones are drawn as one point
+CELL = 24  # pixels: the grid nearby locations are grouped on
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +34,7 @@ class MapPoint:
     online: int
     x: float = 0.0
     y: float = 0.0
+    locations: int = 1  # more: a group of nearby locations drawn as one point (a large fleet)
 
     @property
     def state(self) -> str:
@@ -47,6 +50,10 @@ class StationMap:
     width: int
     height: int
     truncated: bool
+
+    @property
+    def grouped(self) -> bool:
+        return any(p.locations > 1 for p in self.points)
 
 
 async def locations(db: AsyncSession, where: list[ColumnElement[bool]]) -> StationMap:
@@ -75,7 +82,35 @@ async def locations(db: AsyncSession, where: list[ColumnElement[bool]]) -> Stati
         (MapPoint(r[0], r[1], r[2], int(r[5]), int(r[6] or 0)), _coord(r[3]), _coord(r[4]))
         for r in rows[:MAX_LOCATIONS]
     ]
-    return StationMap(project(raw), WIDTH, HEIGHT, truncated)
+    placed = project(raw)
+    return StationMap(group_nearby(placed) if len(placed) > GROUP_ABOVE else placed, WIDTH, HEIGHT, truncated)
+
+
+def group_nearby(points: list[MapPoint]) -> list[MapPoint]:
+    """Locations in the same cell of a `CELL`-pixel grid as one point: a map of thousands of
+    locations stays readable, and its page small. A group has no location of its own
+    (location_id 0); narrowing the list's filters shows its locations one by one."""
+    cells: dict[tuple[int, int], list[MapPoint]] = {}
+    for point in points:
+        cells.setdefault((int(point.x // CELL), int(point.y // CELL)), []).append(point)
+    grouped: list[MapPoint] = []
+    for members in cells.values():
+        if len(members) == 1:
+            grouped.append(members[0])
+            continue
+        grouped.append(
+            MapPoint(
+                0,
+                members[0].city,
+                members[0].city,
+                sum(m.stations for m in members),
+                sum(m.online for m in members),
+                round(sum(m.x for m in members) / len(members), 1),
+                round(sum(m.y for m in members) / len(members), 1),
+                locations=len(members),
+            )
+        )
+    return grouped
 
 
 def _coord(value: Decimal | float | None) -> float:

@@ -296,6 +296,16 @@ TEXTS: dict[str, tuple[str, str]] = {
         "Green: every station online; brown with ~: some online; red with !: none online.",
     ),
     "map_truncated": ("Niet alle locaties passen op de kaart.", "Not every location fits on the map."),
+    "map_group_point": (
+        "{locations} locaties bij {city} e.o.: {stations} laadpalen, {online} online",
+        "{locations} locations around {city}: {stations} stations, {online} online",
+    ),
+    "map_grouped": (
+        "Locaties dicht bij elkaar staan als één punt met hun aantal. Verfijn de filters (zoeken, "
+        "locatie, groep) om ze apart te zien.",
+        "Locations close together are one point with their number. Narrow the filters (search, "
+        "location, group) to see them one by one.",
+    ),
     "map_as_list": ("De locaties als lijst", "The locations as a list"),
     "map_none": ("Geen locaties bij deze filters.", "No locations for these filters."),
     "map_group": ("Groep", "Group"),

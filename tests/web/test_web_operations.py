@@ -291,3 +291,21 @@ def test_the_projection_keeps_north_up_and_fits_the_box() -> None:
     [single] = project([(MapPoint(9, "X", "x", 1, 1), 52.0, 5.0)])
     assert (single.x, single.y) == (320.0, 200.0)
     assert project([]) == []
+
+
+def test_a_map_of_many_locations_groups_the_nearby_ones() -> None:
+    from stekker.web.station_map import GROUP_ABOVE, MapPoint, group_nearby, project
+
+    # 200 locations in one town and one far away: the town becomes one point that counts them
+    town = [
+        (MapPoint(n + 1, f"L{n}", "Utrecht", 2, 1), 52.09 + n * 1e-5, 5.11 + n * 1e-5) for n in range(200)
+    ]
+    far = [(MapPoint(999, "Vrijthof", "Maastricht", 3, 3), 50.85, 5.69)]
+    placed = project(town + far)
+    assert len(placed) > GROUP_ABOVE
+    grouped = group_nearby(placed)
+    assert len(grouped) == 2
+    cluster = next(p for p in grouped if p.locations > 1)
+    assert (cluster.locations, cluster.stations, cluster.online, cluster.location_id) == (200, 400, 200, 0)
+    alone = next(p for p in grouped if p.locations == 1)
+    assert (alone.location_id, alone.name, alone.state) == (999, "Vrijthof", "ok")
