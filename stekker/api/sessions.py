@@ -11,9 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from stekker.api.deps import DRIVER_SUPPORT, READ, Caller, allow, get_ctx
 from stekker.api.stations import RemoteResult
-from stekker.db.models import ChargingSession, MeterValue, RemoteStart, SessionStatus
+from stekker.db.models import ChargingSession, RemoteStart, SessionStatus
 from stekker.domain.metering import session_energy_wh
-from stekker.services import remote
+from stekker.services import remote, transactions
 from stekker.services.context import ServiceContext
 
 router = APIRouter(prefix="/api/sessions", tags=["sessions"])
@@ -134,27 +134,18 @@ async def session_meter_values(
     _caller: Caller = Depends(allow(*READ)),
     limit: int = Query(1000, ge=1, le=10000),
 ) -> list[MeterValueOut]:
-    async with ctx.db() as db:
-        rows = (
-            await db.execute(
-                select(MeterValue)
-                .where(MeterValue.session_id == session_id)
-                .order_by(MeterValue.timestamp, MeterValue.id)
-                .limit(limit)
-            )
-        ).scalars()
-        return [
-            MeterValueOut(
-                timestamp=m.timestamp,
-                measurand=m.measurand,
-                value=m.value,
-                unit=m.unit,
-                phase=m.phase,
-                context=m.context,
-                location=m.location,
-            )
-            for m in rows
-        ]
+    return [
+        MeterValueOut(
+            timestamp=m.timestamp,
+            measurand=m.measurand,
+            value=m.value,
+            unit=m.unit,
+            phase=m.phase,
+            context=m.context,
+            location=m.location,
+        )
+        for m in await transactions.meter_values_of(ctx, session_id, limit)
+    ]
 
 
 @router.post("/{session_id}/remote-stop", response_model=RemoteResult)

@@ -470,3 +470,15 @@ async def record_meter_values(ctx: ServiceContext, station_id: str, report: Mete
         Event("session.meter", {"session_id": session_id, "station_id": station_id, "energy_wh": energy})
     )
     return session_id
+
+
+async def meter_values_of(ctx: ServiceContext, session_id: int, limit: int) -> list[MeterValue]:
+    """A session's meter values as the station sent them, oldest first, at most `limit`."""
+    async with ctx.db() as db:
+        query = (
+            select(MeterValue)
+            .where(MeterValue.session_id == session_id)
+            .order_by(MeterValue.timestamp, MeterValue.id)
+            .limit(limit)
+        )
+        return list((await db.execute(query)).scalars())

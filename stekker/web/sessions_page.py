@@ -19,10 +19,10 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import ColumnElement, func, select
 
 from stekker.api.deps import DRIVER_SUPPORT, READ, Role
-from stekker.db.models import ChargingSession, Evse, MeterValue, SessionStatus
+from stekker.db.models import ChargingSession, Evse, SessionStatus
 from stekker.db.models_tariffs import CdrKind, TariffRecord, TariffVersion
 from stekker.domain.metering import SampledValue, session_energy_wh
-from stekker.services import cdrs
+from stekker.services import cdrs, transactions
 from stekker.services.errors import Missing
 from stekker.web import auth, charts
 from stekker.web.format import HOME
@@ -200,28 +200,19 @@ async def sessions(
 
 
 async def _meter_samples(request: Request, session_id: int) -> list[SampledValue]:
-    async with auth.get_ctx(request).db() as db:
-        rows = (
-            await db.execute(
-                select(MeterValue)
-                .where(MeterValue.session_id == session_id)
-                .order_by(MeterValue.timestamp, MeterValue.id)
-                .limit(MAX_METER_VALUES)
-            )
-        ).scalars()
-        return [
-            SampledValue(
-                timestamp=m.timestamp,
-                value=m.value,
-                measurand=m.measurand,
-                phase=m.phase,
-                unit=m.unit,
-                context=m.context,
-                location=m.location,
-                format=m.format,
-            )
-            for m in rows
-        ]
+    return [
+        SampledValue(
+            timestamp=m.timestamp,
+            value=m.value,
+            measurand=m.measurand,
+            phase=m.phase,
+            unit=m.unit,
+            context=m.context,
+            location=m.location,
+            format=m.format,
+        )
+        for m in await transactions.meter_values_of(auth.get_ctx(request), session_id, MAX_METER_VALUES)
+    ]
 
 
 @router.get("/console/sessions/{session_id}", response_class=HTMLResponse)
