@@ -12,13 +12,14 @@ from stekker.app import Stekker
 from stekker.opendata.geojson import BadBox, Box, parse_box, summary
 from stekker.opendata.ratelimit import TokenBuckets
 from stekker.opendata.stream import ChangeStream
+from tests.observe import eventually
 
 
 @pytest.fixture
 def settings_overrides(request: pytest.FixtureRequest) -> dict[str, Any]:
-    if "stream" in request.function.__name__:
-        return {"opendata_burst": 1000, "opendata_streams_per_client": 1}
-    return {"opendata_burst": 3, "opendata_requests_per_minute": 6}
+    if "rate" in request.function.__name__:
+        return {"opendata_burst": 3, "opendata_requests_per_minute": 6}
+    return {"opendata_burst": 1000, "opendata_streams_per_client": 1}
 
 
 async def test_a_client_over_its_rate_gets_429_with_retry_after(
@@ -121,3 +122,27 @@ async def test_a_slow_reader_is_told_it_missed_changes() -> None:
         stream.publish("status", {"n": n})
     assert (await anext(frames)).startswith(b"event: reset\n")
     assert await anext(frames) == b'id: 7-4\nevent: status\ndata: {"n":3}\n\n'
+
+
+async def test_feeds_say_503_while_the_cache_cannot_be_built_and_recover(
+    api: httpx.AsyncClient, server: Stekker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from stekker.opendata import feeds
+    from stekker.opendata.cache import OpenDataCache
+
+    real = OpenDataCache._reload_everything
+
+    async def database_down(self: OpenDataCache) -> None:
+        raise ConnectionError("database down")
+
+    monkeypatch.setattr(feeds, "FIRST_BUILD_WAIT", 0.5)
+    monkeypatch.setattr(OpenDataCache, "_reload_everything", database_down)
+    refused = await api.get("/opendata/ocpi/locations")
+    assert refused.status_code == 503 and refused.headers["Retry-After"] == "10"
+    assert "retry shortly" in refused.json()["detail"]
+    monkeypatch.setattr(OpenDataCache, "_reload_everything", real)  # the database is back
+
+    async def served() -> bool:
+        return (await api.get("/opendata/ocpi/locations")).status_code == 200
+
+    await eventually(served)

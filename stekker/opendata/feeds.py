@@ -7,6 +7,7 @@ per IP address (`RateLimit`); to follow changes, read the live stream instead of
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -24,6 +25,7 @@ router = APIRouter(prefix="/opendata", tags=["open data"])
 LIVE_MAX_AGE = 10  # seconds a cache may keep a live feed (statuses move)
 STATIC_MAX_AGE = 300  # the static DATEX table and the tariffs move rarely
 MAX_PAGE = 1000
+FIRST_BUILD_WAIT = 30.0  # seconds a request waits for the cache's first build
 _KINDS = frozenset({"status", "price"})
 
 
@@ -33,8 +35,16 @@ def cache_of(request: Request) -> OpenDataCache:
 
 
 async def ready_cache(request: Request) -> OpenDataCache:
+    """The cache, built; a 503 with Retry-After if the first build takes too long (the database
+    is down, say: the cache keeps retrying, and the client is told to come back)."""
     cache = cache_of(request)
-    await cache.ready()
+    try:
+        await asyncio.wait_for(asyncio.shield(cache.ready()), FIRST_BUILD_WAIT)
+    except TimeoutError:
+        raise HTTPException(
+            503, "open data is not available yet: the feeds are being built; retry shortly",
+            headers={"Retry-After": "10"},
+        ) from None  # fmt: skip
     return cache
 
 
