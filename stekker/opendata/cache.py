@@ -8,7 +8,7 @@ applies the changes in order, coalescing a burst into one read. Each change to a
 or price is also published on the live change stream.
 
 Per location an `Entry` holds the OCPI object as JSON bytes and, rendered on first use, each
-feed's fragment; a feed's whole body is memoized per cache version, so repeated requests
+feed's fragment; a feed's whole body is memoized until the next change, so repeated requests
 between changes cost a dictionary lookup. The first request builds the cache (a process that
 nobody asks for open data never pays for it).
 """
@@ -152,8 +152,6 @@ class OpenDataCache:
         self.stream = ChangeStream(ctx.settings.opendata_stream_backlog)
         self.entries: dict[int, Entry] = {}
         self.tariffs: dict[str, OpenTariff] = {}
-        self.version = 0  # any change
-        self.static_version = 0  # a change of anything but status (the DATEX table's version)
         self.changed_at = ctx.now()
         self.static_changed_at = self.changed_at
         self._ordered: list[Entry] | None = None
@@ -163,7 +161,6 @@ class OpenDataCache:
         self._index: TariffIndex | None = None
         self._ready = asyncio.Event()
         self._wake = asyncio.Event()
-        self._idle = asyncio.Event()  # set while nothing waits to be applied
         self._everything = True
         self._dirty_locations: set[int] = set()
         self._dirty_stations: set[str] = set()
@@ -186,7 +183,6 @@ class OpenDataCache:
             self._worker = asyncio.create_task(self._run(), name="opendata-cache")
             self._resync = asyncio.create_task(self._resync_now_and_then(), name="opendata-resync")
             self._wake.set()
-            self._idle.clear()
         await self._ready.wait()
 
     async def stop(self) -> None:
@@ -200,11 +196,6 @@ class OpenDataCache:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
 
-    async def settled(self) -> None:
-        """Wait until every change announced so far is applied (tests, benchmarks)."""
-        await asyncio.sleep(0)  # let the bus deliver what was just published
-        await self._idle.wait()
-
     # --- following the bus --------------------------------------------------------------------
 
     async def _on_station(self, event: Event) -> None:
@@ -212,19 +203,16 @@ class OpenDataCache:
         if isinstance(station_id, str):
             self._dirty_stations.add(station_id)
             self._wake.set()
-            self._idle.clear()
 
     async def _on_location(self, event: Event) -> None:
         location_id = event.data.get("location_id")
         if isinstance(location_id, int):
             self._dirty_locations.add(location_id)
             self._wake.set()
-            self._idle.clear()
 
     async def _on_everything(self, _event: Event) -> None:
         self._everything = True
         self._wake.set()
-        self._idle.clear()
 
     async def _resync_now_and_then(self) -> None:
         while True:
@@ -233,10 +221,7 @@ class OpenDataCache:
 
     async def _run(self) -> None:
         while True:
-            if not self._wake.is_set():
-                self._idle.set()
             await self._wake.wait()
-            self._idle.clear()
             self._wake.clear()
             everything, self._everything = self._everything, False
             locations, self._dirty_locations = self._dirty_locations, set()
@@ -391,12 +376,10 @@ class OpenDataCache:
             else:
                 self.entries[key] = new
         if changed:
-            self.version += 1
             self.changed_at = now
             self._memo.clear()
             self._ordered = None
         if static:
-            self.static_version += 1
             self.static_changed_at = now
             self._static_memo.clear()
 
@@ -442,7 +425,8 @@ class OpenDataCache:
     def rendered(
         self, key: tuple[Any, ...], render: Callable[[], bytes], media_type: str, *, static: bool = False
     ) -> Rendered:
-        """A feed body for `key`, rendered once per version (per static version if `static`)."""
+        """A feed body for `key`, rendered once until the next change (of anything but a status, if
+        `static`)."""
         memo = self._static_memo if static else self._memo
         found = memo.get(key)
         if found is None:
