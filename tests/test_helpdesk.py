@@ -456,7 +456,8 @@ async def test_an_offline_station_fails_clearly_and_at_once(
     response = await api.post(
         "/api/helpdesk/stop-and-release", params={"wait": 10}, json={"session_id": started.transaction_id}
     )
-    assert asyncio.get_running_loop().time() - clock < 3
+    # not the 10 s it was allowed to wait (how fast exactly is bench/'s business, not a test's)
+    assert asyncio.get_running_loop().time() - clock < 8
     flow = response.json()
     assert flow["status"] == "failed" and "offline" in flow["outcome"], flow
     steps = _steps(flow)
@@ -484,7 +485,9 @@ async def test_the_flow_time_bound_holds(
         response = await api.post("/api/helpdesk/stop-and-release", json={"session_id": session_id})
         flow = await _finished(api, response.json()["id"], wait=10)
         elapsed = asyncio.get_running_loop().time() - clock
-    assert flow["status"] == "timed_out" and 1.4 < elapsed < 3, (elapsed, flow)
+    # the 1.5 s bound, not the 30 s stop wait (the upper margin absorbs a loaded CI machine)
+    assert flow["status"] == "timed_out" and 1.4 < elapsed < 8, (elapsed, flow)
+    assert flow["outcome"].startswith("Gave up after 1.5 s"), flow
     steps = _steps(flow)
     assert steps["remote_stop"][0] == "ok" and steps["wait_for_stop"][0] == "failed"
     assert "time bound" in flow["steps"][1]["message"]
