@@ -5,12 +5,13 @@ BIN := $(VENV)/bin
 # test processes: one per core, at most 4 (each runs its own servers and PostgreSQL database)
 TEST_WORKERS ?= $(shell $(PY) -c 'import os; print(min(4, os.cpu_count() or 1))')
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench clean constraints
 
-$(BIN)/stekker: pyproject.toml
+# installs exactly the versions in constraints.txt (what the suite last passed with)
+$(BIN)/stekker: pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $(BIN)/stekker
 
 demo: $(BIN)/stekker
@@ -36,3 +37,11 @@ bench: $(BIN)/stekker
 
 clean:
 	rm -rf $(VENV) stekker.db *.egg-info
+
+# after raising a bound in pyproject.toml: newest allowed versions, written back as the pins
+constraints:
+	$(PY) -m venv .cache/constraints-venv
+	.cache/constraints-venv/bin/pip install --quiet --upgrade pip
+	.cache/constraints-venv/bin/pip install --quiet -e '.[dev]'
+	{ sed -n '1,2p' constraints.txt; .cache/constraints-venv/bin/pip freeze --exclude-editable | grep -v '^stekker'; } > constraints.new
+	mv constraints.new constraints.txt
