@@ -132,7 +132,8 @@ def run_job(
     dry_run: bool = typer.Option(False, "--dry-run", help="Only list the stations it would run on."),
     wait: bool = typer.Option(False, "--wait", "-w", help="Show progress until the job is done."),
 ) -> None:
-    """Run FUNCTION on a selection of stations as a bulk job."""
+    """Run FUNCTION on a selection of stations as a bulk job (operator or admin; the helpdesk
+    acts on one station at a time: `stekker station reset|unlock|call`)."""
     selection: dict[str, Any] = {"station_ids": station, "all": every}
     for key, value in (
         ("group", group),
@@ -204,7 +205,7 @@ def show_job(
 
 @job_app.command("cancel")
 def cancel_job(job_id: int = typer.Argument(..., help="The job's id.")) -> None:
-    """Cancel a running job: queued and waiting stations stop; sent ones finish."""
+    """Cancel a running job: queued and waiting stations stop; sent ones finish (operator or admin)."""
     _summary(call_api("POST", f"/api/jobs/{job_id}/cancel"))
 
 

@@ -1,7 +1,9 @@
 """Bulk jobs: one function on a selection of stations, with per-station progress.
 
-Creating a job needs the roles of its function (e.g. helpdesk may reset many stations but
-not reconfigure them); reading jobs is open to every role.
+Starting or cancelling a job is the operator's (and admin's), and needs the roles of its
+function as well (`services.jobs.may_run_bulk`): a job acts on many stations in one call, so
+the helpdesk, which may reset or unlock one station, runs no jobs. Reading jobs is open to
+every role.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response, status
 from pydantic import BaseModel, Field, field_validator
 
-from stekker.api.deps import CONFIGURE, READ, Caller, Role, allow, get_ctx
+from stekker.api.deps import READ, Caller, Role, allow, get_ctx
 from stekker.db.models_jobs import JobState, JobStation, JobStationState
 from stekker.services import jobs
 from stekker.services.context import ServiceContext
@@ -168,15 +170,19 @@ def _station_out(row: JobStation) -> JobStationOut:
     )
 
 
+#: The roles that start and cancel jobs (admin always); the function may narrow them further.
+BULK = tuple(Role(name) for name in jobs.BULK_ROLES)
+
+
 def require_function_role(caller: Caller, function: str) -> None:
-    """The caller's role must be one the function allows (admin always)."""
-    spec = FUNCTIONS.get(function)
-    allowed = tuple(spec.roles) if spec is not None else tuple(r.value for r in CONFIGURE)
-    if caller.role is Role.ADMIN or caller.role.value in allowed:
+    """The caller's role must be a bulk role the function allows (admin always)."""
+    if jobs.may_run_bulk(caller.role.value, function):
         return
+    spec = FUNCTIONS.get(function)
+    allowed = [r for r in jobs.BULK_ROLES if spec is not None and r in spec.roles]
     names = ", ".join(("admin", *allowed))
     raise HTTPException(
-        status.HTTP_403_FORBIDDEN, f"role {caller.role} may not run {function} (allowed: {names})"
+        status.HTTP_403_FORBIDDEN, f"role {caller.role} may not run {function} as a job (allowed: {names})"
     )
 
 
@@ -185,7 +191,7 @@ async def create_job(
     body: JobIn,
     response: Response,
     ctx: ServiceContext = Depends(get_ctx),
-    caller: Caller = Depends(allow(*READ)),
+    caller: Caller = Depends(allow(*BULK)),
 ) -> dict[str, Any]:
     """Run a function on every station of a selection, resolved now. Connected stations are
     sent at once (at most `concurrency` at a time), offline ones when they connect, until
@@ -242,7 +248,7 @@ async def get_job(
 async def cancel_job(
     job_id: int = JobId,
     ctx: ServiceContext = Depends(get_ctx),
-    caller: Caller = Depends(allow(*READ)),
+    caller: Caller = Depends(allow(*BULK)),
 ) -> dict[str, Any]:
     """Cancel a running job: queued and waiting stations end cancelled; sent ones finish."""
     view = await jobs.get_job(ctx, job_id)

@@ -52,6 +52,7 @@ from stekker.services.audit import audit
 from stekker.services.context import ServiceContext
 from stekker.services.device_model import UnknownStation
 from stekker.services.functions import (
+    FUNCTIONS,
     FunctionArgs,
     InvalidArguments,
     UnknownFunction,
@@ -76,8 +77,21 @@ DEFAULT_OFFLINE_EXPIRY = 24 * 3600
 MAX_OFFLINE_EXPIRY = 30 * 24 * 3600
 MAX_STATIONS = 100_000
 MAX_ATTEMPTS = 3  # sends per station: a station that keeps dropping the call fails after this
+#: Who may start or cancel a bulk job besides admin, on top of the roles of its function: a
+#: job acts on many stations at once (a reset of the whole network is one call), so it is
+#: the operator's. The helpdesk acts on one station at a time, through the station's functions.
+BULK_ROLES: tuple[str, ...] = ("operator",)
 
 _S = JobStationState
+
+
+def may_run_bulk(role: str, function: str) -> bool:
+    """Whether a user of `role` (a role name) may start or cancel a bulk job of `function`:
+    admin always; otherwise a bulk role that the function allows."""
+    if role == "admin":
+        return True
+    spec = FUNCTIONS.get(function)
+    return role in BULK_ROLES and spec is not None and role in spec.roles
 FINAL_STATES = tuple(s for s in JobStationState if s not in OPEN_STATES)
 
 

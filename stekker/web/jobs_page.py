@@ -1,8 +1,9 @@
 """Bulk jobs and diagnostics: start a job on a selection, watch each station, download files.
 
 The roles are the API's: the page is for the operator and the municipality (admin too, as
-`DIAGNOSTICS`); a job kind is offered, started and cancelled only for the roles its function
-allows (`FunctionSpec.roles`, as `api.jobs.require_function_role` checks). Starting goes
+`DIAGNOSTICS`); a job kind is offered, started and cancelled only for the operator (admin) and
+only if its function allows the role (`services.jobs.may_run_bulk`, as the API checks): the
+municipality reads jobs and requests diagnostics, the helpdesk does not see the page. Starting goes
 through a confirmation page that shows the stations the selection resolves to (the service's
 dry run, `jobs.plan`); a running job's progress reloads itself with htmx every few seconds.
 Diagnostics requests go through `services.diagnostics` as `POST /api/diagnostics` does, and
@@ -85,11 +86,8 @@ class FormProblem(ValueError):
 
 
 def may_run(role: Role, function: str) -> bool:
-    """Whether `role` may run `function` (admin always), as the API decides."""
-    spec = FUNCTIONS.get(function)
-    if spec is None:
-        return role is Role.ADMIN
-    return role is Role.ADMIN or role.value in spec.roles
+    """Whether `role` may start or cancel a job of `function`, as the API decides."""
+    return jobs.may_run_bulk(role.value, function)
 
 
 def offered(role: Role) -> list[str]:
