@@ -55,6 +55,19 @@ class Settings(BaseSettings):
         "listener asks for a client certificate but does not require one.",
     )
     http_port: int = Field(default=8191, ge=0, le=65535)
+    http_max_body_bytes: int = Field(
+        default=1_048_576,
+        ge=1024,
+        description="Largest request body of the operator API and OCPI (JSON); larger: 413 before it is "
+        "read, parsed or authenticated. Uploads (upload_max_bytes) and imports have their own limits.",
+    )
+    http_header_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        le=300,
+        description="Seconds a client has to send a request's line and headers; slower: the connection "
+        "is closed (slowloris).",
+    )
     unknown_stations: UnknownStationPolicy = UnknownStationPolicy.REJECT
     redis_url: str | None = Field(default=None, description="Unset: in-process event bus.")
     log_level: str = "INFO"

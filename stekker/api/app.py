@@ -9,6 +9,7 @@ from stekker.api import (
     cdrs,
     deps,
     diagnostics,
+    error_schema,
     errors,
     exports,
     functions,
@@ -27,14 +28,38 @@ from stekker.api import (
     users,
     variables,
 )
+from stekker.api.body_limit import BodyLimit, BodyLimitMiddleware
 from stekker.ocpi import app as ocpi_app
+from stekker.ocpi import envelope as ocpi_envelope
 from stekker.opendata import datex2_feeds  # noqa: F401  (its routes join the open-data router)
 from stekker.opendata import feeds as opendata_feeds
 from stekker.opendata.cache import OpenDataCache
 from stekker.opendata.ratelimit import RateLimit, TokenBuckets
+from stekker.services import imports
 from stekker.services.context import ServiceContext
 from stekker.services.stop_release import FlowBook
 from stekker.web import router as web_router
+from stekker.web.auth import MAX_FORM_BYTES
+
+# Room for multipart framing and for the routes' own, exact checks to answer first (they say
+# more, e.g. "the file is over 5 MB: split it"); the middleware is the backstop before them.
+_ROUTE_MARGIN = 64 * 1024
+
+
+def _ocpi_too_large(message: str) -> dict[str, object]:
+    return ocpi_envelope.envelope(None, ocpi_envelope.CLIENT_ERROR, message)
+
+
+def body_limits(ctx: ServiceContext) -> list[BodyLimit]:
+    """Request body budgets by path; every other path gets `http_max_body_bytes` (JSON)."""
+    s = ctx.settings
+    return [
+        BodyLimit("/upload/diagnostics/", s.upload_max_bytes + _ROUTE_MARGIN),  # stations' log files
+        BodyLimit("/api/import/", imports.MAX_BYTES + _ROUTE_MARGIN),  # CSV / JSON inventory imports
+        BodyLimit(ocpi_envelope.PREFIX + "/", s.http_max_body_bytes, _ocpi_too_large),
+        BodyLimit("/console/", MAX_FORM_BYTES + _ROUTE_MARGIN),  # the console's small forms
+        BodyLimit("/p/", MAX_FORM_BYTES + _ROUTE_MARGIN),
+    ]
 
 
 def create_http_app(
@@ -57,6 +82,8 @@ def create_http_app(
     )
     app.state.opendata_streams = {}  # client address → open live streams
     app.add_middleware(RateLimit, buckets=TokenBuckets(s.opendata_requests_per_minute, s.opendata_burst))
+    # outermost: a body over its limit is refused before routing, authentication and parsing
+    app.add_middleware(BodyLimitMiddleware, default=s.http_max_body_bytes, limits=body_limits(ctx))
     # before stations: its GET /api/stations/{station_id} would take /api/stations/functions
     app.include_router(functions.router)
     app.include_router(stations.router)
@@ -81,6 +108,7 @@ def create_http_app(
     ):
         app.include_router(module.router)
     ocpi_app.include(app)  # /ocpi: the roaming partners' interface
+    error_schema.install(app)  # after OCPI's handlers, which keep answering under /ocpi
     app.include_router(web_router)  # /console (operators), /p/{evse_uid} (drivers), /assets
 
     @app.get("/health", tags=["meta"])
@@ -89,5 +117,6 @@ def create_http_app(
         return {"status": "ok", "version": __version__, "stations_connected": len(connected)}
 
     deps.annotate_roles(app)  # after every route: each states the roles it allows
+    error_schema.document(app)  # and the errors it can answer, with one schema
 
     return app

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel, Field, field_validator
 
 from stekker.api.deps import CONFIGURE, READ, Caller, allow, get_ctx
+from stekker.api.params import IsoDateTime
 from stekker.db.models_tariffs import CdrKind
 from stekker.domain.cdr_document import number
 from stekker.services import cdrs
@@ -122,10 +123,10 @@ async def list_cdrs(
     party: str | None = Query(None, pattern=_PARTY, description="The driver's eMSP, e.g. NL-ABC."),
     session_id: int | None = Query(None, ge=1, le=2**53),
     kind: CdrKind | None = None,
-    since: datetime | None = Query(
+    since: IsoDateTime | None = Query(
         None, alias="from", description="end_time at or after (UTC if no offset)."
     ),
-    until: datetime | None = Query(None, alias="to", description="end_time before (UTC if no offset)."),
+    until: IsoDateTime | None = Query(None, alias="to", description="end_time before (UTC if no offset)."),
     before_id: int | None = Query(None, ge=1, le=2**53, description="Keyset paging: CDRs older than this."),
     limit: int = Query(100, ge=1, le=cdrs.MAX_LIMIT),
     offset: int = Query(0, ge=0, le=cdrs.MAX_OFFSET),

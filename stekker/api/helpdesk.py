@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, sta
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from stekker.api.deps import DRIVER_SUPPORT, READ, Caller, Role, allow, get_ctx
+from stekker.api.params import IsoDateTime
 from stekker.db.models import ChargingStation
 from stekker.services import helpdesk
 from stekker.services.context import ServiceContext
@@ -80,8 +81,8 @@ async def search(
         description="Station id (or its beginning), EVSE id (whole or the part on the sticker), "
         "connector (STATION/2), or card number (whole or its last 4+ characters).",
     ),
-    since: datetime | None = Query(None, alias="from", description="Sessions running at or after this."),
-    until: datetime | None = Query(None, alias="to", description="Sessions started at or before this."),
+    since: IsoDateTime | None = Query(None, alias="from", description="Sessions running at or after this."),
+    until: IsoDateTime | None = Query(None, alias="to", description="Sessions started at or before this."),
     limit: int = Query(20, ge=1, le=helpdesk.MAX_LIMIT),
     ctx: ServiceContext = Depends(get_ctx),
     caller: Caller = Depends(allow(*READ)),

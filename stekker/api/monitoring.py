@@ -6,10 +6,11 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from stekker.api.deps import READ, Caller, allow, get_ctx
+from stekker.api.params import IsoAwareDateTime
 from stekker.db.models import ChargingStation
 from stekker.services import connection_health, message_log
 from stekker.services.context import ServiceContext
@@ -68,8 +69,8 @@ class MessagePage(BaseModel):
 @router.get("/stations/{station_id}/messages", response_model=MessagePage)
 async def station_messages(
     station_id: str = Path(pattern=STATION_ID),
-    since: AwareDatetime | None = Query(None, alias="from", description="Oldest time, with offset."),
-    until: AwareDatetime | None = Query(None, alias="to", description="Newest time, with offset."),
+    since: IsoAwareDateTime | None = Query(None, alias="from", description="Oldest time, with offset."),
+    until: IsoAwareDateTime | None = Query(None, alias="to", description="Newest time, with offset."),
     action: str | None = Query(None, pattern=_ACTION, description="e.g. StartTransaction"),
     direction: Literal["in", "out"] | None = Query(None),
     limit: int = Query(100, ge=1, le=1000),

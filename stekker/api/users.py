@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field, model_validator
 from sqlalchemy import select
 
 from stekker.api.deps import ADMIN_ONLY, AUDIT, READ, Caller, Role, allow, get_ctx
+from stekker.api.params import IsoDateTime
 from stekker.db.models import AuditEntry
 from stekker.db.models_users import ApiToken, User
 from stekker.services import users
@@ -352,8 +353,8 @@ async def read_audit_log(
     action: str | None = Query(None, max_length=100, description='Prefix, e.g. "user." or "station.reset"'),
     object_type: str | None = Query(None, max_length=50),
     object_id: str | None = Query(None, max_length=100),
-    since: datetime | None = Query(None, alias="from", description="ISO 8601 with an offset."),
-    until: datetime | None = Query(None, alias="to", description="ISO 8601 with an offset (exclusive)."),
+    since: IsoDateTime | None = Query(None, alias="from", description="ISO 8601 with an offset."),
+    until: IsoDateTime | None = Query(None, alias="to", description="ISO 8601 with an offset (exclusive)."),
     limit: int = Query(100, ge=1, le=1000),
     offset: int = Query(0, ge=0, le=10_000_000),
 ) -> list[AuditOut]:
