@@ -124,6 +124,22 @@ class Settings(BaseSettings):
     ws_close_timeout: float = Field(default=5.0, gt=0, description="Wait this long for a closing handshake.")
     ws_max_frame_bytes: int = Field(default=1_048_576, ge=1024, description="Larger frames: close 1009.")
     call_timeout: float = Field(default=30.0, gt=0, description="Seconds a station has to answer our CALL.")
+    ocpp_handshake_timeout: float = Field(
+        default=10.0, gt=0, le=300, description="Seconds a client has to complete the WebSocket handshake."
+    )
+    # A station's fair share of the gateway (see stekker.ocpp.connection.StationConnection)
+    ocpp_station_rate: float = Field(
+        default=20.0, gt=0, description="Frames a second one station is answered at, after its burst."
+    )
+    ocpp_station_burst: int = Field(
+        default=100, ge=1, description="Frames a quiet station may send at once (an offline queue's replay)."
+    )
+    ocpp_station_backlog: int = Field(
+        default=64, ge=2, description="Frames read from a station, not yet handled; beyond: not read."
+    )
+    ocpp_flood_seconds: float = Field(
+        default=30.0, gt=0, description="A station whose backlog stays full this long is disconnected (1008)."
+    )
     last_seen_flush_interval: float = Field(default=5.0, gt=0)
 
     # OCPP message log (every frame in and out, per station) and connection health (req. 96)

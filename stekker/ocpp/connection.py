@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -13,7 +14,9 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
+from websockets.protocol import State
 
+from stekker.domain.token_bucket import TokenBucket
 from stekker.ocpp.protocol import OCPP21, UNREADABLE_ID, ErrorCode, MessageType, OcppError
 from stekker.ocpp.schemas import known_actions, validate
 from stekker.services.message_log import IN, OUT, MessageLog, frame_identity
@@ -39,6 +42,8 @@ Handler = Callable[["StationConnection", dict[str, Any]], Awaitable[Reply]]
 # Our last outbound CALLs remembered per connection, so a late reply is still logged with
 # the action it answers.
 _RECENT_CALLS = 16
+_END = None  # what the reader queues when the socket is done
+FLOODING_CLOSE = 1008  # policy violation
 
 
 class StationConnection:
@@ -48,6 +53,13 @@ class StationConnection:
 
     Every frame in and out (rejected ones too) goes to the message log when one is given;
     `last_frame_at` and `silent_since` are what the gateway's heartbeat watch reads and sets.
+
+    Each station gets a fair share (`ocpp_station_rate` frames a second after a burst of
+    `ocpp_station_burst`): a frame beyond that waits for its token, and while frames wait we
+    stop reading the socket once `ocpp_station_backlog` of them are queued, so TCP flow
+    control slows the station down; nothing is dropped. OCPP lets a station have one CALL
+    unanswered, so a full backlog means pipelining: a station that keeps it full for
+    `ocpp_flood_seconds` is disconnected (1008) and a `flooding` event recorded.
     """
 
     def __init__(
@@ -60,6 +72,8 @@ class StationConnection:
         on_activity: Callable[[str], None],
         message_log: MessageLog | None = None,
         on_resumed: Callable[[StationConnection, datetime], None] | None = None,
+        on_flooding: Callable[[StationConnection, dict[str, Any]], Awaitable[None]] | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.station_id = station_id
         self.protocol = protocol
@@ -78,6 +92,14 @@ class StationConnection:
         self.opened_at = ctx.now()
         self.last_frame_at = self.opened_at
         self.silent_since: datetime | None = None  # set while the station is overdue
+        s = ctx.settings
+        self._on_flooding = on_flooding
+        self._monotonic = monotonic
+        self.bucket = TokenBucket(s.ocpp_station_rate, s.ocpp_station_burst, monotonic)
+        self._backlog: asyncio.Queue[str | bytes | None] = asyncio.Queue(s.ocpp_station_backlog)
+        self._full_since: float | None = None  # the backlog is full (pipelining) since
+        self.throttled = 0  # frames that waited for their token
+        self.flooding = False
 
     @property
     def remote(self) -> str:
@@ -85,9 +107,22 @@ class StationConnection:
         return f"{address[0]}:{address[1]}" if address else "?"
 
     async def serve(self) -> None:
-        """Read frames until the socket closes."""
+        """Handle frames until the socket closes; a reader task queues them (bounded)."""
+        reader = asyncio.create_task(self._read(), name=f"{self.station_id}:read")
         try:
-            async for message in self._ws:
+            while (message := await self._backlog.get()) is not _END:
+                if self._ws.state is State.CLOSED:
+                    # Nothing queued can be answered now; unanswered, the station sends it again.
+                    break
+                if self._full_since is not None and self._backlog.qsize() <= self._backlog.maxsize // 2:
+                    self._full_since = None
+                wait = self.bucket.reserve()
+                if wait > 0:
+                    self.throttled += 1
+                    if self._flooded_for() >= self.ctx.settings.ocpp_flood_seconds:
+                        await self._flooded()
+                        break
+                    await asyncio.sleep(wait)
                 now = self.ctx.now()
                 self.last_frame_at = now
                 if self.silent_since is not None and self._on_resumed is not None:
@@ -99,10 +134,56 @@ class StationConnection:
             pass
         finally:
             self.closed = True
+            reader.cancel()
             if self._pending is not None and not self._pending[2].done():
                 self._pending[2].set_exception(StationOffline(f"{self.station_id} disconnected"))
             for task in self._tasks:
                 task.cancel()
+
+    async def _read(self) -> None:
+        """Move frames from the socket to the backlog; when it is full this waits, and the
+        socket is not read meanwhile (back-pressure)."""
+        try:
+            async for message in self._ws:
+                if self._backlog.full() and self._full_since is None:
+                    self._full_since = self._monotonic()
+                await self._backlog.put(message)
+        except ConnectionClosed:
+            pass
+        # the handler loop drains the backlog, so the end marker gets its turn (on
+        # cancellation the loop is gone and needs none)
+        await self._backlog.put(_END)
+
+    def _flooded_for(self) -> float:
+        return 0.0 if self._full_since is None else self._monotonic() - self._full_since
+
+    async def _flooded(self) -> None:
+        s = self.ctx.settings
+        self.flooding = True
+        reason = (
+            f"flooding: over {self._backlog.maxsize} frames unanswered for "
+            f"{s.ocpp_flood_seconds:g} s (limit {s.ocpp_station_rate:g}/s, burst {s.ocpp_station_burst})"
+        )
+        log.warning("%s: disconnected: %s", self.station_id, reason)
+        if self._on_flooding is not None:
+            detail = {
+                "backlog": self._backlog.maxsize,
+                "seconds": s.ocpp_flood_seconds,
+                "rate": s.ocpp_station_rate,
+                "burst": s.ocpp_station_burst,
+                "throttled": self.throttled,
+            }
+            try:
+                await self._on_flooding(self, detail)
+            except Exception as exc:  # the disconnect matters more than its record
+                log.warning("%s: could not record the flooding event: %r", self.station_id, exc)
+        # The station's answering close frame is queued behind its flood, which we do not
+        # read any more: give it a moment, then drop the connection.
+        try:
+            async with asyncio.timeout(min(s.ws_close_timeout, 1.0)):
+                await self.close(FLOODING_CLOSE, reason[:120])
+        except TimeoutError:
+            self._ws.transport.abort()
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
         await self._ws.close(code, reason)

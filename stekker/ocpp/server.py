@@ -178,6 +178,7 @@ class Gateway:
             ping_interval=s.ws_ping_interval,
             ping_timeout=s.ws_ping_timeout,
             close_timeout=s.ws_close_timeout,
+            open_timeout=s.ocpp_handshake_timeout,  # a half-sent upgrade request is dropped by then
         )
 
     async def _close_listeners(self) -> None:
@@ -253,6 +254,7 @@ class Gateway:
             self.last_seen.touch,
             self._log,
             self.heartbeats.resumed,
+            self._flooding,
         )
         previous = self.connections.get(station_id)
         self.connections[station_id] = connection
@@ -294,6 +296,9 @@ class Gateway:
                     await stations.disconnected(self.ctx, station_id, code, reason, end)
                 except Exception:
                     log.exception("%s: could not record the disconnect", station_id)
+
+    async def _flooding(self, connection: StationConnection, detail: dict[str, Any]) -> None:
+        await stations.flooding(self.ctx, connection.station_id, remote=connection.remote, **detail)
 
     async def _drop_retired(self, event: Event) -> None:
         """A retired station is refused at connect; one that is connected now goes too."""

@@ -555,6 +555,11 @@ async def report_status(ctx: ServiceContext, station_id: str, report: StatusRepo
         )
 
 
+async def flooding(ctx: ServiceContext, station_id: str, **detail: Any) -> None:
+    """The gateway disconnected the station for sending faster than its share, for too long."""
+    await record_station_event(ctx, station_id, "flooding", **detail)
+
+
 async def record_event(ctx: ServiceContext, station_id: str, kind: str, **detail: Any) -> None:
     """Store something a station reported that has no table of its own (firmware, diagnostics,
     vendor data transfer, security events)."""
