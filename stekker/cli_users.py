@@ -18,7 +18,7 @@ from stekker.db.models_users import Role
 
 user_app = typer.Typer(help="Users, roles and API tokens.", no_args_is_help=True)
 
-_USER_COLUMNS = ["username", "display_name", "role", "active", "last_login_at", "locked_until"]
+_USER_COLUMNS = ["username", "display_name", "role", "active", "last_login_at"]
 _TOKEN_COLUMNS = ["id", "name", "prefix", "usable", "expires_at", "last_used_at", "revoked_at", "created_by"]
 
 PasswordStdin = Annotated[
@@ -105,7 +105,7 @@ def user_enable(username: str) -> None:
 
 @user_app.command("password")
 def user_password(username: str, password_stdin: PasswordStdin = False) -> None:
-    """Set a new password for a user (admin; also lifts a login lock)."""
+    """Set a new password for a user (admin)."""
     password = _password(password_stdin, confirm=True)
     call_api("POST", f"/api/users/{username}/password", json={"password": password})
     console.print(f"password of {username} changed", markup=False)

@@ -105,8 +105,21 @@ class Settings(BaseSettings):
     auth_cache_seconds: float = Field(
         default=5.0, ge=0, description="How long a verified API token is trusted without the database."
     )
-    login_max_failures: int = Field(default=5, ge=1, description="Wrong passwords in a row that lock.")
-    login_lockout_seconds: float = Field(default=900.0, gt=0, description="How long a lock lasts.")
+    login_free_failures: int = Field(
+        default=3,
+        ge=1,
+        description="Wrong passwords for one user name from one client address before each next "
+        "attempt must wait 1, 2, 4, ... s.",
+    )
+    login_address_free_failures: int = Field(
+        default=20,
+        ge=1,
+        description="Wrong passwords from one client address, over all user names, before each next "
+        "attempt from it must wait 1, 2, 4, ... s.",
+    )
+    login_max_delay_seconds: float = Field(
+        default=900.0, gt=0, description="The longest wait the login throttle imposes."
+    )
     login_token_hours: float = Field(
         default=12.0, gt=0, description="Lifetime of a token from POST /api/auth/token."
     )

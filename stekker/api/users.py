@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
 from pydantic import BaseModel, Field, model_validator
 from sqlalchemy import select
 
@@ -46,7 +46,6 @@ class UserOut(BaseModel):
     created_at: datetime
     updated_at: datetime
     last_login_at: datetime | None
-    locked_until: datetime | None = Field(description="Set while wrong passwords lock the login.")
 
 
 class UserPatch(BaseModel):
@@ -139,7 +138,6 @@ def _user_out(u: User) -> UserOut:
         created_at=u.created_at,
         updated_at=u.updated_at,
         last_login_at=u.last_login_at,
-        locked_until=u.locked_until,
     )
 
 
@@ -175,14 +173,19 @@ def _self_or_admin(caller: Caller, user: User) -> None:
 
 
 @auth_router.post("/token", response_model=LoginOut, status_code=201)
-async def login(body: LoginIn, ctx: ServiceContext = Depends(get_ctx)) -> LoginOut:
+async def login(body: LoginIn, request: Request, ctx: ServiceContext = Depends(get_ctx)) -> LoginOut:
     """Log in with user name and password: a new API token for that user, valid for
-    `login_token_hours`. Wrong passwords in a row lock the name for a while (429).
+    `login_token_hours`. After wrong passwords from your address the next attempt must wait
+    1, 2, 4, ... s (429 with Retry-After, the password is not checked); other addresses are
+    not slowed.
 
     Roles: anyone (no token needed)."""
+    address = request.client.host if request.client is not None else "unknown"
     try:
-        user, token, secret = await users.login(ctx, body.username, body.password, body.token_name)
-    except users.LoginLocked as exc:
+        user, token, secret = await users.login(
+            ctx, body.username, body.password, body.token_name, address=address
+        )
+    except users.LoginThrottled as exc:
         raise HTTPException(429, str(exc), headers={"Retry-After": str(exc.retry_after)}) from None
     except users.AuthFailed as exc:
         raise HTTPException(401, str(exc), headers={"WWW-Authenticate": "Bearer"}) from None
@@ -295,7 +298,7 @@ async def enable_user(
     ctx: ServiceContext = Depends(get_ctx),
     caller: Caller = Depends(allow(*ADMIN_ONLY)),
 ) -> UserOut:
-    """Enable a disabled user again (also lifts a login lock)."""
+    """Enable a disabled user again."""
     return _user_out(await users.set_active(ctx, caller.actor, username, True))
 
 
@@ -306,7 +309,7 @@ async def reset_password(
     ctx: ServiceContext = Depends(get_ctx),
     caller: Caller = Depends(allow(*ADMIN_ONLY)),
 ) -> UserOut:
-    """Set a new password (also lifts a login lock). Existing tokens stay valid."""
+    """Set a new password. Existing tokens stay valid."""
     return _user_out(await users.reset_password(ctx, caller.actor, username, body.password))
 
 

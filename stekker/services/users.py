@@ -16,15 +16,17 @@ import math
 import secrets
 import time
 import weakref
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, NoReturn
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from stekker.db.models_users import ApiToken, Role, User
+from stekker.domain.login_throttle import LoginThrottle
 from stekker.domain.passwords import hash_password, verify_password
 from stekker.services.audit import audit
 from stekker.services.context import ServiceContext
@@ -51,15 +53,13 @@ class AuthFailed(Exception):
     """The credentials do not identify an active user (HTTP 401); the message says why."""
 
 
-class LoginLocked(Exception):
-    """Too many wrong passwords for one user name (HTTP 429)."""
+class LoginThrottled(Exception):
+    """Too many wrong passwords from this client address (for this name, or for any): the
+    attempt was refused without checking the password (HTTP 429 with Retry-After)."""
 
-    def __init__(self, username: str, until: datetime, now: datetime) -> None:
-        self.retry_after = max(1, math.ceil((until - now).total_seconds()))
-        super().__init__(
-            f"too many failed logins for {username!r}: locked until {until.isoformat(timespec='seconds')} "
-            f"(try again in {self.retry_after} s, or ask an admin to reset the password)"
-        )
+    def __init__(self, retry_after: int) -> None:
+        self.retry_after = retry_after
+        super().__init__(f"too many failed logins: try again in {retry_after} s")
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,13 +85,14 @@ class _Cached:
 
 @dataclass
 class AuthCache:
-    """Per service context: verified tokens, whether users exist, and failed logins for user
-    names that do not exist (kept like real ones so a lock does not reveal which names exist)."""
+    """Per service context: verified tokens, whether users exist, and the login throttle (made
+    from the settings on first use; names that do not exist are counted like real ones, so
+    the throttle does not reveal which names exist)."""
 
     tokens: dict[str, _Cached] = field(default_factory=dict)
     users_exist: bool = False
     users_checked: float = -math.inf
-    unknown_failures: dict[str, tuple[int, datetime | None]] = field(default_factory=dict)
+    throttle: LoginThrottle | None = None
     warned_open: bool = False
     generation: int = 0  # bumped by invalidate(), so a lookup racing a revoke is not cached
 
@@ -302,8 +303,7 @@ async def set_role(ctx: ServiceContext, actor: str, username: str, role: Role) -
 
 
 async def set_active(ctx: ServiceContext, actor: str, username: str, active: bool) -> User:
-    """Disable (every token of the user stops working) or enable a user. Enabling also lifts
-    a login lock."""
+    """Disable (every token of the user stops working) or enable a user."""
 
     async def job(db: AsyncSession) -> User:
         user = await _user(db, username, lock=True)
@@ -312,8 +312,6 @@ async def set_active(ctx: ServiceContext, actor: str, username: str, active: boo
         if not active and user.role == Role.ADMIN.value and not await _other_active_admins(db, user):
             raise UserConflict(f"{user.username} is the last active admin: make another admin first")
         user.active, user.updated_at = active, ctx.now()
-        if active:
-            user.failed_logins, user.locked_until = 0, None
         _user_audit(db, ctx, actor, "user.enabled" if active else "user.disabled", user)
         return user
 
@@ -336,14 +334,13 @@ async def set_display_name(ctx: ServiceContext, actor: str, username: str, displ
 
 
 async def reset_password(ctx: ServiceContext, actor: str, username: str, password: str) -> User:
-    """A new password; lifts a login lock. (Existing tokens stay valid: revoke them, or disable
-    the user, when an account is compromised.)"""
+    """A new password. (Existing tokens stay valid: revoke them, or disable the user, when an
+    account is compromised.)"""
     password_hash = await asyncio.to_thread(hash_password, password)
 
     async def job(db: AsyncSession) -> User:
         user = await _user(db, username, lock=True)
         user.password_hash, user.updated_at = password_hash, ctx.now()
-        user.failed_logins, user.locked_until = 0, None
         _user_audit(db, ctx, actor, "user.password.reset", user)  # never the password itself
         return user
 
@@ -484,78 +481,84 @@ def _verify_or_waste(password: str, stored: str | None) -> bool:
     return verify_password(password, stored)
 
 
-async def login(
-    ctx: ServiceContext, username: str, password: str, token_name: str = "login"
-) -> tuple[User, ApiToken, str]:
-    """Check a user's password and issue a token valid for `login_token_hours`.
+def login_throttle(ctx: ServiceContext) -> LoginThrottle:
+    """The login throttle of this service context, shared by the API and the console."""
+    cache = auth_cache(ctx)
+    if cache.throttle is None:
+        settings = ctx.settings
+        cache.throttle = LoginThrottle(
+            free_failures=settings.login_free_failures,
+            address_free_failures=settings.login_address_free_failures,
+            max_delay=timedelta(seconds=settings.login_max_delay_seconds),
+        )
+    return cache.throttle
 
-    After `login_max_failures` wrong passwords in a row the name is locked for
-    `login_lockout_seconds` (LoginLocked, even for the right password); a success resets the
-    count. Failures and successes of existing users are audited.
+
+async def login(
+    ctx: ServiceContext, username: str, password: str, token_name: str = "login", *, address: str
+) -> tuple[User, ApiToken, str]:
+    """Check a user's password, from the client at `address`, and issue a token valid for
+    `login_token_hours`.
+
+    Wrong passwords are throttled per (name, address) and per address
+    (`domain.login_throttle`): while one must wait, LoginThrottled is raised before the
+    password is checked or the database asked. Never per name alone, so nobody can lock a
+    user out from elsewhere. Attempts on existing users are audited (`auth.login`, result ok,
+    failed or disabled, with the address); failures are logged with the name only when the
+    user exists (a name that does not exist may be a password typed in the wrong field).
     """
     username = username.lower()
-    settings = ctx.settings
+    throttle = login_throttle(ctx)
     now = ctx.now()
+    wait = throttle.admit(username, address, now)
+    if wait is not None:
+        log.info("login refused for %d s more: too many failed logins from %s", wait, address)
+        raise LoginThrottled(wait)
     async with ctx.db() as db:
         user = (await db.execute(select(User).where(User.username == username))).scalar_one_or_none()
-    if user is None:
-        await _unknown_login(ctx, username, password, now)
-    if user.locked_until is not None and user.locked_until > now:
-        raise LoginLocked(username, user.locked_until, now)
-    ok = await asyncio.to_thread(_verify_or_waste, password, user.password_hash)
+    stored = user.password_hash if user is not None else None
+    ok = await asyncio.to_thread(_verify_or_waste, password, stored)
+    if not ok:
+        wait = throttle.retry_after(username, address, now)
+        if user is None:
+            log.info("failed login for an unknown user name from %s", address)
+        else:
+            log.info("failed login for user %s from %s", user.username, address)
+            await ctx.write(_audit_login(ctx, user.id, "failed", address=address, retry_after=wait or 0))
+        raise AuthFailed("wrong user name or password")
+    throttle.succeeded(username, address)
+    assert user is not None
+    if not user.active:
+        await ctx.write(_audit_login(ctx, user.id, "disabled", address=address))
+        raise AuthFailed(f"user {username} is disabled")
     secret = new_token_secret()
-    expires_at = now + timedelta(hours=settings.login_token_hours)
+    expires_at = now + timedelta(hours=ctx.settings.login_token_hours)
     actor = f"user:{username}"
+    user_id = user.id
 
-    async def job(db: AsyncSession) -> tuple[str, User, ApiToken | None, datetime | None]:
-        user = await _user(db, username, lock=True)
-        if user.locked_until is not None and user.locked_until > now:
-            return "locked", user, None, user.locked_until
-        if not ok:
-            user.failed_logins += 1
-            locked = user.failed_logins >= settings.login_max_failures
-            if locked:
-                user.failed_logins = 0
-                user.locked_until = now + timedelta(seconds=settings.login_lockout_seconds)
-            _user_audit(db, ctx, "anonymous", "auth.login", user, result="locked" if locked else "failed")
-            return ("locked" if locked else "failed"), user, None, user.locked_until
-        if not user.active:
-            _user_audit(db, ctx, "anonymous", "auth.login", user, result="disabled")
-            return "disabled", user, None, None
-        user.failed_logins, user.locked_until, user.last_login_at = 0, None, now
+    async def job(db: AsyncSession) -> tuple[User, ApiToken]:
+        user = await db.get(User, user_id, with_for_update=True)
+        if user is None or not user.active:  # disabled (or gone) since the password check
+            raise AuthFailed(f"user {username} is disabled")
+        user.last_login_at = now
         token = _new_token(user, token_name, secret, actor, now, expires_at)
         db.add(token)
         await db.flush()
-        _user_audit(db, ctx, actor, "auth.login", user, token_id=token.id)
-        return "ok", user, token, None
+        _user_audit(db, ctx, actor, "auth.login", user, token_id=token.id, address=address)
+        return user, token
 
-    outcome, logged_in, token, until = await ctx.write(job)
-    if outcome == "ok" and token is not None:
-        return logged_in, token, secret
-    if outcome == "disabled":
-        raise AuthFailed(f"user {username} is disabled")
-    if outcome == "locked" and until is not None:
-        raise LoginLocked(username, until, now)
-    raise AuthFailed("wrong user name or password")
+    logged_in, token = await ctx.write(job)
+    return logged_in, token, secret
 
 
-async def _unknown_login(ctx: ServiceContext, username: str, password: str, now: datetime) -> NoReturn:
-    """A login for a name with no user: the same answers, timing and lock as a wrong password."""
-    failures = auth_cache(ctx).unknown_failures
-    count, until = failures.get(username, (0, None))
-    if until is not None and until <= now:
-        until = None
-    if until is not None and until > now:
-        raise LoginLocked(username, until, now)
-    await asyncio.to_thread(_verify_or_waste, password, None)
-    count += 1
-    if count >= ctx.settings.login_max_failures:
-        until = now + timedelta(seconds=ctx.settings.login_lockout_seconds)
-        count = 0
-    if len(failures) > 10_000:
-        failures.clear()
-    failures[username] = (count, until)
-    log.info("failed login for unknown user name %r", username[:64])
-    if until is not None and until > now:
-        raise LoginLocked(username, until, now)
-    raise AuthFailed("wrong user name or password")
+def _audit_login(
+    ctx: ServiceContext, user_id: int, result: str, **detail: Any
+) -> Callable[[AsyncSession], Awaitable[None]]:
+    """A write job auditing an anonymous login attempt on an existing user (never the password)."""
+
+    async def job(db: AsyncSession) -> None:
+        user = await db.get(User, user_id)
+        if user is not None:
+            _user_audit(db, ctx, "anonymous", "auth.login", user, result=result, **detail)
+
+    return job

@@ -2,7 +2,7 @@
 role check every console page and action passes.
 
 The session is server-side: logging in (`services.users.login`, the same password check and
-per-user lock as the API) issues an API token named "console", and its secret is the session
+login throttle as the API) issues an API token named "console", and its secret is the session
 cookie (HttpOnly, SameSite=Lax, Secure behind https). The database holds only its hash, so
 a session works in every API process, ends at `login_token_hours`, and logging out revokes
 it. Disabling a user or revoking the token ends the session at once in this process and
@@ -14,20 +14,17 @@ storage and a token from one session is worthless in another; before login (the 
 itself) it is a random cookie echoed in the form (double submit). A cross-site `Origin` is
 refused as well.
 
-Lock-out: on top of the per-user lock in the service, a user name is locked per client
-address after `login_max_failures` failures for `login_lockout_seconds` (in this process), so
-one address guessing cannot lock a user out everywhere and many names from one address are
-slowed. The message never says whether the user name exists.
+Login throttle: the API's (`services.users.login`, `domain.login_throttle`), keyed on the
+client address that uvicorn gives (behind a proxy: its forwarded headers). The message never
+says whether the user name exists.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import math
 import secrets
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 from urllib.parse import parse_qsl
 
 from fastapi import Request
@@ -199,57 +196,6 @@ class Guard:
 def console(*roles: Role) -> Guard:
     """`Depends(console(*READ))`: the console's counterpart of `api.deps.allow`."""
     return Guard(tuple(roles))
-
-
-# ---- the login throttle ----------------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class LoginThrottle:
-    """Failed logins per (user name, client address): after `max_failures` the pair is locked
-    for `lockout` (then it starts again from zero). Bounded: past `max_keys` the oldest
-    entries go."""
-
-    max_failures: int
-    lockout: timedelta
-    max_keys: int = 10_000
-    _failures: dict[tuple[str, str], tuple[int, datetime | None]] = field(default_factory=dict)
-
-    def locked_for(self, username: str, address: str, now: datetime) -> int | None:
-        """Seconds the pair is still locked, or None."""
-        _, until = self._failures.get((username.lower(), address), (0, None))
-        if until is None or until <= now:
-            return None
-        return max(1, math.ceil((until - now).total_seconds()))
-
-    def failed(self, username: str, address: str, now: datetime) -> int | None:
-        """Count a failure; the seconds of the lock it starts, if it does."""
-        key = (username.lower(), address)
-        count, until = self._failures.pop(key, (0, None))
-        if until is not None and until <= now:
-            count, until = 0, None
-        count += 1
-        if count >= self.max_failures:
-            count, until = 0, now + self.lockout
-        while len(self._failures) >= self.max_keys:
-            self._failures.pop(next(iter(self._failures)))
-        self._failures[key] = (count, until)
-        return None if until is None else self.locked_for(username, address, now)
-
-    def succeeded(self, username: str, address: str) -> None:
-        self._failures.pop((username.lower(), address), None)
-
-
-def throttle(request: Request) -> LoginThrottle:
-    """This app's throttle (made on first use)."""
-    state = request.app.state
-    found: LoginThrottle | None = getattr(state, "console_login_throttle", None)
-    if found is None:
-        settings = get_ctx(request).settings
-        found = state.console_login_throttle = LoginThrottle(
-            settings.login_max_failures, timedelta(seconds=settings.login_lockout_seconds)
-        )
-    return found
 
 
 def client_address(request: Request) -> str:

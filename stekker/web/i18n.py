@@ -55,6 +55,10 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "Te veel mislukte pogingen. Probeer het over {minutes} minuten opnieuw.",
         "Too many failed attempts. Try again in {minutes} minutes.",
     ),
+    "login_wait": (
+        "Te veel mislukte pogingen. Probeer het over {seconds} seconden opnieuw.",
+        "Too many failed attempts. Try again in {seconds} seconds.",
+    ),
     "login_disabled": (
         "Dit account is uitgeschakeld. Vraag een beheerder om het weer aan te zetten.",
         "This account is disabled. Ask an admin to enable it.",

@@ -1,4 +1,5 @@
-"""Logging in and out of the console (see `auth` for how sessions, CSRF and the lock-out work)."""
+"""Logging in and out of the console (see `auth` for how sessions and CSRF work; the login
+throttle is the API's, `services.users.login`)."""
 
 from __future__ import annotations
 
@@ -53,33 +54,26 @@ async def login_submit(request: Request) -> Response:
         msg = i18n.translate(lang, "login_missing")
         return render(request, "login.html", 400, error=msg, next_url=next_url, notice=None)
     ctx = auth.get_ctx(request)
-    limiter = auth.throttle(request)
     address = auth.client_address(request)
-    now = ctx.now()
-
-    def locked(seconds: int) -> HTMLResponse:
-        msg = i18n.translate(lang, "login_locked", minutes=max(1, math.ceil(seconds / 60)))
-        response = render(request, "login.html", 429, error=msg, next_url=next_url, notice=None)
-        response.headers["Retry-After"] = str(seconds)
-        return response
-
-    waiting = limiter.locked_for(username, address, now)
-    if waiting is not None:
-        return locked(waiting)
     try:
-        _user, token, secret = await users.login(ctx, username, password, token_name=auth.TOKEN_NAME)
-    except users.LoginLocked as exc:
-        return locked(exc.retry_after)
+        _user, token, secret = await users.login(
+            ctx, username, password, token_name=auth.TOKEN_NAME, address=address
+        )
+    except users.LoginThrottled as exc:
+        seconds = exc.retry_after
+        if seconds < 120:
+            msg = i18n.translate(lang, "login_wait", seconds=seconds)
+        else:
+            msg = i18n.translate(lang, "login_locked", minutes=math.ceil(seconds / 60))
+        refused = render(request, "login.html", 429, error=msg, next_url=next_url, notice=None)
+        refused.headers["Retry-After"] = str(seconds)
+        return refused
     except users.AuthFailed as exc:
         if str(exc).endswith("is disabled"):  # only said after the right password
             msg = i18n.translate(lang, "login_disabled")
             return render(request, "login.html", 403, error=msg, next_url=next_url, notice=None)
-        started = limiter.failed(username, address, now)
-        if started is not None:
-            return locked(started)
         msg = i18n.translate(lang, "login_failed")
         return render(request, "login.html", 401, error=msg, next_url=next_url, notice=None)
-    limiter.succeeded(username, address)
     response = RedirectResponse(next_url, status_code=303)
     lifetime = timedelta(hours=ctx.settings.login_token_hours)
     response.set_cookie(
