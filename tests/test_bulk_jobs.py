@@ -440,7 +440,8 @@ async def test_bulk_jobs_are_the_operators_and_the_function_narrows_them(
     assert (await api.get("/api/jobs")).status_code == 401  # no token once users exist
 
     # the helpdesk still resets and unlocks one station at a time
-    single = await api.post("/api/stations/RL1/functions/reset", json={"args": {"type": "Soft"}}, headers=helpdesk)
+    soft = {"args": {"type": "Soft"}}
+    single = await api.post("/api/stations/RL1/functions/reset", json=soft, headers=helpdesk)
     assert single.status_code != 403, single.text
 
 
