@@ -83,6 +83,7 @@ MAX_ATTEMPTS = 3  # sends per station: a station that keeps dropping the call fa
 BULK_ROLES: tuple[str, ...] = ("operator",)
 
 _S = JobStationState
+FINAL_STATES = tuple(s for s in JobStationState if s not in OPEN_STATES)
 
 
 def may_run_bulk(role: str, function: str) -> bool:
@@ -92,7 +93,6 @@ def may_run_bulk(role: str, function: str) -> bool:
         return True
     spec = FUNCTIONS.get(function)
     return role in BULK_ROLES and spec is not None and role in spec.roles
-FINAL_STATES = tuple(s for s in JobStationState if s not in OPEN_STATES)
 
 
 class JobNotFound(LookupError):
