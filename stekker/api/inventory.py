@@ -5,6 +5,7 @@ Reads are open to every role; changes need CONFIGURE (operator) and are audited.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any
@@ -579,7 +580,9 @@ async def _import(
     body, media = await _read_body(request)
     columns = imports.STATION_COLUMNS if kind == "stations" else imports.TOKEN_COLUMNS
     try:
-        rows = imports.parse(body, media, columns)
+        # up to 5 MB of CSV or JSON: decoded and split in a worker thread, so the event loop
+        # (which also answers every station) is not held for the parse
+        rows = await asyncio.to_thread(imports.parse, body, media, columns)
     except imports.ImportTooLarge as exc:
         raise HTTPException(413, str(exc)) from None
     except imports.ImportRejected as exc:
