@@ -153,6 +153,15 @@ class Settings(BaseSettings):
     ocpp_flood_seconds: float = Field(
         default=30.0, gt=0, description="A station whose backlog stays full this long is disconnected (1008)."
     )
+    ocpp_station_storage_per_hour: int = Field(
+        default=10_000_000,
+        ge=0,
+        description="Bytes of station events and message log one station may make us store per hour; "
+        "beyond, what it sends is counted, not stored, until the next hour (0: no limit).",
+    )
+    station_event_max_bytes: int = Field(
+        default=4096, ge=256, description="A station event's detail is cut to this (JSON bytes), marked so."
+    )
     last_seen_flush_interval: float = Field(default=5.0, gt=0)
 
     # OCPP message log (every frame in and out, per station) and connection health (req. 96)

@@ -9,16 +9,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import logging
 import time
 from typing import Any
 
 import httpx
+import orjson
 import pytest
+from sqlalchemy import func, select
 from websockets.exceptions import ConnectionClosed
 
 from stekker.app import Stekker
+from stekker.db.models import OcppMessage, StationEvent
+from stekker.domain.storage_budget import cut_detail
 from stekker.domain.token_bucket import TokenBucket
+from stekker.ocpp.connection import DATABASE_OUTAGE
 from tests.peers import raw_station
+from tests.test_gateway_hostile import database_unreachable
 
 RATE, BURST = 20.0, 10
 
@@ -161,3 +169,125 @@ class TestFlooding:
         assert await events(api, "REPLAY", "flooding") == []
 
 
+# ---- storage budget -------------------------------------------------------------------------
+
+BUDGET = 300_000
+
+
+async def stored_bytes(server: Stekker, station_id: str) -> tuple[int, list[StationEvent]]:
+    """Bytes of message log frames and station events kept for a station, and its events."""
+    async with server.ctx.db() as db:
+        frames = (
+            await db.execute(
+                select(func.coalesce(func.sum(func.length(OcppMessage.frame)), 0)).where(
+                    OcppMessage.station_id == station_id
+                )
+            )
+        ).scalar_one()
+        found = list(
+            (await db.execute(select(StationEvent).where(StationEvent.station_id == station_id))).scalars()
+        )
+    return int(frames) + sum(len(orjson.dumps(e.detail)) for e in found), found
+
+
+class TestStorageBudget:
+    @pytest.fixture
+    def settings_overrides(self) -> dict[str, Any]:
+        return {
+            "ocpp_station_storage_per_hour": BUDGET,
+            "station_event_max_bytes": 4096,
+            "ocpp_station_rate": 100_000,
+            "ocpp_station_burst": 100_000,
+        }
+
+    async def test_large_data_transfers_store_at_most_the_budget(
+        self, ocpp_url: str, server: Stekker, api: httpx.AsyncClient
+    ) -> None:
+        count, data = 1_000, "x" * 200_000
+        async with raw_station(ocpp_url, "DISK") as station:
+            for n in range(count):  # pipelined, as fast as the socket takes them
+                payload = {"vendorId": "Acme", "messageId": "dump", "data": data}
+                await station.ws.send(json.dumps([2, f"dt{n}", "DataTransfer", payload]))
+            answers = [await asyncio.wait_for(station.replies.get(), 30) for _ in range(count)]
+            # every frame is answered as usual: the budget limits what we keep, not the protocol
+            assert {(a[0], a[2]["status"]) for a in answers} == {(3, "UnknownVendorId")}
+        await server.gateway.message_log.flush()
+        total, found = await stored_bytes(server, "DISK")
+        kinds = [e.kind for e in found]
+        # what was charged (frames, data transfers) stays within the budget; the connection
+        # events and the one notice are not charged
+        charged = total - sum(len(orjson.dumps(e.detail)) for e in found if e.kind != "data_transfer")
+        assert charged <= BUDGET, (charged, kinds.count("data_transfer"))
+        assert total < BUDGET + 10_000
+        assert kinds.count("storage_budget_exceeded") == 1, kinds
+        transfers = [e for e in found if e.kind == "data_transfer"]
+        assert transfers and all(e.detail["truncated"] is True for e in transfers)
+        assert transfers[0].detail["original_bytes"] > 200_000
+        assert transfers[0].detail["vendor_id"] == "Acme"  # small values are kept whole
+        assert len(orjson.dumps(transfers[0].detail)) <= 4096
+        notice = next(e for e in found if e.kind == "storage_budget_exceeded")
+        assert notice.detail["budget_bytes"] == BUDGET
+        usage = server.ctx.storage.usage("DISK", server.ctx.now())
+        assert usage.events_not_stored + usage.frames_not_stored > count  # counted, not stored
+
+
+def test_cut_detail_keeps_small_values_and_marks_the_cut() -> None:
+    detail = {"vendor_id": "Acme", "data": {"blob": "y" * 50_000}}
+    cut = cut_detail(detail, 1024)
+    assert cut["vendor_id"] == "Acme" and cut["truncated"] is True
+    assert cut["original_bytes"] == len(orjson.dumps(detail))
+    assert len(orjson.dumps(cut)) <= 1024
+    assert cut_detail({"a": 1}, 1024) == {"a": 1}
+
+
+# ---- message log during a database outage ---------------------------------------------------
+
+
+class TestMessageLogOutage:
+    @pytest.fixture
+    def settings_overrides(self) -> dict[str, Any]:
+        # written only when the test says so; at most 10 frames kept while the database is down
+        return {"message_log_flush_interval": 3600, "message_log_max_pending": 10}
+
+    async def test_frames_are_kept_the_gap_counted_and_the_outage_logged_once(
+        self, ocpp_url: str, server: Stekker, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        log = server.gateway.message_log
+        DATABASE_OUTAGE.ok()
+        async with raw_station(ocpp_url, "GAP") as station:
+            await log.flush()
+            written = log.written
+            caplog.clear()
+            with caplog.at_level(logging.INFO):
+                async with database_unreachable(server):
+                    status = {"connectorId": 1, "errorCode": "NoError", "status": "Available"}
+                    for _ in range(15):
+                        frame = await station.call("StatusNotification", status)
+                        assert frame[2] == "InternalError"  # nothing acknowledged (rule 4)
+                        await log.flush()  # fails: the frames stay buffered
+                    assert log.pending == 10 and log.lost == 0
+                await log.flush()  # the database is back
+                assert (await station.call("StatusNotification", status))[0] == 3
+                await log.flush()
+            shed = log.dropped_by_station["GAP"]
+            assert shed == 30 - 10  # 15 CALLs and their 15 CALLERRORs, of which 10 are kept
+            assert log.written - written == 10 + 2  # the 10 kept, then the last CALL and its answer
+        warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+        texts = [r.getMessage() for r in warnings]
+        assert sum("message log: the database is unavailable" in t for t in texts) == 1, texts
+        assert sum("message log: the database is back" in t for t in texts) == 1, texts
+        assert sum("gateway: the database is unavailable" in t for t in texts) == 1, texts
+        assert sum("gateway: the database is back" in t for t in texts) == 1, texts
+        assert not any(r.exc_info for r in caplog.records), "no traceback per message"
+        async with server.ctx.db() as db:
+            gaps = list(
+                (
+                    await db.execute(
+                        select(StationEvent).where(
+                            StationEvent.station_id == "GAP", StationEvent.kind == "message_log_gap"
+                        )
+                    )
+                ).scalars()
+            )
+        assert [g.detail["frames"] for g in gaps] == [shed]
+        assert gaps[0].detail["first"] <= gaps[0].detail["last"]

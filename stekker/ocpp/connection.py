@@ -20,12 +20,15 @@ from stekker.domain.token_bucket import TokenBucket
 from stekker.ocpp.protocol import OCPP21, UNREADABLE_ID, ErrorCode, MessageType, OcppError
 from stekker.ocpp.schemas import known_actions, validate
 from stekker.services.message_log import IN, OUT, MessageLog, frame_identity
+from stekker.services.outage import OutageLog, database_unavailable
 from stekker.services.ports import CommandTimeout, StationCallError, StationOffline
 
 if TYPE_CHECKING:
     from stekker.services.context import ServiceContext
 
 log = logging.getLogger(__name__)
+# Shared by every station's connection: the database is down for all of them at once.
+DATABASE_OUTAGE = OutageLog("OCPP gateway", log)
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,7 +286,10 @@ class StationConnection:
                 )
                 return
             # Nothing was acknowledged: the station keeps the message and retries (rule 4).
-            log.exception("%s: %s failed", self.station_id, action)
+            if database_unavailable(exc):
+                DATABASE_OUTAGE.failed(exc)  # one line per outage, not a traceback per message
+            else:
+                log.exception("%s: %s failed", self.station_id, action)
             await self._send_error(
                 msg_id,
                 ErrorCode.INTERNAL_ERROR,
@@ -291,6 +297,8 @@ class StationConnection:
                 action=action,
             )
             return
+        if DATABASE_OUTAGE.since is not None:
+            DATABASE_OUTAGE.ok()
         try:
             validate(self.protocol, action, reply.payload, response=True)
         except OcppError as exc:

@@ -19,7 +19,7 @@ from websockets.http11 import Request, Response
 
 from stekker.bus import Event
 from stekker.domain.health import DisconnectCause, disconnect_cause
-from stekker.ocpp.connection import Handler, StationConnection
+from stekker.ocpp.connection import DATABASE_OUTAGE, Handler, StationConnection
 from stekker.ocpp.heartbeats import HeartbeatWatch
 from stekker.ocpp.outbound import Outbound, OutboundSeries
 from stekker.ocpp.protocol import OCPP16, OCPP21, OCPP201
@@ -31,6 +31,7 @@ from stekker.ocpp.v201.handlers import HANDLERS as V201_HANDLERS
 from stekker.services import stations
 from stekker.services.context import ServiceContext
 from stekker.services.message_log import MessageLog
+from stekker.services.outage import database_unavailable
 from stekker.services.ports import StationCallError, StationCommand, StationOffline
 from stekker.services.stations import Admission, ConnectionEnd, LastSeenTracker, Verdict
 
@@ -220,8 +221,11 @@ class Gateway:
             password = credentials[1]
         try:
             verdict = await stations.admit(self.ctx, station_id, password, transport_of(connection))
-        except Exception:
-            log.exception("%s: admission check failed", station_id)
+        except Exception as exc:
+            if database_unavailable(exc):
+                DATABASE_OUTAGE.failed(exc)
+            else:
+                log.exception("%s: admission check failed", station_id)
             return _refuse(http.HTTPStatus.SERVICE_UNAVAILABLE, "central system temporarily unavailable")
         admission = verdict.admission
         if admission is Admission.ADMIT:

@@ -14,6 +14,7 @@ from stekker.bus import EventBus
 from stekker.config import Settings
 from stekker.db.base import utcnow
 from stekker.db.writer import GroupCommitWriter, run_in_transaction
+from stekker.domain.storage_budget import StorageBudget
 from stekker.services.credentials import CredentialCache
 from stekker.services.directory import ConnectorDirectory
 from stekker.services.ports import CommandPort
@@ -33,6 +34,7 @@ class ServiceContext:
     writer: GroupCommitWriter | None = None
     directory: ConnectorDirectory = field(default_factory=ConnectorDirectory)
     credentials: CredentialCache = field(default_factory=CredentialCache)
+    storage: StorageBudget = field(default_factory=StorageBudget)  # what each station made us store
     _limiters: dict[str, asyncio.Semaphore] = field(default_factory=dict)
 
     def now(self) -> datetime:

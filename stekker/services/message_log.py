@@ -7,17 +7,20 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Table, and_, delete, insert, or_, select
+from sqlalchemy import CursorResult, Table, and_, delete, insert, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from stekker.db.models import OcppMessage
+from stekker.db.models import OcppMessage, StationEvent
 from stekker.db.writer import run_in_transaction
+from stekker.domain.storage_budget import Spend
 from stekker.services.context import ServiceContext
+from stekker.services.outage import OutageLog
+from stekker.services.stations import budget_notice
 
 log = logging.getLogger(__name__)
 
@@ -29,9 +32,11 @@ _ID_CHARS = 64  # the width of message_id and action
 # However many frames are pending, their text stays below this many characters (~64 MB).
 _PENDING_CHARS = 64 * 1024 * 1024
 _WARN_EVERY = 10.0  # seconds between warnings about dropped frames
+_RETRY_MAX = 5.0  # seconds between write attempts while the database is down
 _PURGE_CHUNK = 5_000
 
 _INSERT = insert(cast(Table, OcppMessage.__table__))
+_INSERT_EVENT = insert(cast(Table, StationEvent.__table__))
 
 
 def frame_identity(frame: Any) -> tuple[int, str]:
@@ -85,6 +90,10 @@ class MessageLog:
         self.written = 0
         self.dropped = 0  # shed from the buffer under overload
         self.lost = 0  # in a batch the database refused
+        self.dropped_by_station: Counter[str] = Counter()  # shed or lost, per station
+        self._events: list[dict[str, Any]] = []  # station events the log has to tell (budget)
+        self._gaps: dict[str, tuple[int, datetime, datetime]] = {}  # frames shed: count, first, last
+        self.outage = OutageLog("OCPP message log", log)
 
     @property
     def pending(self) -> int:
@@ -105,6 +114,15 @@ class MessageLog:
             text = text.decode("utf-8", "replace")
         size = len(text)
         stored = _clean(text, self._max_chars)
+        # charged to the station's storage budget, shared with its station events
+        limit = self._ctx.settings.ocpp_station_storage_per_hour
+        spend = self._ctx.storage.spend(station_id, len(stored), at, limit, frame=True)
+        if spend is not Spend.STORE:
+            if spend is Spend.EXCEEDED:
+                self._event(
+                    station_id, "storage_budget_exceeded", at, budget_notice(self._ctx, station_id, "frame")
+                )
+            return
         self._pending.append(
             {
                 "station_id": station_id,
@@ -124,12 +142,20 @@ class MessageLog:
         if len(self._pending) >= self._batch:
             self._wake.set()
 
+    def _event(self, station_id: str, kind: str, at: datetime, detail: dict[str, Any]) -> None:
+        """A station event written with the next batch."""
+        self._events.append({"station_id": station_id, "kind": kind, "detail": detail, "occurred_at": at})
+        self._wake.set()
+
     def _shed(self) -> None:
         shed = 0
         while len(self._pending) > 1 and (
             len(self._pending) > self._max_pending or self._pending_chars > _PENDING_CHARS
         ):
-            self._pending_chars -= len(self._pending.popleft()["frame"])
+            row = self._pending.popleft()
+            self._pending_chars -= len(row["frame"])
+            self.dropped_by_station[row["station_id"]] += 1
+            self._merge_gap(row["station_id"], 1, row["occurred_at"], row["occurred_at"])
             shed += 1
         self.dropped += shed
         now = time.monotonic()
@@ -154,32 +180,85 @@ class MessageLog:
 
     async def run(self) -> None:
         while True:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self._interval):
-                    await self._wake.wait()
+            if self.outage.since is None:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self._interval):
+                        await self._wake.wait()
+            else:  # the database is down: try again now and then, not at every frame
+                await asyncio.sleep(min(self._interval * 4, _RETRY_MAX))
             self._wake.clear()
             await self.flush()
 
     async def flush(self) -> None:
-        """Write everything buffered, a batch per INSERT, in arrival order."""
-        while self._pending:
+        """Write everything buffered, a batch per INSERT, in arrival order.
+
+        While the database is unreachable the frames stay buffered (within the bounds; the
+        oldest are shed and counted per station) and the outage is logged once when it
+        starts and once when it ends. A station that lost frames, to an outage or to
+        overload, gets a `message_log_gap` event (count, first and last time) once the log
+        can write again. A batch the database refuses while reachable is dropped (`lost`).
+        """
+        while self._pending or self._events or self._gaps:
             count = min(self._batch, len(self._pending))
             rows = [self._pending.popleft() for _ in range(count)]
             self._pending_chars -= sum(len(row["frame"]) for row in rows)
+            events, self._events = self._events, []
+            gaps, self._gaps = self._gaps, {}
+            events.extend(self._gap_event(station_id, gap) for station_id, gap in gaps.items())
 
-            async def job(db: AsyncSession, rows: list[dict[str, Any]] = rows) -> None:
-                await db.execute(_INSERT, rows)
+            async def job(
+                db: AsyncSession, rows: list[dict[str, Any]] = rows, events: list[dict[str, Any]] = events
+            ) -> None:
+                if rows:
+                    await db.execute(_INSERT, rows)
+                if events:
+                    await db.execute(_INSERT_EVENT, events)
 
             try:
                 if self._ctx.settings.is_sqlite:
                     await self._ctx.write(job)
                 else:
                     await run_in_transaction(self._ctx.db, job)
-            except Exception:
-                self.lost += len(rows)
-                log.exception("could not write %d OCPP frames to the message log", len(rows))
+            except Exception as exc:
+                if await self._reachable():
+                    self.lost += len(rows)
+                    for row in rows:
+                        self.dropped_by_station[row["station_id"]] += 1
+                    log.exception("could not write %d OCPP frames to the message log", len(rows))
+                    continue
+                self.outage.failed(exc)
+                self._events = events[: len(events) - len(gaps)] + self._events
+                for station_id, gap in gaps.items():
+                    self._merge_gap(station_id, *gap)
+                self._pending.extendleft(reversed(rows))  # first in line again
+                self._pending_chars += sum(len(row["frame"]) for row in rows)
+                if len(self._pending) > self._max_pending or self._pending_chars > _PENDING_CHARS:
+                    self._shed()
+                return
             else:
                 self.written += len(rows)
+                if self.outage.since is not None:
+                    self.outage.ok()
+
+    async def _reachable(self) -> bool:
+        try:
+            async with self._ctx.db() as db:
+                await db.execute(select(literal(1)))
+        except Exception:
+            return False
+        return True
+
+    def _merge_gap(self, station_id: str, count: int, first: datetime, last: datetime) -> None:
+        gap = self._gaps.get(station_id)
+        if gap is None:
+            self._gaps[station_id] = (count, first, last)
+        else:
+            self._gaps[station_id] = (gap[0] + count, min(gap[1], first), max(gap[2], last))
+
+    def _gap_event(self, station_id: str, gap: tuple[int, datetime, datetime]) -> dict[str, Any]:
+        count, first, last = gap
+        detail = {"frames": count, "first": first.isoformat(), "last": last.isoformat()}
+        return {"station_id": station_id, "kind": "message_log_gap", "detail": detail, "occurred_at": last}
 
 
 async def purge(ctx: ServiceContext, older_than: datetime | None = None) -> int:

@@ -19,8 +19,10 @@ from stekker.db.writer import defer
 from stekker.domain.health import DisconnectCause
 from stekker.domain.identifiers import evse_emi3_id
 from stekker.domain.passwords import verify_password
+from stekker.domain.storage_budget import WINDOW, Spend, cut_detail, detail_size
 from stekker.services.audit import record_station_event, station_event
 from stekker.services.context import ServiceContext
+from stekker.services.outage import OutageLog, database_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -391,12 +393,18 @@ class LastSeenTracker:
             raise
 
     async def run(self) -> None:
+        outage = OutageLog("last_seen writer", log)
         while True:
             await asyncio.sleep(self._ctx.settings.last_seen_flush_interval)
             try:
                 await self.flush()
-            except Exception:
-                log.exception("could not write last_seen")
+            except Exception as exc:
+                if database_unavailable(exc):
+                    outage.failed(exc)  # one line per outage, not one per flush
+                else:
+                    log.exception("could not write last_seen")
+            else:
+                outage.ok()
 
 
 async def ensure_evse(db: AsyncSession, ctx: ServiceContext, station_id: str, evse_number: int) -> Evse:
@@ -562,5 +570,35 @@ async def flooding(ctx: ServiceContext, station_id: str, **detail: Any) -> None:
 
 async def record_event(ctx: ServiceContext, station_id: str, kind: str, **detail: Any) -> None:
     """Store something a station reported that has no table of its own (firmware, diagnostics,
-    vendor data transfer, security events)."""
+    vendor data transfer, security events): cut to `station_event_max_bytes`, and charged to
+    the station's storage budget (over it: counted, not stored; see
+    `stekker.domain.storage_budget`)."""
+    s = ctx.settings
+    detail = cut_detail(detail, s.station_event_max_bytes)
+    spend = ctx.storage.spend(station_id, detail_size(detail), ctx.now(), s.ocpp_station_storage_per_hour)
+    if spend is Spend.OVER:
+        return
+    if spend is Spend.EXCEEDED:
+        kind, detail = "storage_budget_exceeded", budget_notice(ctx, station_id, kind)
     await record_station_event(ctx, station_id, kind, **detail)
+
+
+def budget_notice(ctx: ServiceContext, station_id: str, what: str) -> dict[str, Any]:
+    """The detail of a station's one `storage_budget_exceeded` event of the hour."""
+    usage = ctx.storage.usage(station_id, ctx.now())
+    budget = ctx.settings.ocpp_station_storage_per_hour
+    log.warning(
+        "%s: storage budget of %d bytes this hour spent; its %s and what follows until %s is counted, "
+        "not stored",
+        station_id,
+        budget,
+        what,
+        (usage.window_start + WINDOW).isoformat(),
+    )
+    return {
+        "budget_bytes": budget,
+        "used_bytes": usage.used_bytes,
+        "window_start": usage.window_start.isoformat(),
+        "window_end": (usage.window_start + WINDOW).isoformat(),
+        "first_not_stored": what,
+    }
