@@ -24,7 +24,7 @@ from stekker.ocpi.location_pushes import LocationPushes
 from stekker.ocpp.server import Gateway
 from stekker.ocpp.tls import context_from_settings
 from stekker.opendata.cache import OpenDataCache
-from stekker.services import housekeeping, roaming_tokens, users
+from stekker.services import housekeeping, roaming_tokens, stations, users
 from stekker.services.cdrs import CdrWorker
 from stekker.services.context import ServiceContext
 from stekker.services.jobs import JobRunner
@@ -81,6 +81,7 @@ class Stekker:
         self.bus.subscribe("ocpi.partner.", self._partner_changed)
         if self.settings.api_token is None and not await users.any_users(self.ctx):
             users.warn_open_once(self.ctx)
+        await stations.warn_weak_admission(self.ctx)
         s = self.settings
         self.ocpp_port = await self.gateway.start(
             s.host, s.ocpp_port if s.ocpp_plain_enabled else None, s.ocpp_tls_port

@@ -158,6 +158,11 @@ def demo(
     _run(_demo(settings, stations, version))
 
 
+#: `stekker demo`: the Basic-auth password its simulated stations are registered with and send
+#: (a demo runs on loopback; it shows stations with credentials, as production needs them)
+DEMO_PASSWORD = "stekker-demo-station"
+
+
 async def _demo(settings: Settings, count: int, version: str) -> None:
     from stekker.app import Stekker
     from stekker.services.inventory import seed_demo_locations
@@ -173,7 +178,7 @@ async def _demo(settings: Settings, count: int, version: str) -> None:
     for tag in tags:
         await upsert_token(server.ctx, "demo", TokenInput(uid=tag, visual_number=f"demo card {tag}"))
     await seed_demo_tariff(server.ctx)
-    await seed_demo_locations(server.ctx, [f"SIM{n:03d}" for n in range(1, count + 1)])
+    await seed_demo_locations(server.ctx, [f"SIM{n:03d}" for n in range(1, count + 1)], DEMO_PASSWORD)
     api = f"http://{settings.host}:{server.http_port}"
     lineup = ", ".join(f"SIM{i:03d} OCPP {version_of(i, ocpp_version)}" for i in range(1, min(count, 4) + 1))
     lineup += ", ..." if count > 4 else ""
@@ -196,6 +201,7 @@ async def _demo(settings: Settings, count: int, version: str) -> None:
             meter_interval=10.0,
             stop_event=stop,
             ocpp_version=ocpp_version,
+            password=DEMO_PASSWORD,
         )
     finally:
         stop.set()
@@ -210,7 +216,9 @@ def station_list() -> None:
     """Stations with their connection state."""
     rows = call_api("GET", "/api/stations", params={"limit": 1000})
     show_table(
-        rows, ["id", "online", "vendor", "model", "firmware_version", "last_seen", "status"], "Stations"
+        rows,
+        ["id", "online", "authentication", "vendor", "model", "firmware_version", "last_seen", "status"],
+        "Stations",
     )
 
 
@@ -228,9 +236,25 @@ def station_add(
             "3 TLS client certificate with CN = station id. Unset: password iff one is given.",
         ),
     ] = None,
+    no_authentication: Annotated[
+        bool,
+        typer.Option(
+            "--no-authentication",
+            help="Let it connect without any credentials (security profile 0): anyone who knows its id "
+            "can then connect as it. Audited and shown as a risk; without it a station needs a "
+            "password or security profile 3.",
+        ),
+    ] = False,
 ) -> None:
-    """Register a station so it may connect."""
-    body = {"id": station_id, "password": password, "evse_count": evses, "security_profile": security_profile}
+    """Register a station so it may connect (with a password, or a certificate: profile 3)."""
+    body: dict[str, Any] = {
+        "id": station_id,
+        "password": password,
+        "evse_count": evses,
+        "security_profile": security_profile,
+    }
+    if no_authentication:
+        body["authentication"] = "none"
     console.print_json(json.dumps(call_api("POST", "/api/stations", json=body)))
 
 

@@ -51,8 +51,10 @@ async def test_bad_station_is_422_and_not_stored(api: httpx.AsyncClient, body: d
 
 
 async def test_duplicate_station_is_409(api: httpx.AsyncClient) -> None:
-    assert (await api.post("/api/stations", json={"id": "CP1", "evse_count": 2})).status_code == 201
-    response = await api.post("/api/stations", json={"id": "CP1"})
+    assert (
+        await api.post("/api/stations", json={"authentication": "none", "id": "CP1", "evse_count": 2})
+    ).status_code == 201
+    response = await api.post("/api/stations", json={"authentication": "none", "id": "CP1"})
     assert response.status_code == 409 and "already registered" in response.json()["detail"]
     [station] = (await api.get("/api/stations")).json()
     assert [e["evse_id"] for e in station["evses"]] == ["NL*STK*ECP1*1", "NL*STK*ECP1*2"]

@@ -87,7 +87,7 @@ async def test_missed_heartbeats_are_visible(api: httpx.AsyncClient, ocpp_url: s
 
 
 async def test_restart_clears_online_flags_left_by_a_crash(api: httpx.AsyncClient, server: Stekker) -> None:
-    await api.post("/api/stations", json={"id": "CRASHED"})
+    await api.post("/api/stations", json={"authentication": "none", "id": "CRASHED"})
     async with server.ctx.db() as db, db.begin():
         await db.execute(update(ChargingStation).where(ChargingStation.id == "CRASHED").values(online=True))
     restarted = Stekker(server.settings)

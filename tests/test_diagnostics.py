@@ -170,7 +170,9 @@ async def test_a_selection_gets_one_request_per_station(
     api: httpx.AsyncClient, ocpp_url: str, server: Stekker
 ) -> None:
     for station_id in ("GRP1", "GRP2", "GRP3", "OTHER"):
-        assert (await api.post("/api/stations", json={"id": station_id})).status_code == 201
+        assert (
+            await api.post("/api/stations", json={"authentication": "none", "id": station_id})
+        ).status_code == 201
 
     async def make_group(db: AsyncSession) -> None:
         group = StationGroup(name="district-7")
@@ -337,7 +339,7 @@ async def test_path_traversal_in_the_file_name_stays_inside(
 async def test_station_refusals_errors_and_silence_end_the_request(
     api: httpx.AsyncClient, ocpp_url: str, server: Stekker
 ) -> None:
-    assert (await api.post("/api/stations", json={"id": "GONE"})).status_code == 201
+    assert (await api.post("/api/stations", json={"authentication": "none", "id": "GONE"})).status_code == 201
     offline = await request_one(api, "GONE")
     assert offline["state"] == "failed" and "StationOffline" in offline["reason"]
 
@@ -467,7 +469,7 @@ BAD_REQUESTS: list[tuple[Any, int]] = [
 
 
 async def test_hostile_requests_are_4xx_and_store_nothing(api: httpx.AsyncClient) -> None:
-    assert (await api.post("/api/stations", json={"id": "HOST"})).status_code == 201
+    assert (await api.post("/api/stations", json={"authentication": "none", "id": "HOST"})).status_code == 201
     for body, status in BAD_REQUESTS:
         response = await api.post("/api/diagnostics", json=body)
         assert response.status_code == status, (body if len(str(body)) < 200 else "huge", response.text)

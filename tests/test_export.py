@@ -381,7 +381,10 @@ async def test_period_station_location_and_partner_filters(server: Stekker, api:
     assert created.status_code == 201, created.text
     lid = created.json()["id"]
     for station, location in (("F-A", lid), ("F-B", lid), ("F-C", None)):
-        made = await api.post("/api/stations", json={"id": station, "location_id": location, "evse_count": 1})
+        made = await api.post(
+            "/api/stations",
+            json={"authentication": "none", "id": station, "location_id": location, "evse_count": 1},
+        )
         assert made.status_code == 201, made.text
     async with server.ctx.db() as db, db.begin():
         partner = OcpiPartner(

@@ -147,7 +147,7 @@ BAD_BODIES: list[Any] = [
 
 
 async def _bad_bodies_are_422(api: httpx.AsyncClient) -> None:
-    await api.post("/api/stations", json={"id": "HOST2"})
+    await api.post("/api/stations", json={"authentication": "none", "id": "HOST2"})
     for body in BAD_BODIES:
         response = await api.post("/api/stations/HOST2/functions/clear_cache", json=body)
         assert response.status_code == 422, (body, response.text)
@@ -160,7 +160,7 @@ async def _bad_bodies_are_422(api: httpx.AsyncClient) -> None:
 
 
 async def _unknown_station_function_and_injection_in_ids(api: httpx.AsyncClient) -> None:
-    await api.post("/api/stations", json={"id": "HOST3"})
+    await api.post("/api/stations", json={"authentication": "none", "id": "HOST3"})
     response = await api.post("/api/stations/NOPE/functions/reset", json={"args": {}})
     assert response.status_code == 404 and "no station" in response.json()["detail"]
     response = await api.post("/api/stations/HOST3/functions/format_disk", json={"args": {}})
@@ -180,7 +180,7 @@ async def _unknown_station_function_and_injection_in_ids(api: httpx.AsyncClient)
 
 
 async def _offline_station_is_409_and_nothing_recorded(api: httpx.AsyncClient, server: Stekker) -> None:
-    await api.post("/api/stations", json={"id": "HOST4"})
+    await api.post("/api/stations", json={"authentication": "none", "id": "HOST4"})
     for name, args in (("reset", {}), ("update_firmware", {"location": "https://x.example/f.bin"})):
         response = await api.post(f"/api/stations/HOST4/functions/{name}", json={"args": args})
         assert response.status_code == 409, response.text
@@ -272,7 +272,7 @@ async def as_role(server: Stekker) -> AsyncIterator[Any]:
 
 
 async def test_each_function_states_its_roles(api: httpx.AsyncClient, as_role: Any) -> None:
-    await api.post("/api/stations", json={"id": "ROLE1"})
+    await api.post("/api/stations", json={"authentication": "none", "id": "ROLE1"})
     cases = [
         (deps.Role.HELPDESK, "unlock_connector", {"evse_number": 1}, 409),  # allowed; station offline
         (deps.Role.HELPDESK, "reset", {"type": "Hard"}, 409),

@@ -290,7 +290,7 @@ class TestUnknownStationsRejected:
     async def test_unknown_station_is_404(self, ocpp_url: str, api: httpx.AsyncClient) -> None:
         assert await handshake_status(f"{ocpp_url}/NOPE", subprotocols=["ocpp1.6"]) == 404
         assert (await api.get("/api/stations/NOPE")).status_code == 404
-        created = await api.post("/api/stations", json={"id": "KNOWN"})
+        created = await api.post("/api/stations", json={"authentication": "none", "id": "KNOWN"})
         assert created.status_code == 201, created.text
         async with raw_station(ocpp_url, "KNOWN") as station:
             await assert_usable(station)

@@ -52,7 +52,8 @@ async def wait_offline(api: httpx.AsyncClient, station_id: str) -> None:
 
 
 async def test_offline_list_after_the_threshold_longest_first(api: httpx.AsyncClient, ocpp_url: str) -> None:
-    assert (await api.post("/api/stations", json={"id": "NEVER"})).status_code == 201
+    created = await api.post("/api/stations", json={"authentication": "none", "id": "NEVER"})
+    assert created.status_code == 201
     async with raw_station(ocpp_url, "GONE1"):
         pass
     await wait_offline(api, "GONE1")
@@ -76,7 +77,7 @@ async def test_offline_list_after_the_threshold_longest_first(api: httpx.AsyncCl
 
 
 async def test_a_crashed_gateway_leaves_no_station_online(api: httpx.AsyncClient, server: Stekker) -> None:
-    await api.post("/api/stations", json={"id": "CRASHED"})
+    await api.post("/api/stations", json={"authentication": "none", "id": "CRASHED"})
     seen = datetime.now(UTC) - timedelta(hours=2)
     async with server.ctx.db() as db, db.begin():
         await db.execute(
@@ -244,7 +245,7 @@ async def test_missed_heartbeats_are_counted(api: httpx.AsyncClient, ocpp_url: s
 
 
 async def test_hostile_parameters_are_4xx(api: httpx.AsyncClient) -> None:
-    await api.post("/api/stations", json={"id": "HOST"})
+    await api.post("/api/stations", json={"authentication": "none", "id": "HOST"})
     for path in (
         "/api/monitoring/offline?longer_than=-1",
         "/api/monitoring/offline?longer_than=abc",
@@ -272,7 +273,7 @@ async def test_hostile_parameters_are_4xx(api: httpx.AsyncClient) -> None:
 
 async def test_every_reading_role_may_look(api: httpx.AsyncClient) -> None:
     root = await make_admin(api)
-    await api.post("/api/stations", json={"id": "SEEN"}, headers=bearer(root))
+    await api.post("/api/stations", json={"authentication": "none", "id": "SEEN"}, headers=bearer(root))
     paths = [
         "/api/monitoring/offline",
         "/api/monitoring/connections",

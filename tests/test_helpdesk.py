@@ -151,7 +151,7 @@ async def test_search_window_limit_and_stations_without_sessions(
     api: httpx.AsyncClient, ocpp_url: str
 ) -> None:
     old, running = await _two_sessions(ocpp_url, "HD-WIN")
-    await api.post("/api/stations", json={"id": "HD-WIN-IDLE", "evse_count": 2})
+    await api.post("/api/stations", json={"authentication": "none", "id": "HD-WIN-IDLE", "evse_count": 2})
     now = datetime.now(UTC)
     found = await _search(api, "HD-WIN", **{"from": _iso(now - timedelta(minutes=10))})
     assert _ids(found) == [running]  # the old one ended before the window
@@ -562,7 +562,7 @@ async def test_bad_search_is_422(api: httpx.AsyncClient, params: dict[str, Any])
 
 
 async def test_hostile_timeline_and_flow_input(api: httpx.AsyncClient) -> None:
-    await api.post("/api/stations", json={"id": "HD-H", "evse_count": 1})
+    await api.post("/api/stations", json={"authentication": "none", "id": "HD-H", "evse_count": 1})
     for params in ({"hours": 10**9}, {"hours": 0}, {"hours": -1}, {"hours": "six"}, {"limit": 10**6}):
         response = await api.get("/api/helpdesk/stations/HD-H/timeline", params=params)
         assert response.status_code == 422, (params, response.text)

@@ -23,11 +23,11 @@ JSON = {"Content-Type": "application/json"}
 # What an operator exports from a spreadsheet: a BOM, quoted fields with the delimiter and
 # quotes inside, blank lines, columns in any order and case.
 STATIONS_CSV = (
-    "\ufeffID,Location,EVSE count,security_profile,groups,password,notes\r\n"
-    'IMP-1,Dam,2,1,"west;pilot",secret-password-0001,"Parkeergarage, niveau -1"\r\n'
-    'IMP-2,Dam,1,,west,,"says ""hi"""\r\n'
+    "\ufeffID,Location,EVSE count,security_profile,groups,password,notes,authentication\r\n"
+    'IMP-1,Dam,2,1,"west;pilot",secret-password-0001,"Parkeergarage, niveau -1",\r\n'
+    'IMP-2,Dam,1,,west,,"says ""hi""",none\r\n'
     "\r\n"
-    "IMP-3,,0,,,,\r\n"
+    "IMP-3,,0,,,,,none\r\n"
 ).encode()
 
 
@@ -53,7 +53,7 @@ async def audit_actions(server: Stekker) -> list[tuple[str, dict[str, Any]]]:
 
 async def test_station_import_dry_run_apply_and_rerun(api: httpx.AsyncClient, server: Stekker) -> None:
     lid = await location(api)
-    await api.post("/api/stations", json={"id": "IMP-2", "evse_count": 1})
+    await api.post("/api/stations", json={"authentication": "none", "id": "IMP-2", "evse_count": 1})
 
     response = await post(api, "stations", STATIONS_CSV, CSV)  # dry run is the default
     assert response.status_code == 200, response.text
@@ -78,7 +78,12 @@ async def test_station_import_dry_run_apply_and_rerun(api: httpx.AsyncClient, se
         "notes": [None, 'says "hi"'],
         "groups": ["", "west"],
     }
-    assert (three["line"], three["action"], three["changes"]) == (5, "create", {})  # the blank line counts
+    # the blank line counts; authentication none is security profile 0
+    assert (three["line"], three["action"], three["changes"]) == (
+        5,
+        "create",
+        {"security_profile": [None, 0]},
+    )
     # nothing changed
     assert [s["id"] for s in (await api.get("/api/stations")).json()] == ["IMP-2"]
     assert (await api.get("/api/groups")).json() == []
@@ -92,6 +97,11 @@ async def test_station_import_dry_run_apply_and_rerun(api: httpx.AsyncClient, se
     assert [e["evse_id"] for e in stations["IMP-1"]["evses"]] == ["NL*STK*EIMP1*1", "NL*STK*EIMP1*2"]
     assert stations["IMP-1"]["security_profile"] == 1 and stations["IMP-1"]["location_id"] == lid
     assert stations["IMP-2"]["notes"] == 'says "hi"'
+    assert [stations[s]["authentication"] for s in ("IMP-1", "IMP-2", "IMP-3")] == [
+        "password",
+        "none",
+        "none",
+    ]
 
     # the same file again: nothing to do (the password is compared with the stored hash)
     again = (await post(api, "stations", STATIONS_CSV, CSV)).json()
@@ -105,12 +115,28 @@ async def test_station_import_dry_run_apply_and_rerun(api: httpx.AsyncClient, se
         and detail["updated"] == ["IMP-2"]
     )
     assert "secret-password-0001" not in json.dumps(await audit_actions(server))
+    chosen = [d for a, d in await audit_actions(server) if a == "station.authentication_none"]
+    assert len(chosen) == 2  # IMP-2 through the API, IMP-3 by the import's authentication column
+
+
+async def test_a_new_station_row_without_credentials_is_an_error(api: httpx.AsyncClient) -> None:
+    body = (
+        b"id,password,security_profile,authentication\nNO-1,,,\nNO-2,,,password\nCERT-1,,3,\nOPEN-1,,,none\n"
+    )
+    report = (await post(api, "stations", body, CSV)).json()
+    rows = {r["key"]: r for r in report["rows"]}
+    assert rows["NO-1"]["action"] == "error" and "a station needs credentials" in rows["NO-1"]["errors"][0]
+    assert "authentication can only be none" in " ".join(rows["NO-2"]["errors"])
+    assert rows["CERT-1"]["action"] == rows["OPEN-1"]["action"] == "create"
 
 
 async def test_semicolon_excel_export_updates_with_old_and_new(api: httpx.AsyncClient, ocpp_url: str) -> None:
     """Dutch Excel saves 'CSV' with ';' and Windows-1252; groups then need quotes or one name."""
     await location(api, "Stadhuis")
-    await api.post("/api/stations", json={"id": "NL-1", "evse_count": 1, "registration_status": "Pending"})
+    await api.post(
+        "/api/stations",
+        json={"authentication": "none", "id": "NL-1", "evse_count": 1, "registration_status": "Pending"},
+    )
     body = f'id;location;registration_status;notes;groups\r\nNL-1;Stadhuis;accepted;{CAFE};"zuid;oost"\r\n'
     report = (
         await post(api, "stations", body.encode("cp1252"), {"Content-Type": "text/csv; charset=windows-1252"})
@@ -134,10 +160,10 @@ async def test_errors_are_reported_per_line_and_nothing_is_applied(
     await location(api, "Dam")
     await location(api, "Twin")
     await location(api, "Twin")
-    await api.post("/api/stations", json={"id": "OLD-1", "evse_count": 3})
+    await api.post("/api/stations", json={"authentication": "none", "id": "OLD-1", "evse_count": 3})
     body = (
         b"id,location,evse_count,security_profile,password,groups\n"
-        b"OK-1,Dam,1,,,\n"
+        b"OK-1,Dam,1,0,,\n"
         b"bad id,,,,,\n"  # 3
         b"OK-2,Nowhere,,,,\n"  # 4
         b"OK-3,Twin,,,,\n"  # 5
@@ -149,9 +175,9 @@ async def test_errors_are_reported_per_line_and_nothing_is_applied(
         b"OK-7,,x,,,\n"  # 11
         b"OK-8,,,,,1234\n"  # 12: a group name of digits only
         b"OK-9,,1,,,,extra\n"  # 13: more values than columns
-        b"E-1,,1,,,\n"
-        b"E1,,1,,,\n"  # 15: the same generated EVSE id as E-1
-        b"OLD1,,1,,,\n"  # 16: the same generated EVSE id as OLD-1 has
+        b"E-1,,1,0,,\n"
+        b"E1,,1,0,,\n"  # 15: the same generated EVSE id as E-1
+        b"OLD1,,1,0,,\n"  # 16: the same generated EVSE id as OLD-1 has
     )
     report = (await post(api, "stations", body, CSV)).json()
     errors = {r["line"]: " ".join(r["errors"]) for r in report["rows"] if r["action"] == "error"}
@@ -295,23 +321,23 @@ async def test_hostile_files_get_a_clear_4xx(
 
     # formula injection and odd JSON values are refused per row, with what was found
     body = (
-        b"id,notes\n"
-        b'INJ-1,"=HYPERLINK(""http://evil"",""click"")"\n'
-        b"INJ-2,+cmd|' /C calc'!A0\n"
-        b"INJ-3,@SUM(A1)\n"
-        b"INJ-4,-2+3\n"
-        b"=1+1,\n"
-        b"INJ-6,-12.5\n"
-        b"INJ-7,'; DROP TABLE charging_stations; --\n"
+        b"id,authentication,notes\n"
+        b'INJ-1,none,"=HYPERLINK(""http://evil"",""click"")"\n'
+        b"INJ-2,none,+cmd|' /C calc'!A0\n"
+        b"INJ-3,none,@SUM(A1)\n"
+        b"INJ-4,none,-2+3\n"
+        b"=1+1,none,\n"
+        b"INJ-6,none,-12.5\n"
+        b"INJ-7,none,'; DROP TABLE charging_stations; --\n"
     )
     rows = (await post(api, "stations", body, CSV)).json()["rows"]
     assert [r["action"] for r in rows] == ["error"] * 5 + ["create", "create"]
     assert all("spreadsheet formula" in r["errors"][0] for r in rows[:5])
     items = [
-        {"id": "J-1", "groups": ["a", "b"]},
-        {"id": "J-2", "notes": {"x": 1}},
+        {"id": "J-1", "groups": ["a", "b"], "authentication": "none"},
+        {"id": "J-2", "notes": {"x": 1}, "authentication": "none"},
         ["J-3"],
-        {"id": "J-4", "evse_count": 2},
+        {"id": "J-4", "evse_count": 2, "authentication": "none"},
     ]
     rows = (await post(api, "stations", json.dumps(items).encode(), JSON)).json()["rows"]
     assert [(r["line"], r["action"]) for r in rows] == [

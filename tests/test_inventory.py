@@ -63,7 +63,10 @@ async def test_location_round_trip_and_retirement(api: httpx.AsyncClient, server
     assert changed["city"] == "Amsterdam-Centrum" and changed["opening_times"] is None
     assert changed["name"] == "Dam"  # untouched
 
-    await ok(await api.post("/api/stations", json={"id": "LOC-1", "location_id": lid}), 201)
+    await ok(
+        await api.post("/api/stations", json={"authentication": "none", "id": "LOC-1", "location_id": lid}),
+        201,
+    )
     assert (await ok(await api.get(f"/api/locations/{lid}")))["station_ids"] == ["LOC-1"]
     refused = await api.post(f"/api/locations/{lid}/retire")
     assert refused.status_code == 409 and "1 station(s) in service" in refused.json()["detail"]
@@ -76,7 +79,9 @@ async def test_location_round_trip_and_retirement(api: httpx.AsyncClient, server
     # a retired location takes no stations
     moved = await api.patch("/api/stations/LOC-1", json={"location_id": lid})
     assert moved.status_code == 409 and "retired" in moved.json()["detail"]
-    assert (await api.post("/api/stations", json={"id": "LOC-2", "location_id": lid})).status_code == 409
+    assert (
+        await api.post("/api/stations", json={"authentication": "none", "id": "LOC-2", "location_id": lid})
+    ).status_code == 409
 
     back = await ok(await api.post(f"/api/locations/{lid}/unretire"))
     assert back["retired_at"] is None
@@ -247,7 +252,9 @@ async def test_station_patch_rotates_password_and_checks_profile(
 async def test_retired_station_is_refused_at_connect_and_can_come_back(
     api: httpx.AsyncClient, ocpp_url: str, server: Stekker
 ) -> None:
-    await ok(await api.post("/api/stations", json={"id": "RET-1", "evse_count": 1}), 201)
+    await ok(
+        await api.post("/api/stations", json={"authentication": "none", "id": "RET-1", "evse_count": 1}), 201
+    )
     retired = await ok(await api.post("/api/stations/RET-1/retire"))
     assert retired["retired_at"] is not None
     assert await ok(await api.get("/api/stations")) == []
@@ -270,14 +277,20 @@ async def test_retired_station_is_refused_at_connect_and_can_come_back(
         await asyncio.wait_for(station.ws.wait_closed(), 5)
         assert station.ws.close_code == 1008 and station.ws.close_reason == "station retired"
     actions = [a for _, a, o, _ in await audit_log(server) if o == "RET-1"]
-    assert actions == ["station.registered", "station.retired", "station.unretired", "station.retired"]
+    assert actions == [
+        "station.registered",
+        "station.authentication_none",
+        "station.retired",
+        "station.unretired",
+        "station.retired",
+    ]
     assert (await api.post("/api/stations/NOPE/retire")).status_code == 404
 
 
 async def test_evses_and_connectors_are_managed_under_a_station(
     api: httpx.AsyncClient, ocpp_url: str
 ) -> None:
-    await ok(await api.post("/api/stations", json={"id": "EV-1"}), 201)
+    await ok(await api.post("/api/stations", json={"authentication": "none", "id": "EV-1"}), 201)
     station = await ok(
         await api.post(
             "/api/stations/EV-1/evses",
@@ -458,7 +471,7 @@ async def test_token_patch_and_retire_reach_connected_stations(
 
 async def test_groups_and_membership(api: httpx.AsyncClient, server: Stekker) -> None:
     for sid in ("G-1", "G-2", "G-3"):
-        await ok(await api.post("/api/stations", json={"id": sid}), 201)
+        await ok(await api.post("/api/stations", json={"authentication": "none", "id": sid}), 201)
     west = await ok(
         await api.post("/api/groups", json={"name": "Amsterdam West", "description": "district"}), 201
     )
@@ -546,7 +559,7 @@ async def test_cli_locations_and_groups(cli: Any, api: httpx.AsyncClient) -> Non
     result = await cli("location", "show", str(location["id"]))
     assert result.exit_code == 0 and "Amstel 1" in result.output
 
-    await ok(await api.post("/api/stations", json={"id": "CLI-1"}), 201)
+    await ok(await api.post("/api/stations", json={"authentication": "none", "id": "CLI-1"}), 201)
     assert (await cli("group", "add", "zuid", "--description", "Amsterdam-Zuid")).exit_code == 0
     result = await cli("group", "add-stations", "zuid", "CLI-1")
     assert result.exit_code == 0 and "1 station(s)" in result.output
@@ -587,7 +600,7 @@ async def test_reads_for_every_role_changes_for_operators(api: httpx.AsyncClient
     as_ = {role: {"Authorization": f"Bearer {t}"} for role, t in tokens.items()}
     created = await api.post("/api/locations", json=DAM, headers=as_["operator"])
     assert created.status_code == 201, created.text
-    await api.post("/api/stations", json={"id": "ROLE-1"}, headers=as_["operator"])
+    await api.post("/api/stations", json={"authentication": "none", "id": "ROLE-1"}, headers=as_["operator"])
     lid = created.json()["id"]
     changes: list[tuple[str, str, dict[str, Any]]] = [
         ("POST", "/api/locations", {"json": DAM}),

@@ -258,7 +258,7 @@ async def _count(server: Stekker) -> int:
 async def test_retention_purges_old_frames_in_chunks(
     api: httpx.AsyncClient, server: Stekker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    await api.post("/api/stations", json={"id": "OLD"})
+    await api.post("/api/stations", json={"authentication": "none", "id": "OLD"})
     now = datetime.now(UTC)
     await _insert_frames(server, "OLD", [now - timedelta(days=31, minutes=n) for n in range(12)])
     await _insert_frames(server, "OLD", [now - timedelta(days=29), now - timedelta(hours=1)])
@@ -350,7 +350,7 @@ HOSTILE = [
 
 
 async def test_hostile_query_parameters_are_422(api: httpx.AsyncClient) -> None:
-    await api.post("/api/stations", json={"id": "HOST"})
+    await api.post("/api/stations", json={"authentication": "none", "id": "HOST"})
     for query in HOSTILE:
         response = await api.get(f"/api/stations/HOST/messages?{query}")
         assert response.status_code == 422, (query, response.text)

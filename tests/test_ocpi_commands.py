@@ -104,7 +104,9 @@ async def add_site(api: httpx.AsyncClient, station_id: str, evses: int = 1) -> s
 
 
 async def add_station(api: httpx.AsyncClient, station_id: str, location_id: str, evses: int = 1) -> None:
-    response = await api.post("/api/stations", json={"id": station_id, "location_id": int(location_id)})
+    response = await api.post(
+        "/api/stations", json={"authentication": "none", "id": station_id, "location_id": int(location_id)}
+    )
     assert response.status_code == 201, response.text
     for n in range(1, evses + 1):
         evse = {

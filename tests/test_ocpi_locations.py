@@ -244,7 +244,9 @@ async def add_location(api: httpx.AsyncClient, name: str, **extra: Any) -> int:
 async def add_station(
     api: httpx.AsyncClient, station_id: str, location_id: int, evses: list[dict[str, Any]]
 ) -> None:
-    response = await api.post("/api/stations", json={"id": station_id, "location_id": location_id})
+    response = await api.post(
+        "/api/stations", json={"authentication": "none", "id": station_id, "location_id": location_id}
+    )
     assert response.status_code == 201, response.text
     for evse in evses:
         response = await api.post(f"/api/stations/{station_id}/evses", json=evse)

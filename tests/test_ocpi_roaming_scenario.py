@@ -100,7 +100,9 @@ async def test_an_emsp_driver_charges_from_the_app_end_to_end(
         )
     ).json()
     assert (
-        await api.post("/api/stations", json={"id": "ROAM1", "location_id": location["id"]})
+        await api.post(
+            "/api/stations", json={"authentication": "none", "id": "ROAM1", "location_id": location["id"]}
+        )
     ).status_code == 201
     evse = {"evse_number": 1, "evse_id": "NL*STK*EROAM1*1", "connectors": [{"connector_number": 1}]}
     assert (await api.post("/api/stations/ROAM1/evses", json=evse)).status_code == 201

@@ -125,7 +125,7 @@ async def test_configuration_of_a_16_station_through_the_same_api(
 
 async def test_configuration_refusals_say_why(api: httpx.AsyncClient, ocpp_url: str) -> None:
     assert (await api.get("/api/stations/NOPE/variables")).status_code == 404
-    offline = await api.post("/api/stations", json={"id": "OFFCFG"})
+    offline = await api.post("/api/stations", json={"authentication": "none", "id": "OFFCFG"})
     assert offline.status_code in (200, 201)
     answer = await api.post("/api/stations/OFFCFG/variables/get", json={"items": [{"variable": "X"}]})
     assert answer.status_code == 409 and answer.json()["error"] == "station_offline"

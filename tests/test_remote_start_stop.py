@@ -79,7 +79,7 @@ async def test_remote_start_refusals_say_why(api: httpx.AsyncClient, ocpp_url: s
     await api.put("/api/tokens", json={"uid": "LOST", "status": "blocked"})
     response = await api.post("/api/stations/NOPE/remote-start", json={"token_uid": "CARD-1"})
     assert response.status_code == 404
-    await api.post("/api/stations", json={"id": "CP-OFF", "evse_count": 1})
+    await api.post("/api/stations", json={"authentication": "none", "id": "CP-OFF", "evse_count": 1})
     response = await api.post("/api/stations/CP-OFF/remote-start", json={"token_uid": "CARD-1"})
     assert response.status_code == 409 and response.json()["error"] == "station_offline"
     async with ocpp_station(ocpp_url, "CP-ON") as cp:

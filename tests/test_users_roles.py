@@ -109,14 +109,16 @@ async def test_permission_matrix(api: httpx.AsyncClient) -> None:
     tokens = {"admin": root}
     for role in ROLES[1:]:
         tokens[role] = await add_user(api, root, role.replace("-", ""), role)
-    assert (await api.post("/api/stations", json={"id": "CP1"}, headers=bearer(root))).status_code == 201
+    assert (
+        await api.post("/api/stations", json={"authentication": "none", "id": "CP1"}, headers=bearer(root))
+    ).status_code == 201
 
     variables = {"items": [{"component": "OCPPCommCtrlr", "variable": "HeartbeatInterval", "value": "60"}]}
     # (method, path, body) → roles allowed
     matrix: list[tuple[str, str, Any, set[str]]] = [
         ("GET", "/api/stations", None, set(ROLES)),
         ("GET", "/api/sessions", None, set(ROLES)),
-        ("POST", "/api/stations", {"id": "CP-NEW"}, {"admin", "operator"}),
+        ("POST", "/api/stations", {"id": "CP-NEW", "authentication": "none"}, {"admin", "operator"}),
         ("PUT", "/api/tokens", {"uid": "CARD1"}, {"admin", "operator"}),
         ("POST", "/api/sessions/999/remote-stop", None, {"admin", "operator", "helpdesk"}),
         ("POST", "/api/stations/CP1/variables/set", variables, {"admin", "operator"}),
@@ -127,7 +129,7 @@ async def test_permission_matrix(api: httpx.AsyncClient) -> None:
     for method, path, body, allowed in matrix:
         for role, token in tokens.items():
             if path == "/api/stations" and method == "POST":
-                body = {"id": f"CP-{role}"}
+                body = {"id": f"CP-{role}", "authentication": "none"}
             if path == "/api/users" and method == "POST":
                 body = {"username": f"new-{role}", "password": PW, "role": "read-only"}
             response = await api.request(method, path, json=body, headers=bearer(token))
@@ -171,10 +173,14 @@ async def test_helpdesk_stops_a_real_session_and_the_municipality_cannot(
 async def test_role_change_and_disable_take_effect_at_once(api: httpx.AsyncClient) -> None:
     root = await make_admin(api)
     op = await add_user(api, root, "olga", "operator")
-    assert (await api.post("/api/stations", json={"id": "A"}, headers=bearer(op))).status_code == 201
+    assert (
+        await api.post("/api/stations", json={"authentication": "none", "id": "A"}, headers=bearer(op))
+    ).status_code == 201
     changed = await api.put("/api/users/olga/role", json={"role": "read-only"}, headers=bearer(root))
     assert changed.status_code == 200 and changed.json()["role"] == "read-only"
-    assert (await api.post("/api/stations", json={"id": "B"}, headers=bearer(op))).status_code == 403
+    assert (
+        await api.post("/api/stations", json={"authentication": "none", "id": "B"}, headers=bearer(op))
+    ).status_code == 403
     assert (await api.get("/api/stations", headers=bearer(op))).status_code == 200
 
     assert (await api.post("/api/users/olga/disable", headers=bearer(root))).json()["active"] is False

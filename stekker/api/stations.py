@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -14,6 +14,7 @@ from stekker.api.deps import CONFIGURE, DRIVER_SUPPORT, READ, Caller, allow, get
 from stekker.db.models import ChargingStation, Evse, StationEvent
 from stekker.domain.health import heartbeat_overdue
 from stekker.domain.inventory_rules import STATION_ID
+from stekker.domain.station_auth import Authentication, authentication_of
 from stekker.services import inventory, remote
 from stekker.services.context import ServiceContext
 
@@ -38,12 +39,18 @@ class StationCreate(BaseModel):
         "2 password over wss, 3 wss client certificate whose subject CN is the station id. "
         "Null: the password is required iff one is set.",
     )
+    authentication: Literal["none"] | None = Field(
+        default=None,
+        description='"none": register it explicitly without authentication (security profile 0), so '
+        "anyone who knows its id can connect as it; audited and shown as a risk. Without it a "
+        "station needs a password or security profile 3.",
+    )
 
     @model_validator(mode="after")
     def _profile_fits_credentials(self) -> StationCreate:
-        problem = inventory.security_profile_problem(self.security_profile, self.password is not None)
-        if problem is not None:
-            raise ValueError(problem)
+        inventory.credentials_of(
+            self.security_profile, self.password is not None, self.authentication == "none"
+        )
         return self
 
 
@@ -56,6 +63,9 @@ class StationPatch(BaseModel):
     registration_status: str | None = Field(default=None, pattern=REGISTRATION_STATUS)
     security_profile: int | None = Field(default=None, ge=0, le=3)
     password: str | None = Field(default=None, min_length=16, max_length=40)
+    authentication: Literal["none"] | None = Field(
+        default=None, description='"none": from now on without authentication (profile 0), audited.'
+    )
     notes: str | None = Field(default=None, max_length=2000)
 
 
@@ -87,6 +97,11 @@ class StationOut(BaseModel):
     ocpp_version: str | None
     registration_status: str
     security_profile: int | None
+    authentication: Authentication = Field(
+        description="What it connects with: password, certificate (profile 3), none (registered "
+        "without authentication: anyone who knows its id can connect as it) or missing (no "
+        "credentials: refused at connect)."
+    )
     status: str | None
     online: bool
     last_seen: datetime | None
@@ -116,6 +131,7 @@ def _station_out(s: ChargingStation, ctx: ServiceContext, groups: list[str]) -> 
         ocpp_version=s.ocpp_version,
         registration_status=s.registration_status,
         security_profile=s.security_profile,
+        authentication=authentication_of(s.security_profile, s.password_hash is not None),
         status=s.status,
         online=online,
         last_seen=s.last_seen,
@@ -190,6 +206,7 @@ async def register_station(
             body.location_id,
             body.registration_status,
             body.security_profile,
+            body.authentication == "none",
         ),
     )
     return await get_station(body.id, ctx, caller)
@@ -215,7 +232,8 @@ async def update_station(
     caller: Caller = Depends(allow(*CONFIGURE)),
 ) -> StationOut:
     """Change location, registration status, security profile, password (rotation; null
-    removes it) or notes. The profile must fit the credentials the station ends up with."""
+    removes it) or notes. The profile must fit the credentials the station ends up with, and
+    it must end up with some unless `authentication` is "none"."""
     changes = body.model_dump(include=body.model_fields_set)
     if "registration_status" in changes and changes["registration_status"] is None:
         raise HTTPException(422, "registration_status cannot be null: Accepted, Pending or Rejected")

@@ -39,9 +39,16 @@ from stekker.db.models import (
 from stekker.domain import inventory_rules as rules
 from stekker.domain.identifiers import evse_emi3_id
 from stekker.domain.passwords import hash_password, verify_password
+from stekker.domain.station_auth import NO_AUTHENTICATION_PROFILE
 from stekker.services.audit import audit
 from stekker.services.context import ServiceContext
-from stekker.services.inventory import group_name_problem, jsonable, security_profile_problem
+from stekker.services.inventory import (
+    InvalidSecurityProfile,
+    audit_no_authentication,
+    credentials_of,
+    group_name_problem,
+    jsonable,
+)
 from stekker.services.stations import ensure_connector, ensure_evse
 from stekker.services.tokens import energy_contract_problem, next_list_version
 
@@ -57,6 +64,8 @@ STATION_COLUMNS = {
     "registration_status": "Accepted, Pending or Rejected",
     "groups": "group names separated by ';': the station's groups become exactly these (new ones are made)",
     "password": "Basic-auth password, 16-40 characters (stored hashed, never shown)",
+    "authentication": "none: connects without credentials (profile 0; anyone knowing its id can connect "
+    "as it); a new station needs this, a password or security_profile 3",
     "notes": "free text for the operator",
 }
 TOKEN_COLUMNS = {
@@ -440,11 +449,23 @@ def _plan_station(
     password = v.get("password")
     if password is not None and not 16 <= len(password) <= 40:
         report.errors.append("password must have 16 to 40 characters")
+    no_authentication = False
+    if "authentication" in v:
+        no_authentication = v["authentication"].strip().lower() == "none"
+        if not no_authentication:
+            report.errors.append(
+                f"authentication can only be none (empty: leave it), not {v['authentication'][:20]!r}"
+            )
     has_password = password is not None or (current is not None and current.password_hash is not None)
     profile = fields.get("security_profile", None if current is None else current.security_profile)
-    problem = security_profile_problem(profile, has_password)
-    if problem is not None:
-        report.errors.append(problem)
+    if current is None or {"password", "security_profile", "authentication"} & v.keys():
+        try:  # a new station needs credentials, or the explicit "none"; so does a change of them
+            profile = credentials_of(profile, has_password, no_authentication)
+        except InvalidSecurityProfile as exc:
+            report.errors.append(str(exc))
+        else:
+            if no_authentication:
+                fields["security_profile"] = profile
     if report.errors:
         report.action = "error"
         return _StationPlan(report, station_id, fields, evse_count, groups, password)
@@ -660,6 +681,10 @@ async def import_stations(ctx: ServiceContext, actor: str, rows: list[Row], dry_
             updated=[r.key for r in report.rows if r.action == "update"],
             new_groups=report.new_groups,
         )
+        for p in plans:  # the choice of no authentication gets an entry per station, as in the API
+            chosen = p.fields.get("security_profile") == NO_AUTHENTICATION_PROFILE
+            if chosen and (p.row.action == "create" or "security_profile" in p.row.changes):
+                audit_no_authentication(db, ctx, actor, p.station_id)
         report.applied = True
         return report
 

@@ -29,6 +29,12 @@ from stekker.db.models import (
 from stekker.domain import inventory_rules as rules
 from stekker.domain.identifiers import evse_emi3_id
 from stekker.domain.passwords import hash_password
+from stekker.domain.station_auth import (
+    NO_AUTHENTICATION_PROFILE,
+    Authentication,
+    authentication_of,
+    missing_credentials_problem,
+)
 from stekker.services.audit import audit
 from stekker.services.context import ServiceContext
 from stekker.services.stations import ensure_connector, ensure_evse
@@ -50,6 +56,44 @@ class StationInput:
     location_id: int | None = None
     registration_status: str = "Accepted"
     security_profile: int | None = None  # the lowest OCPP security profile it may connect at
+    # the operator's explicit choice to let it connect without credentials (profile 0)
+    no_authentication: bool = False
+
+
+def credentials_of(
+    security_profile: int | None, has_password: bool, no_authentication: bool = False
+) -> int | None:
+    """The profile to store for a station with these credentials, after every check: profile 0
+    for "no authentication" (which must come without a password and another profile); raises
+    InvalidSecurityProfile when the profile does not fit the password, or the station would have
+    no credentials without the explicit choice (`stekker.domain.station_auth`)."""
+    if no_authentication:
+        if has_password or security_profile not in (None, NO_AUTHENTICATION_PROFILE):
+            raise InvalidSecurityProfile(
+                'authentication "none" means no password and no security profile above 0: '
+                "leave them out, or drop authentication none"
+            )
+        security_profile = NO_AUTHENTICATION_PROFILE
+    problem = security_profile_problem(security_profile, has_password) or missing_credentials_problem(
+        security_profile, has_password
+    )
+    if problem is not None:
+        raise InvalidSecurityProfile(problem)
+    return security_profile
+
+
+def audit_no_authentication(db: AsyncSession, ctx: ServiceContext, actor: str, station_id: str) -> None:
+    """The choice to run a station without authentication gets an audit entry of its own, so
+    an auditor finds every such decision under one action name."""
+    audit(
+        db,
+        actor=actor,
+        action="station.authentication_none",
+        object_type="station",
+        object_id=station_id,
+        at=ctx.now(),
+        risk="anyone who knows the station id can connect as this station",
+    )
 
 
 def security_profile_problem(profile: int | None, has_password: bool) -> str | None:
@@ -70,9 +114,9 @@ def security_profile_problem(profile: int | None, has_password: bool) -> str | N
 
 
 async def register_station(ctx: ServiceContext, actor: str, data: StationInput) -> ChargingStation:
-    problem = security_profile_problem(data.security_profile, data.password is not None)
-    if problem is not None:
-        raise InvalidSecurityProfile(problem)
+    """Register a station so it may connect: with a password, a certificate (profile 3) or,
+    chosen explicitly and audited, no authentication."""
+    profile = credentials_of(data.security_profile, data.password is not None, data.no_authentication)
     password_hash = None if data.password is None else hash_password(data.password)
 
     async def job(db: AsyncSession) -> ChargingStation:
@@ -84,7 +128,7 @@ async def register_station(ctx: ServiceContext, actor: str, data: StationInput) 
             password_hash=password_hash,
             location_id=data.location_id,
             registration_status=data.registration_status,
-            security_profile=data.security_profile,
+            security_profile=profile,
             created_at=ctx.now(),
         )
         db.add(station)
@@ -100,8 +144,11 @@ async def register_station(ctx: ServiceContext, actor: str, data: StationInput) 
             at=ctx.now(),
             evse_count=data.evse_count,
             with_password=data.password is not None,
-            security_profile=data.security_profile,
+            security_profile=profile,
+            authentication=authentication_of(profile, data.password is not None).value,
         )
+        if profile == NO_AUTHENTICATION_PROFILE:
+            audit_no_authentication(db, ctx, actor, data.station_id)
         return station
 
     station = await ctx.write(job)
@@ -313,7 +360,8 @@ async def update_station(
     ctx: ServiceContext, actor: str, station_id: str, changes: dict[str, Any]
 ) -> ChargingStation:
     """Change what the operator sets on a station. `password` rotates the Basic-auth secret
-    (None removes it); the security profile must fit the credentials the station ends with."""
+    (None removes it); the security profile must fit the credentials the station ends with,
+    and it must end with some, unless `authentication` is "none" (the explicit choice)."""
     new_hash: str | None = None
     if changes.get("password") is not None:
         new_hash = await asyncio.to_thread(hash_password, changes["password"])  # scrypt: off the loop
@@ -326,10 +374,12 @@ async def update_station(
         if "password" in changes:
             has_password = changes["password"] is not None
         profile = changes.get("security_profile", station.security_profile)
-        problem = security_profile_problem(profile, has_password)
-        if problem is not None:
-            raise InvalidSecurityProfile(problem)
+        was_none = authentication_of(station.security_profile, station.password_hash is not None)
         plain = {k: v for k, v in changes.items() if k in STATION_FIELDS and k != "password"}
+        if {"password", "security_profile", "authentication"} & changes.keys():
+            # only a change of credentials is checked: a legacy station may still get notes
+            profile = credentials_of(profile, has_password, changes.get("authentication") == "none")
+            plain["security_profile"] = profile
         changed = apply_changes(station, plain)
         if "password" in changes:
             if changes["password"] is None and station.password_hash is not None:
@@ -348,6 +398,8 @@ async def update_station(
                 at=ctx.now(),
                 changes=changed,
             )
+            if profile == NO_AUTHENTICATION_PROFILE and was_none is not Authentication.NONE:
+                audit_no_authentication(db, ctx, actor, station_id)
         return station
 
     station = await ctx.write(job)
@@ -804,14 +856,17 @@ DEMO_LOCATIONS = (
 )  # fmt: skip
 
 
-async def seed_demo_locations(ctx: ServiceContext, station_ids: list[str]) -> int:
+async def seed_demo_locations(ctx: ServiceContext, station_ids: list[str], password: str) -> int:
     """`stekker demo` only: on an empty database, two locations with the simulated stations
-    registered at them (taking turns), so the console, the public pages and the open data show
-    them. Their EVSEs appear as the stations report them. Returns the stations placed."""
+    registered at them (taking turns, each with `password`, which the simulated stations
+    send), so the console, the public pages and the open data show them. Their EVSEs appear
+    as the stations report them. Returns the stations placed."""
     async with ctx.db() as db:
         if (await db.execute(select(Location.id).limit(1))).first() is not None:
             return 0
     places = [await create_location(ctx, "demo", dict(fields)) for fields in DEMO_LOCATIONS]
     for n, station_id in enumerate(station_ids):
-        await register_station(ctx, "demo", StationInput(station_id, location_id=places[n % len(places)].id))
+        await register_station(
+            ctx, "demo", StationInput(station_id, password=password, location_id=places[n % len(places)].id)
+        )
     return len(station_ids)

@@ -9,7 +9,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Table, Update, bindparam, insert, select, update
+from sqlalchemy import CursorResult, Table, Update, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from stekker.bus import Event
@@ -19,6 +19,7 @@ from stekker.db.writer import defer
 from stekker.domain.health import DisconnectCause
 from stekker.domain.identifiers import evse_emi3_id
 from stekker.domain.passwords import verify_password
+from stekker.domain.station_auth import NO_AUTHENTICATION_PROFILE, Authentication, authentication_of
 from stekker.domain.storage_budget import WINDOW, Spend, cut_detail, detail_size
 from stekker.services.audit import record_station_event, station_event
 from stekker.services.context import ServiceContext
@@ -74,8 +75,11 @@ async def admit(
     The profile stored with the station is a minimum, so a station can be moved up (OCPP's
     upgrade path) before it reconnects at the new profile: 1 needs the password, 2 the
     password over TLS, 3 a client certificate verified by our CA whose CN is the station id
-    (no password then). Without a stored profile a stored password must be presented; a
-    station with neither may connect without (profile 0, for trials and closed networks).
+    (no password then). Without a stored profile a stored password must be presented. Only a
+    station registered explicitly without authentication (profile 0, for trials and closed
+    networks) connects without credentials: one with none that is not marked so is refused,
+    as anyone knowing its id could take its place (`stekker.domain.station_auth`). A station
+    accepted by the unknown-stations policy is registered so, and says so in its timeline.
     The lookup rides the writer's batches (measured: cheaper in a reconnect storm than a
     pooled read each); the scrypt check happens outside it.
     """
@@ -87,25 +91,40 @@ async def admit(
         station = await db.get(ChargingStation, station_id)
         if station is None:
             if ctx.settings.unknown_stations is not UnknownStationPolicy.ACCEPT:
-                station_event(db, station_id, "connection_refused", now, reason="unknown station")
+                _refused(ctx, db, station_id, now, reason="unknown station")
                 return Verdict(Admission.UNKNOWN, f"unknown station {station_id}"), None
-            db.add(ChargingStation(id=station_id, created_at=now))
-            station_event(db, station_id, "registered", now, reason="unknown station accepted by policy")
+            profile = 3 if certified else NO_AUTHENTICATION_PROFILE
+            db.add(ChargingStation(id=station_id, created_at=now, security_profile=profile))
+            station_event(
+                db,
+                station_id,
+                "registered",
+                now,
+                reason="unknown station accepted by policy",
+                authentication=authentication_of(profile, False).value,
+            )
             return Verdict(Admission.ADMIT, security_profile=3 if certified else 0), None
         if station.retired_at is not None:
-            station_event(db, station_id, "connection_refused", now, reason="station is retired")
+            _refused(ctx, db, station_id, now, reason="station is retired")
             return Verdict(Admission.RETIRED, f"station {station_id} is retired"), None
         refusal = _below_profile(station_id, station.security_profile, transport)
         if refusal is not None:
-            station_event(
-                db, station_id, "connection_refused", now, reason=refusal.reason, transport=transport.scheme
-            )
+            _refused(ctx, db, station_id, now, reason=refusal.reason, transport=transport.scheme)
             return refusal, None
         if certified:  # a verified certificate naming this station outranks any password
             return Verdict(Admission.ADMIT, security_profile=3), None
         if station.password_hash is None and (station.security_profile or 0) > 0:
             reason = f"station {station_id} has security profile {station.security_profile} but no password"
-            station_event(db, station_id, "connection_refused", now, reason=reason)
+            _refused(ctx, db, station_id, now, reason=reason)
+            return Verdict(Admission.BAD_CREDENTIALS, reason), None
+        if authentication_of(station.security_profile, station.password_hash is not None) is (
+            Authentication.MISSING
+        ):
+            reason = (
+                f"station {station_id} has no credentials and is not registered without authentication: "
+                "give it a password or a certificate"
+            )
+            _refused(ctx, db, station_id, now, reason=reason)
             return Verdict(Admission.BAD_CREDENTIALS, reason), None
         return Verdict(Admission.ADMIT, security_profile=0), station.password_hash
 
@@ -114,11 +133,34 @@ async def admit(
         return verdict
     if not await _password_ok(ctx, station_id, stored, password):
         reason = "bad or missing credentials"
-        await record_station_event(
-            ctx, station_id, "connection_refused", reason=reason, transport=transport.scheme
-        )
+        refusals = _sample_refusal(ctx, station_id, now)
+        if refusals is not None:
+            await record_station_event(
+                ctx,
+                station_id,
+                "connection_refused",
+                reason=reason,
+                transport=transport.scheme,
+                refusals=refusals,
+            )
         return Verdict(Admission.BAD_CREDENTIALS, reason)
     return Verdict(Admission.ADMIT, security_profile=2 if transport.tls else 1)
+
+
+def _sample_refusal(ctx: ServiceContext, station_id: str, now: datetime) -> int | None:
+    """Refused handshakes are counted, and recorded at most once a minute per station id,
+    with how many refusals the record stands for; a summary line is logged once a minute."""
+    refusals = ctx.refusals.offer(station_id, now)
+    summary = ctx.refusals.summary(now)
+    if summary is not None:
+        log.warning("refused %d station handshakes (%d station ids) in the last %.0f s", *summary)
+    return refusals
+
+
+def _refused(ctx: ServiceContext, db: AsyncSession, station_id: str, now: datetime, **detail: Any) -> None:
+    refusals = _sample_refusal(ctx, station_id, now)
+    if refusals is not None:
+        station_event(db, station_id, "connection_refused", now, refusals=refusals, **detail)
 
 
 def _below_profile(station_id: str, profile: int | None, transport: Transport) -> Verdict | None:
@@ -154,6 +196,34 @@ async def _password_ok(ctx: ServiceContext, station_id: str, stored: str, passwo
         return False
     ctx.credentials.remember(station_id, stored, password)
     return True
+
+
+async def warn_weak_admission(ctx: ServiceContext) -> int:
+    """At start, warn what lets a station in without credentials: stations registered without
+    authentication (counted), and the policy that accepts unknown stations. Returns the count."""
+    async with ctx.db() as db:
+        count = await db.scalar(
+            select(func.count())
+            .select_from(ChargingStation)
+            .where(
+                ChargingStation.retired_at.is_(None),
+                ChargingStation.security_profile == NO_AUTHENTICATION_PROFILE,
+            )
+        )
+    unauthenticated = int(count or 0)
+    if unauthenticated:
+        log.warning(
+            "%d station(s) are registered without authentication: anyone who knows such a station's id "
+            'can connect in its place (GET /api/stations shows authentication "none"; give each a '
+            "password with PATCH /api/stations/{id})",
+            unauthenticated,
+        )
+    if ctx.settings.unknown_stations is UnknownStationPolicy.ACCEPT:
+        log.warning(
+            "STEKKER_UNKNOWN_STATIONS=accept: any station that connects is registered, without "
+            "authentication; meant for demos and onboarding, set it to reject in production"
+        )
+    return unauthenticated
 
 
 async def mark_all_offline(ctx: ServiceContext) -> int:

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from stekker.domain.price_text import money
+from stekker.domain.station_auth import authentication_of
 from stekker.domain.timeutil import HOME_TIME_ZONE
 
 HOME = ZoneInfo(HOME_TIME_ZONE)
@@ -83,3 +85,9 @@ def format_duration(span: timedelta, lang: str) -> str:
     if hours:
         return f"{hours} {hour} {mins:02d} min"
     return f"{mins} min"
+
+
+def station_authentication(station: Any) -> str:
+    """What a station connects with (`stekker.domain.station_auth`): password, certificate,
+    none (registered without authentication) or missing; the console shows the last two as a risk."""
+    return authentication_of(station.security_profile, station.password_hash is not None).value

@@ -30,6 +30,7 @@ from stekker.db.models import (
     StationGroupMember,
     StatusHistory,
 )
+from stekker.domain.station_auth import authentication_of
 from stekker.web import auth, station_actions, station_map
 from stekker.web.templating import ConsoleRoute, PageNotFound, is_htmx, render
 
@@ -58,6 +59,7 @@ class StationRow:
     location: str | None
     city: str | None
     evses: list[EvseState]
+    authentication: str = "password"  # stekker.domain.station_auth: none and missing are a risk
 
     @property
     def faulted(self) -> bool:
@@ -138,6 +140,8 @@ async def station_page(
             ChargingStation.last_seen,
             Location.name,
             Location.city,
+            ChargingStation.security_profile,
+            ChargingStation.password_hash.is_not(None),
         )
         .outerjoin(Location, Location.id == ChargingStation.location_id)
         .where(and_(*where))
@@ -181,7 +185,16 @@ async def station_page(
         state = per.setdefault(number, EvseState(evse_id, number, []))
         state.statuses.append(connector_status)
     rows = [
-        StationRow(r[0], bool(r[1]), r[2], r[3], r[4], r[5], list(evses.get(r[0], {}).values()))
+        StationRow(
+            r[0],
+            bool(r[1]),
+            r[2],
+            r[3],
+            r[4],
+            r[5],
+            list(evses.get(r[0], {}).values()),
+            authentication_of(r[6], bool(r[7])).value,
+        )
         for r in found
     ]
     return StationPage(

@@ -33,6 +33,7 @@ _env.filters.update(
     energy=format.format_energy,
     number=format.format_int,
     decimal=format.format_decimal,
+    authentication=format.station_authentication,
 )
 
 # Scripts and styles come only from our own files: no inline script can run, so an escaping

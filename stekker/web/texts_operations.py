@@ -14,6 +14,22 @@ TEXTS: dict[str, tuple[str, str]] = {
         "Opdrachten kunnen nu niet worden uitgevoerd.",
         "Commands cannot be carried out now.",
     ),
+    # how a station authenticates (stekker.domain.station_auth); none and missing are a risk
+    "st_authentication": ("Authenticatie", "Authentication"),
+    "st_auth_password": ("Wachtwoord", "Password"),
+    "st_auth_certificate": ("Certificaat", "Certificate"),
+    "st_auth_none": ("Geen authenticatie", "No authentication"),
+    "st_auth_missing": ("Geen inloggegevens", "No credentials"),
+    "st_auth_none_note": (
+        "Deze laadpaal is bewust zonder authenticatie geregistreerd: wie zijn id kent, kan zich als "
+        "deze laadpaal aanmelden. Geef hem een wachtwoord of certificaat.",
+        "This station was registered without authentication on purpose: anyone who knows its id can "
+        "connect as this station. Give it a password or a certificate.",
+    ),
+    "st_auth_missing_note": (
+        "Deze laadpaal heeft geen wachtwoord of certificaat en wordt geweigerd bij het verbinden.",
+        "This station has no password or certificate and is refused when it connects.",
+    ),
     "cancel": ("Annuleren", "Cancel"),
     "updated": ("Bijgewerkt", "Updated"),
     # remote functions
