@@ -87,6 +87,18 @@ class Settings(BaseSettings):
     ocpi_partner_timeout: float = Field(
         default=10.0, gt=0, le=120, description="Seconds we wait for a roaming partner's OCPI server."
     )
+    ocpi_allow_private_urls: bool = Field(
+        default=False,
+        description="Let roaming partners' URLs (versions, endpoints, response_url) point at loopback, "
+        "private, link-local and other non-public addresses; off, such a URL is refused before we connect.",
+    )
+    ocpi_registration_attempts: int = Field(
+        default=5,
+        ge=1,
+        le=1000,
+        description="Credentials POSTs/PUTs per partner token per minute (each makes us fetch the "
+        "partner's URLs); more are answered HTTP 429.",
+    )
     ocpi_authorize_timeout: float = Field(
         default=3.0,
         gt=0,

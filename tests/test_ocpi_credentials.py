@@ -100,7 +100,9 @@ async def ocpi(api: httpx.AsyncClient, method: str, path: str, token: str, **kwa
 
 
 async def test_an_emsp_registers_updates_and_unregisters(server: Stekker, api: httpx.AsyncClient) -> None:
-    invited = await api.post("/api/ocpi/partners", json={"name": "ABC Mobility"})  # the operator
+    invited = await api.post(  # the operator
+        "/api/ocpi/partners", json={"name": "ABC Mobility", "parties": ["NL/ABC"]}
+    )
     assert invited.status_code == 201, invited.text
     token_a = invited.json()["registration_token"]
     assert invited.json()["versions_url"].endswith("/ocpi/versions")
@@ -172,13 +174,16 @@ async def test_an_emsp_registers_updates_and_unregisters(server: Stekker, api: h
 async def test_an_unreachable_emsp_gets_3001_and_stays_pending(
     server: Stekker, api: httpx.AsyncClient
 ) -> None:
-    _, token_a = await ocpi_partners.issue_registration(server.ctx, actor="test", name="Offline eMSP")
+    _, token_a = await ocpi_partners.issue_registration(
+        server.ctx, actor="test", name="Offline eMSP", parties=["NL/ABC"]
+    )
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         closed = f"http://127.0.0.1:{sock.getsockname()[1]}/versions"  # nobody listens
     response = await ocpi(api, "POST", "/ocpi/2.2.1/credentials", token_a, json=credentials("B", closed))
     assert response.status_code == 400
-    assert response.json()["status_code"] == 3001 and "could not reach" in response.json()["status_message"]
+    assert response.json()["status_code"] == 3001
+    assert response.json()["status_message"] == ocpi_partners.CANNOT_FETCH
     assert (
         await ocpi(api, "GET", "/ocpi/versions", token_a)
     ).status_code == 200  # still pending, A still works
@@ -241,7 +246,9 @@ async def test_bad_authorization_is_401_in_an_envelope(api: httpx.AsyncClient, h
     ],
 )
 async def test_malformed_credentials_are_2001(server: Stekker, api: httpx.AsyncClient, body: Any) -> None:
-    _, token_a = await ocpi_partners.issue_registration(server.ctx, actor="test", name="Sloppy")
+    _, token_a = await ocpi_partners.issue_registration(
+        server.ctx, actor="test", name="Sloppy", parties=["NL/ABC"]
+    )
     response = await ocpi(api, "POST", "/ocpi/2.2.1/credentials", token_a, json=body)
     assert response.status_code == 400, response.text
     assert response.json()["status_code"] == 2001
@@ -257,7 +264,7 @@ async def test_operator_side_of_partners(server: Stekker, api: httpx.AsyncClient
         {"name": "x" * 101},
     ):
         assert (await api.post("/api/ocpi/partners", json=body)).status_code == 422, body
-    result = await cli("ocpi", "invite", "Hub Co", "--role", "HUB")
+    result = await cli("ocpi", "invite", "Hub Co", "--role", "HUB", "--party", "NL/HUB")
     assert result.exit_code == 0, result.output
     assert "registration token:" in result.output and "/ocpi/versions" in result.output
     listed = (await api.get("/api/ocpi/partners")).json()
@@ -329,8 +336,9 @@ async def test_we_register_with_an_emsp_from_its_token_a(
     emsp = RegisteringEmsp("their-A", "their-C")
     async with serving(emsp) as their_versions:  # type: ignore[arg-type]
         result = await cli(
-            "ocpi", "register", "ABC Mobility", "--versions-url", their_versions, "--token", "their-A"
-        )
+            "ocpi", "register", "ABC Mobility", "--versions-url", their_versions, "--token", "their-A",
+            "--party", "NL/ABC",
+        )  # fmt: skip
         assert result.exit_code == 0, result.output
         assert "registered with ABC Mobility (NL-ABC EMSP)" in result.output
         assert emsp.our_versions_status == 200  # our token worked while it handled our POST
@@ -351,7 +359,12 @@ async def test_we_register_with_an_emsp_from_its_token_a(
         # a partner that refuses: 409 with the reason, and no usable partner left behind
         wrong = await api.post(
             "/api/ocpi/partners/register",
-            json={"name": "Wrong", "versions_url": their_versions, "token": "not-their-A"},
+            json={
+                "name": "Wrong",
+                "versions_url": their_versions,
+                "token": "not-their-A",
+                "parties": ["NL/WRO"],
+            },
         )
         assert wrong.status_code == 409 and "HTTP 401" in wrong.json()["detail"]
     for body in (

@@ -171,7 +171,7 @@ async def test_an_independent_emsp_accepts_every_push_of_a_roaming_session(
     # we register with the peer: its credentials module reads our versions with our token B
     partner = await ocpi_partners.register_with(
         server.ctx, actor="test", name="extrawest-ocpi", versions_url=peer.versions_url, token_a=TOKEN_A,
-        our_versions_url=f"http://127.0.0.1:{server.http_port}/ocpi/versions",
+        our_versions_url=f"http://127.0.0.1:{server.http_port}/ocpi/versions", parties=["NL/EXT"],
     )  # fmt: skip
     assert partner["status"] == "registered", partner
     assert partner["endpoints"]["sessions:RECEIVER"].endswith("/ocpi/emsp/2.2.1/sessions/")

@@ -418,7 +418,7 @@ async def test_every_kind_of_partner_reads_and_strangers_do_not(
     )  # sent unencoded: still its secret
     assert raw.status_code == 200
 
-    _, pending_token = await issue_registration(server.ctx, actor="test", name="not yet")
+    _, pending_token = await issue_registration(server.ctx, actor="test", name="not yet", parties=["NL/NOT"])
     for headers in ({}, auth("no such token"), {"Authorization": "Bearer x"}, auth(pending_token),
                     {"Authorization": "Token " + "A" * 5000}):  # fmt: skip
         for url in (BASE, f"{BASE}/{location}", f"{BASE}/{location}/NL*STK*X/1"):

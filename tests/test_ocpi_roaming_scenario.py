@@ -110,9 +110,8 @@ async def test_an_emsp_driver_charges_from_the_app_end_to_end(
     emsp = Emsp()
     async with serving(emsp):  # type: ignore[arg-type]
         # 1. the operator invites the eMSP; the eMSP registers with the token it got
-        token_a = (await api.post("/api/ocpi/partners", json={"name": "ABC Mobility"})).json()[
-            "registration_token"
-        ]
+        invite = {"name": "ABC Mobility", "parties": ["NL/ABC"]}
+        token_a = (await api.post("/api/ocpi/partners", json=invite)).json()["registration_token"]
         credentials = {
             "token": emsp.token_b,
             "url": f"{emsp.base}/versions",

@@ -36,6 +36,8 @@ class OcpiPartner(Base):
     (a per-partner setting, because some do). `endpoints` are the partner's module URLs from
     its version details, keyed "module:ROLE" (e.g. "tokens:SENDER"). `roles` are its
     credentials roles as it sent them; `country_code`, `party_id` and `role` its main one.
+    `granted_parties` ("NL/ABC", ...) are the parties the operator lets it act for: its roles
+    never name another (a partner's own word does not make a party its drivers' owner).
     """
 
     __tablename__ = "ocpi_partners"
@@ -48,6 +50,7 @@ class OcpiPartner(Base):
     country_code: Mapped[str | None] = mapped_column(String(2))
     party_id: Mapped[str | None] = mapped_column(String(3))
     roles: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    granted_parties: Mapped[list[str]] = mapped_column(JSON, default=list)
     incoming_token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
     outgoing_token: Mapped[str | None] = mapped_column(Text)
     raw_token: Mapped[bool] = mapped_column(Boolean, default=False)

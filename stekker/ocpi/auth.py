@@ -19,14 +19,15 @@ from stekker.api.deps import get_ctx
 from stekker.db.models_ocpi import OcpiPartner, PartnerStatus
 from stekker.ocpi.envelope import CLIENT_ERROR, OcpiError
 from stekker.services.context import ServiceContext
-from stekker.services.ocpi_partners import token_hash
+from stekker.services.ocpi_partners import granted, role_party, token_hash
 
 _MAX_HEADER = 1024
 
 
 @dataclass(frozen=True, slots=True)
 class PartnerAuth:
-    """The partner behind a request: its main role and every (country, party, role) it registered."""
+    """The partner behind a request: its main role and every (country, party, role) it
+    registered, limited to the parties the operator granted it."""
 
     id: int
     name: str
@@ -90,21 +91,20 @@ async def _partner(request: Request, ctx: ServiceContext, statuses: tuple[Partne
             continue
         if row.status not in statuses:
             raise _unauthorized(f"this token belongs to a partner that is {row.status}")
+        # the stored roles stay within the grant; checked here too, so no path can widen it
+        grant = granted(row)
+        main = ((row.country_code or "").upper(), (row.party_id or "").upper())
         return PartnerAuth(
             id=row.id,
             name=row.name,
             status=row.status,
             role=row.role,
-            country_code=row.country_code,
-            party_id=row.party_id,
+            country_code=row.country_code if main in grant else None,
+            party_id=row.party_id if main in grant else None,
             roles=tuple(
-                (
-                    str(r.get("country_code", "")).upper(),
-                    str(r.get("party_id", "")).upper(),
-                    str(r.get("role", "")),
-                )
+                (*role_party(r), str(r.get("role", "")))
                 for r in row.roles or ()
-                if isinstance(r, dict)
+                if isinstance(r, dict) and role_party(r) in grant
             ),
         )
     raise _unauthorized("unknown token")

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from enum import StrEnum
 from typing import Annotated, Any
-from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictStr, model_validator
 
+from stekker.domain.partner_urls import url_problem
 from stekker.ocpi.token_objects import CiString36, OcpiDateTime, OcpiToken
 from stekker.services.roaming_commands import CommandOutcome, Outcome
 
@@ -67,10 +67,11 @@ _MAX_TEXT = 512  # OCPI DisplayText.text: string(512)
 
 
 def _http_url(value: str) -> str:
-    # where we POST the result later: an absolute http(s) URL with a host, nothing else
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname or not value.isprintable() or " " in value:
-        raise ValueError("must be an absolute http(s) URL")
+    # where we POST the result later: the rule of every partner URL (the guard checks the
+    # address when the result is sent)
+    problem = url_problem(value)
+    if problem is not None:
+        raise ValueError(f"must be an absolute http(s) URL: {problem}")
     return value
 
 

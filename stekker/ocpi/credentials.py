@@ -1,5 +1,12 @@
 """The OCPI credentials module: the handshake a partner starts with the registration token we
-issued, its later credential updates, and its unregistration (OCPI 2.2.1)."""
+issued, its later credential updates, and its unregistration (OCPI 2.2.1).
+
+A partner's credentials may name only the parties the operator granted it (else 2001, HTTP
+403, and nothing is fetched). A URL we cannot or will not call is 2001; a versions URL we
+could not read is 3001 with one message whatever went wrong (a partner must not learn our
+network from our errors); more than `ocpi_registration_attempts` attempts a minute per
+token is HTTP 429 (2000) with Retry-After.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +14,19 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from stekker.api.deps import get_ctx
 from stekker.db.models_ocpi import PartnerStatus
+from stekker.domain.partner_urls import url_problem
 from stekker.ocpi.auth import PartnerAuth, any_partner, candidates, registered_partner
-from stekker.ocpi.envelope import INVALID_PARAMETERS, UNABLE_TO_USE_CLIENT_API, OcpiError, ocpi_response
+from stekker.ocpi.envelope import (
+    CLIENT_ERROR,
+    INVALID_PARAMETERS,
+    UNABLE_TO_USE_CLIENT_API,
+    OcpiError,
+    ocpi_response,
+)
 from stekker.ocpi.identity import base_url
 from stekker.services import ocpi_partners
 from stekker.services.context import ServiceContext
@@ -44,6 +58,14 @@ class Credentials(BaseModel):
     url: str = Field(min_length=8, max_length=255, pattern=r"^https?://")
     roles: list[CredentialsRole] = Field(min_length=1, max_length=100)
 
+    @field_validator("url")
+    @classmethod
+    def _usable_url(cls, value: str) -> str:
+        problem = url_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
+
 
 def ours(request: Request, ctx: ServiceContext, token: str) -> dict[str, object]:
     return ocpi_partners.our_credentials(ctx, token, f"{base_url(request, ctx.settings)}/ocpi/versions")
@@ -73,6 +95,16 @@ async def _accept(
     )
     try:
         token = await ocpi_partners.accept_credentials(ctx, partner.id, theirs)
+    except ocpi_partners.TooManyAttempts as exc:
+        return ocpi_response(
+            None,
+            status_code=CLIENT_ERROR,
+            message=str(exc),
+            http_status=429,
+            headers={"Retry-After": str(exc.retry_after)},
+        )
+    except ocpi_partners.PartyNotGranted as exc:
+        raise OcpiError(INVALID_PARAMETERS, str(exc), http_status=403) from None
     except ocpi_partners.PartnerUnreachable as exc:
         raise OcpiError(UNABLE_TO_USE_CLIENT_API, str(exc)) from None
     except ServiceError as exc:

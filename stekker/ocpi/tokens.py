@@ -2,12 +2,14 @@
 tokens to `{tokens}/{country_code}/{party_id}/{token_uid}[?type=...]` with PUT and PATCH, and
 read back what we hold with GET.
 
-Tokens are client-owned objects: a partner reaches only the parties it registered (a hub may
-hold many). For another party we answer HTTP 404 with OCPI status 2001, as the spec allows
-("respond with an HTTP 404 status code, this way blocking client access to objects that do not
-belong to them"), whether or not such a token exists. A body whose party or uid differs from
-the URL is 2001 (spec: transport and format, errors). `?type` defaults to RFID for GET and
-PATCH; on PUT an omitted type means the body's type, a given one must equal it.
+Tokens are client-owned objects: a partner reaches only the parties the operator granted it
+(a hub may hold many), and only the tokens it created itself. For another party we answer
+HTTP 404 with OCPI status 2001, as the spec allows ("respond with an HTTP 404 status code, this
+way blocking client access to objects that do not belong to them"), whether or not such a
+token exists; another partner's token of a granted party is unknown (2004) to GET and PATCH,
+and 2001 with HTTP 404 to PUT. A body whose party or uid differs from the URL is 2001 (spec:
+transport and format, errors). `?type` defaults to RFID for GET and PATCH; on PUT an omitted
+type means the body's type, a given one must equal it.
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ def _owned_key(
     if not partner.owns(country_code, party_id):
         raise OcpiError(
             INVALID_PARAMETERS,
-            f"party {country_code.upper()}/{party_id.upper()} is not one of your registered roles",
+            f"party {country_code.upper()}/{party_id.upper()} is not one of the parties granted to you",
             http_status=FOREIGN_PARTY_HTTP_STATUS,
         )
     return TokenKey(country_code.upper(), party_id.upper(), uid, (token_type or TokenType.RFID).value)
@@ -82,7 +84,7 @@ async def get_token(
 ) -> JSONResponse:
     key = _owned_key(partner, country_code, party_id, token_uid, token_type)
     try:
-        token = await roaming_tokens.get_partner_token(ctx, key)
+        token = await roaming_tokens.get_partner_token(ctx, partner.id, key)
     except UnknownPartnerToken as exc:
         raise OcpiError(UNKNOWN_TOKEN, str(exc), http_status=404) from None
     return ocpi_response(to_wire(token))

@@ -27,6 +27,7 @@ from stekker.services.audit import audit
 from stekker.services.context import ServiceContext
 from stekker.services.errors import Conflict, Missing
 from stekker.services.ocpi_partners import partner_headers
+from stekker.services.partner_http import partner_client
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +147,8 @@ class OutboxWorker:
     async def start(self) -> None:
         if self._task is None:
             if self._client is None:
-                self._client = httpx.AsyncClient(timeout=self.ctx.settings.ocpi_partner_timeout)
+                # the partner chose these URLs (endpoints, response_url): guarded like all
+                self._client = partner_client(self.ctx.settings)
             self._task = asyncio.create_task(self._run(), name="ocpi-outbox")
 
     async def stop(self) -> None:
@@ -224,7 +226,7 @@ class OutboxWorker:
         headers = partner_headers(self.ctx.settings.party, partner)
         try:
             response = await self._client.request(item.method, item.url, json=item.body, headers=headers)
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
             return False, f"{exc.__class__.__name__}: {exc}"[:MAX_ERROR]
         return _delivered(response)
 

@@ -28,9 +28,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import ssl
 from dataclasses import dataclass, replace
-from functools import lru_cache
 from typing import Any
 from urllib.parse import quote
 
@@ -44,6 +42,7 @@ from stekker.db.models_ocpi import OcpiPartner, PartnerStatus
 from stekker.domain.authorization import AuthStatus, EmspAnswer, asks_emsp
 from stekker.ocpi.location_objects import evse_uid
 from stekker.services.ocpi_partners import partner_headers
+from stekker.services.partner_http import partner_client
 
 #: OCPI Allowed → what the station is told.
 ALLOWED_STATUS: dict[str, AuthStatus] = {
@@ -199,12 +198,6 @@ async def question_for(
     )
 
 
-@lru_cache(maxsize=1)
-def _tls() -> ssl.SSLContext:
-    """One TLS context for all calls (building one costs more than a quick eMSP's answer)."""
-    return httpx.create_ssl_context()
-
-
 async def ask(settings: Settings, question: Question) -> RealTimeAnswer:
     """Ask the eMSP; at most `ocpi_authorize_timeout` seconds from first byte to last (httpx's
     own timeouts are per phase, so a trickling answer is cut here)."""
@@ -214,7 +207,7 @@ async def ask(settings: Settings, question: Question) -> RealTimeAnswer:
     try:
         async with asyncio.timeout(limit):
             async with (
-                httpx.AsyncClient(timeout=limit, verify=_tls()) as client,
+                partner_client(settings, timeout=limit) as client,
                 client.stream(
                     "POST",
                     question.url,

@@ -81,6 +81,14 @@ class Requester:
     def owns(self, country_code: str, party_id: str) -> bool:
         return (country_code.upper(), party_id.upper()) in self.parties
 
+    def drives_with(self, token: Token) -> bool:
+        """Whether a driver of this token is the partner's: a partner's token belongs to the
+        partner that pushed it (another partner granted the same party has no say over it),
+        a token of no partner to the parties it names."""
+        if token.ocpi_partner_id is not None:
+            return token.ocpi_partner_id == self.partner_id
+        return self.owns(token.country_code, token.party_id)
+
     def reservation_actor(self, reference: str) -> str:
         """Who made a reservation, as the reservation records it: the partner and its own
         reservation id, so a later cancel or replacement finds it (and no other partner can)."""
@@ -195,7 +203,7 @@ async def stoppable_session(ctx: ServiceContext, requester: Requester, reference
         if session is None:
             raise UnknownSession(f"no session {reference!r}")
         token = await _session_token(db, session)
-        if token is None or not requester.owns(token.country_code, token.party_id):
+        if token is None or not requester.drives_with(token):
             raise CommandRefused(f"session {reference} is not one of your drivers'")
         if session.status != SessionStatus.ACTIVE:
             raise CommandRefused(f"session {reference} is not running (it is {session.status})")
@@ -231,7 +239,7 @@ async def check_unlock(ctx: ServiceContext, requester: Requester, station_id: st
         ).scalars()
         for session in running:
             token = await _session_token(db, session)
-            if token is None or not requester.owns(token.country_code, token.party_id):
+            if token is None or not requester.drives_with(token):
                 raise CommandRefused("another driver is charging at this connector")
 
 

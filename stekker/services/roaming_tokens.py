@@ -6,6 +6,10 @@ and invalidates them (it never deletes). We keep them in the same token store as
 marked with the partner, so central authorization and the stations' local authorization
 lists treat them like ours, within the partner's whitelist rule (see `Whitelist`).
 
+A token belongs to the partner that created it, for good: reads and changes are keyed by
+that partner, so another partner (even one granted the same party) finds no such token and
+cannot take it over, by PUT or by PATCH.
+
 Pushes can arrive out of order (a partner's retry queue, a hub): a push older than what we
 hold (by the partner's `last_updated`) is acknowledged but not applied, so a late retry can
 never bring back a state the partner has since left.
@@ -79,6 +83,10 @@ class UnknownPartnerToken(Missing):
 
 class NotAPartnerToken(Conflict):
     """The party, uid and type name a token of our own, which no partner may change."""
+
+
+class OtherPartnersToken(NotAPartnerToken):
+    """The party and uid name a token another partner created; only that partner changes it."""
 
 
 # The service fields a push sets, besides the key, the status and the partner's time.
@@ -186,13 +194,16 @@ async def put_partner_token(
             raise NotAPartnerToken(
                 f"{data.country_code}/{data.party_id}/{data.uid} is a token of the CPO itself"
             )
+        if token is not None and token.ocpi_partner_id != partner_id:
+            raise OtherPartnersToken(
+                f"{data.country_code}/{data.party_id}/{data.uid} is another partner's token"
+            )
         if token is not None and _older(data.last_updated, token):
             return PushOutcome(_view(token), False, _stale_note(token)), None
         created = token is None
         if token is None:
             token = Token(uid=data.uid, country_code=data.country_code, party_id=data.party_id)
             db.add(token)
-        # a hub and the eMSP itself may both push the same party's tokens: the last one holds it
         changed = apply_changes(token, {**values, "ocpi_partner_id": partner_id})
         token.ocpi_last_updated = data.last_updated
         if created:
@@ -230,14 +241,14 @@ async def patch_partner_token(
 
     async def job(db: AsyncSession) -> tuple[PushOutcome, int | None]:
         token = await _stored(db, key.country_code, key.party_id, key.uid)
-        if token is None or token.ocpi_partner_id is None or token.type != key.type:
+        if token is None or token.ocpi_partner_id != partner_id or token.type != key.type:
             raise UnknownPartnerToken(
                 f"no token {key.country_code}/{key.party_id}/{key.uid} of type {key.type}"
             )
         if _older(last_updated, token):
             return PushOutcome(_view(token), False, _stale_note(token)), None
         _check({name: changes.get(name, getattr(token, name)) for name in _DATA_FIELDS})
-        changed = apply_changes(token, {**changes, "ocpi_partner_id": partner_id})
+        changed = apply_changes(token, changes)  # never its owner: see the module docstring
         token.ocpi_last_updated = last_updated
         if changed:
             await _record(db, ctx, token, actor=actor, action="token.updated", changed=changed)
@@ -249,11 +260,12 @@ async def patch_partner_token(
     return outcome
 
 
-async def get_partner_token(ctx: ServiceContext, key: TokenKey) -> PartnerToken:
-    """A partner's token as we hold it. Missing (or one of our own): `UnknownPartnerToken`."""
+async def get_partner_token(ctx: ServiceContext, partner_id: int, key: TokenKey) -> PartnerToken:
+    """A partner's token as we hold it. Missing (or one of our own, or another partner's):
+    `UnknownPartnerToken`."""
     async with ctx.db() as db:
         token = await _stored(db, key.country_code, key.party_id, key.uid)
-        if token is None or token.ocpi_partner_id is None or token.type != key.type:
+        if token is None or token.ocpi_partner_id != partner_id or token.type != key.type:
             raise UnknownPartnerToken(
                 f"no token {key.country_code}/{key.party_id}/{key.uid} of type {key.type}"
             )
