@@ -32,8 +32,12 @@ class User(Base):
 
     `username` is the login name, stored in lower case and never renamed (the audit log refers
     to it as `user:<username>`); users are disabled, not deleted, so that history stays
-    readable. The password is a salted scrypt hash (`stekker.domain.passwords`). After
-    `login_max_failures` wrong passwords in a row the account is locked until `locked_until`.
+    readable. The password is a salted scrypt hash (`stekker.domain.passwords`).
+
+    `failed_logins` and `locked_until` are no longer used: a lock stored on the user let
+    anyone lock the user out. Wrong passwords now slow only the client address they come
+    from (`stekker.domain.login_throttle`); the columns stay so that no migration rewrites
+    the table.
     """
 
     __tablename__ = "users"
