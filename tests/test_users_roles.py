@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -375,6 +376,21 @@ async def test_the_wait_doubles_per_failure_and_a_success_clears_it(
         assert ghost.status_code == 401 and ghost.json()["detail"] == "wrong user name or password"
     ghost = await api.post("/api/auth/token", json={"username": "ghost", "password": "guess-guess"})
     assert ghost.status_code == 429 and ghost.headers["Retry-After"] == "1"
+
+
+async def test_failed_logins_are_logged_without_a_name_that_may_be_a_password(
+    api: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    await make_admin(api, "admin")
+    caplog.set_level(logging.INFO, logger="stekker.services.users")
+    # the password typed into the name field, then the right name with a wrong password
+    typo = await api.post("/api/auth/token", json={"username": "hunter2secret", "password": "x"})
+    wrong = await api.post("/api/auth/token", json={"username": "admin", "password": "not-the-one"})
+    assert typo.status_code == wrong.status_code == 401
+    assert typo.json() == wrong.json()  # the answer does not say which names exist
+    assert "hunter2secret" not in caplog.text and "not-the-one" not in caplog.text
+    assert "failed login for an unknown user name from 127.0.0.1" in caplog.text
+    assert "failed login for user admin from 127.0.0.1" in caplog.text
 
 
 @pytest.mark.parametrize("settings_overrides", [{"login_address_free_failures": 5}])
