@@ -165,6 +165,16 @@ class Settings(BaseSettings):
     ocpp_flood_seconds: float = Field(
         default=30.0, gt=0, description="A station whose backlog stays full this long is disconnected (1008)."
     )
+    ocpp_auth_free_failures: int = Field(
+        default=5,
+        ge=1,
+        description="Wrong station passwords from one address for one station id before each next "
+        "attempt must wait 1, 2, 4, ... s (refused with 429 and Retry-After, the password unchecked).",
+    )
+    ocpp_auth_address_free_failures: int = Field(
+        default=20, ge=1, description="The same, from one address over all station ids."
+    )
+    ocpp_auth_max_delay: float = Field(default=300.0, gt=0, description="The longest such wait, seconds.")
     ocpp_station_storage_per_hour: int = Field(
         default=10_000_000,
         ge=0,

@@ -12,20 +12,24 @@ import contextlib
 import json
 import logging
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import orjson
 import pytest
 from sqlalchemy import func, select
-from websockets.exceptions import ConnectionClosed
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from stekker.app import Stekker
 from stekker.db.models import OcppMessage, StationEvent
+from stekker.domain.passwords import verify_password
 from stekker.domain.storage_budget import cut_detail
 from stekker.domain.token_bucket import TokenBucket
 from stekker.ocpp.connection import DATABASE_OUTAGE
-from tests.peers import raw_station
+from stekker.services import stations as stations_service
+from tests.peers import auth_header, raw_station
 from tests.test_gateway_hostile import database_unreachable
 
 RATE, BURST = 20.0, 10
@@ -278,7 +282,9 @@ class TestMessageLogOutage:
         assert sum("message log: the database is back" in t for t in texts) == 1, texts
         assert sum("gateway: the database is unavailable" in t for t in texts) == 1, texts
         assert sum("gateway: the database is back" in t for t in texts) == 1, texts
-        assert not any(r.exc_info for r in caplog.records), "no traceback per message"
+        gateway = ("stekker.ocpp", "stekker.services.message_log", "stekker.services.stations")
+        tracebacks = [r.getMessage() for r in caplog.records if r.exc_info and r.name.startswith(gateway)]
+        assert tracebacks == [], "no traceback per message"
         async with server.ctx.db() as db:
             gaps = list(
                 (
@@ -291,3 +297,76 @@ class TestMessageLogOutage:
             )
         assert [g.detail["frames"] for g in gaps] == [shed]
         assert gaps[0].detail["first"] <= gaps[0].detail["last"]
+
+
+# ---- handshakes: refusals sampled, password guessing slowed, slowloris dropped --------------
+
+
+async def status_of(url: str, password: str | None = None, **kw: Any) -> int:
+    headers = auth_header(url.rsplit("/", 1)[1], password) if password is not None else {}
+    try:
+        async with connect(url, subprotocols=["ocpp1.6"], additional_headers=headers, **kw):  # type: ignore[list-item]
+            return 101
+    except InvalidStatus as exc:
+        return exc.response.status_code
+
+
+class TestHandshakes:
+    @pytest.fixture
+    def settings_overrides(self) -> dict[str, Any]:
+        return {"unknown_stations": "reject", "ocpp_handshake_timeout": 0.3, "ocpp_auth_free_failures": 5}
+
+    async def test_refused_handshakes_are_sampled_with_their_count(
+        self, ocpp_url: str, server: Stekker
+    ) -> None:
+        now = [datetime(2026, 12, 7, 12, 0, tzinfo=UTC)]
+        server.ctx.clock = lambda: now[0]
+        for _ in range(200):
+            assert await status_of(f"{ocpp_url}/NOPE") == 404
+        now[0] += timedelta(seconds=61)
+        assert await status_of(f"{ocpp_url}/NOPE") == 404
+        async with server.ctx.db() as db:
+            rows = list(
+                (
+                    await db.execute(
+                        select(StationEvent)
+                        .where(StationEvent.station_id == "NOPE", StationEvent.kind == "connection_refused")
+                        .order_by(StationEvent.id)
+                    )
+                ).scalars()
+            )
+        # one row a minute, the second standing for itself and the 199 not written
+        assert [r.detail["refusals"] for r in rows] == [1, 200]
+
+    async def test_password_guessing_is_throttled_but_not_the_real_station(
+        self, ocpp_url: str, api: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        password = "0123456789abcdef"
+        created = await api.post("/api/stations", json={"id": "GUESS", "password": password})
+        assert created.status_code == 201, created.text
+        checks: list[str] = []
+
+        def counting(candidate: str, stored: str) -> bool:
+            checks.append(candidate)
+            return verify_password(candidate, stored)
+
+        monkeypatch.setattr(stations_service, "verify_password", counting)
+        url = f"{ocpp_url}/GUESS"
+        for n in range(5):
+            assert await status_of(url, f"guess-{n}-xxxxxxxx") == 401
+        assert len(checks) == 5
+        assert await status_of(url, "guess-6-xxxxxxxx") == 429  # refused without a check
+        assert await status_of(url, password) == 429  # from this address, even the right one waits
+        assert len(checks) == 5
+        # the real station, at its own address, connects
+        assert await status_of(url, password, local_addr=("127.0.0.2", 0)) == 101
+        assert checks[-1] == password
+
+    async def test_a_half_sent_upgrade_request_is_dropped(self, server: Stekker) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.ocpp_port)
+        writer.write(b"GET /ocpp/SLOW HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n")
+        await writer.drain()
+        # then nothing: the server must close the connection (timeout 0.3 s; the default 10 s would fail)
+        rest = await asyncio.wait_for(reader.read(), 3)
+        assert b"101" not in rest
+        writer.close()

@@ -10,6 +10,7 @@ import logging
 import ssl
 import weakref
 from collections.abc import Callable, Mapping
+from datetime import timedelta
 from typing import Any
 from urllib.parse import unquote
 
@@ -19,6 +20,7 @@ from websockets.http11 import Request, Response
 
 from stekker.bus import Event
 from stekker.domain.health import DisconnectCause, disconnect_cause
+from stekker.domain.login_throttle import LoginThrottle
 from stekker.ocpp.connection import DATABASE_OUTAGE, Handler, StationConnection
 from stekker.ocpp.heartbeats import HeartbeatWatch
 from stekker.ocpp.outbound import Outbound, OutboundSeries
@@ -71,6 +73,11 @@ def basic_auth(headers: Headers) -> tuple[str, str] | None:
     return user, password
 
 
+def _address(connection: ServerConnection) -> str:
+    remote = connection.remote_address
+    return str(remote[0]) if remote else "?"
+
+
 def _refuse(status: http.HTTPStatus, text: str, headers: dict[str, str] | None = None) -> Response:
     h = Headers({"Content-Type": "text/plain; charset=utf-8", "Connection": "close", **(headers or {})})
     body = (text + "\n").encode()
@@ -105,6 +112,13 @@ class Gateway:
         self.heartbeats = HeartbeatWatch(ctx, self.connections)
         self._watch: asyncio.Task[None] | None = None
         self._stopping = False
+        s = ctx.settings
+        self.guesses = LoginThrottle(
+            free_failures=s.ocpp_auth_free_failures,
+            address_free_failures=s.ocpp_auth_address_free_failures,
+            max_delay=timedelta(seconds=s.ocpp_auth_max_delay),
+        )
+        self.guesses_refused = 0  # handshakes refused (429) without checking the password
 
     # ---- CommandPort ---------------------------------------------------------------------
 
@@ -219,6 +233,18 @@ class Gateway:
                     {"WWW-Authenticate": 'Basic realm="ocpp"'},
                 )
             password = credentials[1]
+        address = _address(connection)
+        if password is not None:
+            # Password guessing is slowed per (station id, address) and per address, never per
+            # station id alone, so a stranger cannot keep the real station out.
+            wait = self.guesses.admit(station_id, address, self.ctx.now())
+            if wait is not None:
+                self.guesses_refused += 1
+                return _refuse(
+                    http.HTTPStatus.TOO_MANY_REQUESTS,
+                    f"too many wrong passwords for {station_id} from {address}; retry in {wait} s",
+                    {"Retry-After": str(wait)},
+                )
         try:
             verdict = await stations.admit(self.ctx, station_id, password, transport_of(connection))
         except Exception as exc:
@@ -228,6 +254,8 @@ class Gateway:
                 log.exception("%s: admission check failed", station_id)
             return _refuse(http.HTTPStatus.SERVICE_UNAVAILABLE, "central system temporarily unavailable")
         admission = verdict.admission
+        if password is not None and admission is not Admission.BAD_CREDENTIALS:
+            self.guesses.succeeded(station_id, address)  # only a wrong password counts
         if admission is Admission.ADMIT:
             self._verdicts[connection] = verdict
             return None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -14,6 +14,7 @@ from stekker.bus import EventBus
 from stekker.config import Settings
 from stekker.db.base import utcnow
 from stekker.db.writer import GroupCommitWriter, run_in_transaction
+from stekker.domain.sampling import Sampler
 from stekker.domain.storage_budget import StorageBudget
 from stekker.services.credentials import CredentialCache
 from stekker.services.directory import ConnectorDirectory
@@ -35,6 +36,7 @@ class ServiceContext:
     directory: ConnectorDirectory = field(default_factory=ConnectorDirectory)
     credentials: CredentialCache = field(default_factory=CredentialCache)
     storage: StorageBudget = field(default_factory=StorageBudget)  # what each station made us store
+    refusals: Sampler = field(default_factory=lambda: Sampler(timedelta(minutes=1)))  # refused handshakes
     _limiters: dict[str, asyncio.Semaphore] = field(default_factory=dict)
 
     def now(self) -> datetime:
