@@ -248,21 +248,31 @@ async def test_openapi_documents_every_error_with_one_schema(api: httpx.AsyncCli
 @pytest.mark.parametrize("settings_overrides", [{"api_token": "edge-secret-token"}], indirect=True)
 async def test_every_error_answer_has_the_schema(server: Stekker) -> None:
     base = f"http://127.0.0.1:{server.http_port}"
-    async with httpx.AsyncClient(base_url=base) as anonymous:
+    admin = {"Authorization": "Bearer edge-secret-token"}
+    async with httpx.AsyncClient(base_url=base) as client:
+        user = {"username": "reader", "password": "reader-password-1", "role": "read-only"}
+        assert (await client.post("/api/users", json=user, headers=admin)).status_code == 201
+        credentials = {"username": "reader", "password": user["password"]}
+        login = await client.post("/api/auth/token", json=credentials)
+        reader = {"Authorization": f"Bearer {login.json()['token']}"}
         answers = {
-            401: await anonymous.get("/api/stations"),
-            404: await anonymous.get("/api/no-such-route"),
-            405: await anonymous.delete("/api/tokens"),
+            401: await client.get("/api/stations"),
+            403: await client.put("/api/tokens", json={"uid": "A"}, headers=reader),
+            404: await client.get("/api/no-such-route"),
+            405: await client.delete("/api/tokens"),
+            409: await client.post("/api/users", json=user, headers=admin),
         }
     for status, response in answers.items():
         body = response.json()
         assert response.status_code == status and set(body) == {"error", "detail"}, body
         assert isinstance(body["detail"], str) and body["detail"]
     assert answers[401].headers["www-authenticate"] == "Bearer"
-    assert [answers[s].json()["error"] for s in (401, 404, 405)] == [
+    assert [answers[s].json()["error"] for s in sorted(answers)] == [
         "unauthorized",
+        "forbidden",
         "not_found",
         "method_not_allowed",
+        "conflict",
     ]
 
 
