@@ -12,7 +12,7 @@ from datetime import datetime
 import uvicorn
 
 from stekker.api.app import create_http_app
-from stekker.api.http_protocol import MAX_HEAD_BYTES, protocol_with_header_timeout
+from stekker.api.http_protocol import KEEP_ALIVE_SECONDS, MAX_HEAD_BYTES, protocol_with_header_timeout
 from stekker.bus import Event, InProcessBus
 from stekker.config import Settings
 from stekker.db.base import utcnow
@@ -99,6 +99,7 @@ class Stekker:
             lifespan="off",
             http=protocol_with_header_timeout(self.settings.http_header_timeout),  # slowloris
             h11_max_incomplete_event_size=MAX_HEAD_BYTES,
+            timeout_keep_alive=KEEP_ALIVE_SECONDS,
         )
         self._http = uvicorn.Server(config)
         self._http_task = asyncio.create_task(self._http.serve(sockets=[sock]))

@@ -19,9 +19,10 @@ from uvicorn.config import Config
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.server import ServerState
 
-__all__ = ["MAX_HEAD_BYTES", "protocol_with_header_timeout"]
+__all__ = ["KEEP_ALIVE_SECONDS", "MAX_HEAD_BYTES", "protocol_with_header_timeout"]
 
 MAX_HEAD_BYTES = 16 * 1024  # request line and headers; browsers and stations send far less
+KEEP_ALIVE_SECONDS = 5  # an idle kept-alive connection is closed after this (uvicorn's own timer)
 
 _TIMEOUT_ANSWER = (
     b"HTTP/1.1 408 Request Timeout\r\n"
