@@ -181,43 +181,54 @@ async def test_a_shutdown_is_explained(api: httpx.AsyncClient, server: Stekker) 
 # ---- missed heartbeats ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("settings_overrides", [{"heartbeat_interval": 1, "last_seen_flush_interval": 0.1}])
-async def test_missed_heartbeats_are_counted(api: httpx.AsyncClient, ocpp_url: str) -> None:
+class _Clock:
+    """The server's clock, moved by the test: heartbeat gaps of minutes without waiting minutes."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+# a 60 s interval: the watch's own loop (every 15 s) never runs within the test, which checks
+# by hand after moving the clock
+@pytest.mark.parametrize("settings_overrides", [{"heartbeat_interval": 60, "last_seen_flush_interval": 0.1}])
+async def test_missed_heartbeats_are_counted(api: httpx.AsyncClient, ocpp_url: str, server: Stekker) -> None:
+    clock = _Clock()
+    server.ctx.clock = clock
+    watch = server.gateway.heartbeats
     async with raw_station(ocpp_url, "SILENT") as silent, raw_station(ocpp_url, "TALKER") as talker:
+        await silent.ok("Heartbeat", {})
+        silent_last = clock.now
+        clock.advance(150)  # two and a half intervals
+        await talker.ok("Heartbeat", {})  # never overdue
+        await watch.check()
 
-        async def overdue() -> dict[str, Any] | None:
-            await talker.ok("Heartbeat", {})  # every ~0.05 s: never overdue
-            station = await health(api, "SILENT")
-            return station if station["heartbeat_overdue"] else None
-
-        station = await eventually(overdue, timeout=6)
-        assert station["missed_heartbeats"] >= 1 and station["online"] is True
-        overdue_since = datetime.fromisoformat(station["overdue_since"])
-        assert overdue_since == datetime.fromisoformat(station["last_seen"]) + timedelta(seconds=2)
+        station = await health(api, "SILENT")
+        assert station["heartbeat_overdue"] and station["online"] is True, station
+        assert station["missed_heartbeats"] >= 1
+        assert datetime.fromisoformat(station["overdue_since"]) == silent_last + timedelta(seconds=120)
         summary = await get(api, "/api/monitoring/connections")
         assert [s["station_id"] for s in summary["heartbeat_overdue"]] == ["SILENT"]
         assert summary["heartbeat_overdue"][0]["missed_heartbeats"] >= 1
+        assert "heartbeat_overdue" in [e["kind"] for e in await events(api, "SILENT")]
 
-        async def noticed() -> bool:
-            return "heartbeat_overdue" in [e["kind"] for e in await events(api, "SILENT")]
-
-        await eventually(noticed, timeout=3)
-        await asyncio.sleep(1.2)  # another interval or so of silence
+        clock.advance(100)  # another interval or so of silence, then the station speaks
         await silent.ok("Heartbeat", {})
-
-        async def gap() -> dict[str, Any] | None:
-            found = [e for e in await events(api, "SILENT") if e["kind"] == "heartbeat_missed"]
-            return found[0] if found else None
-
-        missed = await eventually(gap, timeout=3)
+        await watch.check()
+        [missed] = [e for e in await events(api, "SILENT") if e["kind"] == "heartbeat_missed"]
         assert missed["detail"]["missed"] >= 2 and missed["detail"]["ended_by"] == "traffic"
-        assert missed["detail"]["silent_s"] > 3
+        assert missed["detail"]["silent_s"] == 250
 
-        async def talking() -> dict[str, Any] | None:
+        async def talking() -> dict[str, Any] | None:  # once its last-seen time is written
             station = await health(api, "SILENT")
             return None if station["heartbeat_overdue"] else station
 
-        station = await eventually(talking, timeout=3)
+        station = await eventually(talking)
         assert station["missed_heartbeats"] == 0
         assert station["missed_heartbeats_24h"] == missed["detail"]["missed"]
         assert station["connections"][0]["missed_heartbeats"] == missed["detail"]["missed"]
@@ -227,12 +238,12 @@ async def test_missed_heartbeats_are_counted(api: httpx.AsyncClient, ocpp_url: s
         assert "heartbeat_overdue" not in [e["kind"] for e in await events(api, "TALKER")]
 
         # silent again, then gone: the gap up to the disconnect is counted too
-        async def overdue_again() -> bool:
-            return bool((await health(api, "SILENT"))["heartbeat_overdue"])
-
-        await eventually(overdue_again, timeout=6)
-        await asyncio.sleep(0.5)  # the watch checks every quarter interval
+        clock.advance(150)
+        await talker.ok("Heartbeat", {})
+        await watch.check()
+        assert (await health(api, "SILENT"))["heartbeat_overdue"] is True
     await wait_offline(api, "SILENT")
+    await watch.check()
     gaps = [e for e in await events(api, "SILENT") if e["kind"] == "heartbeat_missed"]
     assert [g["detail"]["ended_by"] for g in gaps] == ["disconnect", "traffic"]
     station = await health(api, "SILENT")
