@@ -376,6 +376,9 @@ async def test_the_wait_doubles_per_failure_and_a_success_clears_it(
         assert ghost.status_code == 401 and ghost.json()["detail"] == "wrong user name or password"
     ghost = await api.post("/api/auth/token", json={"username": "ghost", "password": "guess-guess"})
     assert ghost.status_code == 429 and ghost.headers["Retry-After"] == "1"
+    assert ghost.json()["error"] == "too_many_requests"
+    documented = (await api.get("/openapi.json")).json()["paths"]["/api/auth/token"]["post"]["responses"]
+    assert {"401", "429"} <= set(documented)
 
 
 async def test_failed_logins_are_logged_without_a_name_that_may_be_a_password(

@@ -172,7 +172,15 @@ def _self_or_admin(caller: Caller, user: User) -> None:
 # ---- login ----------------------------------------------------------------------------------
 
 
-@auth_router.post("/token", response_model=LoginOut, status_code=201)
+@auth_router.post(
+    "/token",
+    response_model=LoginOut,
+    status_code=201,
+    responses={
+        401: {"description": "Wrong user name or password (the same answer for a name that is no user)."},
+        429: {"description": "Too many wrong passwords from your address: wait `Retry-After` seconds."},
+    },
+)
 async def login(body: LoginIn, request: Request, ctx: ServiceContext = Depends(get_ctx)) -> LoginOut:
     """Log in with user name and password: a new API token for that user, valid for
     `login_token_hours`. After wrong passwords from your address the next attempt must wait
