@@ -115,6 +115,15 @@ class TestFairShare:
                 elapsed = time.monotonic() - connected_at
                 answered = flooder.replies.qsize()
                 assert BURST <= answered <= BURST + RATE * elapsed + 1, (answered, elapsed)
+                # back-pressure: the gateway reads no further than its backlog of 8 frames; the
+                # rest waits in the station's own buffers and TCP
+                connection = server.gateway.connections["FLOOD"]
+                assert connection.throttled > 0
+                assert connection.received <= connection.handled + 8 + 1, (
+                    connection.received,
+                    connection.handled,
+                )
+                assert connection.received < sent
                 answers = [flooder.replies.get_nowait() for _ in range(answered)]
                 assert [a[:2] for a in answers] == [[3, f"hb{n}"] for n in range(answered)]
                 # nothing is dropped: later frames are answered later, in order
@@ -124,8 +133,6 @@ class TestFairShare:
                 sender.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await sender
-        connection_throttled = server.gateway.connections.get("FLOOD")
-        assert connection_throttled is None or connection_throttled.throttled > 0
 
 
 class TestFlooding:
@@ -231,8 +238,10 @@ class TestStorageBudget:
         assert len(orjson.dumps(transfers[0].detail)) <= 4096
         notice = next(e for e in found if e.kind == "storage_budget_exceeded")
         assert notice.detail["budget_bytes"] == BUDGET
-        usage = server.ctx.storage.usage("DISK", server.ctx.now())
-        assert usage.events_not_stored + usage.frames_not_stored > count  # counted, not stored
+        storage = (await api.get("/api/stations/DISK/connection")).json()["storage"]
+        assert storage["budget_bytes"] == BUDGET and storage["used_bytes"] <= BUDGET
+        # counted, not stored: the data transfers, and the frames in and out
+        assert storage["events_not_stored"] + storage["frames_not_stored"] > count, storage
 
 
 def test_cut_detail_keeps_small_values_and_marks_the_cut() -> None:
@@ -254,7 +263,7 @@ class TestMessageLogOutage:
         return {"message_log_flush_interval": 3600, "message_log_max_pending": 10}
 
     async def test_frames_are_kept_the_gap_counted_and_the_outage_logged_once(
-        self, ocpp_url: str, server: Stekker, caplog: pytest.LogCaptureFixture
+        self, ocpp_url: str, server: Stekker, api: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
     ) -> None:
         log = server.gateway.message_log
         DATABASE_OUTAGE.ok()
@@ -296,6 +305,8 @@ class TestMessageLogOutage:
                 ).scalars()
             )
         assert [g.detail["frames"] for g in gaps] == [shed]
+        health = (await api.get("/api/stations/GAP/connection")).json()
+        assert health["message_log_dropped"] == shed
         assert gaps[0].detail["first"] <= gaps[0].detail["last"]
 
 

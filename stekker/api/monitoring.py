@@ -262,6 +262,14 @@ class ConnectionSpellOut(BaseModel):
     missed_heartbeats: int
 
 
+class StorageUsageOut(BaseModel):
+    window_start: datetime = Field(description="The hour the counts are for.")
+    budget_bytes: int = Field(description="STEKKER_OCPP_STATION_STORAGE_PER_HOUR; 0: no limit.")
+    used_bytes: int = Field(description="Of station events and message log frames.")
+    events_not_stored: int = Field(description="Station events counted, not stored: over the budget.")
+    frames_not_stored: int = Field(description="Message log frames counted, not stored: over the budget.")
+
+
 class StationConnectionOut(BaseModel):
     station_id: str
     online: bool
@@ -277,6 +285,13 @@ class StationConnectionOut(BaseModel):
     reconnect_count: int = Field(description="Connections ever.")
     reconnects_24h: int
     connections: list[ConnectionSpellOut] = Field(description="Newest first.")
+    message_log_dropped: int = Field(
+        description="This station's frames the message log could not keep since this process started "
+        "(shed under overload or a database outage, or refused by the database)."
+    )
+    storage: StorageUsageOut = Field(
+        description="What the station made us store this hour, against its budget."
+    )
 
 
 @router.get("/stations/{station_id}/connection", response_model=StationConnectionOut)
@@ -291,6 +306,9 @@ async def station_connection(
         h = await connection_health.station_health(ctx, station_id, limit)
     except connection_health.UnknownStationHealth as exc:
         raise HTTPException(404, str(exc)) from None
+    usage = ctx.storage.usage(station_id, ctx.now())
+    log = getattr(ctx.commands, "message_log", None)
+    dropped = log.dropped_by_station[station_id] if isinstance(log, message_log.MessageLog) else 0
     return StationConnectionOut(
         station_id=h.station_id,
         online=h.online,
@@ -320,4 +338,12 @@ async def station_connection(
             )
             for c in h.connections
         ],
+        message_log_dropped=dropped,
+        storage=StorageUsageOut(
+            window_start=usage.window_start,
+            budget_bytes=ctx.settings.ocpp_station_storage_per_hour,
+            used_bytes=usage.used_bytes,
+            events_not_stored=usage.events_not_stored,
+            frames_not_stored=usage.frames_not_stored,
+        ),
     )

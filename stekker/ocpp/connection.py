@@ -101,6 +101,8 @@ class StationConnection:
         self.bucket = TokenBucket(s.ocpp_station_rate, s.ocpp_station_burst, monotonic)
         self._backlog: asyncio.Queue[str | bytes | None] = asyncio.Queue(s.ocpp_station_backlog)
         self._full_since: float | None = None  # the backlog is full (pipelining) since
+        self.received = 0  # frames read from the socket
+        self.handled = 0  # frames taken from the backlog and handled
         self.throttled = 0  # frames that waited for their token
         self.flooding = False
 
@@ -132,6 +134,7 @@ class StationConnection:
                     self._on_resumed(self, now)
                 self.silent_since = None
                 self._on_activity(self.station_id)
+                self.handled += 1
                 await self._on_frame(message, now)
         except ConnectionClosed:
             pass
@@ -151,6 +154,7 @@ class StationConnection:
                 if self._backlog.full() and self._full_since is None:
                     self._full_since = self._monotonic()
                 await self._backlog.put(message)
+                self.received += 1
         except ConnectionClosed:
             pass
         # the handler loop drains the backlog, so the end marker gets its turn (on

@@ -161,8 +161,11 @@ class MessageLog:
         now = time.monotonic()
         if now - self._last_warning >= _WARN_EVERY:
             self._last_warning = now
+            worst = ", ".join(f"{sid} {n}" for sid, n in self.dropped_by_station.most_common(5))
             log.warning(
-                "OCPP message log cannot keep up: dropped the oldest frames (%d in all so far)", self.dropped
+                "OCPP message log cannot keep up: dropped the oldest frames (%d in all so far; most: %s)",
+                self.dropped,
+                worst,
             )
 
     def start(self) -> None:
