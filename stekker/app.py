@@ -125,6 +125,9 @@ class Stekker:
     async def stop(self) -> None:
         for chore in self._chores:
             chore.cancel()
+        # awaited, so a chore cancelled inside a transaction has given its connection back
+        # before the engine is disposed (else it can hold a lock past our stop)
+        await asyncio.gather(*self._chores, return_exceptions=True)
         await self.opendata.stop()  # ends the live streams, which would hold the HTTP server open
         if self._http is not None and self._http_task is not None:
             web_live.stop(self._http.config.app)  # ends the console's live streams
