@@ -137,7 +137,7 @@ async def server(database_url: str, settings_overrides: dict[str, Any]) -> Async
         await engine.dispose()
         await _empty_postgres(database_url)
     app = Stekker(make_settings(database_url, **settings_overrides))
-    await app.start()
+    await app.start(migrate=False)  # migrated above, or a copy of the migrated SQLite template
     try:
         yield app
     finally:
