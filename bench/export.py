@@ -111,13 +111,15 @@ def generate(path: Path, rows: int, seed: int = 1) -> float:
             ):
                 batch.append((station, session_id, at, measurand, phase, unit, value))
         batch = batch[: rows - written]
-        db.executemany(
+        # two random sessions of one station can sample at the same moment: the schema stores
+        # such a sample once (ux_meter_values_sample), so count what was stored
+        cursor = db.executemany(
             "INSERT INTO meter_values (station_id, session_id, evse_number, connector_number, timestamp, "
             "measurand, phase, unit, context, location, format, value) "
-            "VALUES (?, ?, 1, 1, ?, ?, ?, ?, 'Sample.Periodic', 'Outlet', 'Raw', ?)",
+            "VALUES (?, ?, 1, 1, ?, ?, ?, ?, 'Sample.Periodic', 'Outlet', 'Raw', ?) ON CONFLICT DO NOTHING",
             batch,
         )
-        written += len(batch)
+        written += cursor.rowcount
         if session_id % 2_000 == 0:
             db.commit()
             print(f"\r  generated {written:,} of {rows:,} meter values", end="", file=sys.stderr, flush=True)

@@ -18,7 +18,9 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    column,
     false,
+    func,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -352,13 +354,37 @@ class MeterValue(Base):
     `value` keeps the station's text (signed data stays intact); unit, phase, context and
     location use the OCPP names. `session_id` links it to a session, also when the station
     sent no transactionId but the connector had a session running.
+
+    A sample is stored once: a station that sends the same MeterValues again (its
+    acknowledgement was lost) adds nothing. Its identity is the connector (station, EVSE,
+    connector: the session's, or the station's own values that belong to no session), the
+    time, and measurand, phase, context, location and unit; the unique index
+    `ux_meter_values_sample` holds it and the insert skips what is already there. The index
+    reads NULL phase/context/location/unit as '' (COALESCE), because a unique index counts
+    NULLs as distinct: storing '' instead of NULL would change what the API and exports show.
     """
 
     __tablename__ = "meter_values"
-    __table_args__ = (Index("ix_meter_values_session_ts", "session_id", "timestamp"),)
+    __table_args__ = (
+        Index("ix_meter_values_session_ts", "session_id", "timestamp"),
+        Index(
+            "ux_meter_values_sample",
+            "station_id",
+            "evse_number",
+            "connector_number",
+            "timestamp",
+            "measurand",
+            func.coalesce(column("phase"), ""),
+            func.coalesce(column("context"), ""),
+            func.coalesce(column("location"), ""),
+            func.coalesce(column("unit"), ""),
+            unique=True,
+        ),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    station_id: Mapped[str] = mapped_column(String(48), index=True)
+    # no index of its own: ux_meter_values_sample starts with it
+    station_id: Mapped[str] = mapped_column(String(48))
     session_id: Mapped[int | None] = mapped_column(ForeignKey("sessions.id"))
     evse_number: Mapped[int] = mapped_column(Integer)
     connector_number: Mapped[int] = mapped_column(Integer)

@@ -6,7 +6,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, insert, select
+from sqlalchemy import Table, bindparam, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -371,7 +373,13 @@ _UPDATE_READINGS = (
     .where(_SESSIONS.c.id == bindparam("b_id"))
     .values(meter_start_wh=bindparam("b_start"), meter_last_wh=bindparam("b_last"))
 )
-_INSERT_METER_VALUES = insert(cast(Table, MeterValue.__table__))
+# A retransmitted sample hits ux_meter_values_sample and is skipped, also when two writers
+# insert it at once; one statement per dialect, as each spells ON CONFLICT DO NOTHING itself.
+_METER_VALUES = cast(Table, MeterValue.__table__)
+_INSERT_METER_VALUES = {
+    "postgresql": postgresql_insert(_METER_VALUES).on_conflict_do_nothing(),
+    "sqlite": sqlite_insert(_METER_VALUES).on_conflict_do_nothing(),
+}
 
 
 async def _light_session_at(db: AsyncSession, station_id: str, evse_number: int, at: datetime) -> Any:
@@ -394,7 +402,8 @@ def defer_samples(
     connector_number: int,
     samples: list[SampledValue],
 ) -> None:
-    """Queue the samples for the batch's one executemany INSERT (the hot path: no ORM objects)."""
+    """Queue the samples for the batch's one executemany INSERT (the hot path: no ORM objects);
+    samples already stored (a retransmission) are skipped."""
     if not samples:
         return
     rows = [
@@ -414,7 +423,7 @@ def defer_samples(
         }
         for s in samples
     ]
-    defer(db, _INSERT_METER_VALUES, rows)
+    defer(db, _INSERT_METER_VALUES[db.get_bind().dialect.name], rows)
 
 
 def _apply_readings(session: ChargingSession, samples: list[SampledValue]) -> None:
