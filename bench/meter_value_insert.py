@@ -6,8 +6,8 @@ station_id index it replaced, in the same run.
     .venv/bin/python bench/meter_value_insert.py [--rows 200000] [--batch 256] [--repeat 3]
 
 Each variant gets a fresh database (SQLite file in a temp dir; PostgreSQL: a throw-away
-database), the real schema up to 0014 (`stekker.db.migrate`), and, for the new variant, the
-index of 0016 made by hand (the same SQL). Rows are three-phase samples of many stations,
+database), the real schema up to the migration before 0016 (`stekker.db.migrate`), and, for the
+new variant, the index of 0016 made by hand (the same SQL). Rows are three-phase samples of many stations,
 `--batch` rows per transaction, inserted with `ON CONFLICT DO NOTHING` (the new variant) or a
 plain INSERT (the old one). Prints rows per second and the ratio new/old.
 """
@@ -25,13 +25,14 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+from alembic.script import ScriptDirectory
 from sqlalchemy import Table, insert, text
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from stekker.db.engine import make_engine
-from stekker.db.migrate import upgrade
+from stekker.db.migrate import alembic_config, upgrade
 from stekker.db.models import MeterValue
 
 IDENTITY = (
@@ -64,8 +65,15 @@ def rows(count: int) -> list[dict[str, Any]]:
     return out[:count]
 
 
+def before_0016(url: str) -> str:
+    """The revision migration 0016 follows."""
+    previous = ScriptDirectory.from_config(alembic_config(url)).get_revision("0016").down_revision
+    assert isinstance(previous, str)
+    return previous
+
+
 async def run(engine: AsyncEngine, new: bool, data: list[dict[str, Any]], batch: int) -> float:
-    await upgrade(engine, "0014")
+    await upgrade(engine, before_0016(engine.url.render_as_string(hide_password=False)))
     dialect = engine.dialect.name
     async with engine.begin() as conn:
         if new:
