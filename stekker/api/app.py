@@ -29,6 +29,7 @@ from stekker.api import (
     variables,
 )
 from stekker.api.body_limit import BodyLimit, BodyLimitMiddleware
+from stekker.api.redaction import RedactResponses
 from stekker.ocpi import app as ocpi_app
 from stekker.ocpi import envelope as ocpi_envelope
 from stekker.opendata import datex2_feeds  # noqa: F401  (its routes join the open-data router)
@@ -82,6 +83,7 @@ def create_http_app(
     )
     app.state.opendata_streams = {}  # client address → open live streams
     app.add_middleware(RateLimit, buckets=TokenBuckets(s.opendata_requests_per_minute, s.opendata_burst))
+    app.add_middleware(RedactResponses)  # the privacy policy on every JSON answer under /api/
     # outermost: a body over its limit is refused before routing, authentication and parsing
     app.add_middleware(BodyLimitMiddleware, default=s.http_max_body_bytes, limits=body_limits(ctx))
     # before stations: its GET /api/stations/{station_id} would take /api/stations/functions

@@ -80,10 +80,18 @@ def _unauthorized(detail: str) -> HTTPException:
 
 
 async def authenticate(
+    request: Request,
     ctx: ServiceContext = Depends(get_ctx),
     credentials: HTTPAuthorizationCredentials | None = Depends(_bearer),
 ) -> Caller:
-    """The caller behind the bearer token (see the module docstring)."""
+    """The caller behind the bearer token (see the module docstring). It stays in the request
+    state: the privacy policy on the way out (`stekker.api.redaction`) depends on its role."""
+    caller = await _identify(ctx, credentials)
+    request.state.caller = caller
+    return caller
+
+
+async def _identify(ctx: ServiceContext, credentials: HTTPAuthorizationCredentials | None) -> Caller:
     bootstrap = ctx.settings.api_token
     if bootstrap is None and not await users.any_users(ctx):
         users.warn_open_once(ctx)

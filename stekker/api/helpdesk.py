@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from stekker.api.deps import DRIVER_SUPPORT, READ, Caller, Role, allow, get_ctx
 from stekker.api.params import IsoDateTime
 from stekker.db.models import ChargingStation
-from stekker.services import helpdesk
+from stekker.services import helpdesk, redaction
 from stekker.services.context import ServiceContext
 from stekker.services.remote import NotFound
 from stekker.services.stop_release import Flow, FlowBook, resolve_target
@@ -79,7 +79,8 @@ async def search(
         min_length=1,
         max_length=helpdesk.MAX_QUERY,
         description="Station id (or its beginning), EVSE id (whole or the part on the sticker), "
-        "connector (STATION/2), or card number (whole or its last 4+ characters).",
+        "connector (STATION/2), or card number (whole or its last 4+ characters), or a card's "
+        "pseudonym (p:...).",
     ),
     since: IsoDateTime | None = Query(None, alias="from", description="Sessions running at or after this."),
     until: IsoDateTime | None = Query(None, alias="to", description="Sessions started at or before this."),
@@ -88,6 +89,8 @@ async def search(
     caller: Caller = Depends(allow(*READ)),
 ) -> SearchOut:
     """Find sessions and stations by whatever the driver can read out."""
+    if q.startswith(redaction.PREFIX):  # a pseudonym: the card it stands for, if any is known
+        q = next(iter(await redaction.uids_for(ctx, caller.role, q)), q)
     async with ctx.db() as db:
         result = await helpdesk.search(
             db,
@@ -95,9 +98,20 @@ async def search(
             since=_aware(since, "from"),
             until=_aware(until, "to"),
             limit=limit,
-            full_uids=caller.role in _FULL_UIDS,
+            full_uids=_full_uids(caller),
         )
-    return SearchOut.model_validate(result, from_attributes=True)
+    found = SearchOut.model_validate(result, from_attributes=True)
+    if not redaction.sees_identifiers(caller.role):
+        for hit in found.sessions:  # the pseudonym is this role's handle, not the card's digits
+            hit.token_uid_masked = None
+    return found
+
+
+def _full_uids(caller: Caller) -> bool:
+    """Whole uids for admin and operator; also for the roles the privacy policy pseudonymises
+    (`stekker.api.redaction` replaces them on the way out, so their pseudonyms are the ones
+    they see everywhere else); the helpdesk sees the last four characters."""
+    return caller.role in _FULL_UIDS or not redaction.sees_identifiers(caller.role)
 
 
 class TimelineItemOut(BaseModel):
@@ -135,7 +149,7 @@ async def station_timeline(
             hours=hours,
             include_messages=include_messages,
             limit=limit,
-            full_uids=caller.role in _FULL_UIDS,
+            full_uids=_full_uids(caller),
         )
     return TimelineOut.model_validate(result, from_attributes=True)
 

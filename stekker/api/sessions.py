@@ -13,7 +13,7 @@ from stekker.api.deps import DRIVER_SUPPORT, READ, Caller, allow, get_ctx
 from stekker.api.stations import RemoteResult
 from stekker.db.models import ChargingSession, RemoteStart, SessionStatus
 from stekker.domain.metering import session_energy_wh
-from stekker.services import remote, transactions
+from stekker.services import redaction, remote, transactions
 from stekker.services.context import ServiceContext
 
 router = APIRouter(prefix="/api/sessions", tags=["sessions"])
@@ -85,10 +85,12 @@ def _out(s: ChargingSession, actors: dict[int, str]) -> SessionOut:
 @router.get("", response_model=list[SessionOut])
 async def list_sessions(
     ctx: ServiceContext = Depends(get_ctx),
-    _caller: Caller = Depends(allow(*READ)),
+    caller: Caller = Depends(allow(*READ)),
     status: SessionStatus | None = None,
     station_id: str | None = None,
-    token_uid: str | None = None,
+    token_uid: str | None = Query(
+        None, max_length=64, description="A token uid, or its pseudonym (p:...), as this role sees it."
+    ),
     limit: int = Query(100, ge=1, le=1000),
     offset: int = Query(0, ge=0),
 ) -> list[SessionOut]:
@@ -99,7 +101,9 @@ async def list_sessions(
     if station_id is not None:
         query = query.where(ChargingSession.station_id == station_id)
     if token_uid is not None:
-        query = query.where(ChargingSession.token_uid == token_uid)
+        query = query.where(
+            ChargingSession.token_uid.in_(await redaction.uids_for(ctx, caller.role, token_uid))
+        )
     async with ctx.db() as db:
         sessions = list((await db.execute(query)).scalars())
         actors = await _remote_actors(db, sessions)

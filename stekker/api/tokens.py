@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from stekker.api.deps import CONFIGURE, READ, Caller, allow, get_ctx
 from stekker.db.models import Token, TokenStatus
-from stekker.services import tokens
+from stekker.services import redaction, tokens
 from stekker.services.context import ServiceContext
 from stekker.services.tokens import ENERGY_CONTRACT_MAX, ENERGY_CONTRACT_TEXT
 
@@ -114,15 +114,17 @@ async def upsert_token(
 @router.get("", response_model=list[TokenOut])
 async def list_tokens(
     ctx: ServiceContext = Depends(get_ctx),
-    _caller: Caller = Depends(allow(*READ)),
-    uid: str | None = None,
+    caller: Caller = Depends(allow(*READ)),
+    uid: str | None = Query(
+        None, max_length=64, description="A token uid, or its pseudonym (p:...), as this role sees it."
+    ),
     limit: int = Query(100, ge=1, le=1000),
     offset: int = Query(0, ge=0),
 ) -> list[TokenOut]:
+    query = select(Token).order_by(Token.id).limit(limit).offset(offset)
+    if uid is not None:
+        query = query.where(Token.uid.in_(await redaction.uids_for(ctx, caller.role, uid)))
     async with ctx.db() as db:
-        query = select(Token).order_by(Token.id).limit(limit).offset(offset)
-        if uid is not None:
-            query = query.where(Token.uid == uid)
         return [_out(t) for t in (await db.execute(query)).scalars()]
 
 

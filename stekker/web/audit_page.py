@@ -17,8 +17,9 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import ColumnElement, and_, select
 
-from stekker.api.deps import AUDIT
+from stekker.api.deps import AUDIT, Role
 from stekker.db.models import AuditEntry
+from stekker.services import redaction
 from stekker.web import auth, i18n
 from stekker.web.format import HOME
 from stekker.web.templating import ConsoleRoute, language, render
@@ -75,7 +76,11 @@ def filters(
 
 
 async def read_page(
-    request: Request, where: list[ColumnElement[bool]], before: int | None, after: int | None
+    request: Request,
+    where: list[ColumnElement[bool]],
+    before: int | None,
+    after: int | None,
+    role: Role = Role.READ_ONLY,
 ) -> tuple[list[AuditRow], bool, bool]:
     """A page, newest first: (rows, older ones exist, newer ones exist)."""
     query = select(AuditEntry)
@@ -96,19 +101,23 @@ async def read_page(
         older, newer = True, more
     else:
         older, newer = more, before is not None
-    rows = [
-        AuditRow(
-            e.id,
-            e.occurred_at,
-            e.actor,
-            e.action,
-            e.object_type,
-            e.object_id,
-            e.result,
-            detail_text(e.detail),
+    redactor = await redaction.redactor_for(auth.get_ctx(request), role)
+    rows = []
+    for e in found:
+        # card numbers in a detail (or named by it as the object) as the reader's role may see them
+        shown = redactor.value({"object_id": e.object_id, "detail": e.detail})
+        rows.append(
+            AuditRow(
+                e.id,
+                e.occurred_at,
+                e.actor,
+                e.action,
+                e.object_type,
+                shown["object_id"],
+                e.result,
+                detail_text(shown["detail"]),
+            )
         )
-        for e in found
-    ]
     return rows, older, newer
 
 
@@ -156,5 +165,5 @@ async def audit_log(
             request, "audit.html", 400, user=user, rows=[], older=False, newer=False, f=shown, error=error
         )
     where = filters(shown["actor"], shown["action"], shown["object_type"], shown["object_id"], start, end)
-    rows, older, newer = await read_page(request, where, before, after)
+    rows, older, newer = await read_page(request, where, before, after, user.role)
     return render(request, "audit.html", user=user, rows=rows, older=older, newer=newer, f=shown, error=None)

@@ -5,7 +5,8 @@ numbers), and a page per CDR.
 Reading only, for every reading role, as the API allows (`READ`). Sessions are read as
 `GET /api/sessions` reads them; CDRs through `services.cdrs`, as `GET /api/cdrs` does.
 Paging is by key (the id, newest first), so a deep page costs what the first costs.
-A token uid is personal data: roles that do not help drivers see only its last characters.
+A token uid is personal data: the municipality and read-only roles see its pseudonym (p:...),
+the same one the API and the export show them (`stekker.services.redaction`).
 """
 
 from __future__ import annotations
@@ -18,11 +19,11 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import ColumnElement, func, select
 
-from stekker.api.deps import DRIVER_SUPPORT, READ, Role
+from stekker.api.deps import READ, Role
 from stekker.db.models import ChargingSession, Evse, SessionStatus
 from stekker.db.models_tariffs import CdrKind, TariffRecord, TariffVersion
 from stekker.domain.metering import SampledValue, session_energy_wh
-from stekker.services import cdrs, transactions
+from stekker.services import cdrs, redaction, transactions
 from stekker.services.errors import Missing
 from stekker.web import auth, charts
 from stekker.web.format import HOME
@@ -60,11 +61,12 @@ def day_start(text: str, name: str, *, next_day: bool = False) -> datetime | Non
     return datetime.combine(day, time(0), HOME).astimezone(UTC)
 
 
-def masked_token(uid: str | None, role: Role) -> str | None:
-    """The token uid for roles that help drivers (and admin); its last 4 characters for others."""
-    if uid is None or role is Role.ADMIN or role in DRIVER_SUPPORT:
-        return uid
-    return "…" + uid[-4:] if len(uid) > 4 else "…"
+async def masked_token(request: Request, uid: str | None, role: Role) -> str | None:
+    """The token uid as this role may see it (`stekker.services.redaction`): as it is for the
+    roles that run the network or help drivers, its pseudonym (p:...) for the others."""
+    if uid is None:
+        return None
+    return (await redaction.redactor_for(auth.get_ctx(request), role)).uid(uid)
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,7 +152,7 @@ async def session_page(
             s.start_time,
             s.stop_time,
             _energy(s),
-            masked_token(s.token_uid, role),
+            await masked_token(request, s.token_uid, role),
         )
         for s in found
     ]
@@ -240,7 +242,7 @@ async def session_detail(
         user=user,
         s=found,
         energy_wh=_energy(found),
-        token=masked_token(found.token_uid, user.role),
+        token=await masked_token(request, found.token_uid, user.role),
         evse_uid=evse_uid,
         chart=chart,
         cdrs=bills,
@@ -367,7 +369,7 @@ async def cdr_detail(
         "cdr_detail.html",
         user=user,
         c=view,
-        token=masked_token(view.token_uid, user.role),
+        token=await masked_token(request, view.token_uid, user.role),
         tariff=tariff,
         periods=periods,
         readings=readings_of(view.readings),

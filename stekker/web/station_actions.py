@@ -13,7 +13,7 @@ availability, remote start and stop).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Annotated, Any
 
 import orjson
@@ -24,7 +24,7 @@ from sqlalchemy.orm import selectinload
 
 from stekker.api.deps import CONFIGURE, DRIVER_SUPPORT, READ, Role
 from stekker.db.models import ChargingSession, ChargingStation, Evse, SessionStatus, StationVariable
-from stekker.services import device_model, helpdesk, inventory, remote, templates
+from stekker.services import device_model, helpdesk, inventory, redaction, remote, templates
 from stekker.services.device_model import OCPP16_COMPONENT, UnknownStation, VariableRef, parse_label
 from stekker.services.functions import FUNCTIONS, InvalidArguments, run_function, validate_args
 from stekker.services.ports import (
@@ -628,6 +628,7 @@ async def timeline_page(
     messages, newest first."""
     station = await load_station(request, station_id)
     ctx = auth.get_ctx(request)
+    redactor = await redaction.redactor_for(ctx, user.role)
     async with ctx.db() as db:
         found = await helpdesk.timeline(
             db,
@@ -636,20 +637,29 @@ async def timeline_page(
             hours=hours,
             include_messages=messages,
             limit=TIMELINE_LIMIT,
-            full_uids=user.role in FULL_UIDS,
+            # a pseudonymised reader gets whole uids here, so its pseudonyms are the API's
+            full_uids=user.role in FULL_UIDS or redactor.pseudonymises,
         )
+    items = [_redacted(item, redactor) for item in reversed(found.items)]
     return render(
         request,
         "station_timeline.html",
         user=user,
         s=station,
         tab="timeline",
-        items=list(reversed(found.items)),
+        items=items,
         truncated=found.truncated,
         hours=hours,
         hour_choices=TIMELINE_HOURS,
         messages=messages,
     )
+
+
+def _redacted(item: helpdesk.TimelineItem, redactor: redaction.Redactor) -> helpdesk.TimelineItem:
+    """The item as this reader may see it: card numbers (also in frames and in its summary) and
+    upload secrets masked by the privacy policy."""
+    shown = redactor.value({"summary": item.summary, "detail": item.detail})
+    return replace(item, summary=shown["summary"], detail=shown["detail"])
 
 
 __all__ = ["DRIVER_SUPPORT", "router"]
