@@ -475,6 +475,7 @@ async def test_pagination_edges(api: httpx.AsyncClient, server: Stekker) -> None
     assert len(await ok(huge)) == 5 and huge.headers["X-Limit"] == "100"  # capped, and said so
     for params in ({"limit": 0}, {"limit": -1}, {"offset": -1}, {"limit": "ten"}, {"limit": 10**12},
                    {"offset": "1.5"}, {"date_from": "yesterday"}, {"date_to": "2026-13-01T00:00:00Z"},
+                   {"date_from": "1700000000"}, {"date_to": "0.5"},
                    {"date_from": "2026-01-02T00:00:00Z", "date_to": "2026-01-01T00:00:00Z"}):  # fmt: skip
         await refused(await api.get(BASE, params=params, headers=headers), 400, 2001)
 

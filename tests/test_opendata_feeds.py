@@ -283,7 +283,9 @@ async def test_a_stream_that_cannot_resume_says_reset(api: httpx.AsyncClient, se
         ("/opendata/ocpi/locations", {"limit": "1000000000"}, "less than or equal to 1000"),
         ("/opendata/ocpi/locations", {"limit": "0"}, "greater than or equal to 1"),
         ("/opendata/ocpi/locations", {"offset": "-1"}, "greater than or equal to 0"),
-        ("/opendata/ocpi/locations", {"date_from": "yesterday"}, "datetime"),
+        ("/opendata/ocpi/locations", {"date_from": "yesterday"}, "ISO 8601"),
+        ("/opendata/ocpi/locations", {"date_from": "1700000000"}, "ISO 8601"),  # not a unix time
+        ("/opendata/ocpi/locations", {"date_to": "0.5"}, "ISO 8601"),
         (
             "/opendata/ocpi/locations",
             {"date_from": "2026-02-01", "date_to": "2026-01-01"},

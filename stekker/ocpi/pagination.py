@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from fastapi import Query, Request
 from fastapi.responses import JSONResponse
 
+from stekker.domain.iso_params import IsoDateTime
 from stekker.ocpi.envelope import INVALID_PARAMETERS, OcpiError, ocpi_response
 
 MAX_LIMIT = 100
@@ -36,8 +37,8 @@ def _utc(value: datetime | None, name: str) -> datetime | None:
 def page_query(
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
     limit: Annotated[int | None, Query(ge=1, le=1_000_000)] = None,
-    date_from: Annotated[datetime | None, Query(description="last_updated at or after (UTC)")] = None,
-    date_to: Annotated[datetime | None, Query(description="last_updated before (UTC)")] = None,
+    date_from: Annotated[IsoDateTime | None, Query(description="last_updated at or after (UTC)")] = None,
+    date_to: Annotated[IsoDateTime | None, Query(description="last_updated before (UTC)")] = None,
 ) -> PageQuery:
     start, end = _utc(date_from, "date_from"), _utc(date_to, "date_to")
     if start is not None and end is not None and end < start:

@@ -16,6 +16,7 @@ import orjson
 from fastapi import APIRouter, Header, HTTPException, Path, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
+from stekker.domain.iso_params import IsoDateTime
 from stekker.opendata import geojson
 from stekker.opendata.cache import Entry, OpenDataCache
 from stekker.opendata.conditional import respond
@@ -82,8 +83,8 @@ Offset = Annotated[int, Query(ge=0, le=10_000_000, description="Items to skip.")
 Limit = Annotated[
     int, Query(ge=1, le=MAX_PAGE, description=f"Items per page, at most {MAX_PAGE} (all at once: the dump).")
 ]
-DateFrom = Annotated[datetime | None, Query(description="Only objects with last_updated at or after (UTC).")]
-DateTo = Annotated[datetime | None, Query(description="Only objects with last_updated before (UTC).")]
+DateFrom = Annotated[IsoDateTime | None, Query(description="Only objects last updated at or after (UTC).")]
+DateTo = Annotated[IsoDateTime | None, Query(description="Only objects with last_updated before (UTC).")]
 
 
 @router.get("", summary="What open data there is", response_class=JSONResponse)
