@@ -24,7 +24,13 @@ from sqlalchemy import select
 
 from stekker.db.models import ChargingSession, Token
 from stekker.db.models_users import Role
-from stekker.export.pseudonym import IDENTIFIER_KEYS, PREFIX, Pseudonymiser, installation_key
+from stekker.export.pseudonym import (
+    IDENTIFIER_KEYS,
+    MIN_TEXT_MATCH,
+    PREFIX,
+    Pseudonymiser,
+    installation_key,
+)
 from stekker.services.context import ServiceContext
 
 __all__ = ["OPERATIONAL", "PREFIX", "Redactor", "redactor_for", "sees_identifiers", "uids_for"]
@@ -50,8 +56,18 @@ def sees_identifiers(role: Role) -> bool:
     return role in OPERATIONAL
 
 
+_NORMAL: dict[str, str] = {}
+
+
 def _normal(key: str) -> str:
-    return key.lower().replace("_", "").replace("-", "")
+    """A key as IDENTIFIER_KEYS spells it (`id_tag`, `idTag` → `idtag`); keys repeat in every
+    row, so each is worked out once."""
+    normal = _NORMAL.get(key)
+    if normal is None:
+        normal = key.lower().replace("_", "").replace("-", "")
+        if len(_NORMAL) < 10_000:
+            _NORMAL[key] = normal
+    return normal
 
 
 def mask_upload_secrets(text: str) -> str:
@@ -83,20 +99,21 @@ class Redactor:
         return self._frame(text, {})
 
     def value(self, value: Any) -> Any:
-        """A JSON record (dicts, lists, text) as this reader may see it: identifier keys at any
-        depth, frames held as text under `frame`, and identifiers quoted in its other text."""
+        """A JSON record (dicts, lists, text, as json.loads makes them) as this reader may see
+        it: identifier keys at any depth, frames held as text under `frame`, and identifiers
+        quoted in its other text."""
         if self._pseudonym is None:
             return self._secrets_only(value)
         found: dict[str, str] = {}
         self._collect(value, found)
-        return self._scrub(value, found)
+        return self._scrub(value, found, _Quoted(found))
 
     # -- internals ---------------------------------------------------------------------------
 
     def _secrets_only(self, value: Any) -> Any:
         if isinstance(value, str):
             return mask_upload_secrets(value)
-        if isinstance(value, Mapping):
+        if isinstance(value, dict):
             return {k: self._secrets_only(v) for k, v in value.items()}
         if isinstance(value, list):
             return [self._secrets_only(v) for v in value]
@@ -123,7 +140,7 @@ class Redactor:
 
     def _collect(self, value: Any, found: dict[str, str]) -> None:
         assert self._pseudonym is not None
-        if isinstance(value, Mapping):
+        if isinstance(value, dict):
             for key, item in value.items():
                 normal = _normal(key) if isinstance(key, str) else ""
                 if normal in IDENTIFIER_KEYS and isinstance(item, str) and item:
@@ -137,24 +154,48 @@ class Redactor:
             for item in value:
                 self._collect(item, found)
 
-    def _scrub(self, value: Any, found: Mapping[str, str]) -> Any:
+    def _scrub(self, value: Any, found: Mapping[str, str], quoted: _Quoted) -> Any:
         assert self._pseudonym is not None
-        if isinstance(value, Mapping):
+        if isinstance(value, dict):
             out: dict[Any, Any] = {}
             for key, item in value.items():
                 normal = _normal(key) if isinstance(key, str) else ""
                 if normal in IDENTIFIER_KEYS and isinstance(item, str) and item:
                     out[key] = item if item.startswith(PREFIX) else self._pseudonym(item)
                 elif normal in FRAME_KEYS and isinstance(item, str):
-                    out[key] = self._pseudonym.scrub_text(self._frame(item, {}), found)
+                    out[key] = quoted(self._frame(item, {}))
                 else:
-                    out[key] = self._scrub(item, found)
+                    out[key] = self._scrub(item, found, quoted)
             return out
         if isinstance(value, list):
-            return [self._scrub(item, found) for item in value]
+            return [self._scrub(item, found, quoted) for item in value]
         if isinstance(value, str):
-            return self._pseudonym.scrub_text(mask_upload_secrets(value), found)
+            return quoted(mask_upload_secrets(value))
         return value
+
+
+class _Quoted:
+    """Finds a record's identifiers quoted in its text and replaces them, in one pass per text:
+    one pattern for all of them (built once per record: a list of 1,000 sessions is one record),
+    text shorter than the shortest identifier skipped, and each distinct text done once
+    (statuses, timestamps and station ids repeat in every row)."""
+
+    def __init__(self, found: Mapping[str, str]) -> None:
+        searchable = sorted((k for k in found if len(k) >= MIN_TEXT_MATCH), key=len, reverse=True)
+        self._found = found
+        self._shortest = len(searchable[-1]) if searchable else 0
+        self._pattern = re.compile("|".join(map(re.escape, searchable))) if searchable else None
+        self._done: dict[str, str] = {}
+
+    def __call__(self, text: str) -> str:
+        if self._pattern is None or len(text) < self._shortest:
+            return text
+        done = self._done.get(text)
+        if done is None:
+            done = self._pattern.sub(lambda match: self._found[match.group(0)], text)
+            if len(self._done) < 100_000:
+                self._done[text] = done
+        return done
 
 
 async def pseudonymiser(ctx: ServiceContext) -> Pseudonymiser:
