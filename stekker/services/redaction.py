@@ -33,7 +33,17 @@ from stekker.export.pseudonym import (
 )
 from stekker.services.context import ServiceContext
 
-__all__ = ["OPERATIONAL", "PREFIX", "Redactor", "redactor_for", "sees_identifiers", "uids_for"]
+__all__ = [
+    "OPERATIONAL",
+    "PREFIX",
+    "SECRET_MARKER",
+    "Redactor",
+    "mask_upload_secrets",
+    "pseudonymiser",
+    "redactor_for",
+    "sees_identifiers",
+    "uids_for",
+]
 
 #: Roles that see card numbers as they are: they run the network or help drivers.
 OPERATIONAL = frozenset({Role.ADMIN, Role.OPERATOR, Role.HELPDESK})
