@@ -133,7 +133,7 @@ async def admit(
         return verdict
     if not await _password_ok(ctx, station_id, stored, password):
         reason = "bad or missing credentials"
-        refusals = _sample_refusal(ctx, station_id, now)
+        refusals = _sample_refusal(ctx, station_id, reason, now)
         if refusals is not None:
             await record_station_event(
                 ctx,
@@ -147,20 +147,23 @@ async def admit(
     return Verdict(Admission.ADMIT, security_profile=2 if transport.tls else 1)
 
 
-def _sample_refusal(ctx: ServiceContext, station_id: str, now: datetime) -> int | None:
-    """Refused handshakes are counted, and recorded at most once a minute per station id,
-    with how many refusals the record stands for; a summary line is logged once a minute."""
-    refusals = ctx.refusals.offer(station_id, now)
+def _sample_refusal(ctx: ServiceContext, station_id: str, reason: str, now: datetime) -> int | None:
+    """Refused handshakes are counted, and recorded at most once a minute per station id and
+    reason, with how many refusals the record stands for; a summary line is logged once a
+    minute."""
+    refusals = ctx.refusals.offer(f"{station_id}\x00{reason}", now)
     summary = ctx.refusals.summary(now)
     if summary is not None:
-        log.warning("refused %d station handshakes (%d station ids) in the last %.0f s", *summary)
+        log.warning("refused %d station handshakes (%d station id and reason pairs) in %.0f s", *summary)
     return refusals
 
 
-def _refused(ctx: ServiceContext, db: AsyncSession, station_id: str, now: datetime, **detail: Any) -> None:
-    refusals = _sample_refusal(ctx, station_id, now)
+def _refused(
+    ctx: ServiceContext, db: AsyncSession, station_id: str, now: datetime, reason: str, **detail: Any
+) -> None:
+    refusals = _sample_refusal(ctx, station_id, reason, now)
     if refusals is not None:
-        station_event(db, station_id, "connection_refused", now, refusals=refusals, **detail)
+        station_event(db, station_id, "connection_refused", now, reason=reason, refusals=refusals, **detail)
 
 
 def _below_profile(station_id: str, profile: int | None, transport: Transport) -> Verdict | None:
