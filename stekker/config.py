@@ -199,6 +199,12 @@ class Settings(BaseSettings):
     message_log_max_pending: int = Field(
         default=50_000, ge=1, description="Frames waiting in memory; beyond this the oldest are dropped."
     )
+    message_log_spill_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        ge=0,
+        description="While the database is down, frames beyond message_log_max_pending are kept in a "
+        "file under files_dir, up to this many bytes, and written when it is back (0: shed them).",
+    )
     message_log_purge_interval: float = Field(default=86_400.0, gt=0, description="Seconds between purges.")
 
     # Central authorization (requirement 76)

@@ -13,6 +13,7 @@ import json
 import logging
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -260,7 +261,11 @@ class TestMessageLogOutage:
     @pytest.fixture
     def settings_overrides(self) -> dict[str, Any]:
         # written only when the test says so; at most 10 frames kept while the database is down
-        return {"message_log_flush_interval": 3600, "message_log_max_pending": 10}
+        return {
+            "message_log_flush_interval": 3600,
+            "message_log_max_pending": 10,
+            "message_log_spill_bytes": 0,
+        }
 
     async def test_frames_are_kept_the_gap_counted_and_the_outage_logged_once(
         self, ocpp_url: str, server: Stekker, api: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
@@ -381,3 +386,42 @@ class TestHandshakes:
         rest = await asyncio.wait_for(reader.read(), 3)
         assert b"101" not in rest
         writer.close()
+
+
+class TestMessageLogSpill:
+    @pytest.fixture
+    def settings_overrides(self, tmp_path: Path) -> dict[str, Any]:
+        return {
+            "message_log_flush_interval": 3600,
+            "message_log_max_pending": 10,
+            "message_log_spill_bytes": 10_000_000,
+            "files_dir": str(tmp_path / "files"),
+        }
+
+    async def test_frames_beyond_the_memory_bound_wait_on_disk_and_are_written_back(
+        self, ocpp_url: str, server: Stekker, api: httpx.AsyncClient, tmp_path: Path
+    ) -> None:
+        log = server.gateway.message_log
+        spill = tmp_path / "files" / "message-log-spill.jsonl"
+        async with raw_station(ocpp_url, "SPILL") as station:
+            await log.flush()
+            async with database_unreachable(server):
+                status = {"connectorId": 1, "errorCode": "NoError", "status": "Available"}
+                for n in range(15):
+                    frame = await station.call("StatusNotification", status, msg_id=f"s{n}")
+                    assert frame[2] == "InternalError"
+                    await log.flush()
+                assert log.pending == 10 and spill.stat().st_size > 0
+            await log.flush()  # the database is back: memory first, then the file
+        assert not spill.exists()
+        assert log.dropped_by_station["SPILL"] == 0 and log.lost == 0
+        messages = (await api.get("/api/stations/SPILL/messages", params={"limit": 1000})).json()["messages"]
+        ids = {(m["direction"], m["message_id"]) for m in messages}
+        assert {("in", f"s{n}") for n in range(15)} | {("out", f"s{n}") for n in range(15)} <= ids
+        assert await events_of(server, "SPILL", "message_log_gap") == []
+
+
+async def events_of(server: Stekker, station_id: str, kind: str) -> list[StationEvent]:
+    async with server.ctx.db() as db:
+        query = select(StationEvent).where(StationEvent.station_id == station_id, StationEvent.kind == kind)
+        return list((await db.execute(query)).scalars())

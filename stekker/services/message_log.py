@@ -10,8 +10,10 @@ import time
 from collections import Counter, deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, cast
+from pathlib import Path
+from typing import Any, BinaryIO, cast
 
+import orjson
 from sqlalchemy import CursorResult, Table, and_, delete, insert, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -58,6 +60,63 @@ def _clean(text: str, limit: int) -> str:
     return text.replace("\x00", "\ufffd") if "\x00" in text else text
 
 
+class Spill:
+    """Frames kept in a file (JSON lines) while the database is down and the memory bound is
+    reached, at most `limit` bytes (0: none); `take` reads them back and empties the file.
+    A file left by a process that stopped during an outage is taken at the next write."""
+
+    def __init__(self, path: Path, limit: int) -> None:
+        self.path = path
+        self.limit = limit
+        self.bytes = path.stat().st_size if limit and path.exists() else 0
+        self._file: BinaryIO | None = None
+
+    @property
+    def waiting(self) -> bool:
+        return self.bytes > 0
+
+    def add(self, row: dict[str, Any]) -> bool:
+        """Append a row; False when the file is full (or spilling is off)."""
+        line = orjson.dumps(row) + b"\n"
+        if self.bytes + len(line) > self.limit:
+            return False
+        try:
+            if self._file is None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._file = self.path.open("ab")
+            self._file.write(line)
+        except OSError as exc:
+            log.warning("OCPP message log: cannot spill to %s: %s", self.path, exc)
+            self.limit = 0  # no more tries: shed instead
+            return False
+        self.bytes += len(line)
+        return True
+
+    async def take(self) -> list[dict[str, Any]]:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        self.bytes = 0
+        return await asyncio.to_thread(_read_spill, self.path)
+
+
+def _read_spill(path: Path) -> list[dict[str, Any]]:
+    try:
+        data = path.read_bytes()
+        path.unlink()
+    except FileNotFoundError:
+        return []
+    rows = []
+    for line in data.splitlines():
+        try:
+            row = orjson.loads(line)
+            row["occurred_at"] = datetime.fromisoformat(row["occurred_at"])
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            continue  # a line cut short by a crash
+        rows.append(row)
+    return rows
+
+
 class MessageLog:
     """Buffers the frames the gateway sees and writes them in batches.
 
@@ -94,6 +153,7 @@ class MessageLog:
         self._events: list[dict[str, Any]] = []  # station events the log has to tell (budget)
         self._gaps: dict[str, tuple[int, datetime, datetime]] = {}  # frames shed: count, first, last
         self.outage = OutageLog("OCPP message log", log)
+        self._spill = Spill(s.storage_directory / "message-log-spill.jsonl", s.message_log_spill_bytes)
 
     @property
     def pending(self) -> int:
@@ -154,6 +214,9 @@ class MessageLog:
         ):
             row = self._pending.popleft()
             self._pending_chars -= len(row["frame"])
+            # during an outage the oldest frames go to disk, while there is room
+            if self.outage.since is not None and self._spill.add(row):
+                continue
             self.dropped_by_station[row["station_id"]] += 1
             self._merge_gap(row["station_id"], 1, row["occurred_at"], row["occurred_at"])
             shed += 1
@@ -242,6 +305,35 @@ class MessageLog:
                 self.written += len(rows)
                 if self.outage.since is not None:
                     self.outage.ok()
+                if self._spill.waiting:
+                    await self._write_back()
+
+    async def _write_back(self) -> None:
+        """Insert what was spilled to disk during an outage, oldest first; what fails goes
+        back to disk (or, if there is no room, is counted as lost)."""
+        rows = await self._spill.take()
+        written = 0
+        try:
+            for start in range(0, len(rows), self._batch):
+                batch = rows[start : start + self._batch]
+
+                async def job(db: AsyncSession, batch: list[dict[str, Any]] = batch) -> None:
+                    await db.execute(_INSERT, batch)
+
+                if self._ctx.settings.is_sqlite:
+                    await self._ctx.write(job)
+                else:
+                    await run_in_transaction(self._ctx.db, job)
+                written += len(batch)
+        except Exception as exc:
+            self.outage.failed(exc)
+            for row in rows[written:]:
+                if not self._spill.add(row):
+                    self.lost += 1
+                    self.dropped_by_station[row["station_id"]] += 1
+        self.written += written
+        if written:
+            log.warning("OCPP message log: wrote back %d frames kept on disk during the outage", written)
 
     async def _reachable(self) -> bool:
         try:
