@@ -50,7 +50,7 @@ class RedactResponses:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith(PREFIX):
+        if scope["type"] != "http" or not scope["path"].startswith(PREFIX) or scope["method"] == "HEAD":
             await self.app(scope, receive, send)
             return
         start: Message | None = None
