@@ -195,3 +195,27 @@ async def test_upgrade_marks_stations_without_credentials_as_none(tmp_path: Path
         assert rows == {"OLD-OPEN": 0, "OLD-PW": None, "OLD-3": 3}
     finally:
         await engine.dispose()
+
+
+async def test_serve_warns_at_start(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from stekker.services import inventory
+    from tests.conftest import make_settings
+
+    settings = make_settings(f"sqlite+aiosqlite:///{tmp_path / 'stekker.db'}", unknown_stations="reject")
+    first = Stekker(settings)
+    await first.start()
+    try:
+        await inventory.register_station(
+            first.ctx, "test", inventory.StationInput("OPEN-S", no_authentication=True)
+        )
+    finally:
+        await first.stop()
+    again = Stekker(settings)
+    with caplog.at_level(logging.WARNING, logger="stekker.services.stations"):
+        await again.start()
+    try:
+        messages = [r.getMessage() for r in caplog.records if r.name == "stekker.services.stations"]
+        assert any("1 station(s) are registered without authentication" in m for m in messages), messages
+        assert not any("STEKKER_UNKNOWN_STATIONS=accept" in m for m in messages)  # reject: no warning
+    finally:
+        await again.stop()
