@@ -30,6 +30,7 @@ from stekker.domain.storage_budget import cut_detail
 from stekker.domain.token_bucket import TokenBucket
 from stekker.ocpp.connection import DATABASE_OUTAGE
 from stekker.services import stations as stations_service
+from stekker.services.message_log import MessageLog
 from tests.peers import auth_header, raw_station
 from tests.test_gateway_hostile import database_unreachable
 
@@ -425,3 +426,28 @@ async def events_of(server: Stekker, station_id: str, kind: str) -> list[Station
     async with server.ctx.db() as db:
         query = select(StationEvent).where(StationEvent.station_id == station_id, StationEvent.kind == kind)
         return list((await db.execute(query)).scalars())
+
+
+class TestMessageLogShutdownDuringOutage:
+    @pytest.fixture
+    def settings_overrides(self, tmp_path: Path) -> dict[str, Any]:
+        return {"message_log_spill_bytes": 10_000_000, "files_dir": str(tmp_path / "files")}
+
+    async def test_frames_buffered_at_shutdown_are_written_after_the_restart(self, server: Stekker) -> None:
+        before = MessageLog(server.ctx)
+        at = datetime.now(UTC)
+        for n in range(5):
+            before.record("DOWN", "in", 2, f"d{n}", "Heartbeat", f'[2,"d{n}","Heartbeat",{{}}]', at)
+        async with database_unreachable(server):
+            await before.stop()
+        assert before.lost == 0
+        after = MessageLog(server.ctx)  # the next start finds the file
+        await after.flush()
+        async with server.ctx.db() as db:
+            query = (
+                select(OcppMessage.message_id)
+                .where(OcppMessage.station_id == "DOWN")
+                .order_by(OcppMessage.id)
+            )
+            assert list((await db.execute(query)).scalars()) == [f"d{n}" for n in range(5)]
+        assert after.written == 5

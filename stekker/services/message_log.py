@@ -92,10 +92,13 @@ class Spill:
         self.bytes += len(line)
         return True
 
-    async def take(self) -> list[dict[str, Any]]:
+    def close(self) -> None:
         if self._file is not None:
             self._file.close()
             self._file = None
+
+    async def take(self) -> list[dict[str, Any]]:
+        self.close()
         self.bytes = 0
         return await asyncio.to_thread(_read_spill, self.path)
 
@@ -236,13 +239,26 @@ class MessageLog:
             self._task = asyncio.create_task(self.run(), name="message-log")
 
     async def stop(self) -> None:
-        """Stop the background task and write whatever is still buffered."""
+        """Stop the background task and write whatever is still buffered; if the database is
+        down, what is buffered goes to the spill file for the next start (room permitting)."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
         await self.flush()
+        if self._pending:
+            kept = 0
+            while self._pending:
+                row = self._pending.popleft()
+                if self._spill.add(row):
+                    kept += 1
+                else:
+                    self.lost += 1
+                    self.dropped_by_station[row["station_id"]] += 1
+            self._pending_chars = 0
+            log.warning("OCPP message log: the database is down at shutdown; %d frames kept on disk", kept)
+        self._spill.close()
 
     async def run(self) -> None:
         while True:
@@ -264,7 +280,7 @@ class MessageLog:
         overload, gets a `message_log_gap` event (count, first and last time) once the log
         can write again. A batch the database refuses while reachable is dropped (`lost`).
         """
-        while self._pending or self._events or self._gaps:
+        while self._pending or self._events or self._gaps or self._spill.waiting:
             count = min(self._batch, len(self._pending))
             rows = [self._pending.popleft() for _ in range(count)]
             self._pending_chars -= sum(len(row["frame"]) for row in rows)
@@ -305,35 +321,47 @@ class MessageLog:
                 self.written += len(rows)
                 if self.outage.since is not None:
                     self.outage.ok()
-                if self._spill.waiting:
-                    await self._write_back()
+                if self._spill.waiting and not await self._write_back():
+                    return
 
-    async def _write_back(self) -> None:
-        """Insert what was spilled to disk during an outage, oldest first; what fails goes
-        back to disk (or, if there is no room, is counted as lost)."""
+    async def _write_back(self) -> bool:
+        """Insert what was spilled to disk during an outage, oldest first. A batch the
+        database refuses while reachable is lost (counted); if it is down again, the rest
+        goes back to disk (or, without room, is lost) and False is returned."""
         rows = await self._spill.take()
         written = 0
-        try:
-            for start in range(0, len(rows), self._batch):
-                batch = rows[start : start + self._batch]
+        for start in range(0, len(rows), self._batch):
+            batch = rows[start : start + self._batch]
 
-                async def job(db: AsyncSession, batch: list[dict[str, Any]] = batch) -> None:
-                    await db.execute(_INSERT, batch)
+            async def job(db: AsyncSession, batch: list[dict[str, Any]] = batch) -> None:
+                await db.execute(_INSERT, batch)
 
+            try:
                 if self._ctx.settings.is_sqlite:
                     await self._ctx.write(job)
                 else:
                     await run_in_transaction(self._ctx.db, job)
-                written += len(batch)
-        except Exception as exc:
-            self.outage.failed(exc)
-            for row in rows[written:]:
-                if not self._spill.add(row):
-                    self.lost += 1
-                    self.dropped_by_station[row["station_id"]] += 1
+            except Exception as exc:
+                if await self._reachable():
+                    self._lose(batch)
+                    log.exception("could not write %d OCPP frames kept on disk", len(batch))
+                    continue
+                self.outage.failed(exc)
+                for row in rows[start:]:
+                    if not self._spill.add(row):
+                        self._lose([row])
+                self.written += written
+                return False
+            written += len(batch)
         self.written += written
         if written:
             log.warning("OCPP message log: wrote back %d frames kept on disk during the outage", written)
+        return True
+
+    def _lose(self, rows: list[dict[str, Any]]) -> None:
+        self.lost += len(rows)
+        for row in rows:
+            self.dropped_by_station[row["station_id"]] += 1
 
     async def _reachable(self) -> bool:
         try:
