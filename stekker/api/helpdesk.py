@@ -89,8 +89,12 @@ async def search(
     caller: Caller = Depends(allow(*READ)),
 ) -> SearchOut:
     """Find sessions and stations by whatever the driver can read out."""
-    if q.startswith(redaction.PREFIX):  # a pseudonym: the card it stands for, if any is known
-        q = next(iter(await redaction.uids_for(ctx, caller.role, q)), q)
+    # a pseudonym stands for the card it was made of; the roles that see pseudonyms search by
+    # those only (else they could test whether a card number they guess has charged)
+    cards = redaction.sees_identifiers(caller.role)
+    if q.startswith(redaction.PREFIX):
+        uids = await redaction.uids_for(ctx, caller.role, q)
+        q, cards = (uids[0], True) if uids else (q, cards)
     async with ctx.db() as db:
         result = await helpdesk.search(
             db,
@@ -99,6 +103,7 @@ async def search(
             until=_aware(until, "to"),
             limit=limit,
             full_uids=_full_uids(caller),
+            cards=cards,
         )
     found = SearchOut.model_validate(result, from_attributes=True)
     if not redaction.sees_identifiers(caller.role):
