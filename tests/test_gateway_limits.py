@@ -356,7 +356,7 @@ class TestHandshakes:
         assert [r.detail["refusals"] for r in rows] == [1, 200]
 
     async def test_password_guessing_is_throttled_but_not_the_real_station(
-        self, ocpp_url: str, api: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+        self, ocpp_url: str, server: Stekker, api: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         password = "0123456789abcdef"
         created = await api.post("/api/stations", json={"id": "GUESS", "password": password})
@@ -375,6 +375,10 @@ class TestHandshakes:
         assert await status_of(url, "guess-6-xxxxxxxx") == 429  # refused without a check
         assert await status_of(url, password) == 429  # from this address, even the right one waits
         assert len(checks) == 5
+        throttled = [
+            e for e in await events_of(server, "GUESS", "connection_refused") if "retry_after" in e.detail
+        ]
+        assert [e.detail["refusals"] for e in throttled] == [1]  # sampled: one for the two
         # the real station, at its own address, connects
         assert await status_of(url, password, local_addr=("127.0.0.2", 0)) == 101
         assert checks[-1] == password

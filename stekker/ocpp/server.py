@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import http
 import logging
 import ssl
@@ -240,6 +241,8 @@ class Gateway:
             wait = self.guesses.admit(station_id, address, self.ctx.now())
             if wait is not None:
                 self.guesses_refused += 1
+                with contextlib.suppress(Exception):  # the refusal matters, not its record
+                    await stations.guessing_throttled(self.ctx, station_id, address, wait)
                 return _refuse(
                     http.HTTPStatus.TOO_MANY_REQUESTS,
                     f"too many wrong passwords for {station_id} from {address}; retry in {wait} s",

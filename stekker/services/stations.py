@@ -158,6 +158,23 @@ def _sample_refusal(ctx: ServiceContext, station_id: str, reason: str, now: date
     return refusals
 
 
+async def guessing_throttled(ctx: ServiceContext, station_id: str, address: str, wait: int) -> None:
+    """A handshake refused before its password was checked, because wrong passwords came
+    from its address; recorded like the other refusals (sampled), so the timeline shows it."""
+    reason = "too many wrong passwords from this address"
+    refusals = _sample_refusal(ctx, station_id, reason, ctx.now())
+    if refusals is not None:
+        await record_station_event(
+            ctx,
+            station_id,
+            "connection_refused",
+            reason=reason,
+            address=address,
+            retry_after=wait,
+            refusals=refusals,
+        )
+
+
 def _refused(
     ctx: ServiceContext, db: AsyncSession, station_id: str, now: datetime, reason: str, **detail: Any
 ) -> None:
