@@ -131,10 +131,13 @@ class MessageLog:
     comes first. The buffer is bounded (`message_log_max_pending`
     frames, and about 64 M characters); when the database cannot keep up, the oldest frames
     are dropped, counted in `dropped` and warned about, rather than slowing or blocking a
-    station. A batch the database refuses is dropped as well (`lost`). So the log is evidence
-    that is complete in normal operation and best-effort under overload; the station's own
-    data (transactions, meter values) is committed before each reply regardless (DESIGN.md
-    rule 4). `stop` writes what is still buffered.
+    station. A batch the database refuses is dropped as well (`lost`). During a database
+    outage frames are kept (memory, then a spill file) and written when it is back (`flush`).
+    What a station's frames may take is charged to its storage budget, shared with its
+    station events (`stekker.domain.storage_budget`). So the log is evidence that is complete
+    in normal operation and best-effort under overload, with every gap counted per station;
+    the station's own data (transactions, meter values) is committed before each reply
+    regardless (DESIGN.md rule 4). `stop` writes what is still buffered.
     """
 
     def __init__(self, ctx: ServiceContext) -> None:
@@ -274,11 +277,13 @@ class MessageLog:
     async def flush(self) -> None:
         """Write everything buffered, a batch per INSERT, in arrival order.
 
-        While the database is unreachable the frames stay buffered (within the bounds; the
-        oldest are shed and counted per station) and the outage is logged once when it
-        starts and once when it ends. A station that lost frames, to an outage or to
-        overload, gets a `message_log_gap` event (count, first and last time) once the log
-        can write again. A batch the database refuses while reachable is dropped (`lost`).
+        While the database is unreachable the frames stay buffered; beyond the memory bound
+        the oldest go to the spill file (`Spill`), and beyond its size they are shed and
+        counted per station. The outage is logged once when it starts and once when it ends;
+        when the database is back, the buffer is written, then the spill file. A station that
+        lost frames, to an outage or to overload, gets a `message_log_gap` event (count, first
+        and last time) once the log can write again. A batch the database refuses while
+        reachable is dropped (`lost`).
         """
         while self._pending or self._events or self._gaps or self._spill.waiting:
             count = min(self._batch, len(self._pending))
