@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import os
 import shutil
 import uuid
@@ -87,7 +88,9 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
         await upgrade(engine)
         await engine.dispose()
 
-    asyncio.run(migrate())
+    # in a thread of its own: the first test to ask may already run inside an event loop
+    with concurrent.futures.ThreadPoolExecutor(1) as thread:
+        thread.submit(asyncio.run, migrate()).result()
     return path
 
 
@@ -127,7 +130,12 @@ def settings_overrides() -> dict[str, Any]:
 
 
 @pytest.fixture
-async def server(database_url: str, settings_overrides: dict[str, Any]) -> AsyncIterator[Stekker]:
+async def server(
+    database_url: str, settings_overrides: dict[str, Any], request: pytest.FixtureRequest
+) -> AsyncIterator[Stekker]:
+    sqlite_file = Path(database_url.split("///", 1)[1]) if database_url.startswith("sqlite") else None
+    if sqlite_file is not None and not sqlite_file.exists():  # a module's own database_url
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), sqlite_file)
     if database_url.startswith("postgresql"):
         from stekker.db.engine import make_engine
         from stekker.db.migrate import upgrade
