@@ -160,7 +160,7 @@ class Settings(BaseSettings):
         default=100, ge=1, description="Frames a quiet station may send at once (an offline queue's replay)."
     )
     ocpp_station_backlog: int = Field(
-        default=64, ge=2, description="Frames read from a station, not yet handled; beyond: not read."
+        default=16, ge=2, description="Frames read from a station, not yet handled; beyond: not read."
     )
     ocpp_flood_seconds: float = Field(
         default=30.0, gt=0, description="A station whose backlog stays full this long is disconnected (1008)."
