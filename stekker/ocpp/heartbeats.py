@@ -12,6 +12,7 @@ from stekker.ocpp.connection import StationConnection
 from stekker.services import connection_health
 from stekker.services.connection_health import Gap, Silence
 from stekker.services.context import ServiceContext
+from stekker.services.outage import OutageLog
 
 log = logging.getLogger(__name__)
 
@@ -63,9 +64,11 @@ class HeartbeatWatch:
             await connection_health.record_heartbeat_health(self._ctx, silences, gaps)
 
     async def run(self) -> None:
+        outage = OutageLog("heartbeat watch", log)
         while True:
             await asyncio.sleep(self.period)
             try:
                 await self.check()
-            except Exception:
-                log.exception("heartbeat watch failed")
+                outage.ok()
+            except Exception as exc:
+                outage.failed_or_log(exc, "heartbeat watch failed")

@@ -45,6 +45,7 @@ from stekker.ocpi.tariff_objects import published_tariffs, tariff_object
 from stekker.opendata.model import OpenLocation, OpenTariff, Publisher
 from stekker.opendata.stream import ChangeStream
 from stekker.services.context import ServiceContext
+from stekker.services.outage import OutageLog
 
 log = logging.getLogger(__name__)
 
@@ -147,6 +148,7 @@ class OpenDataCache:
 
     def __init__(self, ctx: ServiceContext) -> None:
         self.ctx = ctx
+        self._outage = OutageLog("open data", log)
         country, party = ctx.settings.party
         self.publisher = Publisher(country, party, ctx.settings.business_name or "Stekker")
         self.stream = ChangeStream(ctx.settings.opendata_stream_backlog)
@@ -231,8 +233,11 @@ class OpenDataCache:
                     await self._reload_everything()
                 elif locations or stations:
                     await self._reload(locations, stations)
-            except Exception:
-                log.exception("open data: reloading failed; retrying in %.0f s", _RETRY_SECONDS)
+                self._outage.ok()
+            except Exception as exc:
+                self._outage.failed_or_log(
+                    exc, "open data: reloading failed; retrying in %.0f s", _RETRY_SECONDS
+                )
                 self._everything = self._everything or everything
                 self._dirty_locations |= locations
                 self._dirty_stations |= stations

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from stekker.services import cdrs, diagnostics, message_log, tariffs
 from stekker.services.context import ServiceContext
+from stekker.services.outage import OutageLog
 
 log = logging.getLogger(__name__)
 
@@ -35,13 +36,15 @@ CHORES = (
 
 
 async def repeat(ctx: ServiceContext, chore: Chore) -> None:
+    outage = OutageLog(chore.name, log)
     while True:
         try:
             changed = await chore.work(ctx)
+            outage.ok()
             if changed:
                 log.info("%s: %d done", chore.name, changed)
-        except Exception:  # the next round may succeed (a database that was briefly away)
-            log.exception("%s failed", chore.name)
+        except Exception as exc:  # the next round may succeed (a database that was briefly away)
+            outage.failed_or_log(exc, "%s failed", chore.name)
         await asyncio.sleep(chore.interval(ctx))
 
 

@@ -27,6 +27,7 @@ from stekker.services.audit import audit
 from stekker.services.context import ServiceContext
 from stekker.services.errors import Conflict, Missing
 from stekker.services.ocpi_partners import partner_headers
+from stekker.services.outage import OutageLog
 from stekker.services.partner_http import partner_client
 
 log = logging.getLogger(__name__)
@@ -165,11 +166,13 @@ class OutboxWorker:
         self._wake.set()
 
     async def _run(self) -> None:
+        outage = OutageLog("OCPI outbox", log)
         while True:
             try:
                 await self.deliver_due()
-            except Exception:  # the next round may succeed (a database that was briefly away)
-                log.exception("OCPI outbox round failed")
+                outage.ok()
+            except Exception as exc:  # the next round may succeed (a database that was briefly away)
+                outage.failed_or_log(exc, "OCPI outbox round failed")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.interval)
             self._wake.clear()

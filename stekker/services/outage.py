@@ -42,6 +42,14 @@ class OutageLog:
             self.since = time.monotonic()
             self._log.warning("%s: the database is unavailable (%s: %s)", self.what, type(exc).__name__, exc)
 
+    def failed_or_log(self, exc: BaseException, message: str, *args: object) -> None:
+        """For a loop that retries: an unreachable database counts toward the outage (one
+        line for all of it); any other failure is a bug worth its traceback."""
+        if database_unavailable(exc):
+            self.failed(exc)
+        else:
+            self._log.error(message, *args, exc_info=exc)
+
     def ok(self) -> None:
         if self.since is None:
             return
