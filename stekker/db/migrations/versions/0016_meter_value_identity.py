@@ -8,7 +8,7 @@ and unit. NULLs in the last four count as '' (a unique index would take two NULL
 different). The index starts with station_id, so the plain index on it goes.
 
 Revision ID: 0016
-Revises: 0015
+Revises: 0014
 Create Date: 2026-12-07 17:00:00.000000
 """
 
@@ -17,7 +17,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0016"
-down_revision = "0015"
+down_revision = "0014"  # no 0015: that number was kept for a migration that proved unneeded
 branch_labels = None
 depends_on = None
 
