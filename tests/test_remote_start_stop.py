@@ -6,9 +6,11 @@ from typing import Any
 
 import httpx
 from ocpp.v16 import call
+from ocpp.v201 import call as call201
 
 from stekker.app import Stekker
 from tests.peers import now_iso, ocpp_station, raw_station
+from tests.peers201 import ocpp201_station
 
 
 async def test_remote_start_and_stop_through_the_api(api: httpx.AsyncClient, ocpp_url: str) -> None:
@@ -142,3 +144,40 @@ async def test_cli_remote_start_stop_and_lists(cli: Any, api: httpx.AsyncClient,
     assert result.exit_code == 1 and "offline" in result.output
     result = await cli("station", "list")
     assert result.exit_code == 0 and "CP-CLI" in result.output
+
+
+async def test_a_201_remote_start_without_an_id_token_keeps_its_driver(
+    api: httpx.AsyncClient, ocpp_url: str
+) -> None:
+    """OCPP 2.0.1 F02: after RequestStartTransaction the station may send its Started event
+    with our remoteStartId and no idToken; the remote start names the driver."""
+    await api.put("/api/tokens", json={"uid": "CARD-1"})
+    await api.put("/api/tokens", json={"uid": "CARD-2"})
+    async with ocpp201_station(ocpp_url, "CP-F02") as cp:
+        response = await api.post("/api/stations/CP-F02/remote-start", json={"token_uid": "CARD-1"})
+        assert response.json()["status"] == "Accepted"
+        [request] = cp.calls("RequestStartTransaction")
+        await cp.call(
+            call201.TransactionEvent(
+                event_type="Started", timestamp=now_iso(), trigger_reason="RemoteStart", seq_no=0,
+                transaction_info={"transaction_id": "tx-f02", "remote_start_id": request["remote_start_id"]},
+                evse={"id": 1, "connector_id": 1},
+            )
+        )  # fmt: skip
+        [session] = (await api.get("/api/sessions", params={"station_id": "CP-F02"})).json()
+        assert (session["token_uid"], session["auth_status"]) == ("CARD-1", "Accepted")
+        assert session["remote_start_id"] == request["remote_start_id"]
+        assert session["started_remotely_by"] == "operator"
+
+        # a different card presented later stops it; the remote start and its driver stay
+        await cp.call(
+            call201.TransactionEvent(
+                event_type="Ended", timestamp=now_iso(), trigger_reason="StopAuthorized", seq_no=1,
+                transaction_info={"transaction_id": "tx-f02", "stopped_reason": "Local"},
+                id_token={"id_token": "CARD-2", "type": "ISO14443"},
+            )
+        )  # fmt: skip
+    session = (await api.get(f"/api/sessions/{session['id']}")).json()
+    assert (session["token_uid"], session["auth_status"]) == ("CARD-1", "Accepted")
+    assert session["status"] == "completed"
+    assert session["started_remotely_by"] == "operator"

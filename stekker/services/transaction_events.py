@@ -11,6 +11,8 @@ session rather than assumed to follow the previous one:
   Transaction.Begin reading (never 0), the end the Ended event's;
 - the token is the first idToken seen; a later, different one (or any in Ended) is the
   token that stopped it;
+- an echoed remoteStartId links the session to our remote start, and when the station
+  leaves the idToken out (2.0.1 F02 allows it) the remote start's token is the driver;
 - only the newest event (highest seqNo) sets the charging state.
 """
 
@@ -24,11 +26,11 @@ from sqlalchemy import Table, bindparam, case, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from stekker.bus import Event
-from stekker.db.models import ChargingSession, SessionStatus, TransactionEvent
+from stekker.db.models import ChargingSession, RemoteStart, SessionStatus, TransactionEvent
 from stekker.db.writer import defer
 from stekker.domain.authorization import AuthDecision, AuthStatus
 from stekker.domain.metering import SampledValue, advance_readings, latest_register_wh, session_energy_wh
-from stekker.services.authorization import TokenVerdict, judge_token
+from stekker.services.authorization import TokenVerdict, find_token, judge_token
 from stekker.services.context import ServiceContext
 from stekker.services.stations import ensure_evse
 from stekker.services.tokens import stamp_energy_contract
@@ -172,6 +174,8 @@ async def _apply(
     if highest_seq is None or report.seq_no > highest_seq:
         session.charging_state = report.charging_state or session.charging_state
 
+    if report.remote_start_id is not None and session.remote_start_id is None:
+        await _link_echoed_remote_start(db, station_id, session, report)
     verdict = await _judge_event_token(db, ctx, station_id, session, report)
     if report.token_uid is not None and session.remote_start_id is None:
         await link_remote_start(
@@ -213,6 +217,33 @@ async def _apply(
     )
     outcome.result = TransactionEventResult(session.id, False, verdict, refused)
     return outcome
+
+
+async def _link_echoed_remote_start(
+    db: AsyncSession, station_id: str, session: ChargingSession, report: TransactionEventReport
+) -> None:
+    """The echoed remoteStartId names our request whether or not the event carries a token.
+    Without a token (2.0.1 F02: the station may leave it out after RequestStartTransaction)
+    the request's token is the driver, Accepted as it was when we sent the remote start;
+    otherwise the session has no driver, no party and a CDR no eMSP receives."""
+    await link_remote_start(
+        db,
+        station_id,
+        session,
+        report.token_uid or "",
+        session.start_time,
+        session.evse_number,
+        report.remote_start_id,
+    )
+    if session.remote_start_id is None or session.token_uid is not None or report.token_uid is not None:
+        return  # not ours, or the token is known (or judged below from this event)
+    request = await db.get(RemoteStart, session.remote_start_id)
+    assert request is not None
+    token = await find_token(db, request.token_uid)
+    session.token_uid = request.token_uid
+    session.token_id = None if token is None else token.id
+    session.auth_status = AuthStatus.ACCEPTED.value
+    await stamp_energy_contract(db, session, session.token_id)
 
 
 async def _open_session(
