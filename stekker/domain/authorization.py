@@ -164,3 +164,14 @@ def _unless_concurrent(
     if starting and sessions_elsewhere > 0 and not token.allow_concurrent:
         return AuthDecision(AuthStatus.CONCURRENT_TX, "token is already in a running session elsewhere")
     return accepted
+
+
+#: A session's ``auth_status`` before our decision is known (a station that started first).
+UNDECIDED = "Pending"
+
+
+def refused(auth_status: str) -> bool:
+    """Whether our decision on a session's token refused it (Invalid, Blocked, Expired,
+    ConcurrentTx...): such a session is kept for the record but never billed (no CDR), and
+    OCPI shows it INVALID. Accepted and not yet decided (Pending) are billed."""
+    return auth_status not in (AuthStatus.ACCEPTED, UNDECIDED)

@@ -42,6 +42,7 @@ from stekker.db.models import (
     TransactionEvent,
 )
 from stekker.db.models_tariffs import Cdr, CdrKind, PriceCap, TariffVersion
+from stekker.domain.authorization import UNDECIDED, AuthStatus, refused
 from stekker.domain.cdr_document import (
     CdrFacts,
     CdrLocation,
@@ -530,8 +531,9 @@ async def _publish(ctx: ServiceContext, view: CdrView) -> None:
 async def build_cdr(ctx: ServiceContext, session_id: int, actor: str = "system") -> CdrView | None:
     """The CDR of a finished session, built once: a second call returns the existing one.
 
-    None when the session is still running (its CDR comes when it ends). Missing when
-    there is no such session.
+    None when the session is still running (its CDR comes when it ends) or when our
+    authorization refused its token (OCPI INVALID: never billed). Missing when there is no
+    such session.
     """
     async with ctx.db() as db:
         existing = await _first_cdr(db, session_id)
@@ -542,6 +544,8 @@ async def build_cdr(ctx: ServiceContext, session_id: int, actor: str = "system")
             raise Missing(f"session {session_id} does not exist")
         if session.status != SessionStatus.COMPLETED:
             return None
+        if refused(session.auth_status):
+            return None  # kept with its reason for the record, never billed
         resolved, cap = await _rules(db, session)
         cdr_uid = _uid(session.id, 1)
         priced = await _price(db, ctx, session, cdr_uid, resolved=resolved, cap=cap, stop=session.stop_time)
@@ -611,6 +615,8 @@ async def build_missing(ctx: ServiceContext) -> int:
                     select(ChargingSession.id)
                     .where(
                         ChargingSession.status == SessionStatus.COMPLETED,
+                        # a refused session never gets a CDR: left out, it cannot clog the batch
+                        ChargingSession.auth_status.in_((AuthStatus.ACCEPTED.value, UNDECIDED)),
                         ChargingSession.updated_at <= cutoff,
                         ~exists().where(Cdr.session_id == ChargingSession.id),
                     )
