@@ -558,11 +558,20 @@ def session_start(
     station_id: str,
     token: Annotated[str, typer.Option(help="The idTag to charge with.")],
     evse: Annotated[int | None, typer.Option(help="EVSE (1.6 connector) number.")] = None,
+    profile: Annotated[
+        typer.FileText | None,
+        typer.Option(help="A TxProfile for the transaction: a JSON file in set_charging_profile's shape."),
+    ] = None,
 ) -> None:
     """Remote start: ask a station to start charging for a token."""
-    result = call_api(
-        "POST", f"/api/stations/{station_id}/remote-start", json={"token_uid": token, "evse_number": evse}
-    )
+    body: dict[str, Any] = {"token_uid": token, "evse_number": evse}
+    if profile is not None:
+        try:
+            body["profile"] = json.loads(profile.read())
+        except ValueError as exc:
+            console.print(f"[red]--profile is not valid JSON:[/] {exc}")
+            raise typer.Exit(2) from None
+    result = call_api("POST", f"/api/stations/{station_id}/remote-start", json=body)
     console.print(f"station {station_id} answered [bold]{result['status']}[/]")
     if result["status"] != "Accepted":
         raise typer.Exit(1)

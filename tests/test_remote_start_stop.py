@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
@@ -181,3 +182,87 @@ async def test_a_201_remote_start_without_an_id_token_keeps_its_driver(
     assert (session["token_uid"], session["auth_status"]) == ("CARD-1", "Accepted")
     assert session["status"] == "completed"
     assert session["started_remotely_by"] == "operator"
+
+
+TX_PROFILE: dict[str, Any] = {
+    "id": 7,
+    "stack_level": 1,
+    "purpose": "TxProfile",
+    "kind": "Relative",
+    "schedule": {"unit": "A", "periods": [{"start": 0, "limit": "16.0"}, {"start": 600, "limit": 6}]},
+}
+
+
+async def test_a_remote_start_carries_a_charging_profile_in_each_versions_shape(
+    api: httpx.AsyncClient, ocpp_url: str
+) -> None:
+    await api.put("/api/tokens", json={"uid": "CARD-1"})
+    body = {"token_uid": "CARD-1", "evse_number": 1, "profile": TX_PROFILE}
+    async with ocpp_station(ocpp_url, "CP-P16") as cp16, ocpp201_station(ocpp_url, "CP-P201") as cp201:
+        response = await api.post("/api/stations/CP-P16/remote-start", json=body)
+        assert response.json()["status"] == "Accepted", response.text
+        response = await api.post("/api/stations/CP-P201/remote-start", json=body)
+        assert response.json()["status"] == "Accepted", response.text
+        [v16] = cp16.calls("RemoteStartTransaction")
+        [v201] = cp201.calls("RequestStartTransaction")
+    periods = [{"start_period": 0, "limit": 16}, {"start_period": 600, "limit": 6}]
+    assert v16["charging_profile"] == {
+        "charging_profile_id": 7,
+        "stack_level": 1,
+        "charging_profile_purpose": "TxProfile",
+        "charging_profile_kind": "Relative",
+        "charging_schedule": {"charging_rate_unit": "A", "charging_schedule_period": periods},
+    }
+    assert v201["charging_profile"] == {
+        "id": 7,
+        "stack_level": 1,
+        "charging_profile_purpose": "TxProfile",
+        "charging_profile_kind": "Relative",
+        "charging_schedule": [{"id": 7, "charging_rate_unit": "A", "charging_schedule_period": periods}],
+    }
+
+
+async def test_hostile_remote_start_profiles_are_refused_before_the_station_sees_them(
+    api: httpx.AsyncClient, ocpp_url: str, cli: Any, tmp_path: Any
+) -> None:
+    await api.put("/api/tokens", json={"uid": "CARD-1"})
+    schedule = TX_PROFILE["schedule"]
+    hostile: list[Any] = [
+        {**TX_PROFILE, "purpose": "TxDefaultProfile"},
+        {**TX_PROFILE, "purpose": "ChargePointMaxProfile"},
+        {**TX_PROFILE, "transaction_id": "42"},
+        {**TX_PROFILE, "id": 0},
+        {**TX_PROFILE, "id": 2**40},
+        {**TX_PROFILE, "kind": "Recurring"},
+        {**TX_PROFILE, "surprise": 1},
+        {**TX_PROFILE, "schedule": {**schedule, "periods": []}},
+        {**TX_PROFILE, "schedule": {**schedule, "periods": [{"start": 5, "limit": 6}]}},
+        {**TX_PROFILE, "schedule": {**schedule, "periods": [{"start": 0, "limit": 6}] * 101}},
+        {**TX_PROFILE, "schedule": {**schedule, "periods": [{"start": 0, "limit": -1}]}},
+        {**TX_PROFILE, "schedule": {**schedule, "unit": "kW"}},
+        "TxProfile",
+        [TX_PROFILE],
+    ]
+    async with ocpp_station(ocpp_url, "CP-PX") as cp:
+        for profile in hostile:
+            response = await api.post(
+                "/api/stations/CP-PX/remote-start", json={"token_uid": "CARD-1", "profile": profile}
+            )
+            assert response.status_code == 422, (profile, response.text)
+        wrong_purpose = {"token_uid": "CARD-1", "profile": hostile[0]}
+        response = await api.post("/api/stations/CP-PX/remote-start", json=wrong_purpose)
+        assert "a remote start carries a TxProfile only" in response.text
+        bad = tmp_path / "bad.json"
+        bad.write_text('{"purpose": "TxDefaultProfile"')
+        result = await cli("session", "start", "CP-PX", "--token", "CARD-1", "--profile", str(bad))
+        assert result.exit_code == 2 and "not valid JSON" in result.output
+        bad.write_text(json.dumps({**TX_PROFILE, "purpose": "TxDefaultProfile"}))
+        result = await cli("session", "start", "CP-PX", "--token", "CARD-1", "--profile", str(bad))
+        assert result.exit_code == 1 and "TxProfile" in result.output
+        assert cp.calls("RemoteStartTransaction") == []
+        good = tmp_path / "good.json"
+        good.write_text(json.dumps(TX_PROFILE))
+        result = await cli("session", "start", "CP-PX", "--token", "CARD-1", "--profile", str(good))
+        assert result.exit_code == 0 and "answered Accepted" in result.output
+        [sent] = cp.calls("RemoteStartTransaction")
+        assert sent["charging_profile"]["charging_profile_id"] == 7

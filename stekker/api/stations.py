@@ -263,6 +263,10 @@ async def unretire_station(
 class RemoteStartIn(BaseModel):
     token_uid: str = Field(min_length=1, max_length=36, description="The idTag to start for.")
     evse_number: int | None = Field(default=None, ge=1, description="Omit to let the station choose.")
+    profile: remote.RemoteStartProfile | None = Field(
+        default=None,
+        description="A TxProfile for the transaction, in the shape of the set_charging_profile function.",
+    )
 
 
 class RemoteResult(BaseModel):
@@ -279,7 +283,9 @@ async def remote_start(
     caller: Caller = Depends(allow(*DRIVER_SUPPORT)),
 ) -> RemoteResult:
     """Ask the station to start a session. 409 if offline or the token is refused, 504 on timeout."""
-    outcome = await remote.remote_start(ctx, caller.actor, station_id, body.token_uid, body.evse_number)
+    outcome = await remote.remote_start(
+        ctx, caller.actor, station_id, body.token_uid, body.evse_number, profile=body.profile
+    )
     return RemoteResult(status=outcome.status, station_id=outcome.station_id)
 
 

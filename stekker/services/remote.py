@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
+from pydantic import model_validator
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -11,7 +13,23 @@ from stekker.db.models import ChargingSession, ChargingStation, RemoteStart, Ses
 from stekker.services.audit import audit, record_audit
 from stekker.services.authorization import judge_token
 from stekker.services.context import ServiceContext
+from stekker.services.functions import ChargingProfile
 from stekker.services.ports import CommandError, StationCommand, StationOffline
+
+
+class RemoteStartProfile(ChargingProfile):
+    """A charging profile sent with a remote start (1.6 RemoteStartTransaction.chargingProfile,
+    2.0.1 RequestStartTransaction.chargingProfile), in the neutral shape of
+    `set_charging_profile`. OCPP wants a TxProfile there, without a transaction id: the
+    transaction does not exist yet."""
+
+    @model_validator(mode="after")
+    def _for_the_coming_transaction(self) -> RemoteStartProfile:
+        if self.purpose != "TxProfile":
+            raise ValueError("a remote start carries a TxProfile only (OCPP), not " + self.purpose)
+        if self.transaction_id is not None:
+            raise ValueError("a remote start's profile has no transaction_id: the station assigns it")
+        return self
 
 
 class RemoteRefused(Exception):
@@ -39,11 +57,13 @@ async def remote_start(
     evse_number: int | None,
     *,
     vouched_by_emsp: bool = False,
+    profile: RemoteStartProfile | None = None,
 ) -> RemoteOutcome:
     """Ask a station to start charging for a token. The token is checked first, so a blocked
     card is refused here with a reason rather than by the station without one.
     `vouched_by_emsp`: the token's own eMSP asked (OCPI START_SESSION), which is its real-time
-    authorization of a token we may not decide on ourselves (whitelist NEVER)."""
+    authorization of a token we may not decide on ourselves (whitelist NEVER).
+    `profile`: the charging profile the station applies to the transaction it starts."""
     assert ctx.commands is not None
     commands = ctx.commands
 
@@ -75,6 +95,7 @@ async def remote_start(
             token_uid=token_uid,
             evse_number=evse_number,
             reason=refused,
+            profile_id=None if profile is None else profile.id,
         )
         if refused is not None:
             return verdict.decision.accepted, refused, None, None
@@ -94,12 +115,14 @@ async def remote_start(
         if not accepted:
             raise RemoteRefused(refused)
         raise StationOffline(refused)
-    args = {
+    args: dict[str, Any] = {
         "id_tag": token_uid,
         "token_type": token_type,
         "evse_number": evse_number,
         "remote_start_id": request_id,
     }
+    if profile is not None:
+        args["profile"] = profile.model_dump(exclude_none=True)
     try:
         status = await _send_and_audit(
             ctx,

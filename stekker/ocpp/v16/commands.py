@@ -35,6 +35,8 @@ def _remote_start(args: dict[str, Any]) -> Outbound:
     payload: dict[str, Any] = {"idTag": args["id_tag"]}
     if args.get("evse_number"):
         payload["connectorId"] = args["evse_number"]
+    if args.get("profile") is not None:
+        payload["chargingProfile"] = _profile(args["profile"])
     return Outbound("RemoteStartTransaction", payload, status_of)
 
 
@@ -249,8 +251,8 @@ def _cancel_reservation(args: dict[str, Any]) -> Outbound:
 _PURPOSE = {"ChargingStationMaxProfile": "ChargePointMaxProfile"}
 
 
-def _set_charging_profile(args: dict[str, Any]) -> Outbound:
-    p = args["profile"]
+def _profile(p: dict[str, Any]) -> dict[str, Any]:
+    """csChargingProfiles (SetChargingProfile) and chargingProfile (RemoteStartTransaction)."""
     profile: dict[str, Any] = {
         "chargingProfileId": p["id"],
         "stackLevel": p["stack_level"],
@@ -268,7 +270,11 @@ def _set_charging_profile(args: dict[str, Any]) -> Outbound:
             profile["transactionId"] = int(p["transaction_id"])
         except ValueError:
             raise CommandNotSupported("OCPP 1.6 transaction ids are integers") from None
-    payload = {"connectorId": args["evse_number"], "csChargingProfiles": profile}
+    return profile
+
+
+def _set_charging_profile(args: dict[str, Any]) -> Outbound:
+    payload = {"connectorId": args["evse_number"], "csChargingProfiles": _profile(args["profile"])}
     return Outbound("SetChargingProfile", payload, status_of)
 
 

@@ -26,6 +26,8 @@ def _remote_start(args: dict[str, Any]) -> Outbound:
     }
     if args.get("evse_number"):
         payload["evseId"] = args["evse_number"]
+    if args.get("profile") is not None:
+        payload["chargingProfile"] = _profile(args["profile"])
 
     def read(reply: dict[str, Any]) -> dict[str, Any]:
         return {"status": reply["status"], "transaction_id": reply.get("transactionId")}
@@ -277,8 +279,8 @@ def _cancel_reservation(args: dict[str, Any]) -> Outbound:
     return Outbound("CancelReservation", {"reservationId": args["reservation_id"]}, status_of)
 
 
-def _set_charging_profile(args: dict[str, Any]) -> Outbound:
-    p = args["profile"]
+def _profile(p: dict[str, Any]) -> dict[str, Any]:
+    """chargingProfile of SetChargingProfile and of RequestStartTransaction."""
     profile: dict[str, Any] = {
         "id": p["id"],
         "stackLevel": p["stack_level"],
@@ -294,7 +296,11 @@ def _set_charging_profile(args: dict[str, Any]) -> Outbound:
             profile[wire] = format_timestamp(p[key])
     if p.get("transaction_id") is not None:
         profile["transactionId"] = p["transaction_id"]
-    payload = {"evseId": args["evse_number"], "chargingProfile": profile}
+    return profile
+
+
+def _set_charging_profile(args: dict[str, Any]) -> Outbound:
+    payload = {"evseId": args["evse_number"], "chargingProfile": _profile(args["profile"])}
     return Outbound("SetChargingProfile", payload, status_of)
 
 
