@@ -5,21 +5,28 @@ SQLite and PostgreSQL.
 
 - A session whose token we refused (OCPI INVALID, "will not be billed") gets no CDR, neither
   from the worker nor from the sweep; the session and its reason stay on record.
+- Every DateTime of a CDR (and of the Session built from it) is OCPI's: at most 25 characters,
+  also for CDRs stored with microseconds before.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 from ocpp.v16 import call
+from sqlalchemy import select, update
 
 from stekker.app import Stekker
+from stekker.db.models_tariffs import Cdr
 from stekker.services import cdrs
 from tests.observe import add_token, eventually
 from tests.peers import now_iso, ocpp_station
-from tests.test_cdrs import add_tariff, cdrs_of
+from tests.test_cdrs import TARIFF, add_tariff, cdrs_of
+from tests.test_ocpi_sessions_cdrs import CARD, TOKEN_A, items, partner_card, partners
 
 
 async def _session(ocpp_url: str, station_id: str, token: str) -> tuple[int, str]:
@@ -68,3 +75,88 @@ async def test_a_refused_session_gets_no_cdr_and_the_sweep_builds_none(
 
     session = await eventually(refused_session)
     assert session["id"] == refused_id and session["auth_status"] == "Blocked"
+
+
+# --- 5. OCPI DateTime: at most 25 characters -------------------------------------------------------
+
+
+def _datetimes(value: Any, path: str = "") -> list[tuple[str, str]]:
+    """Every DateTime field of an OCPI object, at any depth."""
+    found: list[tuple[str, str]] = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key in ("start_date_time", "end_date_time", "last_updated", "timestamp") and isinstance(
+                item, str
+            ):
+                found.append((f"{path}.{key}", item))
+            else:
+                found.extend(_datetimes(item, f"{path}.{key}"))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found.extend(_datetimes(item, f"{path}[{index}]"))
+    return found
+
+
+OCPI_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,3})?Z$")
+
+
+def _assert_ocpi_datetimes(value: Any) -> int:
+    fields = _datetimes(value)
+    bad = [(path, text) for path, text in fields if len(text) > 25 or not OCPI_DATETIME.match(text)]
+    assert bad == [], bad
+    return len(fields)
+
+
+async def test_cdr_datetimes_have_at_most_milliseconds_also_for_cdrs_stored_with_microseconds(
+    server: Stekker, api: httpx.AsyncClient, ocpp_url: str
+) -> None:
+    await add_tariff(server, TARIFF, effective_from=datetime.now(UTC) - timedelta(days=30))
+    partner_a, _b = await partners(server)
+    await partner_card(server, partner_a)
+    start = (datetime.now(UTC) - timedelta(hours=1)).replace(microsecond=657069)
+    async with ocpp_station(ocpp_url, "MICRO") as cp:
+        started = await cp.call(
+            call.StartTransaction(
+                connector_id=1,
+                id_tag=CARD,
+                meter_start=1000,
+                timestamp=start.isoformat().replace("+00:00", "Z"),
+            )
+        )
+        stop = start + timedelta(minutes=30, microseconds=123456)
+        await cp.call(
+            call.StopTransaction(
+                meter_stop=6000,
+                timestamp=stop.isoformat().replace("+00:00", "Z"),
+                transaction_id=started.transaction_id,
+                reason="Local",
+            )
+        )
+
+    async def served() -> list[dict[str, Any]] | None:
+        found = await items(api, "cdrs", TOKEN_A)
+        return found or None
+
+    [cdr] = await eventually(served)
+    assert _assert_ocpi_datetimes(cdr) >= 4
+    assert cdr["start_date_time"] == start.strftime("%Y-%m-%dT%H:%M:%S") + ".657Z"
+    [session] = await items(api, "sessions", TOKEN_A)
+    _assert_ocpi_datetimes(session)
+
+    # a CDR stored before the fix (microseconds in the document) is served in the OCPI form;
+    # written past the ORM, which keeps CDRs immutable
+    micro = start.isoformat().replace("+00:00", "Z")
+    async with server.ctx.db() as db, db.begin():
+        row = (await db.execute(select(Cdr))).scalar_one()
+        old = dict(row.data)
+        old["start_date_time"] = micro
+        old["charging_periods"] = [{**p, "start_date_time": micro} for p in old["charging_periods"]]
+        old["last_updated"] = "2026-12-07T14:59:48.657069Z"
+        await db.execute(update(Cdr).where(Cdr.id == row.id).values(data=old))
+    [cdr] = await items(api, "cdrs", TOKEN_A)
+    _assert_ocpi_datetimes(cdr)
+    assert cdr["last_updated"] == "2026-12-07T14:59:48.657Z"
+    [session] = await items(api, "sessions", TOKEN_A)
+    _assert_ocpi_datetimes(session)
+    [mine] = (await api.get("/api/cdrs", params={"station_id": "MICRO"})).json()
+    _assert_ocpi_datetimes((await api.get(f"/api/cdrs/{mine['cdr_uid']}")).json()["document"])

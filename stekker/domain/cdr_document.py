@@ -121,9 +121,41 @@ def price(excl_vat: Decimal, incl_vat: Decimal) -> dict[str, float | int]:
 
 
 def timestamp(value: datetime) -> str:
-    """OCPI DateTime: UTC with a Z, whole seconds unless the station gave fractions."""
-    text = value.astimezone(UTC).isoformat()
-    return text.replace("+00:00", "Z")
+    """OCPI DateTime (at most 25 characters): UTC with a Z, whole seconds, or milliseconds when
+    the station gave fractions. Finer fractions are cut, not rounded, so a moment never moves
+    into the next second."""
+    utc = value.astimezone(UTC)
+    text = utc.strftime("%Y-%m-%dT%H:%M:%S")
+    millis = utc.microsecond // 1000
+    return f"{text}.{millis:03d}Z" if millis else f"{text}Z"
+
+
+#: The DateTime fields of a CDR document, at any depth (charging periods, the tariff).
+DATETIME_KEYS = frozenset({"start_date_time", "end_date_time", "last_updated"})
+
+
+def _datetime_text(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return value
+    return timestamp(moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC))
+
+
+def with_ocpi_times(value: Any) -> Any:
+    """A stored document with every DateTime field in the OCPI form (``timestamp``): CDRs
+    stored before that form carry microseconds (27 characters), and are served and pushed
+    normalised rather than rewritten (a CDR is immutable)."""
+    if isinstance(value, Mapping):
+        return {
+            key: _datetime_text(item) if key in DATETIME_KEYS else with_ocpi_times(item)
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [with_ocpi_times(item) for item in value]
+    return value
 
 
 def cap_remark(capped_by: str | None) -> str | None:
@@ -255,7 +287,7 @@ def credit_document(
     original: Mapping[str, Any], *, cdr_id: str, remark: str, last_updated: datetime
 ) -> dict[str, Any]:
     """The credit CDR that cancels ``original``: the same session, every amount negated."""
-    document = copy.deepcopy(dict(original))
+    document: dict[str, Any] = with_ocpi_times(copy.deepcopy(dict(original)))
     for name in COST_FIELDS:
         if name in document:
             document[name] = _negate(document[name])

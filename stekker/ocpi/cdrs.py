@@ -22,6 +22,7 @@ from sqlalchemy import func, select
 from stekker.api.deps import get_ctx
 from stekker.db.models import ChargingSession, Token
 from stekker.db.models_tariffs import Cdr
+from stekker.domain.cdr_document import with_ocpi_times
 from stekker.ocpi.auth import PartnerAuth, registered_partner
 from stekker.ocpi.pagination import PageQuery, page_query, paged_response
 from stekker.ocpi.session_objects import partner_parties, visible_to
@@ -32,8 +33,9 @@ router = APIRouter(prefix="/ocpi/2.2.1/cdrs", tags=["ocpi"])
 
 def cdr_object(document: Mapping[str, Any], token_party: tuple[str, str] | None) -> dict[str, Any]:
     """The CDR as a partner receives it (GET and POST): the stored document, its token's
-    party filled in when missing."""
-    result = dict(document)
+    party filled in when missing, its DateTimes in the OCPI form (older CDRs were stored with
+    microseconds)."""
+    result: dict[str, Any] = with_ocpi_times(document)
     token = dict(result.get("cdr_token") or {})
     if token_party is not None:
         token.setdefault("country_code", token_party[0])

@@ -35,7 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from stekker.db.models import ChargingSession, SessionStatus, Token
 from stekker.db.models_ocpi import OcpiPartner, PartnerStatus
 from stekker.db.models_tariffs import Cdr, CdrKind
-from stekker.domain.cdr_document import charging_periods, number
+from stekker.domain.cdr_document import charging_periods, number, with_ocpi_times
 from stekker.domain.metering import session_energy_wh
 from stekker.ocpi.envelope import ocpi_time
 from stekker.services import cdrs
@@ -188,7 +188,7 @@ def bill_from_cdr(document: Mapping[str, Any]) -> SessionBill:
         currency=str(document.get("currency", "EUR")),
         total_excl_vat=total.get("excl_vat", 0),
         total_incl_vat=total.get("incl_vat", total.get("excl_vat", 0)),
-        charging_periods=tuple(document.get("charging_periods") or ()),
+        charging_periods=tuple(with_ocpi_times(list(document.get("charging_periods") or ()))),
     )
 
 

@@ -51,6 +51,7 @@ from stekker.domain.cdr_document import (
     credit_document,
     number,
     timestamp,
+    with_ocpi_times,
 )
 from stekker.domain.charging_periods import (
     DerivedPeriods,
@@ -489,7 +490,7 @@ async def _views(db: AsyncSession, rows: Sequence[Cdr]) -> list[CdrView]:
             readings=list(r.readings or []),
             created_by=r.created_by,
             created_at=r.created_at,
-            data=dict(r.data),
+            data=with_ocpi_times(dict(r.data)),  # older CDRs were stored with microseconds
         )
         for r in rows
     ]
