@@ -149,6 +149,13 @@ class Settings(BaseSettings):
     ws_close_timeout: float = Field(default=5.0, gt=0, description="Wait this long for a closing handshake.")
     ws_max_frame_bytes: int = Field(default=1_048_576, ge=1024, description="Larger frames: close 1009.")
     call_timeout: float = Field(default=30.0, gt=0, description="Seconds a station has to answer our CALL.")
+    reset_boot_window: float = Field(
+        default=60.0,
+        ge=0,
+        le=600,
+        description="Seconds after a Reset whose answer was lost to a dropped connection in which "
+        "a BootNotification of the station shows that the reset happened.",
+    )
     ocpp_handshake_timeout: float = Field(
         default=10.0, gt=0, le=300, description="Seconds a client has to complete the WebSocket handshake."
     )
@@ -285,6 +292,13 @@ class Settings(BaseSettings):
         default=None,
         max_length=40,
         description="Phone number drivers see on the public station pages, e.g. '+31 30 123 4567'.",
+    )
+    charge_start_grace_seconds: int = Field(
+        default=300,
+        ge=0,
+        le=86_400,
+        description="Not charging at a session's start (the handshake, a car waking up) is not parking "
+        "for this long; a car that has not started charging by then pays the idle fee from then on.",
     )
     console_offline_alert_minutes: int = Field(
         default=15, ge=1, description="The dashboard lists stations offline longer than this."

@@ -7,6 +7,9 @@ SQLite and PostgreSQL.
   from the worker nor from the sweep; the session and its reason stay on record.
 - Every DateTime of a CDR (and of the Session built from it) is OCPI's: at most 25 characters,
   also for CDRs stored with microseconds before.
+- Parking (the idle fee) is time connected and not charging after the car charged: the
+  handshake between the start and Charging costs nothing; a car that never charges parks once
+  the start grace is over.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
 from ocpp.v16 import call
 from sqlalchemy import select, update
 
@@ -160,3 +164,76 @@ async def test_cdr_datetimes_have_at_most_milliseconds_also_for_cdrs_stored_with
     _assert_ocpi_datetimes(session)
     [mine] = (await api.get("/api/cdrs", params={"station_id": "MICRO"})).json()
     _assert_ocpi_datetimes((await api.get(f"/api/cdrs/{mine['cdr_uid']}")).json()["document"])
+
+
+# --- 2. parking is after charging --------------------------------------------------------------------
+
+IDLE_TARIFF = {
+    "elements": [
+        {
+            "price_components": [
+                {"type": "ENERGY", "price": 0.30, "vat": 21.0, "step_size": 1},
+                {"type": "PARKING_TIME", "price": 6.00, "vat": 21.0, "step_size": 60},
+            ]
+        }
+    ]
+}
+
+
+def _at(base: datetime, seconds: float) -> str:
+    return (base + timedelta(seconds=seconds)).isoformat().replace("+00:00", "Z")
+
+
+async def test_the_handshake_before_charging_is_no_idle_fee_but_a_car_that_never_charges_pays_after_the_grace(
+    server: Stekker, api: httpx.AsyncClient, ocpp_url: str
+) -> None:
+    """6.00/h parking with a 60 s step: the 40 ms between the start and Charging cost €0,10
+    before. A car that never draws power parks once the start grace (5 min) is over."""
+    base = (datetime.now(UTC) - timedelta(days=1)).replace(second=0, microsecond=0)
+    await add_tariff(server, IDLE_TARIFF, effective_from=base - timedelta(days=30), grace_minutes=0)
+    await add_token(api, "CARD-H")
+    async with ocpp_station(ocpp_url, "HANDSHAKE") as cp:
+
+        async def status(seconds: float, value: str, connector: int = 1) -> None:
+            await cp.call(
+                call.StatusNotification(
+                    connector_id=connector, error_code="NoError", status=value, timestamp=_at(base, seconds)
+                )
+            )
+
+        # connector 1: charges from 40 ms after the start until the stop
+        await status(-60, "Preparing")
+        started = await cp.call(
+            call.StartTransaction(connector_id=1, id_tag="CARD-H", meter_start=0, timestamp=_at(base, 0))
+        )
+        await status(0.04, "Charging")
+        await cp.call(
+            call.StopTransaction(
+                meter_stop=10_000,
+                timestamp=_at(base, 3600),
+                transaction_id=started.transaction_id,
+                reason="Local",
+            )
+        )
+        # connector 2: the car never starts charging; 20 minutes connected
+        await status(-60, "Preparing", 2)
+        idle = await cp.call(
+            call.StartTransaction(connector_id=2, id_tag="CARD-H", meter_start=0, timestamp=_at(base, 0))
+        )
+        await cp.call(
+            call.StopTransaction(
+                meter_stop=0,
+                timestamp=_at(base, 1200),
+                transaction_id=idle.transaction_id,
+                reason="EVDisconnected",
+            )
+        )
+
+    rows = {row["session_id"]: row for row in await cdrs_of(api, "HANDSHAKE", 2)}
+    charged = (await api.get(f"/api/cdrs/{rows[started.transaction_id]['cdr_uid']}")).json()["document"]
+    assert "total_parking_cost" not in charged or charged["total_parking_cost"]["excl_vat"] == 0
+    assert charged["total_cost"] == {"excl_vat": 3, "incl_vat": 3.63}  # 10 kWh x 0.30, nothing else
+    never = (await api.get(f"/api/cdrs/{rows[idle.transaction_id]['cdr_uid']}")).json()["document"]
+    # 20 min connected, the first 5 free: 15 min x 6.00/h = 1.50 excl., 1.815 -> 1.82 incl.
+    assert never["total_parking_cost"]["excl_vat"] == 1.5
+    assert never["total_parking_time"] == pytest.approx(1200 / 3600, abs=1e-4)

@@ -37,6 +37,7 @@ from zoneinfo import ZoneInfo
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from stekker.domain.charging_periods import SessionWindow, StateChange, derive_periods
 from stekker.domain.price_caps import PriceCapRule, apply_cap
 from stekker.domain.pricing import PricedSession, SessionPeriod, price_session, with_parking_grace
 from stekker.domain.tariffs import (
@@ -634,3 +635,31 @@ def test_parking_grace_never_costs_more(tariff: Tariff, session: list[SessionPer
     assert graced.total_excl_vat <= plain.total_excl_vat
     assert graced.total_incl_vat <= plain.total_incl_vat
     assert graced.total_parking_time_hours == plain.total_parking_time_hours
+
+
+# --- issue 16: parking is after charging -------------------------------------------------------------
+
+HANDSHAKE_MS = st.integers(0, 300_000)  # up to the start grace
+CHARGE_S = st.integers(1, 8 * 3600)
+
+
+@PROPERTIES
+@given(tariffs(), starts(), HANDSHAKE_MS, CHARGE_S, WH, GRACE)
+def test_a_session_that_charges_from_start_to_stop_pays_no_idle_fee(
+    tariff: Tariff, start: datetime, handshake_ms: int, charge_s: int, wh: int, grace_s: int
+) -> None:
+    """Not charging at the start (the handshake before Charging) within the start grace, then
+    charging until the stop: no PARKING_TIME is billed, whatever the tariff and its grace."""
+    charging_from = start + timedelta(milliseconds=handshake_ms)
+    stop = charging_from + timedelta(seconds=charge_s)
+    derived = derive_periods(
+        SessionWindow(start, stop, 1000, 1000 + wh),
+        [],
+        [StateChange(start - timedelta(minutes=1), False), StateChange(charging_from, True)],
+        grace=timedelta(seconds=grace_s),
+        start_grace=timedelta(minutes=5),
+    )
+    priced = price(tariff, derived.periods)
+    parking = priced.dimension(PARKING)
+    assert parking is None or (parking.excl_vat, parking.incl_vat) == (0, 0)
+    assert sum(p.energy_wh for p in derived.periods) == wh

@@ -18,8 +18,11 @@ How it works:
 4. Each stretch between two readings keeps its energy; inside it the energy goes to its
    charging parts in proportion to time (a car that stopped drawing in the middle of a
    stretch did not draw while parked). Whole Wh, summing exactly to the total.
-5. Adjacent pieces with the same state, current and power are merged, then the idle-fee
-   grace marks the first minutes of every parked run free (``with_parking_grace``).
+5. Adjacent pieces with the same state, current and power are merged. Parking is time
+   connected and not charging after the car charged: the not-charging stretch at the start
+   (the handshake before the car draws power) is free for ``start_grace``
+   (``with_start_grace``); then the idle-fee grace marks the first minutes of every parked
+   run free (``with_parking_grace``).
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
 from stekker.domain.metering import SampledValue, register_wh, session_energy_wh
-from stekker.domain.pricing import SessionPeriod, with_parking_grace
+from stekker.domain.pricing import SessionPeriod, with_parking_grace, with_start_grace
 
 POWER = "Power.Active.Import"
 CURRENT = "Current.Import"
@@ -168,6 +171,7 @@ def derive_periods(
     states: Sequence[StateChange] = (),
     *,
     grace: timedelta = timedelta(0),
+    start_grace: timedelta = timedelta(0),
     energy_override_wh: int | None = None,
 ) -> DerivedPeriods:
     """The session's periods (see the module docstring).
@@ -297,7 +301,7 @@ def derive_periods(
                 )
             )
 
-    periods = with_parking_grace(merge_periods(pieces), grace)
+    periods = with_parking_grace(with_start_grace(merge_periods(pieces), start_grace), grace)
     return DerivedPeriods(tuple(periods), total, start, end, tuple(readings), inferred, tuple(notes))
 
 

@@ -190,6 +190,19 @@ def with_parking_grace(periods: Sequence[SessionPeriod], grace: timedelta) -> li
     return result
 
 
+def with_start_grace(periods: Sequence[SessionPeriod], grace: timedelta) -> list[SessionPeriod]:
+    """The periods with the first ``grace`` of the not-charging stretch at the session's start
+    marked ``free_parking``: parking is time connected and not charging AFTER the car charged.
+    The moment between the start and the car drawing power (the handshake, milliseconds; a
+    car waking up) is not parking; a car that has not started charging when the grace is over
+    parks from then on. Periods after the first charging one are left as they are.
+    """
+    lead = 0
+    while lead < len(periods) and not periods[lead].charging:
+        lead += 1
+    return [*with_parking_grace(periods[:lead], grace), *periods[lead:]]
+
+
 def _us_between(start: datetime, end: datetime) -> int:
     delta = end - start
     return (delta.days * 86_400 + delta.seconds) * _US_PER_S + delta.microseconds

@@ -322,6 +322,7 @@ async def _price(
         await _samples(db, session.id),
         await _states(db, session, end_hint),
         grace=resolved.parking_grace if resolved is not None else timedelta(0),
+        start_grace=timedelta(seconds=ctx.settings.charge_start_grace_seconds),
         energy_override_wh=energy_override_wh,
     )
     tz = await tariff_lookup.station_time_zone(db, session.station_id)

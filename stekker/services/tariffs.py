@@ -47,7 +47,7 @@ from stekker.domain.price_caps import (
     apply_cap,
     cap_limit,
 )
-from stekker.domain.pricing import price_session, with_parking_grace
+from stekker.domain.pricing import price_session, with_parking_grace, with_start_grace
 from stekker.domain.repricing import periods_from_cdr
 from stekker.domain.tariff_scope import AUDIENCES, validate_targets
 from stekker.domain.tariffs import Tariff, tariff_from_ocpi
@@ -665,8 +665,22 @@ async def compare(
         "compared_with_version": None if old is None else old.version,
         "ends_tariff": row.ends_tariff,
         "cap": None if cap is None else {"id": cap[0], **rule_json(cap[1])},
+        "parking_rule": parking_rule(ctx.settings.charge_start_grace_seconds, row.parking_grace_minutes),
         "sessions": sessions,
     }
+
+
+def parking_rule(start_grace_seconds: int, grace_minutes: int) -> str:
+    """When a session parks (PARKING_TIME, the idle fee), in the words the municipality reads
+    next to the comparison."""
+    minutes, seconds = divmod(start_grace_seconds, 60)
+    start = f"{start_grace_seconds} s" if seconds else f"{minutes} min"
+    free = f"; the first {grace_minutes} min of every parked stretch are free" if grace_minutes else ""
+    return (
+        "Parking is time connected and not charging after the car charged: the time between the "
+        f"start and charging is not parking for {start}, a car that has not started charging by then "
+        f"parks from then on{free}."
+    )
 
 
 async def reprice_history(
@@ -695,6 +709,7 @@ async def reprice_history(
         .limit(_REPRICE_LIMIT)
     )
     grace = timedelta(minutes=grace_minutes)
+    start_grace = timedelta(seconds=ctx.settings.charge_start_grace_seconds)
     count = skipped = 0
     old_total = new_total = Decimal(0)
     zones: dict[int | None, Any] = {}
@@ -705,7 +720,7 @@ async def reprice_history(
         async for partition in result.partitions(2000):
             for data, billed, location_id in partition:
                 try:
-                    periods = with_parking_grace(periods_from_cdr(data), grace)
+                    periods = with_parking_grace(with_start_grace(periods_from_cdr(data), start_grace), grace)
                     priced = price_session(tariff, periods, zones.get(location_id) or zone(None))
                 except (ValueError, KeyError, TypeError, ArithmeticError):
                     skipped += 1

@@ -222,8 +222,14 @@ TEXTS: dict[str, tuple[str, str]] = {
         "Bills are capped; it cannot be approved.",
     ),
     "tariff_comparison_hint": (
-        "Bedragen inclusief btw. Een referentiesessie is een typische laadsessie die de gemeente vastlegt.",
-        "Amounts include VAT. A reference session is a typical session the municipality defines.",
+        "Bedragen inclusief btw. Een referentiesessie is een typische laadsessie die de gemeente vastlegt. "
+        "Parkeren (het parkeertarief) is de tijd dat de auto aangesloten is en niet laadt nadat hij "
+        "geladen heeft: het moment tussen de start en het laden kost niets, en een auto die na de "
+        "startmarge (standaard 5 minuten) nog niet laadt, parkeert vanaf dan.",
+        "Amounts include VAT. A reference session is a typical session the municipality defines. "
+        "Parking (the idle fee) is time connected and not charging after the car charged: the "
+        "moment between the start and charging costs nothing, and a car that has not started "
+        "charging after the start grace (5 minutes by default) parks from then on.",
     ),
     "tariff_repriced": (
         "De echte laadsessies van de laatste {days} dagen ({count}) kostten {old}; "
