@@ -147,6 +147,13 @@ class Settings(BaseSettings):
     )
     ws_ping_timeout: float | None = Field(default=30.0, description="Close when a pong takes longer.")
     ws_close_timeout: float = Field(default=5.0, gt=0, description="Wait this long for a closing handshake.")
+    shutdown_timeout: float = Field(
+        default=20.0,
+        gt=0,
+        le=600,
+        description="Seconds SIGTERM/SIGINT give the orderly shutdown (stations closed with 1001, "
+        "frames in hand answered, the writer and logs flushed) before the process exits anyway.",
+    )
     ws_max_frame_bytes: int = Field(default=1_048_576, ge=1024, description="Larger frames: close 1009.")
     call_timeout: float = Field(default=30.0, gt=0, description="Seconds a station has to answer our CALL.")
     reset_boot_window: float = Field(

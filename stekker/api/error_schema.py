@@ -149,6 +149,8 @@ _DESCRIPTIONS = {
     401: "No valid API token (`Authorization: Bearer ...`).",
     403: "The caller's role may not do this.",
     404: "No such resource (or no such route).",
+    202: "`outcome_unknown`: the call reached the station, then its connection closed before it "
+    "answered; the station may have done it.",
     409: "Conflicts with the current state (exists already, station offline, refused, ...).",
     413: "The request body is over its limit (checked before it is read).",
     422: "The request is not valid: `errors` lists the fields at fault.",
@@ -177,7 +179,7 @@ def _statuses(path: str, method: str, operation: dict[str, Any]) -> set[int]:
     if method in _WRITES and (found & {401, 404}):  # changes something that exists, or as someone
         found.add(409)
     if method == "post" and any(p.match(path) for p in _STATION_CALLS):
-        found |= {409, 502, 504}
+        found |= {202, 409, 502, 504}
     return found
 
 

@@ -33,6 +33,7 @@ from stekker.services.jobs import JobFinished, JobNotFound, NothingSelected
 from stekker.services.ports import (
     CommandNotSupported,
     CommandTimeout,
+    OutcomeUnknown,
     StationCallError,
     StationOffline,
 )
@@ -52,6 +53,9 @@ _STATUS: list[tuple[type[Exception], int, str]] = [
     (StationExists, 409, "conflict"),
     (RemoteRefused, 409, "refused"),
     (StationOffline, 409, "station_offline"),
+    # the call reached the station, whose connection closed before it answered: not offline,
+    # and not a failure either (a station that resets often reboots without answering)
+    (OutcomeUnknown, 202, "outcome_unknown"),
     (CommandTimeout, 504, "station_timeout"),
     (StationCallError, 502, "station_error"),
     (CommandNotSupported, 422, "not_supported"),

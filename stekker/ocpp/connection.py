@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
@@ -21,7 +22,7 @@ from stekker.ocpp.protocol import OCPP21, UNREADABLE_ID, ErrorCode, MessageType,
 from stekker.ocpp.schemas import known_actions, validate
 from stekker.services.message_log import IN, OUT, MessageLog, frame_identity
 from stekker.services.outage import OutageLog, database_unavailable
-from stekker.services.ports import CommandTimeout, StationCallError, StationOffline
+from stekker.services.ports import CommandTimeout, OutcomeUnknown, StationCallError, StationOffline
 
 if TYPE_CHECKING:
     from stekker.services.context import ServiceContext
@@ -88,6 +89,10 @@ class StationConnection:
         self._on_resumed = on_resumed
         self._call_lock = asyncio.Lock()
         self._pending: tuple[str, str, asyncio.Future[dict[str, Any]]] | None = None
+        self._pending_sent = False  # the pending CALL was handed to the socket
+        self._finishing = False  # closing for a shutdown: no new frame is handled
+        self._idle = asyncio.Event()  # set while no frame is being handled
+        self._idle.set()
         self._recent_calls: dict[str, str] = {}  # message id → action of our CALLs
         self._tasks: set[asyncio.Task[None]] = set()
         self.replaced = False
@@ -119,32 +124,53 @@ class StationConnection:
                 if self._ws.state is State.CLOSED:
                     # Nothing queued can be answered now; unanswered, the station sends it again.
                     break
-                if self._full_since is not None and self._backlog.qsize() <= self._backlog.maxsize // 2:
-                    self._full_since = None
-                wait = self.bucket.reserve()
-                if wait > 0:
-                    self.throttled += 1
-                    if self._flooded_for() >= self.ctx.settings.ocpp_flood_seconds:
-                        await self._flooded()
+                if self._finishing:  # we are closing: unanswered, the station sends it again
+                    continue
+                self._idle.clear()
+                try:
+                    if not await self._handle(message):
                         break
-                    await asyncio.sleep(wait)
-                now = self.ctx.now()
-                self.last_frame_at = now
-                if self.silent_since is not None and self._on_resumed is not None:
-                    self._on_resumed(self, now)
-                self.silent_since = None
-                self._on_activity(self.station_id)
-                self.handled += 1
-                await self._on_frame(message, now)
+                finally:
+                    self._idle.set()
         except ConnectionClosed:
             pass
         finally:
             self.closed = True
             reader.cancel()
             if self._pending is not None and not self._pending[2].done():
-                self._pending[2].set_exception(StationOffline(f"{self.station_id} disconnected"))
+                self._pending[2].set_exception(self._lost_call(self._pending[1]))
             for task in self._tasks:
                 task.cancel()
+
+    async def _handle(self, message: str | bytes) -> bool:
+        """One frame from the backlog, within the station's fair share; False: the station
+        flooded us and is being disconnected."""
+        if self._full_since is not None and self._backlog.qsize() <= self._backlog.maxsize // 2:
+            self._full_since = None
+        wait = self.bucket.reserve()
+        if wait > 0:
+            self.throttled += 1
+            if self._flooded_for() >= self.ctx.settings.ocpp_flood_seconds:
+                await self._flooded()
+                return False
+            await asyncio.sleep(wait)
+        now = self.ctx.now()
+        self.last_frame_at = now
+        if self.silent_since is not None and self._on_resumed is not None:
+            self._on_resumed(self, now)
+        self.silent_since = None
+        self._on_activity(self.station_id)
+        self.handled += 1
+        await self._on_frame(message, now)
+        return True
+
+    async def finish(self, code: int, reason: str, timeout: float) -> None:
+        """Close for a shutdown: take no new frame, let the one in hand be committed and
+        answered (within `timeout`), then close with `code` and `reason`."""
+        self._finishing = True
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), timeout)
+        await self.close(code, reason)
 
     async def _read(self) -> None:
         """Move frames from the socket to the backlog; when it is full this waits, and the
@@ -331,8 +357,10 @@ class StationConnection:
                     self._recent_calls[msg_id] = action
                     if len(self._recent_calls) > _RECENT_CALLS:
                         del self._recent_calls[next(iter(self._recent_calls))]
+                    self._pending_sent = False
                     try:
                         await self._send([MessageType.CALL, msg_id, action, payload], action)
+                        self._pending_sent = True
                         return await future
                     finally:
                         self._pending = None
@@ -340,6 +368,15 @@ class StationConnection:
             raise CommandTimeout(f"{self.station_id} did not answer {action} within {timeout:g} s") from None
         except ConnectionClosed:
             raise StationOffline(f"{self.station_id} disconnected") from None
+
+    def _lost_call(self, action: str) -> StationOffline | OutcomeUnknown:
+        """What the pending call became when the connection closed: once the frame was handed
+        to the socket the station may have acted on it (and rebooted without answering)."""
+        if self._pending_sent:
+            return OutcomeUnknown(
+                f"unknown: {self.station_id} disconnected after receiving the call ({action})"
+            )
+        return StationOffline(f"{self.station_id} disconnected")
 
     def _take_pending(self, frame: list[Any]) -> tuple[str, asyncio.Future[dict[str, Any]]] | None:
         pending = self._pending

@@ -34,11 +34,11 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from stekker.db.models import ChargingStation
-from stekker.services import device_model, firmware, reservations, station_setup
+from stekker.services import device_model, firmware, reboots, reservations, station_setup
 from stekker.services.audit import record_audit, station_event
 from stekker.services.context import ServiceContext
 from stekker.services.device_model import OCPP16_COMPONENT, UnknownStation, VariableRef, VariableResult
-from stekker.services.ports import CommandError, StationCommand, StationOffline
+from stekker.services.ports import CommandError, OutcomeUnknown, StationCommand, StationOffline
 from stekker.services.tokens import local_list_update
 
 # ---- who may run what (role names of the operator API; admin may always) ---------------------
@@ -91,6 +91,9 @@ class FunctionSpec:
     roles: tuple[str, ...] = CONFIGURE
     # set when the function is more than one command sent as is
     run: Runner | None = None
+    # sending it twice does what sending it once does: a call whose outcome is unknown (the
+    # connection closed after it was sent) may be sent again; a reset or a firmware update not
+    repeatable: bool = True
 
     def to_command(self, args: FunctionArgs) -> StationCommand:
         if self.command is not None:
@@ -550,6 +553,24 @@ async def _cancel_reservation(
     return reply
 
 
+async def _reset(
+    ctx: ServiceContext, actor: str, station_id: str, args: ResetArgs, timeout: float | None
+) -> dict[str, Any]:
+    """Reset; a station that drops the connection instead of answering (real ones do, on Hard)
+    and boots again within `reset_boot_window` seconds did reset. Otherwise the outcome stays
+    unknown (OutcomeUnknown), and no one should send it again blindly."""
+    assert ctx.commands is not None
+    sent_at = ctx.now()
+    command = StationCommand("reset", args.model_dump(exclude_none=True))
+    try:
+        return await ctx.commands.send(station_id, command, timeout)
+    except OutcomeUnknown:
+        window = ctx.settings.reset_boot_window
+        if window > 0 and await reboots.wait_for_boot(ctx, station_id, sent_at, window):
+            return {"status": "Accepted", "outcome": "no answer, but the station booted again: it reset"}
+        raise
+
+
 # ---- the catalogue ----------------------------------------------------------------------------
 
 for _spec in (
@@ -559,6 +580,8 @@ for _spec in (
         ResetArgs,
         accepted=frozenset({"Accepted", "Scheduled"}),
         roles=DRIVER_SUPPORT,
+        run=_reset,
+        repeatable=False,
     ),
     FunctionSpec(
         "change_availability",
@@ -636,6 +659,7 @@ for _spec in (
         "data_transfer",
         "Send vendor-specific data; the reply carries the station's data.",
         DataTransferArgs,
+        repeatable=False,  # vendor-defined: we cannot know
     ),
     FunctionSpec(
         "update_firmware",
@@ -643,6 +667,7 @@ for _spec in (
         UpdateFirmwareArgs,
         accepted=frozenset({"Accepted", "AcceptedCanceled"}),
         run=_update_firmware,
+        repeatable=False,
     ),
     FunctionSpec(
         "reserve_now",
@@ -689,6 +714,7 @@ for _spec in (
         "Any OCPP action of the station's version, payload as on the wire (expert tooling).",
         RawArgs,
         roles=ADMIN_ONLY,
+        repeatable=False,
     ),
 ):
     register(_spec)

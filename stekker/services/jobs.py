@@ -14,9 +14,11 @@ job's `call_timeout`, through `functions.run_function` (which audits every outco
   boot answer and our own boot set-up go first, or after `boot_wait` seconds if it
   reconnected without booting. At the job's `expires_at` every station still offline
   ends expired (one already connected is sent at once), so an offline station never
-  makes a job hang. A station that drops the connection during the call waits and is
-  sent again when it is back (at most `MAX_ATTEMPTS` sends: the functions are safe to
-  repeat, and a reset whose answer was lost to the reboot costs one more restart).
+  makes a job hang. A station that drops the connection before our call reached it waits
+  and is sent again when it is back (at most `MAX_ATTEMPTS` sends). One that drops it after
+  the call was sent may have acted on it: a function that is not `repeatable` is never sent
+  again then (it ends timed_out, "unknown: ..."), the others are; a reset counts as done when the
+  station boots again within `reset_boot_window` (see `functions._reset`).
 - Cancelling ends queued and waiting stations as cancelled; sent ones finish.
 - The job completes when no station is queued, waiting or sent.
 
@@ -64,6 +66,7 @@ from stekker.services.ports import (
     CommandError,
     CommandNotSupported,
     CommandTimeout,
+    OutcomeUnknown,
     StationCallError,
     StationOffline,
 )
@@ -384,10 +387,16 @@ async def execute(
         items = args.get("items")
         calls = len(items) if isinstance(items, list) and items else 1
         guard = max(timeout, ctx.settings.call_timeout) * calls + 5
+        if function == "reset":  # it may wait for the station to boot again
+            guard += ctx.settings.reset_boot_window
         async with asyncio.timeout(guard):
             result = await run_function(ctx, actor, station_id, function, checked, timeout)
     except StationOffline:
         raise
+    except OutcomeUnknown as exc:
+        if spec_of(function).repeatable:  # sending it again does no more than once
+            raise StationOffline(str(exc)) from None
+        return Outcome(_S.TIMED_OUT, "OutcomeUnknown", str(exc))
     except (CommandTimeout, TimeoutError) as exc:
         return Outcome(_S.TIMED_OUT, None, str(exc) or f"no answer within {timeout:g} s")
     except StationCallError as exc:

@@ -14,6 +14,12 @@ class StationOffline(CommandError):
     """The station has no open connection to any gateway."""
 
 
+class OutcomeUnknown(CommandError):
+    """The call was sent, then the connection closed before an answer: the station may have
+    done it (a station that takes Reset Hard often reboots without answering). Not "offline":
+    sending it again may do it twice."""
+
+
 class CommandTimeout(CommandError):
     """The station did not answer in time."""
 
