@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 
 import uvicorn
@@ -35,6 +36,16 @@ from stekker.services.stop_release import FlowBook
 from stekker.web import live as web_live
 
 log = logging.getLogger(__name__)
+
+
+class _HttpServer(uvicorn.Server):
+    """uvicorn's server without its own signal handlers. uvicorn takes SIGTERM, stops HTTP
+    alone and raises the signal again, which kills the process before `Stekker.stop` closes
+    the stations and drains the writer; `Stekker.run_forever` handles the signals instead."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
 
 
 class Stekker:
@@ -101,7 +112,7 @@ class Stekker:
             h11_max_incomplete_event_size=MAX_HEAD_BYTES,
             timeout_keep_alive=KEEP_ALIVE_SECONDS,
         )
-        self._http = uvicorn.Server(config)
+        self._http = _HttpServer(config)
         self._http_task = asyncio.create_task(self._http.serve(sockets=[sock]))
         while not self._http.started:
             if self._http_task.done():
@@ -146,8 +157,32 @@ class Stekker:
         await self.engine.dispose()
 
     async def run_forever(self) -> None:
+        """Serve until SIGTERM or SIGINT, then shut down in order (see `shutdown`)."""
         await self.start()
+        stopping = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        handled: list[signal.Signals] = []
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # not the main thread
+                loop.add_signal_handler(sig, stopping.set)
+                handled.append(sig)
         try:
-            await asyncio.Event().wait()
+            await stopping.wait()
+            log.info("stekker stopping: closing stations (1001), flushing the writer and the logs")
         finally:
-            await self.stop()
+            try:
+                await self.shutdown()
+            finally:
+                for sig in handled:  # a second signal during the shutdown changes nothing
+                    loop.remove_signal_handler(sig)
+
+    async def shutdown(self) -> None:
+        """`stop`, bounded by STEKKER_SHUTDOWN_TIMEOUT: a hung part must not keep the process
+        (and its port) from a restart."""
+        timeout = self.settings.shutdown_timeout
+        try:
+            await asyncio.wait_for(self.stop(), timeout)
+        except TimeoutError:
+            log.error("shutdown did not finish within %g s (STEKKER_SHUTDOWN_TIMEOUT): exiting", timeout)
+        else:
+            log.info("stekker stopped")

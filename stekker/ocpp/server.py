@@ -206,7 +206,28 @@ class Gateway:
                 await server.wait_closed()
 
     async def stop(self) -> None:
+        """Shut down in order: accept no one new, let every station's frame in hand be
+        committed and answered, close each socket with 1001 "server restarting" (the station
+        reconnects), then flush the message log."""
         self._stopping = True
+        for server in (self._server, self._tls_server):
+            if server is not None:
+                server.close(close_connections=False)
+        timeout = self.ctx.settings.ws_close_timeout
+        await asyncio.gather(
+            *(c.finish(1001, "server restarting", timeout) for c in list(self.connections.values())),
+            return_exceptions=True,
+        )
+        # sockets still in their handshake or boot admission when we began
+        await asyncio.gather(
+            *(
+                ws.close(1001, "server restarting")
+                for server in (self._server, self._tls_server)
+                if server is not None
+                for ws in server.connections
+            ),
+            return_exceptions=True,
+        )
         await self._close_listeners()
         for task in (self._flusher, self._watch):
             if task is not None:
