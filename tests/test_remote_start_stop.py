@@ -10,6 +10,7 @@ from ocpp.v16 import call
 from ocpp.v201 import call as call201
 
 from stekker.app import Stekker
+from tests.observe import eventually
 from tests.peers import now_iso, ocpp_station, raw_station
 from tests.peers201 import ocpp201_station
 
@@ -182,6 +183,13 @@ async def test_a_201_remote_start_without_an_id_token_keeps_its_driver(
     assert (session["token_uid"], session["auth_status"]) == ("CARD-1", "Accepted")
     assert session["status"] == "completed"
     assert session["started_remotely_by"] == "operator"
+
+    async def cdr() -> dict[str, Any] | None:
+        found = (await api.get("/api/cdrs", params={"session_id": session["id"]})).json()
+        return found[0] if found else None
+
+    billed = await eventually(cdr, 5)  # the bill goes to the driver's party
+    assert (billed["token_uid"], billed["party"]) == ("CARD-1", "NL-STK")
 
 
 TX_PROFILE: dict[str, Any] = {
