@@ -10,6 +10,7 @@ import os
 from typing import Annotated, Any
 
 import typer
+from rich.text import Text
 
 from stekker import (
     cli_cdrs,
@@ -360,11 +361,19 @@ def _function_args(pairs: list[str], raw: str | None) -> dict[str, Any]:
     return args
 
 
+def _exit_if_unknown(result: dict[str, Any]) -> None:
+    """202 outcome_unknown: the station received the call, then disconnected without answering."""
+    if result.get("error") == "outcome_unknown":
+        console.print(Text.assemble(("outcome unknown", "yellow"), " ", str(result.get("detail"))))
+        raise typer.Exit(1)
+
+
 def _run_function(station_id: str, name: str, args: dict[str, Any], timeout: float | None = None) -> None:
     body: dict[str, Any] = {"args": args}
     if timeout is not None:
         body["timeout"] = timeout
     result = call_api("POST", f"/api/stations/{station_id}/functions/{name}", json=body)
+    _exit_if_unknown(result)
     colour = "green" if result["accepted"] else "yellow"
     console.print(f"station {station_id} answered [bold {colour}]{result['status']}[/] to {name}")
     extra = {k: v for k, v in result["reply"].items() if k != "status" and v is not None}
@@ -572,6 +581,7 @@ def session_start(
             console.print(f"[red]--profile is not valid JSON:[/] {exc}")
             raise typer.Exit(2) from None
     result = call_api("POST", f"/api/stations/{station_id}/remote-start", json=body)
+    _exit_if_unknown(result)
     console.print(f"station {station_id} answered [bold]{result['status']}[/]")
     if result["status"] != "Accepted":
         raise typer.Exit(1)

@@ -32,7 +32,9 @@ def api_client(token: str | None = None) -> httpx.Client:
     base = os.environ.get("STEKKER_API_URL", f"http://{settings.host}:{settings.http_port}")
     token = token or api_token()
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    return httpx.Client(base_url=base, headers=headers, timeout=settings.call_timeout + 10)
+    # a reset whose answer was lost waits for the station's boot (STEKKER_RESET_BOOT_WINDOW)
+    timeout = settings.call_timeout + settings.reset_boot_window + 10
+    return httpx.Client(base_url=base, headers=headers, timeout=timeout)
 
 
 def call_api(method: str, path: str, **kwargs: Any) -> Any:

@@ -94,13 +94,19 @@ async def test_a_reset_answered_by_a_reboot_is_done(api: httpx.AsyncClient, ocpp
 
 @pytest.mark.parametrize("settings_overrides", [{"call_timeout": 2.0, "reset_boot_window": 0.3}])
 async def test_a_reset_whose_station_never_returns_is_unknown_not_offline(
-    api: httpx.AsyncClient, ocpp_url: str
+    api: httpx.AsyncClient, ocpp_url: str, cli: Any
 ) -> None:
     station = RebootingStation(f"{ocpp_url}/RB2", comes_back=False)
     async with station.running():
         await eventually(lambda: booted(api, "RB2"), 5)
         response = await api.post("/api/stations/RB2/functions/reset", json={"args": {"type": "Hard"}})
     assert response.status_code == 202, response.text
+    cli_station = RebootingStation(f"{ocpp_url}/RB2CLI", comes_back=False)
+    async with cli_station.running():
+        await eventually(lambda: booted(api, "RB2CLI"), 5)
+        result = await cli("station", "reset", "RB2CLI", "--hard")
+    assert result.exit_code == 1 and "outcome unknown" in result.output, result.output
+    assert cli_station.resets == 1
     assert response.json()["error"] == "outcome_unknown"
     assert "disconnected after receiving the call" in response.json()["detail"]
     assert (station.resets, station.boots) == (1, 1)
