@@ -239,7 +239,7 @@ async def test_charging_preferences_and_hostile_input(
         }
         for path, body in hostile.items():
             response = await api.put(path, headers=auth(TOKEN_A), json=body)
-            assert response.status_code in (400, 404), (path, response.text)
+            assert response.status_code in (200, 404), (path, response.text)
             assert response.json()["status_code"] == 2001, (path, response.text)
         bad_bodies: list[Any] = [
             {"profile_type": "TURBO"},
@@ -253,7 +253,7 @@ async def test_charging_preferences_and_hostile_input(
             response = await api.put(
                 f"/ocpi/2.2.1/sessions/{tx}/charging_preferences", headers=auth(TOKEN_A), json=body
             )
-            assert response.status_code == 400 and response.json()["status_code"] == 2001, body
+            assert response.status_code == 200 and response.json()["status_code"] == 2001, body
         not_json = await api.put(
             f"/ocpi/2.2.1/sessions/{tx}/charging_preferences",
             headers={**auth(TOKEN_A), "Content-Type": "application/json"},
@@ -271,7 +271,7 @@ async def test_charging_preferences_and_hostile_input(
             {"date_from": "2030-01-02T00:00:00Z", "date_to": "2030-01-01T00:00:00Z"},
         ):  # fmt: skip
             response = await api.get(url, headers=auth(TOKEN_A), params=params)
-            assert response.status_code == 400 and response.json()["status_code"] == 2001, params
+            assert response.status_code == 200 and response.json()["status_code"] == 2001, params
 
 
 def test_preferences_answer_when_an_evse_takes_them() -> None:

@@ -12,6 +12,7 @@ from stekker.ocpi import (
     envelope,
     hubclientinfo,
     locations,
+    request_ids,
     sessions,
     tariffs,
     tokens,
@@ -33,6 +34,8 @@ _MODULES = (
 
 def include(app: FastAPI) -> None:
     envelope.install(app)
+    # added after the app's other middleware, so outermost: the IDs reach every answer (the 413 too)
+    app.add_middleware(request_ids.RequestIds)
     app.include_router(versions.router)
     app.include_router(credentials.router)
     for module, identifier, role in _MODULES:

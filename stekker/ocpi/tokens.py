@@ -61,7 +61,7 @@ def _owned_key(
 
 
 def _invalid(message: str) -> OcpiError:
-    return OcpiError(INVALID_PARAMETERS, message, http_status=400)
+    return OcpiError(INVALID_PARAMETERS, message)
 
 
 def _actor(partner: PartnerAuth) -> str:
