@@ -82,7 +82,8 @@ async def call_function(
     """Run one function on one station and return its answer. Each function has its own roles
     (GET /api/stations/functions). 404 unknown station or function, 422 bad arguments or not
     available in the station's OCPP version, 409 offline, 504 no answer in time, 502 the
-    station answered with an error."""
+    station answered with an error, 202 `outcome_unknown`: the station disconnected after
+    receiving the call (a reset followed by the station's boot is 200 Accepted)."""
     spec = spec_of(name)
     roles = allowed_roles(spec)
     if caller.role.value not in roles:
