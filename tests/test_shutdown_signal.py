@@ -7,16 +7,18 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
 import signal
 import socket
-import sqlite3
 import sys
 from pathlib import Path
+from typing import Any
 
+from sqlalchemy import text
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
+
+from stekker.db.engine import make_engine
 
 
 def free_port() -> int:
@@ -41,15 +43,20 @@ async def answered(ws: ClientConnection, msg_id: str, action: str, payload: dict
     assert reply[:2] == [3, msg_id], reply
 
 
-async def test_sigterm_closes_stations_with_1001_and_loses_nothing(
-    tmp_path: Path, sqlite_template: Path
-) -> None:
-    database = tmp_path / "stekker.db"
-    shutil.copyfile(sqlite_template, database)
+async def stored(database_url: str, query: str) -> list[Any]:
+    engine = make_engine(database_url)
+    try:
+        async with engine.connect() as db:
+            return list((await db.execute(text(query))).all())
+    finally:
+        await engine.dispose()
+
+
+async def test_sigterm_closes_stations_with_1001_and_loses_nothing(tmp_path: Path, database_url: str) -> None:
     ocpp_port, http_port = free_port(), free_port()
     env = {
         **os.environ,
-        "STEKKER_DATABASE_URL": f"sqlite+aiosqlite:///{database}",
+        "STEKKER_DATABASE_URL": database_url,
         "STEKKER_HOST": "127.0.0.1",
         "STEKKER_OCPP_PORT": str(ocpp_port),
         "STEKKER_HTTP_PORT": str(http_port),
@@ -90,15 +97,16 @@ async def test_sigterm_closes_stations_with_1001_and_loses_nothing(
             process.kill()
             await process.wait()
 
-    with sqlite3.connect(database) as db:
-        frames = db.execute(
-            "SELECT direction, message_id FROM ocpp_messages WHERE station_id = 'SIGCP' ORDER BY id"
-        ).fetchall()
-        events = db.execute(
-            "SELECT kind, detail FROM station_events WHERE station_id = 'SIGCP' ORDER BY id"
-        ).fetchall()
+    frames = await stored(
+        database_url, "SELECT direction, message_id FROM ocpp_messages WHERE station_id = 'SIGCP' ORDER BY id"
+    )
+    events = await stored(
+        database_url, "SELECT kind, detail FROM station_events WHERE station_id = 'SIGCP' ORDER BY id"
+    )
+    pairs = [tuple(row) for row in frames]
     for msg_id in ("b1", "h1", "s1", *late_answers):
-        assert ("in", msg_id) in frames and ("out", msg_id) in frames, frames
+        assert ("in", msg_id) in pairs and ("out", msg_id) in pairs, pairs
     kind, detail = events[-1]
+    detail = detail if isinstance(detail, dict) else json.loads(detail)
     assert kind == "disconnected", events
-    assert json.loads(detail)["cause"] == "server_shutdown" and json.loads(detail)["code"] == 1001
+    assert (detail["cause"], detail["code"]) == ("server_shutdown", 1001)
