@@ -55,7 +55,8 @@ async def tnm(mounted: Stekker, api: httpx.AsyncClient) -> AsyncIterator[httpx.A
         token=TNM_TOKEN,
         extra_roles=(("DE", "TNM", "EMSP"),),
     )
-    async with httpx.AsyncClient(base_url=str(api.base_url), headers=auth(TNM_TOKEN), timeout=10) as client:
+    # the api fixture's 30 s: a machine under I/O load (a neighbour's 200 MB test) stalls for seconds
+    async with httpx.AsyncClient(base_url=str(api.base_url), headers=auth(TNM_TOKEN), timeout=30) as client:
         yield client
 
 
@@ -64,7 +65,7 @@ async def other_emsp(server: Stekker, api: httpx.AsyncClient, party: str = "OTH"
     await add_registered_partner(
         server.ctx, name=f"Other {party}", country_code="BE", party_id=party, token=secret
     )
-    return httpx.AsyncClient(base_url=str(api.base_url), headers=auth(secret), timeout=10)
+    return httpx.AsyncClient(base_url=str(api.base_url), headers=auth(secret), timeout=30)
 
 
 def url(token: dict[str, Any]) -> str:
