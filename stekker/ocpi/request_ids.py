@@ -20,6 +20,7 @@ import logging
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from stekker.ocpi.envelope import INVALID_PARAMETERS, PREFIX, SERVER_ERROR, envelope
+from stekker.services.partner_http import correlated
 
 log = logging.getLogger(__name__)
 
@@ -102,8 +103,12 @@ class RequestIds:
                 message = {**message, "headers": [*kept, *echo]}
             await send(message)
 
+        incoming = dict(echo).get(ID_HEADERS[1])
         try:
-            await self.app(scope, receive, sending)
+            # what we send a partner while answering (the handshake's GETs, a command's work)
+            # carries the correlation ID of the request that caused it
+            with correlated(incoming.decode() if incoming else None):
+                await self.app(scope, receive, sending)
         except Exception:
             if started:  # part of an answer went out: closing is all that is left
                 raise

@@ -26,7 +26,6 @@ import hashlib
 import logging
 import re
 import secrets
-import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -43,7 +42,7 @@ from stekker.domain.partner_urls import url_problem
 from stekker.services.audit import audit
 from stekker.services.context import ServiceContext
 from stekker.services.errors import Conflict, Forbidden, Invalid, Missing
-from stekker.services.partner_http import partner_client, refused
+from stekker.services.partner_http import correlated, id_headers, partner_client, refused
 
 log = logging.getLogger(__name__)
 
@@ -276,11 +275,9 @@ def partner_headers(party: tuple[str, str], partner: OcpiPartner) -> dict[str, s
     encoded as it wants, a request id, and the OCPI routing headers from us (`party`) to it."""
     assert partner.outgoing_token is not None
     country, party_id = party
-    request_id = str(uuid.uuid4())
     return {
         "Authorization": encode_token(partner.outgoing_token, partner.raw_token),
-        "X-Request-ID": request_id,
-        "X-Correlation-ID": request_id,
+        **id_headers(),
         "OCPI-from-country-code": country,
         "OCPI-from-party-id": party_id,
         "OCPI-to-country-code": partner.country_code or "",
@@ -289,7 +286,7 @@ def partner_headers(party: tuple[str, str], partner: OcpiPartner) -> dict[str, s
 
 
 def _headers(token: str, raw: bool) -> dict[str, str]:
-    return {"Authorization": encode_token(token, raw)}
+    return {"Authorization": encode_token(token, raw), **id_headers()}
 
 
 async def _call(
@@ -324,13 +321,18 @@ async def discover(
     own = client is None
     http = client or partner_client(ctx.settings)
     try:
-        versions = await _call(http, "GET", versions_url, token, raw)
-        if not isinstance(versions, list):
-            raise PartnerUnreachable(f"{versions_url} did not list versions")
-        match = next((v for v in versions if isinstance(v, dict) and v.get("version") == OCPI_VERSION), None)
-        if match is None or not isinstance(match.get("url"), str):
-            raise PartnerUnreachable(f"the partner offers no OCPI {OCPI_VERSION} (3002 unsupported version)")
-        details = await _call(http, "GET", match["url"], token, raw)
+        with correlated():  # both GETs are one exchange (or part of the handshake that called us)
+            versions = await _call(http, "GET", versions_url, token, raw)
+            if not isinstance(versions, list):
+                raise PartnerUnreachable(f"{versions_url} did not list versions")
+            match = next(
+                (v for v in versions if isinstance(v, dict) and v.get("version") == OCPI_VERSION), None
+            )
+            if match is None or not isinstance(match.get("url"), str):
+                raise PartnerUnreachable(
+                    f"the partner offers no OCPI {OCPI_VERSION} (3002 unsupported version)"
+                )
+            details = await _call(http, "GET", match["url"], token, raw)
     finally:
         if own:
             await http.aclose()
@@ -502,9 +504,11 @@ async def _post_ours(
 ) -> tuple[TheirCredentials, dict[str, str]]:
     """POST our credentials with token A; the partner's credentials and its endpoints as its
     token C sees them."""
-    data = await _call(http, "POST", target, token_a, raw_token, our_credentials(ctx, ours, our_versions_url))
-    theirs = _their_credentials(data)
-    _, endpoints = await discover(ctx, theirs.versions_url, theirs.token, raw_token, http)
+    with correlated():  # the POST and the discovery after it: one exchange
+        body = our_credentials(ctx, ours, our_versions_url)
+        data = await _call(http, "POST", target, token_a, raw_token, body)
+        theirs = _their_credentials(data)
+        _, endpoints = await discover(ctx, theirs.versions_url, theirs.token, raw_token, http)
     return theirs, endpoints
 
 

@@ -8,6 +8,11 @@ rebinding) cannot lead it elsewhere. The URL, the Host header and the TLS server
 the partner's host name, so certificates are verified as usual. Loopback and private
 addresses are allowed only with `STEKKER_OCPI_ALLOW_PRIVATE_URLS` (a test set-up, or partners
 inside one private network). No proxy from the environment and no redirects are followed.
+
+Every request carries a new `X-Request-ID` and an `X-Correlation-ID` (OCPI 2.2.1, "Unique
+message IDs", `id_headers`): the correlation ID of the partner's request that caused it when
+there is one (our OCPI edge sets it for the request's duration, `correlated`), else one new
+ID for the whole exchange (the handshake's GETs and POST share it).
 """
 
 from __future__ import annotations
@@ -16,7 +21,10 @@ import asyncio
 import socket
 import ssl
 import typing
-from collections.abc import Awaitable, Callable
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from functools import lru_cache
 
 import httpcore
@@ -27,6 +35,28 @@ from stekker.domain.partner_urls import address_problem
 
 #: host, port → the addresses to connect to (injectable for tests)
 Resolver = Callable[[str, int], Awaitable[list[str]]]
+
+#: the X-Correlation-ID of the exchange this task works for (None: not in one)
+_correlation: ContextVar[str | None] = ContextVar("ocpi_correlation_id", default=None)
+
+
+@contextmanager
+def correlated(correlation_id: str | None = None) -> Iterator[str]:
+    """Requests made inside share `correlation_id`: the given one, the one already in force,
+    or a new one. Tasks started inside inherit it (asyncio copies the context)."""
+    chosen = correlation_id or _correlation.get() or str(uuid.uuid4())
+    token = _correlation.set(chosen)
+    try:
+        yield chosen
+    finally:
+        _correlation.reset(token)
+
+
+def id_headers() -> dict[str, str]:
+    """The ID headers of one request: a new X-Request-ID, the exchange's X-Correlation-ID
+    (a new one when the request stands alone)."""
+    request_id = str(uuid.uuid4())
+    return {"X-Request-ID": request_id, "X-Correlation-ID": _correlation.get() or request_id}
 
 
 class AddressRefused(httpcore.ConnectError):
