@@ -10,6 +10,8 @@ SQLite and PostgreSQL.
 - Parking (the idle fee) is time connected and not charging after the car charged: the
   handshake between the start and Charging costs nothing; a car that never charges parks once
   the start grace is over.
+- What is billed is whole cents, and the CDR's cost lines add up to its total_cost, excl. and
+  incl. VAT, also when the municipal cap lowered it.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -29,7 +32,7 @@ from stekker.db.models_tariffs import Cdr
 from stekker.services import cdrs
 from tests.observe import add_token, eventually
 from tests.peers import now_iso, ocpp_station
-from tests.test_cdrs import TARIFF, add_tariff, cdrs_of
+from tests.test_cdrs import TARIFF, add_cap, add_tariff, cdrs_of
 from tests.test_ocpi_sessions_cdrs import CARD, TOKEN_A, items, partner_card, partners
 
 
@@ -237,3 +240,86 @@ async def test_the_handshake_before_charging_is_no_idle_fee_but_a_car_that_never
     # 20 min connected, the first 5 free: 15 min x 6.00/h = 1.50 excl., 1.815 -> 1.82 incl.
     assert never["total_parking_cost"]["excl_vat"] == 1.5
     assert never["total_parking_time"] == pytest.approx(1200 / 3600, abs=1e-4)
+
+
+# --- 3. money to the cent ----------------------------------------------------------------------------
+
+CAPPED_TARIFF = {
+    "elements": [
+        {
+            "price_components": [
+                {"type": "FLAT", "price": 0.50, "vat": 21.0},
+                {"type": "ENERGY", "price": 0.2941, "vat": 21.0, "step_size": 1},
+                {"type": "PARKING_TIME", "price": 2.3333, "vat": 21.0, "step_size": 1},
+            ]
+        }
+    ]
+}
+
+
+def _cents(value: float) -> bool:
+    return Decimal(str(value)) == Decimal(str(value)).quantize(Decimal("0.01"))
+
+
+def _lines(document: dict[str, Any], side: str) -> Decimal:
+    names = ("total_fixed_cost", "total_energy_cost", "total_time_cost", "total_parking_cost")
+    return sum((Decimal(str(document[n][side])) for n in names if n in document), Decimal(0))
+
+
+async def test_the_cdr_is_whole_cents_and_its_lines_add_up_also_under_the_cap(
+    server: Stekker, api: httpx.AsyncClient, ocpp_url: str
+) -> None:
+    """A start fee, odd unit prices and parking: every amount of the CDR, as the eMSP receives
+    it, in whole cents, and the cost lines add up to total_cost excl. and incl. VAT; under the
+    municipal cap per kWh too (before, the cap lowered only total_cost)."""
+    base = (datetime.now(UTC) - timedelta(days=1)).replace(second=0, microsecond=0)
+    await add_tariff(server, CAPPED_TARIFF, effective_from=base - timedelta(days=30), grace_minutes=0)
+    await add_token(api, "CARD-C")
+    async with ocpp_station(ocpp_url, "CENTS") as cp:
+        for connector, seconds_parked in ((1, 0), (2, 1)):  # 2: later, under the cap
+            await cp.call(
+                call.StatusNotification(
+                    connector_id=connector, error_code="NoError", status="Charging", timestamp=_at(base, -1)
+                )
+            )
+            start = seconds_parked * 7200
+            started = await cp.call(
+                call.StartTransaction(
+                    connector_id=connector, id_tag="CARD-C", meter_start=0, timestamp=_at(base, start)
+                )
+            )
+            await cp.call(
+                call.StatusNotification(
+                    connector_id=connector,
+                    error_code="NoError",
+                    status="SuspendedEV",
+                    timestamp=_at(base, start + 1380),
+                )
+            )
+            await cp.call(
+                call.StopTransaction(
+                    meter_stop=1_457,
+                    timestamp=_at(base, start + 2437),
+                    transaction_id=started.transaction_id,
+                    reason="Local",
+                )
+            )
+            if connector == 1:
+                # the municipality's cap, in force from between the two sessions' starts
+                await add_cap(server, base + timedelta(hours=1), max_per_kwh=Decimal("0.40"))
+
+    rows = sorted(await cdrs_of(api, "CENTS", 2), key=lambda r: r["session_id"])
+    documents = [(await api.get(f"/api/cdrs/{r['cdr_uid']}")).json()["document"] for r in rows]
+    free, capped = documents
+    assert "remark" not in free and capped["remark"].startswith(
+        "capped by the municipal maximum price per kWh"
+    )
+    for document in documents:
+        for side in ("excl_vat", "incl_vat"):
+            total = document["total_cost"][side]
+            assert _cents(total), (side, total)
+            assert _lines(document, side) == Decimal(str(total)), (side, document)
+            for name in ("total_fixed_cost", "total_energy_cost", "total_parking_cost"):
+                assert _cents(document[name][side]), (name, side, document[name])
+    # 1.457 kWh x 0.40 = 0.5828 incl. allowed for charging, plus the parking: never above
+    assert Decimal(str(capped["total_cost"]["incl_vat"])) < Decimal(str(free["total_cost"]["incl_vat"]))

@@ -15,7 +15,7 @@ By hand:
   ENERGY 20:00-21:00 UTC (22:00-23:00 Sat):          7 kWh x 0.30 = 2.10 (2.541 incl.)
   ENERGY 21:00-03:00 UTC (23:00 Sat - 04:00 Sun):   42 kWh x 0.20 = 8.40 (10.164 incl.)
   TIME   22:00-03:00 UTC (Sunday, 5 real hours):     5 h x 1.00 = 5.00 (5.00 incl.)
-  total 15.50 excl., 17.705 incl.
+  total 15.50 excl., 17.705 incl. exact; billed per line in cents: energy 12.705 -> 12.71, 17.71.
 A wall-clock engine would bill 4 Sunday hours; version 2 (ENERGY 0.50) would bill 24.50.
 """
 
@@ -97,11 +97,11 @@ async def test_session_over_midnight_dst_end_and_a_tariff_change(
         )
 
     [row] = await cdrs_of(api, "DST16")
-    assert (row["total_cost_excl_vat"], row["total_cost_incl_vat"]) == (15.5, 17.705)
+    assert (row["total_cost_excl_vat"], row["total_cost_incl_vat"]) == (15.5, 17.71)
     assert row["total_time_s"] == 7 * 3600 and row["total_energy_wh"] == 49_000
     cdr = await detail(api, row["cdr_uid"])
     doc = cdr["document"]
-    assert doc["total_energy_cost"] == {"excl_vat": 10.5, "incl_vat": 12.705}
+    assert doc["total_energy_cost"] == {"excl_vat": 10.5, "incl_vat": 12.71}
     assert doc["total_time_cost"] == {"excl_vat": 5, "incl_vat": 5}
     prices = [c["price"] for e in doc["tariffs"][0]["elements"] for c in e["price_components"]]
     assert prices == [1, 0.2, 0.3]  # version 1, the one valid at the start

@@ -19,7 +19,7 @@ async def test_the_real_stop_of_a_superseded_session_corrects_its_cdr(
 ) -> None:
     """First CDR: closed at the next start (1:00) with the last register we had, 0 Wh, and the
     hour counted as parked (10 min grace, 50 min x 2.40 = 2.00 excl., 2.42 incl.). The real
-    stop says 0:50 and 3 kWh: 3 x 0.30 = 0.90 excl., 1.089 incl., all charging."""
+    stop says 0:50 and 3 kWh: 3 x 0.30 = 0.90 excl., 1.089 incl. (1.09 in cents), all charging."""
     base = base_time()
     await add_tariff(server, TARIFF, effective_from=base - timedelta(days=30))
     await add_token(api, "CARD-LATE")
@@ -69,7 +69,7 @@ async def test_the_real_stop_of_a_superseded_session_corrects_its_cdr(
     assert (new["total_energy_wh"], new["total_cost_excl_vat"], new["total_cost_incl_vat"]) == (
         3000,
         0.9,
-        1.089,
+        1.09,
     )
     assert new["end_time"].startswith(iso(base, 50)[:16])
     assert "real end" in str(new["reason"])

@@ -6,9 +6,9 @@ The session every test drives (times relative to a moment a day ago, whole minut
   0:30 register 1 011 000;  1:00 register 1 022 000, the car stops drawing (SuspendedEV)
   1:30 register 1 022 000;  2:00 stop, register 1 022 000
 The tariff: ENERGY 0.30/kWh and PARKING_TIME 2.40/h, both 21 % VAT, 10 minutes' grace:
-  energy  22 kWh x 0.30 = 6.60 excl. (7.986 incl.)
+  energy  22 kWh x 0.30 = 6.60 excl. (7.986 incl., billed 7.99: each line in cents, half up)
   parking 1:00-1:10 free (grace), 1:10-2:00 = 50 min = 5/6 h x 2.40 = 2.00 excl. (2.42 incl.)
-  total   8.60 excl., 10.406 incl.
+  total   8.60 excl., 10.41 incl. (the sum of the billed lines)
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ TARIFF = {
         }
     ]
 }
-EXPECTED = {"excl_vat": 8.6, "incl_vat": 10.406}
+EXPECTED = {"excl_vat": 8.6, "incl_vat": 10.41}
 
 
 def base_time() -> datetime:
@@ -169,14 +169,14 @@ async def test_ocpp16_session_with_parking_gets_the_hand_worked_cdr(
     session_id = await session_16(ocpp_url, "CDR16", "CARD-16", base)
 
     [row] = await cdrs_of(api, "CDR16")
-    assert row["total_cost_incl_vat"] == 10.406 and row["total_cost_excl_vat"] == 8.6
+    assert row["total_cost_incl_vat"] == 10.41 and row["total_cost_excl_vat"] == 8.6
     assert row["session_id"] == session_id and row["kind"] == "charge" and row["capped_by"] is None
     assert row["total_energy_wh"] == 22_000
     assert row["total_time_s"] == 7_200 and row["total_parking_time_s"] == 3_600
     cdr = await detail(api, row["cdr_uid"])
     doc = cdr["document"]
     assert doc["total_cost"] == EXPECTED
-    assert doc["total_energy_cost"] == {"excl_vat": 6.6, "incl_vat": 7.986}
+    assert doc["total_energy_cost"] == {"excl_vat": 6.6, "incl_vat": 7.99}
     assert doc["total_parking_cost"] == {"excl_vat": 2, "incl_vat": 2.42}
     assert doc["total_energy"] == 22 and doc["total_time"] == 2 and doc["total_parking_time"] == 1
     assert [p["dimensions"] for p in doc["charging_periods"]] == [
@@ -270,12 +270,16 @@ async def test_the_cap_lowers_the_cdr_and_says_so(
     await session_16(ocpp_url, "CDRCAP", "CARD-CAP", base)
     [row] = await cdrs_of(api, "CDRCAP")
     # 10.406 incl. is above 5.00: 5.00 incl., excl. at the session's own VAT ratio,
-    # 8.60 x 5.00 / 10.406 = 4.13223... rounded down to 4.1322
+    # 8.60 x 5.00 / 10.406 = 4.13223..., down to whole cents 4.13
     assert row["capped_by"] == "cap.per_session"
     doc = (await detail(api, row["cdr_uid"]))["document"]
-    assert doc["total_cost"] == {"excl_vat": 4.1322, "incl_vat": 5}
-    assert doc["remark"] == "capped by the municipal maximum price per session"
-    assert doc["total_energy_cost"] == {"excl_vat": 6.6, "incl_vat": 7.986}  # what the tariff asked
+    assert doc["total_cost"] == {"excl_vat": 4.13, "incl_vat": 5}
+    assert doc["remark"] == (
+        "capped by the municipal maximum price per session (the tariff asked 10.41 EUR incl. VAT)"
+    )
+    # the lines are scaled to the capped total and add up to it: 7.99 + 2.42 -> 3.84 + 1.16
+    assert doc["total_energy_cost"] == {"excl_vat": 3.17, "incl_vat": 3.84}
+    assert doc["total_parking_cost"] == {"excl_vat": 0.96, "incl_vat": 1.16}
 
 
 async def test_a_tariff_change_mid_session_does_not_reprice_it(
@@ -336,11 +340,11 @@ async def test_correction_is_a_credit_and_a_new_cdr(
     assert response.status_code == 201, response.text
     credit, new = response.json()["credit"], response.json()["cdr"]
     assert credit["kind"] == "credit" and credit["credits_cdr_uid"] == uid
-    assert credit["document"]["total_cost"] == {"excl_vat": -8.6, "incl_vat": -10.406}
+    assert credit["document"]["total_cost"] == {"excl_vat": -8.6, "incl_vat": -10.41}
     assert credit["document"]["credit"] is True and credit["document"]["credit_reference_id"] == uid
-    # 11 kWh x 0.30 = 3.30 (3.993 incl.) + the same parking 2.00 (2.42) = 5.30 (6.413)
+    # 11 kWh x 0.30 = 3.30 (3.993 -> 3.99 incl.) + the same parking 2.00 (2.42) = 5.30 (6.41)
     assert new["replaces_cdr_uid"] == uid and new["reason"] == "meter read 2x too high"
-    assert new["document"]["total_cost"] == {"excl_vat": 5.3, "incl_vat": 6.413}
+    assert new["document"]["total_cost"] == {"excl_vat": 5.3, "incl_vat": 6.41}
     assert new["total_energy_wh"] == 11_000
 
     after = await detail(api, uid)
@@ -356,12 +360,12 @@ async def test_correction_is_a_credit_and_a_new_cdr(
     listed = await cli("cdr", "list", "--station", "CDRC", "--json")
     assert listed.exit_code == 0 and new["cdr_uid"] in listed.output
     shown = await cli("cdr", "show", new["cdr_uid"])
-    assert shown.exit_code == 0 and "6.413" in shown.output
+    assert shown.exit_code == 0 and "6.41" in shown.output
     corrected = await cli(
         "cdr", "correct", new["cdr_uid"], "--reason", "back to 22 kWh", "--energy-wh", "22000"
     )
     assert corrected.exit_code == 0, corrected.output
-    assert "10.406" in corrected.output
+    assert "10.41" in corrected.output
     refused = await cli("cdr", "correct", uid, "--reason", "again")
     assert refused.exit_code == 1 and "409" in refused.output
 

@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from stekker.domain.billing import bill
 from stekker.domain.cdr_document import (
     CdrFacts,
     CdrLocation,
@@ -290,16 +291,16 @@ def _facts(start: datetime, end: datetime, **extra: object) -> CdrFacts:
 def test_document_of_a_session_with_charging_and_parking() -> None:
     # 0:00-1:00 charging 20 kWh, 1:00-1:15 grace, 1:15-2:00 parked (45 min).
     # energy 20 x 0.30 = 6.00 (7.26 incl.); parking 0.75 h x 2.00 = 1.50 (1.815 incl.)
-    # total 7.50 excl., 9.075 incl.
+    # total 7.50 excl., 9.075 incl. exact; billed in cents per line: 7.26 + 1.82 = 9.08 incl.
     states = [StateChange(t(0), True), StateChange(t(60), False)]
     readings = [reg(m, 10_000 + m * 20_000 // 60) for m in range(1, 60)]
     derived = derive_periods(window(120, 10_000, 30_000), readings, states, grace=timedelta(minutes=15))
     priced = price_session(tariff_from_ocpi(TARIFF), derived.periods, AMS)
     outcome = apply_cap(priced, None)
-    doc = build_document(_facts(t(0), t(120)), priced, outcome)
-    assert doc["total_cost"] == {"excl_vat": 7.5, "incl_vat": 9.075}
+    doc = build_document(_facts(t(0), t(120)), priced, bill(priced, outcome))
+    assert doc["total_cost"] == {"excl_vat": 7.5, "incl_vat": 9.08}
     assert doc["total_energy_cost"] == {"excl_vat": 6, "incl_vat": 7.26}
-    assert doc["total_parking_cost"] == {"excl_vat": 1.5, "incl_vat": 1.815}
+    assert doc["total_parking_cost"] == {"excl_vat": 1.5, "incl_vat": 1.82}
     assert "total_time_cost" not in doc and "remark" not in doc
     assert doc["total_energy"] == 20 and doc["total_time"] == 2 and doc["total_parking_time"] == 1
     # 59 minute readings, yet three periods: charging, grace, billed parking
@@ -323,11 +324,16 @@ def test_document_of_a_session_with_charging_and_parking() -> None:
     assert doc["cdr_location"]["coordinates"] == {"latitude": "52.091200", "longitude": "5.122700"}
     assert doc["cdr_token"] == {"uid": "CARD-1", "type": "RFID", "contract_id": "NL-ABC-C12345678-X"}
     assert doc["tariffs"][0]["id"] == "PARK"
-    # a cap of 0.35/kWh incl. VAT bounds the charging part: 20 kWh x 0.35 = 7.00 + parking 1.815
+    # a cap of 0.35/kWh incl. VAT bounds the charging part: 20 kWh x 0.35 = 7.00 + parking 1.815,
+    # 8.81 in cents (down: never above the cap); the lines are scaled to it and add up
     capped = apply_cap(priced, PriceCapRule("EUR", max_per_kwh=Decimal("0.35")))
-    capped_doc = build_document(_facts(t(0), t(120)), priced, capped)
-    assert capped_doc["total_cost"]["incl_vat"] == 8.815
-    assert capped_doc["remark"] == "capped by the municipal maximum price per kWh"
+    capped_doc = build_document(_facts(t(0), t(120)), priced, bill(priced, capped))
+    assert capped_doc["total_cost"] == {"excl_vat": 7.28, "incl_vat": 8.81}
+    assert capped_doc["total_energy_cost"] == {"excl_vat": 5.82, "incl_vat": 7.04}
+    assert capped_doc["total_parking_cost"] == {"excl_vat": 1.46, "incl_vat": 1.77}
+    assert capped_doc["remark"] == (
+        "capped by the municipal maximum price per kWh (the tariff asked 9.08 EUR incl. VAT)"
+    )
 
 
 def test_numbers_have_at_most_four_decimals() -> None:
@@ -340,7 +346,8 @@ def test_numbers_have_at_most_four_decimals() -> None:
 def test_credit_document_negates_every_amount() -> None:
     derived = derive_periods(window(60, 0, 10_000), [], [StateChange(t(0), True)])
     priced = price_session(tariff_from_ocpi(TARIFF), derived.periods, AMS)
-    doc = build_document(_facts(t(0), t(60)), priced, CapOutcome(Decimal(3), Decimal("3.63"), None, None))
+    outcome = CapOutcome(Decimal(3), Decimal("3.63"), None, None)
+    doc = build_document(_facts(t(0), t(60)), priced, bill(priced, outcome))
     credit = credit_document(doc, cdr_id="CDR-1-2", remark="credits CDR-1-1: wrong meter", last_updated=t(99))
     assert credit["total_cost"] == {"excl_vat": -3, "incl_vat": -3.63}
     assert credit["total_energy_cost"] == {"excl_vat": -3, "incl_vat": -3.63}

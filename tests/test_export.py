@@ -190,7 +190,7 @@ async def test_every_kind_round_trips_in_every_format(
     assert table.schema.field("total_energy_wh").metadata[b"description"] == b"Energy billed (Wh)."
     assert table.schema.metadata[b"stekker.kind"] == b"cdrs"
     [cdr] = table.to_pylist()
-    assert str(cdr["total_cost_incl_vat"]) == "10.4060" and cdr["total_energy_wh"] == 22_000
+    assert str(cdr["total_cost_incl_vat"]) == "10.4100" and cdr["total_energy_wh"] == 22_000
     assert json.loads(cdr["ocpi_cdr"])["cdr_token"]["uid"] == CARD
     sessions = pq.read_table(io.BytesIO((await download(api, "sessions", {}, format="parquet")).content))
     assert sessions.schema.field("offline").type == pa.bool_()
@@ -198,10 +198,10 @@ async def test_every_kind_round_trips_in_every_format(
 
     # JSON lines keep exact amounts as text and nested JSON as objects; CSV as text
     [line] = parse("jsonl", (await download(api, "cdrs", {}, format="jsonl")).content)
-    assert line["total_cost_incl_vat"] == "10.4060" and line["ocpi_cdr"]["cdr_token"]["uid"] == CARD
+    assert line["total_cost_incl_vat"] == "10.4100" and line["ocpi_cdr"]["cdr_token"]["uid"] == CARD
     assert line["start_time"].endswith("Z")
     [row] = parse("csv", (await download(api, "cdrs", {}, format="csv")).content)
-    assert row["total_cost_incl_vat"] == "10.4060" and json.loads(row["ocpi_cdr"])["total_energy"] == 22
+    assert row["total_cost_incl_vat"] == "10.4100" and json.loads(row["ocpi_cdr"])["total_energy"] == 22
 
 
 async def test_csv_cells_never_run_as_spreadsheet_formulas(

@@ -189,14 +189,14 @@ async def test_an_emsp_driver_charges_from_the_app_end_to_end(
                 )
             )
 
-        # 6. the completed session and the CDR: 22 kWh x 0.30 = 6.60 excl., 7.986 incl. VAT
+        # 6. the completed session and the CDR: 22 kWh x 0.30 = 6.60 excl., 7.986 (7.99) incl. VAT
         done = await emsp.wait_for(
             lambda m, p, b: m == "PATCH" and p == session_path and b.get("status") == "COMPLETED", "COMPLETED"
         )
         assert done["kwh"] == 22
         cdr = await emsp.wait_for(lambda m, p, b: (m, p) == ("POST", "/221/cdrs"), "the CDR")
         assert cdr["total_energy"] == 22 and cdr["session_id"] == str(tx)
-        assert cdr["total_cost"]["excl_vat"] == 6.6 and cdr["total_cost"]["incl_vat"] == 7.986
+        assert cdr["total_cost"]["excl_vat"] == 6.6 and cdr["total_cost"]["incl_vat"] == 7.99
         assert cdr["cdr_token"]["uid"] == "ABC-APP-1" and cdr["tariffs"][0]["id"] == "STD"
         # in order: nothing about the session reached the eMSP before its PUT, the CDR came last
         session_pushes = [(m, p) for m, p, _ in emsp.got if p in (session_path, "/221/cdrs")]

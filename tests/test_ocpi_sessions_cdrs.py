@@ -137,7 +137,7 @@ async def test_partner_follows_its_drivers_session_and_cdr_and_nobody_else_does(
         assert live["country_code"] == "NL" and live["party_id"] == "STK"
         assert live["kwh"] == 11 and "end_date_time" not in live
         # charging all along so far: 11 kWh x 0.30, no parking
-        assert live["total_cost"] == {"excl_vat": 3.3, "incl_vat": 3.993}
+        assert live["total_cost"] == {"excl_vat": 3.3, "incl_vat": 3.99}  # 3.993, billed in cents
         assert live["cdr_token"] == {
             "country_code": "NL", "party_id": "ABC", "uid": CARD, "type": "RFID",
             "contract_id": "NL-ABC-C00000001-X",

@@ -106,7 +106,7 @@ def test_restrictions_in_plain_words() -> None:
     weekdays = "€ 2,40 per uur (afgerekend per 10 minuten) op maandag t/m vrijdag"
     assert f"{weekdays} bij een laadstroom van 32 A of meer" in complex_
     assert "van 10:00 tot 17:00 op zaterdag; anders niets." in complex_
-    assert "plus € 2,875 per laadsessie" in complex_
+    assert "plus € 2,88 per laadsessie" in complex_  # 2.875 incl. VAT, billed as a line: in cents
     first_hour = price_texts(tariff_from_ocpi(fixture("tariff_7_first_hour_kwh_free.json")))
     assert "Laden kost niets voor de eerste 1 kWh; € 0,20 per kWh vanaf 1 kWh geladen." in first_hour["nl"]
     assert "Parking after charging costs nothing during the first hour;" in first_hour["en"]

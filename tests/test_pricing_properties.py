@@ -37,6 +37,7 @@ from zoneinfo import ZoneInfo
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from stekker.domain.billing import bill
 from stekker.domain.charging_periods import SessionWindow, StateChange, derive_periods
 from stekker.domain.price_caps import PriceCapRule, apply_cap
 from stekker.domain.pricing import PricedSession, SessionPeriod, price_session, with_parking_grace
@@ -663,3 +664,54 @@ def test_a_session_that_charges_from_start_to_stop_pays_no_idle_fee(
     parking = priced.dimension(PARKING)
     assert parking is None or (parking.excl_vat, parking.incl_vat) == (0, 0)
     assert sum(p.energy_wh for p in derived.periods) == wh
+
+
+# --- issue 16: money to the cent ---------------------------------------------------------------------
+
+
+def _whole_cents(amount: Decimal) -> bool:
+    return amount == amount.quantize(D("0.01"))
+
+
+@PROPERTIES
+@given(tariffs(), sessions(), st.none() | CAPS)
+def test_billed_totals_are_whole_cents_and_the_sum_of_the_lines(
+    tariff: Tariff, session: list[SessionPeriod], cap: PriceCapRule | None
+) -> None:
+    """Whatever bound applies (tariff min/max, the cap): every line and total in whole cents, not
+    negative, excl. never above incl.; the lines add up to the total, excl. and incl. VAT."""
+    priced = price(tariff, session)
+    outcome = apply_cap(priced, cap)
+    billed = bill(priced, outcome, tariff.max_price)
+    for line in billed.lines:
+        assert _whole_cents(line.excl_vat) and _whole_cents(line.incl_vat)
+        assert line.excl_vat >= 0 and line.incl_vat >= 0
+    assert _whole_cents(billed.total_excl_vat) and _whole_cents(billed.total_incl_vat)
+    assert sum((line.excl_vat for line in billed.lines), D(0)) == billed.total_excl_vat
+    assert sum((line.incl_vat for line in billed.lines), D(0)) == billed.total_incl_vat
+    assert 0 <= billed.total_excl_vat <= billed.total_incl_vat or not any(
+        d.exact_incl_vat for d in priced.dimensions
+    )
+    if billed.capped_by is None:  # no bound: each line is its exact amount rounded half up
+        for line in billed.lines:
+            exact = next(d for d in priced.dimensions if d.type is line.type)
+            assert abs(line.excl_vat - exact.exact_excl_vat) <= D("0.005")
+            assert abs(line.incl_vat - exact.exact_incl_vat) <= D("0.005")
+
+
+@PROPERTIES
+@given(tariffs(), sessions(), CAPS)
+def test_the_billed_total_never_exceeds_the_cap_nor_max_price(
+    tariff: Tariff, session: list[SessionPeriod], cap: PriceCapRule
+) -> None:
+    priced = price(tariff, session)
+    outcome = apply_cap(priced, cap)
+    billed = bill(priced, outcome, tariff.max_price)
+    if outcome.limit_incl_vat is not None:
+        assert billed.total_incl_vat <= outcome.limit_incl_vat
+    if cap.max_per_session is not None:
+        assert billed.total_incl_vat <= cap.max_per_session
+    if tariff.max_price is not None:
+        assert billed.total_excl_vat <= tariff.max_price.excl_vat
+        if tariff.max_price.incl_vat is not None:
+            assert billed.total_incl_vat <= tariff.max_price.incl_vat

@@ -15,9 +15,9 @@ from tests.test_cdrs import TARIFF, add_tariff, base_time, cdrs_of, session_16
 async def test_last_months_sessions_repriced_under_a_proposal(
     server: Stekker, api: httpx.AsyncClient, ocpp_url: str
 ) -> None:
-    """The session of tests/test_cdrs.py cost 10.406 incl. VAT. Under the proposal (ENERGY 0.40,
+    """The session of tests/test_cdrs.py cost 10.41 incl. VAT. Under the proposal (ENERGY 0.40,
     PARKING_TIME 2.40, 21 % VAT, no grace): 22 kWh x 0.40 = 8.80 and 1 h parked x 2.40 = 2.40,
-    11.20 excl. = 13.552 incl."""
+    11.20 excl.; billed in cents per line 10.648 -> 10.65 and 2.904 -> 2.90 = 13.55 incl."""
     base = base_time()
     await add_tariff(server, TARIFF, effective_from=base - timedelta(days=30))
     await add_token(api, "CARD-R")
@@ -42,9 +42,12 @@ async def test_last_months_sessions_repriced_under_a_proposal(
     assert response.status_code == 200, response.text
     history = response.json()["history"]
     assert history["sessions"] == 1 and history["skipped"] == 0 and not history["truncated"]
-    assert Decimal(history["old_incl_vat"]) == Decimal("10.406")
-    assert Decimal(history["new_incl_vat"]) == Decimal("13.552")
-    assert Decimal(history["difference_incl_vat"]) == Decimal("3.146")
+    assert Decimal(history["old_incl_vat"]) == Decimal("10.41")
+    assert Decimal(history["new_incl_vat"]) == Decimal("13.55")
+    assert Decimal(history["difference_incl_vat"]) == Decimal("3.14")
+    # the municipality reads when a session parks
+    rule = response.json()["parking_rule"]
+    assert "after the car charged" in rule and "5 min" in rule
     # the sessions of a day when there were none
     none = await api.get(f"/api/tariffs/STD/versions/{version}/comparison", params={"history_days": 1})
     assert none.json()["history"]["sessions"] in (0, 1)  # base is a day ago: at the edge

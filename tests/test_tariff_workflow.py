@@ -131,7 +131,7 @@ async def test_draft_submit_approve_schedule_activate(
     top_up = next(s for s in comparison["sessions"] if s["reference_session"]["name"] == "Short top-up")
     assert top_up["old"] is None
     assert Decimal(top_up["new"]["excl_vat"]) == Decimal("1.5")  # 5 kWh x 0.30
-    assert Decimal(top_up["new"]["incl_vat"]) == Decimal("1.815")  # + 21 % VAT
+    assert Decimal(top_up["new"]["incl_vat"]) == Decimal("1.82")  # + 21 % VAT: 1.815, billed in cents
 
     approved = await ok(
         await api.post("/api/tariffs/STD/versions/1/approve", json={"comment": "akkoord"}, headers=muni)
@@ -168,9 +168,9 @@ async def test_draft_submit_approve_schedule_activate(
     comparison = await ok(await api.get("/api/tariffs/STD/versions/2/comparison", headers=muni))
     assert comparison["compared_with_version"] == 1
     top_up = next(s for s in comparison["sessions"] if s["reference_session"]["name"] == "Short top-up")
-    assert Decimal(top_up["old"]["incl_vat"]) == Decimal("1.815")
-    assert Decimal(top_up["new"]["incl_vat"]) == Decimal("2.1175")  # 5 x 0.35 x 1.21
-    assert Decimal(top_up["difference_incl_vat"]) == Decimal("0.3025")
+    assert Decimal(top_up["old"]["incl_vat"]) == Decimal("1.82")
+    assert Decimal(top_up["new"]["incl_vat"]) == Decimal("2.12")  # 5 x 0.35 x 1.21 = 2.1175
+    assert Decimal(top_up["difference_incl_vat"]) == Decimal("0.30")
     await ok(await api.post("/api/tariffs/STD/versions/2/approve", json={}, headers=muni))
     assert await price_at(server, later - timedelta(seconds=1)) == ("0.30", 1)
     assert await price_at(server, later) == ("0.35", 2)
@@ -325,7 +325,7 @@ async def test_maximum_price_refuses_a_proposal_and_explains(
     assert "maximum price" in body["detail"] and "Short top-up" in body["detail"]
     assert {b["bound"] for b in body["breaches"]} >= {"cap.per_kwh"}
     top_up = next(b for b in body["breaches"] if b["reference_session"] == "Short top-up")
-    assert Decimal(top_up["cost_incl_vat"]) == Decimal("2.7225") and Decimal(
+    assert Decimal(top_up["cost_incl_vat"]) == Decimal("2.72") and Decimal(
         top_up["cap_incl_vat"]
     ) == Decimal("2.5")
     # still a draft; the comparison shows it over the cap

@@ -1,12 +1,14 @@
 """The OCPI 2.2.1 CDR object of a priced session: the bill partners and drivers read.
 
-Pure: a ``PricedSession`` (``stekker.domain.pricing``), the cap's ``CapOutcome``
-(``stekker.domain.price_caps``) and the session's metadata in, a JSON-ready dict out.
-Amounts and volumes are JSON numbers with at most 4 decimals (an OCPI ``number``).
+Pure: a ``PricedSession`` (``stekker.domain.pricing``), its ``Bill``
+(``stekker.domain.billing``: whole cents, the cap applied) and the session's metadata in, a
+JSON-ready dict out. Amounts are whole cents; volumes JSON numbers with at most 4 decimals
+(an OCPI ``number``).
 
-- ``total_cost`` is what the driver pays: the capped total. The per-dimension costs
-  (``total_energy_cost``...) are what the tariff asked, before the cap; ``remark`` says
-  when and by which bound the total was lowered or raised.
+- ``total_cost`` is what the driver pays: the billed total. The per-dimension costs
+  (``total_fixed_cost``, ``total_energy_cost``, ``total_time_cost``, ``total_parking_cost``)
+  add up to it exactly, excl. and incl. VAT, also when a bound lowered or raised the total
+  (the lines are scaled to it); ``remark`` then says by which bound, and what the tariff asked.
 - ``total_time`` is the whole session, charging and parked; ``total_parking_time`` the
   part not charging (idle-fee grace included).
 - Charging periods that follow each other with the same prices are one period, so a
@@ -24,7 +26,7 @@ from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from stekker.domain.price_caps import CapOutcome
+from stekker.domain.billing import Bill
 from stekker.domain.pricing import ChargingPeriod, PricedSession
 from stekker.domain.tariffs import DimensionType
 
@@ -46,6 +48,7 @@ _CAP_WORDS = {
     "cap.per_kwh": "capped by the municipal maximum price per kWh",
     "cap.per_session": "capped by the municipal maximum price per session",
     "cap.parking": "capped by the municipal maximum parking price per hour",
+    "cap": "capped by the municipal maximum price",
     "max_price": "capped by the tariff's max_price",
     "min_price": "raised to the tariff's min_price",
 }
@@ -209,8 +212,8 @@ def charging_periods(
     return result
 
 
-def build_document(facts: CdrFacts, priced: PricedSession, outcome: CapOutcome) -> dict[str, Any]:
-    """The OCPI 2.2.1 CDR of a priced and capped session."""
+def build_document(facts: CdrFacts, priced: PricedSession, billed: Bill) -> dict[str, Any]:
+    """The OCPI 2.2.1 CDR of a priced and billed session."""
     location = facts.location
     cdr_location: dict[str, Any] = {
         "id": location.id,
@@ -252,7 +255,7 @@ def build_document(facts: CdrFacts, priced: PricedSession, outcome: CapOutcome) 
         "currency": facts.currency,
         "tariffs": [] if facts.tariff is None else [dict(facts.tariff)],
         "charging_periods": charging_periods(priced.charging_periods, facts.periods_end, tariff_id),
-        "total_cost": price(outcome.total_excl_vat, outcome.total_incl_vat),
+        "total_cost": price(billed.total_excl_vat, billed.total_incl_vat),
         "total_energy": number(priced.total_energy_kwh),
         "total_time": number(_hours(facts.start, facts.end)),
         "total_parking_time": number(priced.total_parking_time_hours),
@@ -266,10 +269,13 @@ def build_document(facts: CdrFacts, priced: PricedSession, outcome: CapOutcome) 
         (DimensionType.TIME, "total_time_cost"),
         (DimensionType.PARKING_TIME, "total_parking_cost"),
     ):
-        cost = priced.dimension(kind)
-        if cost is not None:
-            document[name] = price(cost.excl_vat, cost.incl_vat)
-    remarks = [r for r in (facts.remark, cap_remark(outcome.capped_by)) if r]
+        line = billed.line(kind)
+        if line is not None:
+            document[name] = price(line.excl_vat, line.incl_vat)
+    bound = cap_remark(billed.capped_by)
+    if bound is not None and billed.asked_incl_vat != billed.total_incl_vat:
+        bound = f"{bound} (the tariff asked {billed.asked_incl_vat} {billed.currency} incl. VAT)"
+    remarks = [r for r in (facts.remark, bound) if r]
     if remarks:
         document["remark"] = "; ".join(remarks)[:REMARK_MAX]
     return document

@@ -12,9 +12,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_DOWN, ROUND_HALF_UP, ROUND_UP, Decimal
 from typing import Literal
 
+from stekker.domain.billing import CENT, cents
 from stekker.domain.tariffs import (
     DayOfWeek,
     DimensionType,
@@ -102,7 +103,8 @@ def _plain(value: Decimal) -> str:
 
 def _amount_digits(value: Decimal) -> str:
     """Two decimals, or three when the exact amount has three (€ 0.275 per kWh is a real
-    price); anything finer is rounded to the cent."""
+    price); anything finer is rounded to the cent. A unit price is shown so; amounts billed
+    as they are (a start fee, a minimum or maximum) are rounded as billed by the caller."""
     exponent = value.normalize().as_tuple().exponent
     places = 3 if isinstance(exponent, int) and exponent == -3 else 2
     return f"{value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP):,f}"
@@ -375,7 +377,10 @@ def _price_phrase(p: ComponentPrice, currency: str, lang: Lang, once: bool = Fal
     per = _PER[lang][p.dimension]
     if once and p.dimension is DimensionType.FLAT:
         per = "eenmalig" if lang == "nl" else "once"
-    return f"{money(p.price_incl_vat, currency, lang)} {per}{_step_note(p, lang)}"
+    amount = p.price_incl_vat
+    if p.dimension is DimensionType.FLAT:  # billed as a line of its own: in cents, as billed
+        amount = cents(amount)
+    return f"{money(amount, currency, lang)} {per}{_step_note(p, lang)}"
 
 
 def _alternatives(
@@ -476,9 +481,10 @@ def _limits_sentence(summary: PriceSummary, lang: Lang) -> str:
     }[lang]
     bounds: list[str] = []
     if low is not None:
-        bounds.append(f"{words[1]} {money(_bound(low), c, lang)}")
+        # as billed: a minimum rounds up to the cent, a maximum down (stekker.domain.billing)
+        bounds.append(f"{words[1]} {money(_bound(low).quantize(CENT, rounding=ROUND_UP), c, lang)}")
     if high is not None:
-        bounds.append(f"{words[2]} {money(_bound(high), c, lang)}")
+        bounds.append(f"{words[2]} {money(_bound(high).quantize(CENT, rounding=ROUND_DOWN), c, lang)}")
     return f"{words[0]} {f' {words[3]} '.join(bounds)}."
 
 

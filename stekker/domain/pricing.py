@@ -32,7 +32,8 @@ How it works, in period boundaries only (no per-second loops):
    microseconds); only the reported amounts are rounded, half up, to 4
    decimals, the precision of an OCPI ``number``. The totals are rounded from
    the exact sum, so per-dimension amounts may differ from the total by a
-   rounding step. Legal/currency rounding (e.g. to cents) is left to invoicing.
+   rounding step. What is billed is rounded to whole cents, once, from the
+   exact amounts (``exact_*``), by ``stekker.domain.billing``.
 
 Not done yet: reservations (elements with a ``reservation`` restriction never
 apply), OCPI 2.3.0 ``tax_included=YES``, and a restriction on current or power
@@ -118,7 +119,8 @@ class DimensionCost:
 
     ``quantity`` is what was consumed and ``billed_quantity`` what was billed
     after step_size rounding (kWh, hours, or 1 for FLAT), both exact.
-    Amounts are rounded to 4 decimals.
+    Amounts are rounded to 4 decimals; ``exact_*`` are the same amounts unrounded, from
+    which a bill rounds to cents once (``stekker.domain.billing``).
     """
 
     type: DimensionType
@@ -126,6 +128,8 @@ class DimensionCost:
     billed_quantity: Decimal
     excl_vat: Decimal
     incl_vat: Decimal
+    exact_excl_vat: Decimal = Decimal(0)
+    exact_incl_vat: Decimal = Decimal(0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -618,7 +622,7 @@ def price_session(tariff: Tariff, periods: Sequence[SessionPeriod], tz: tzinfo) 
         total_excl += excl
         total_incl += incl
         dimension_costs.append(
-            DimensionCost(DimensionType.FLAT, Decimal(1), Decimal(1), _round(excl), _round(incl))
+            DimensionCost(DimensionType.FLAT, Decimal(1), Decimal(1), _round(excl), _round(incl), excl, incl)
         )
 
     for kind in (DimensionType.ENERGY, DimensionType.TIME, DimensionType.PARKING_TIME):
@@ -654,6 +658,8 @@ def price_session(tariff: Tariff, periods: Sequence[SessionPeriod], tz: tzinfo) 
                 Decimal(billed_units) / unit,
                 _round(excl),
                 _round(incl),
+                excl,
+                incl,
             )
         )
 

@@ -169,8 +169,8 @@ def bill_from_price(price: cdrs.SessionPrice) -> SessionBill:
         meter_id=facts.meter_id,
         auth_method=facts.auth_method,
         currency=facts.currency,
-        total_excl_vat=number(price.outcome.total_excl_vat),
-        total_incl_vat=number(price.outcome.total_incl_vat),
+        total_excl_vat=number(price.bill.total_excl_vat),
+        total_incl_vat=number(price.bill.total_incl_vat),
         charging_periods=tuple(charging_periods(price.priced.charging_periods, facts.periods_end, tariff_id)),
     )
 

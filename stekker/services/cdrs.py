@@ -43,6 +43,7 @@ from stekker.db.models import (
 )
 from stekker.db.models_tariffs import Cdr, CdrKind, PriceCap, TariffVersion
 from stekker.domain.authorization import UNDECIDED, AuthStatus, refused
+from stekker.domain.billing import Bill, bill
 from stekker.domain.cdr_document import (
     CdrFacts,
     CdrLocation,
@@ -146,6 +147,7 @@ class SessionPrice:
     derived: DerivedPeriods
     priced: PricedSession
     outcome: CapOutcome
+    bill: Bill
     tariff: tariff_lookup.ResolvedTariff | None
     cap_id: int | None
     facts: CdrFacts
@@ -359,8 +361,9 @@ async def _price(
         remark=remark,
     )
     party, _supplier = await tariff_lookup.session_customer(db, session)
+    billed = bill(priced, outcome, resolved.tariff.max_price if resolved is not None else None)
     return SessionPrice(
-        derived, priced, outcome, resolved, cap[0] if cap else None, facts, party, location_id
+        derived, priced, outcome, billed, resolved, cap[0] if cap else None, facts, party, location_id
     )
 
 
@@ -399,13 +402,13 @@ def _row(
         total_energy_wh=derived.energy_wh,
         total_time_s=_seconds(derived.end - derived.start),
         total_parking_time_s=_seconds(parked),
-        total_cost_excl_vat=priced.outcome.total_excl_vat,
-        total_cost_incl_vat=priced.outcome.total_incl_vat,
-        capped_by=priced.outcome.capped_by,
+        total_cost_excl_vat=priced.bill.total_excl_vat,
+        total_cost_incl_vat=priced.bill.total_incl_vat,
+        capped_by=priced.bill.capped_by,
         energy_supplier=session.energy_supplier,
         energy_contract_id=session.energy_contract_id,
         reason=reason,
-        data=build_document(priced.facts, priced.priced, priced.outcome),
+        data=build_document(priced.facts, priced.priced, priced.bill),
         readings=[{"at": timestamp(r.at), "wh": r.wh, "kind": r.kind} for r in derived.readings],
         created_by=created_by,
     )

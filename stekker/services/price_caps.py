@@ -18,8 +18,10 @@ from stekker.bus import Event
 from stekker.db.models_tariffs import PriceCap, TariffRecord, TariffVersion
 from stekker.db.models_tariffs import TariffVersionStatus as S
 from stekker.db.models_users import Role
+from stekker.domain.billing import bill
 from stekker.domain.price_caps import (
     DEFAULT_REFERENCE_SESSIONS,
+    CapOutcome,
     PriceCapRule,
     ReferenceSession,
     apply_cap,
@@ -71,10 +73,15 @@ def price_reference(
 ) -> dict[str, Any]:
     periods = with_parking_grace(reference_periods(ref, at, zone(tz_name)), timedelta(minutes=grace_minutes))
     priced = price_session(tariff, periods, zone(tz_name))
-    return {
-        "excl_vat": priced.total_excl_vat,
-        "incl_vat": priced.total_incl_vat,
-        "per_kwh_incl_vat": (priced.total_incl_vat / priced.total_energy_kwh).quantize(Decimal("0.0001"))
+    billed = bill(
+        priced,
+        CapOutcome(priced.total_excl_vat, priced.total_incl_vat, priced.capped_by, None),
+        tariff.max_price,
+    )
+    return {  # what a driver would be billed: whole cents (stekker.domain.billing)
+        "excl_vat": billed.total_excl_vat,
+        "incl_vat": billed.total_incl_vat,
+        "per_kwh_incl_vat": (billed.total_incl_vat / priced.total_energy_kwh).quantize(Decimal("0.0001"))
         if priced.total_energy_kwh
         else None,
         "priced": priced,

@@ -42,6 +42,7 @@ from stekker.db.models_tariffs import (
     TariffVersionStatus as S,
 )
 from stekker.db.models_users import Role
+from stekker.domain.billing import bill
 from stekker.domain.price_caps import (
     PriceCapRule,
     apply_cap,
@@ -727,7 +728,7 @@ async def reprice_history(
                     continue
                 count += 1
                 old_total += billed
-                new_total += apply_cap(priced, cap).total_incl_vat
+                new_total += bill(priced, apply_cap(priced, cap), tariff.max_price).total_incl_vat
     return {
         "days": days,
         "sessions": count,
