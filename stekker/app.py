@@ -47,6 +47,25 @@ class _HttpServer(uvicorn.Server):
     def capture_signals(self) -> Iterator[None]:
         yield
 
+    def exit_now(self) -> None:
+        """Stop at once: uvicorn notices `should_exit` only at its next 0.1 s tick."""
+        self.should_exit = True
+        self._exit_requested().set()
+
+    def _exit_requested(self) -> asyncio.Event:
+        event: asyncio.Event | None = getattr(self, "_exit_event", None)
+        if event is None:
+            event = self._exit_event = asyncio.Event()
+        return event
+
+    async def main_loop(self) -> None:
+        # uvicorn's loop, but woken by `exit_now` instead of sleeping out its tick
+        counter = 0
+        while not await self.on_tick(counter):
+            counter = (counter + 1) % 864_000
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._exit_requested().wait(), 0.1)
+
 
 class Stekker:
     """A running backoffice. `start()` migrates the database and opens the listeners.
@@ -67,7 +86,7 @@ class Stekker:
         self.ocpp_port: int | None = 0  # bound ports once started; None: that listener is off
         self.ocpp_tls_port: int | None = None
         self.http_port = 0
-        self._http: uvicorn.Server | None = None
+        self._http: _HttpServer | None = None
         self._http_task: asyncio.Task[None] | None = None
         self._syncer = LocalListSyncer(self.ctx)
         self.jobs = JobRunner(self.ctx)  # bulk jobs of this process; resumed at start
@@ -142,7 +161,7 @@ class Stekker:
         await self.opendata.stop()  # ends the live streams, which would hold the HTTP server open
         if self._http is not None and self._http_task is not None:
             web_live.stop(self._http.config.app)  # ends the console's live streams
-            self._http.should_exit = True
+            self._http.exit_now()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._http_task, 10)
         await self.helpdesk_flows.close()
