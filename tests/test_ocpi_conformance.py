@@ -19,6 +19,8 @@ from stekker.app import Stekker
 from stekker.ocpi import tariffs as ocpi_tariffs
 from stekker.services import ocpi_partners
 from stekker.services.ocpi_partners import add_registered_partner
+from tests.test_ocpi_commands import add_site, emsp_endpoint, start_body
+from tests.test_ocpi_commands import partner as commands_partner
 from tests.test_ocpi_credentials import FakeEmsp, credentials, serving, token_header
 
 EMSP_TOKEN = "conformance-emsp-token"
@@ -268,3 +270,22 @@ async def test_our_requests_to_a_partner_carry_both_ids(server: Stekker, api: ht
         assert len(emsp.ids) == 2 and all(rid and corr for _, rid, corr in emsp.ids)
         assert len({corr for _, _, corr in emsp.ids}) == 1
         assert len({rid for _, rid, _ in emsp.ids}) == 2
+
+
+async def test_a_command_result_carries_the_correlation_id_of_the_command(
+    server: Stekker, api: httpx.AsyncClient
+) -> None:
+    headers = await commands_partner(server)
+    location_id = await add_site(api, "CONF1")
+    async with emsp_endpoint() as emsp:
+        # the station is not connected: the result (FAILED) is queued at once
+        sent = ids()
+        body = start_body(emsp, "start/offline", location_id, "NL*STK*ECONF1*1")
+        response = await api.post(
+            "/ocpi/2.2.1/commands/START_SESSION", json=body, headers={**headers, **sent}
+        )
+        assert assert_by_the_book(response, sent, "command")["status_code"] == 1000
+        assert (await emsp.result("start/offline"))["result"] == "FAILED"
+        [pushed] = emsp.headers
+        assert pushed["x-correlation-id"] == sent["X-Correlation-ID"]
+        assert pushed["x-request-id"] not in ("", sent["X-Request-ID"])

@@ -59,6 +59,7 @@ from stekker.services.audit import audit, record_audit
 from stekker.services.context import ServiceContext
 from stekker.services.errors import Invalid
 from stekker.services.ocpi_outbox import enqueue
+from stekker.services.partner_http import current_correlation
 from stekker.services.roaming_commands import CommandOutcome, Outcome, Requester
 
 log = logging.getLogger(__name__)
@@ -197,12 +198,13 @@ async def _finish(
             log.exception("OCPI command %s %s failed", command.value, command_id)
             outcome = CommandOutcome(Outcome.FAILED, f"internal error: {exc.__class__.__name__}")
     body = command_result(outcome)
+    cause = current_correlation()  # the command request's (this task inherited its context)
 
     async def job(db: AsyncSession) -> None:
         now = ctx.now()
         enqueue(
             db, partner_id=partner.partner_id, kind="commands.result", key=f"command:{command_id}",
-            method="POST", url=response_url, body=body, at=now,
+            method="POST", url=response_url, body=body, at=now, correlation_id=cause,
         )  # fmt: skip
         audit(
             db, actor=partner.actor, action="ocpi.command.result", object_type="ocpi_partner",

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -41,6 +41,20 @@ MAX_ERROR = 500
 ATTEMPTS_AT_LEAST = {"cdrs": 180}
 
 
+#: (partner id, key) → the X-Correlation-ID of the partner's request that caused the push (a
+#: command's result carries the command's). In memory, as the outbox table has no column for
+#: it: after a restart, or beyond MAX_CAUSES waiting pushes, the push gets a new correlation ID.
+_causes: OrderedDict[tuple[int, str], str] = OrderedDict()
+MAX_CAUSES = 10_000
+
+
+def _remember_cause(partner_id: int, key: str, correlation_id: str) -> None:
+    _causes[(partner_id, key)] = correlation_id
+    _causes.move_to_end((partner_id, key))
+    while len(_causes) > MAX_CAUSES:
+        _causes.popitem(last=False)
+
+
 def enqueue(
     db: AsyncSession,
     *,
@@ -51,8 +65,12 @@ def enqueue(
     url: str,
     body: Any | None,
     at: datetime,
+    correlation_id: str | None = None,
 ) -> None:
-    """Queue a push in the caller's transaction; it is delivered after commit."""
+    """Queue a push in the caller's transaction; it is delivered after commit. With
+    `correlation_id` (the partner's request that caused it), the push carries it."""
+    if correlation_id is not None:
+        _remember_cause(partner_id, key[:100], correlation_id)
     db.add(
         OcpiOutboxItem(
             partner_id=partner_id,
@@ -227,6 +245,9 @@ class OutboxWorker:
             return False, f"the partner is {partner.status}"
         assert self._client is not None
         headers = partner_headers(self.ctx.settings.party, partner)
+        cause = _causes.get((item.partner_id, item.key))
+        if cause is not None:
+            headers["X-Correlation-ID"] = cause
         try:
             response = await self._client.request(item.method, item.url, json=item.body, headers=headers)
         except (httpx.HTTPError, httpx.InvalidURL) as exc:

@@ -52,6 +52,11 @@ def correlated(correlation_id: str | None = None) -> Iterator[str]:
         _correlation.reset(token)
 
 
+def current_correlation() -> str | None:
+    """The X-Correlation-ID of the exchange in force, if any."""
+    return _correlation.get()
+
+
 def id_headers() -> dict[str, str]:
     """The ID headers of one request: a new X-Request-ID, the exchange's X-Correlation-ID
     (a new one when the request stands alone)."""
