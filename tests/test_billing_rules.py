@@ -28,6 +28,7 @@ from ocpp.v16 import call
 from sqlalchemy import select, update
 
 from stekker.app import Stekker
+from stekker.db.models import Token
 from stekker.db.models_tariffs import Cdr
 from stekker.services import cdrs
 from tests.observe import add_token, eventually
@@ -323,3 +324,33 @@ async def test_the_cdr_is_whole_cents_and_its_lines_add_up_also_under_the_cap(
                 assert _cents(document[name][side]), (name, side, document[name])
     # 1.457 kWh x 0.40 = 0.5828 incl. allowed for charging, plus the parking: never above
     assert Decimal(str(capped["total_cost"]["incl_vat"])) < Decimal(str(free["total_cost"]["incl_vat"]))
+
+
+async def test_the_emsp_sees_a_refused_session_invalid_at_no_cost_and_gets_no_cdr(
+    server: Stekker, api: httpx.AsyncClient, ocpp_url: str
+) -> None:
+    await add_tariff(
+        server,
+        {"elements": [{"price_components": [{"type": "FLAT", "price": 0.50, "vat": 21.0}]}]},
+        effective_from=datetime.now(UTC) - timedelta(days=30),
+    )
+    partner_a, _b = await partners(server)
+    async with server.ctx.db() as db, db.begin():
+        db.add(
+            Token(
+                uid=CARD, type="RFID", contract_id="NL-ABC-C00000001-X", country_code="NL", party_id="ABC",
+                status="blocked", ocpi_partner_id=partner_a, whitelist="ALWAYS",
+                ocpi_last_updated=datetime.now(UTC),
+            )
+        )  # fmt: skip
+    session_id, answer = await _session(ocpp_url, "ROAMREFUSED", CARD)
+    assert answer == "Blocked"
+
+    async def completed() -> dict[str, Any] | None:
+        found = [s for s in await items(api, "sessions", TOKEN_A) if s["id"] == str(session_id)]
+        return found[0] if found and found[0]["end_date_time"] else None
+
+    session = await eventually(completed)
+    assert session["status"] == "INVALID"
+    assert session["total_cost"] == {"excl_vat": 0, "incl_vat": 0}  # the start fee is not asked
+    assert await items(api, "cdrs", TOKEN_A) == []

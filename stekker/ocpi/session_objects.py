@@ -7,7 +7,8 @@ build the same objects here. Where the figures come from:
   CDR shows the CDR's (the bill, corrections included); any other is priced now by the CDR's
   own rules (`stekker.services.cdrs.price_so_far`: tariff and cap in force at its start), so
   what a driver watches in the app is what the CDR will say;
-- `status`: PENDING until our authorization decided, INVALID when it refused the token,
+- `status`: PENDING until our authorization decided, INVALID when it refused the token (then
+  `total_cost` is 0 and no CDR follows: a refused session is never billed),
   ACTIVE while running, COMPLETED after the stop;
 - `last_updated`: the session row's `updated_at` (every start, reading and stop moves it),
   the same moment the GET's date_from/date_to filter on.
@@ -35,6 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from stekker.db.models import ChargingSession, SessionStatus, Token
 from stekker.db.models_ocpi import OcpiPartner, PartnerStatus
 from stekker.db.models_tariffs import Cdr, CdrKind
+from stekker.domain.authorization import refused
 from stekker.domain.cdr_document import charging_periods, number, with_ocpi_times
 from stekker.domain.metering import session_energy_wh
 from stekker.ocpi.envelope import ocpi_time
@@ -250,6 +252,8 @@ def session_object(
         charging_periods=[OcpiChargingPeriod.model_validate(p) for p in bill.charging_periods] or None,
         total_cost=None
         if bill.total_excl_vat is None
+        else OcpiPrice(excl_vat=0, incl_vat=0)  # refused: INVALID, never billed (no CDR either)
+        if refused(session.auth_status)
         else OcpiPrice(excl_vat=bill.total_excl_vat, incl_vat=bill.total_incl_vat),
         status=session_status(session.status, session.auth_status),
         last_updated=session.updated_at,
