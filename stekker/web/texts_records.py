@@ -74,6 +74,8 @@ TEXTS: dict[str, tuple[str, str]] = {
         "maximumprijs parkeren (gemeente)",
         "maximum parking price (municipality)",
     ),
+    # rounding the lines to cents would have lifted the total just above the cap
+    "rec_capped_cap": ("maximumprijs (gemeente)", "maximum price (municipality)"),
     "rec_capped_max_price": ("maximumprijs van het tarief", "the tariff's maximum price"),
     "rec_capped_min_price": ("minimumprijs van het tarief", "the tariff's minimum price"),
     "rec_corrections": ("Correcties", "Corrections"),
