@@ -18,7 +18,10 @@ What holds for every tariff and every session:
 - splitting a period in two at any instant changes nothing (restrictions are evaluated at every
   boundary the wall clock crosses, DST included);
 - ``with_parking_grace`` keeps every instant and every Wh, frees at most ``grace`` of each run of
-  parking, and applying it twice is applying it once; a grace never makes a session cost more.
+  parking, and applying it twice is applying it once; a grace never makes a session cost more;
+- issue 16: a session that charges from (just after) its start to its stop pays no idle fee; what
+  is billed (``stekker.domain.billing``) is whole cents, its lines add up to its totals excl. and
+  incl. VAT whatever bound applies, and it is never above the cap nor the tariff's max_price.
 
 Monotonicity holds only for some tariffs; see ``test_monotone_in_energy`` and
 ``test_monotone_in_time`` for exactly which, and ``test_where_monotonicity_ends`` for a concrete
