@@ -205,7 +205,8 @@ async def test_roles_draft_submit_approve_exactly_as_the_api(login: Login, serve
     assert page.status_code == 200
     assert "Goedkeuren" in page.text and "Afkeuren" in page.text and "Indienen" not in page.text
     assert "Vergelijking op de referentiesessies" in page.text and "Short top-up" in page.text
-    assert "€ 1,815" in page.text  # 5 kWh x 0.30 + 21 % VAT on the short top-up
+    assert "€ 1,82" in page.text  # 5 kWh x 0.30 + 21 % VAT on the short top-up (1.815), billed in cents
+    assert "nadat hij geladen heeft" in page.text  # when a session parks: after it charged
     english = await municipality.get("/console/tariffs/STD/versions/1?lang=en")
     assert "Comparison on the reference sessions" in english.text and "Approve" in english.text
     assert "<h1>Tarieven</h1>" in (await municipality.get("/console/tariffs?lang=nl")).text  # back to Dutch
