@@ -115,7 +115,7 @@ def bill(priced: PricedSession, outcome: CapOutcome, max_price: Price | None = N
         if ceiling_incl is not None and total_incl > ceiling_incl:
             total_incl = ceiling_incl.quantize(CENT, rounding=ROUND_DOWN)
             capped_by = capped_by or name
-    total_excl = min(total_excl, total_incl) if total_incl >= 0 else total_excl
+    total_excl = min(total_excl, total_incl)  # VAT is never negative: excl. never above incl.
     if (total_excl and not asked_excl) or (total_incl and not asked_incl):
         # a minimum on a session in which nothing was billed: the fixed line carries it
         if DimensionType.FLAT not in kinds:
