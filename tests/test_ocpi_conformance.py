@@ -21,7 +21,7 @@ from stekker.services import ocpi_partners
 from stekker.services.ocpi_partners import add_registered_partner
 from tests.test_ocpi_commands import add_site, emsp_endpoint, start_body
 from tests.test_ocpi_commands import partner as commands_partner
-from tests.test_ocpi_credentials import FakeEmsp, credentials, serving, token_header
+from tests.test_ocpi_credentials import FakeEmsp, RegisteringEmsp, credentials, serving, token_header
 
 EMSP_TOKEN = "conformance-emsp-token"
 #: OCPI DateTime: at most 25 characters, at most 3 decimals, UTC
@@ -289,3 +289,53 @@ async def test_a_command_result_carries_the_correlation_id_of_the_command(
         [pushed] = emsp.headers
         assert pushed["x-correlation-id"] == sent["X-Correlation-ID"]
         assert pushed["x-request-id"] not in ("", sent["X-Request-ID"])
+
+
+class RecordingRegisteringEmsp(RegisteringEmsp):
+    """RegisteringEmsp that keeps (method, path, X-Request-ID, X-Correlation-ID) of every request."""
+
+    def __init__(self, token_a: str, token_c: str) -> None:
+        super().__init__(token_a, token_c)
+        self.ids: list[tuple[str, str, str | None, str | None]] = []
+
+    def app(self) -> Any:
+        inner = super().app()
+
+        async def recording(scope: Any, receive: Any, send: Any) -> None:
+            if scope["type"] == "http":
+                headers = {k.decode(): v.decode() for k, v in scope["headers"]}
+                self.ids.append(
+                    (
+                        scope["method"],
+                        scope["path"],
+                        headers.get("x-request-id"),
+                        headers.get("x-correlation-id"),
+                    )
+                )
+            await inner(scope, receive, send)
+
+        return recording
+
+
+async def test_the_handshake_we_start_is_one_correlation_with_a_request_id_each(
+    server: Stekker, api: httpx.AsyncClient
+) -> None:
+    emsp = RecordingRegisteringEmsp("their-A", "their-C")
+    async with serving(emsp) as their_versions:  # type: ignore[arg-type]
+        body = {"name": "ABC", "versions_url": their_versions, "token": "their-A", "parties": ["NL/ABC"]}
+        registered = await api.post("/api/ocpi/partners/register", json=body)
+        assert registered.status_code in (200, 201), registered.text
+        calls = [(method, path) for method, path, _, _ in emsp.ids]
+        assert calls[:3] == [("GET", "/versions"), ("GET", "/221"), ("POST", "/221/credentials")], calls
+        request_ids = [rid for _, _, rid, _ in emsp.ids]
+        assert all(request_ids) and len(set(request_ids)) == len(request_ids)
+        correlations = {corr for _, _, _, corr in emsp.ids}
+        assert len(correlations) == 1 and None not in correlations
+
+        # unregistering tells the partner with a DELETE that carries both IDs too
+        emsp.ids.clear()
+        [partner] = (await api.get("/api/ocpi/partners")).json()
+        ended = await api.delete(f"/api/ocpi/partners/{partner['id']}")
+        assert ended.status_code == 200 and ended.json()["partner_not_told"] is None, ended.text
+        [(method, _path, rid, corr)] = emsp.ids
+        assert method == "DELETE" and rid and corr

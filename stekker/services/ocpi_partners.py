@@ -555,41 +555,43 @@ async def register_with(
     http = client or partner_client(ctx.settings)
     ours = new_token()
     now = ctx.now()
-    try:
-        _, endpoints = await discover(ctx, versions_url, token_a, raw_token, http)
-        target = endpoints.get("credentials:RECEIVER") or endpoints.get("credentials:SENDER")
-        if target is None:
-            raise PartnerUnreachable("the partner's version details list no credentials module")
-
-        async def pending(db: AsyncSession) -> int:
-            row = OcpiPartner(
-                name=name.strip()[:100] or "partner", role=role, status=PartnerStatus.PENDING, roles=[],
-                granted_parties=grant, endpoints=endpoints, incoming_token_sha256=token_hash(ours),
-                raw_token=raw_token,
-                versions_url=versions_url, created_by=actor, created_at=now,
-            )  # fmt: skip
-            db.add(row)
-            await db.flush()
-            return row.id
-
-        # the partner calls our versions with our token while it handles the POST: it must work
-        partner_id = await ctx.write(pending)
+    # one exchange: the discovery with A, our POST and the discovery with C share a correlation ID
+    with correlated():
         try:
-            theirs, endpoints = await _post_ours(
-                ctx, http, target, token_a, raw_token, ours, our_versions_url
-            )
-            outside = sorted({party_text(role_party(r)) for r in theirs.roles} - set(grant))
-            if outside:
-                raise PartnerUnreachable(
-                    f"the partner's credentials name party {', '.join(outside)}, which is not "
-                    f"among the parties granted ({', '.join(grant)})"
+            _, endpoints = await discover(ctx, versions_url, token_a, raw_token, http)
+            target = endpoints.get("credentials:RECEIVER") or endpoints.get("credentials:SENDER")
+            if target is None:
+                raise PartnerUnreachable("the partner's version details list no credentials module")
+
+            async def pending(db: AsyncSession) -> int:
+                row = OcpiPartner(
+                    name=name.strip()[:100] or "partner", role=role, status=PartnerStatus.PENDING, roles=[],
+                    granted_parties=grant, endpoints=endpoints, incoming_token_sha256=token_hash(ours),
+                    raw_token=raw_token,
+                    versions_url=versions_url, created_by=actor, created_at=now,
+                )  # fmt: skip
+                db.add(row)
+                await db.flush()
+                return row.id
+
+            # the partner calls our versions with our token while it handles the POST: it must work
+            partner_id = await ctx.write(pending)
+            try:
+                theirs, endpoints = await _post_ours(
+                    ctx, http, target, token_a, raw_token, ours, our_versions_url
                 )
-        except PartnerUnreachable as exc:
-            await _registration_failed(ctx, partner_id, actor, str(exc))
-            raise
-    finally:
-        if own:
-            await http.aclose()
+                outside = sorted({party_text(role_party(r)) for r in theirs.roles} - set(grant))
+                if outside:
+                    raise PartnerUnreachable(
+                        f"the partner's credentials name party {', '.join(outside)}, which is not "
+                        f"among the parties granted ({', '.join(grant)})"
+                    )
+            except PartnerUnreachable as exc:
+                await _registration_failed(ctx, partner_id, actor, str(exc))
+                raise
+        finally:
+            if own:
+                await http.aclose()
     country, party, main_role = _main_role(theirs.roles)
 
     async def registered(db: AsyncSession) -> dict[str, Any]:
