@@ -111,7 +111,8 @@ async def test_reconnects_are_counted_and_each_connection_explained(
         await wait_offline(api, "FLAP")
     async with raw_station(ocpp_url, "STEADY"):
         station = await health(api, "FLAP")
-        assert station["reconnect_count"] == 3 and station["reconnects_24h"] == 2
+        # three connections: the first is not a reconnect
+        assert station["reconnect_count"] == 2 and station["reconnects_24h"] == 2
         assert len(station["connections"]) == 3
         for spell in station["connections"]:
             assert spell["cause"] == "closed_by_station" and spell["code"] == 1000
@@ -123,6 +124,7 @@ async def test_reconnects_are_counted_and_each_connection_explained(
 
         steady = await health(api, "STEADY")
         assert steady["reconnects_24h"] == 0 and steady["online"] is True
+        assert steady["reconnect_count"] == 0  # its first connection
         [now] = steady["connections"]
         assert now["disconnected_at"] is None and now["cause"] is None
 

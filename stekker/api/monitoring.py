@@ -282,7 +282,7 @@ class StationConnectionOut(BaseModel):
     overdue_since: datetime | None
     missed_heartbeats: int = Field(description="In the current silence (0 when talking).")
     missed_heartbeats_24h: int
-    reconnect_count: int = Field(description="Connections ever.")
+    reconnect_count: int = Field(description="Reconnects ever: connections after the first.")
     reconnects_24h: int
     connections: list[ConnectionSpellOut] = Field(description="Newest first.")
     message_log_dropped: int = Field(

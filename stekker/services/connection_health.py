@@ -210,7 +210,8 @@ async def summary(ctx: ServiceContext, reconnects_above: int, limit: int) -> Con
     reconnecting = [
         Reconnecting(sid, bool(online), n)
         for sid, online, ever in stations
-        if (n := reconnects(in_window[sid], ever)) > reconnects_above
+        # connected in the window, so connections ever are the reconnects plus the first
+        if (n := reconnects(in_window[sid], ever + 1)) > reconnects_above
     ]
     reconnecting.sort(key=lambda r: (-r.reconnects, r.station_id))
     total, online, never = (int(n) for n in counts)
@@ -322,7 +323,9 @@ async def station_health(ctx: ServiceContext, station_id: str, limit: int) -> St
         missed_heartbeats=missing_now,
         missed_heartbeats_24h=missed_24h + missing_now,
         reconnect_count=station.reconnect_count,
-        reconnects_24h=reconnects(connects_24h, station.reconnect_count),
+        reconnects_24h=reconnects(
+            connects_24h, station.reconnect_count + (1 if station.connected_at is not None else 0)
+        ),
         connections=_spells(events, now)[:limit],
     )
 

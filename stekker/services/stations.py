@@ -9,7 +9,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Table, Update, bindparam, func, insert, select, update
+from sqlalchemy import CursorResult, Table, Update, bindparam, case, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from stekker.bus import Event
@@ -80,55 +80,29 @@ async def admit(
     networks) connects without credentials: one with none that is not marked so is refused,
     as anyone knowing its id could take its place (`stekker.domain.station_auth`). A station
     accepted by the unknown-stations policy is registered so, and says so in its timeline.
-    The lookup rides the writer's batches (measured: cheaper in a reconnect storm than a
-    pooled read each); the scrypt check happens outside it.
+    The lookup is a pooled read, never queued behind the writer: in a boot storm the writer
+    is busy with the set-up of the stations already in, and a handshake that waited there
+    timed out (websockets' 10 s) with nothing in our log. Only what must be written (a station
+    registered by policy, a sampled refusal) goes through the writer. The scrypt check
+    happens outside any transaction.
     """
     now = ctx.now()
     transport = transport or Transport()
     certified = transport.tls and transport.client_cn == station_id
 
-    async def job(db: AsyncSession) -> tuple[Verdict, str | None]:
+    async with ctx.db() as db:
         station = await db.get(ChargingStation, station_id)
-        if station is None:
-            if ctx.settings.unknown_stations is not UnknownStationPolicy.ACCEPT:
-                _refused(ctx, db, station_id, now, reason="unknown station")
-                return Verdict(Admission.UNKNOWN, f"unknown station {station_id}"), None
-            profile = 3 if certified else NO_AUTHENTICATION_PROFILE
-            db.add(ChargingStation(id=station_id, created_at=now, security_profile=profile))
-            station_event(
-                db,
-                station_id,
-                "registered",
-                now,
-                reason="unknown station accepted by policy",
-                authentication=authentication_of(profile, False).value,
-            )
-            return Verdict(Admission.ADMIT, security_profile=3 if certified else 0), None
-        if station.retired_at is not None:
-            _refused(ctx, db, station_id, now, reason="station is retired")
-            return Verdict(Admission.RETIRED, f"station {station_id} is retired"), None
-        refusal = _below_profile(station_id, station.security_profile, transport)
-        if refusal is not None:
-            _refused(ctx, db, station_id, now, reason=refusal.reason, transport=transport.scheme)
-            return refusal, None
-        if certified:  # a verified certificate naming this station outranks any password
-            return Verdict(Admission.ADMIT, security_profile=3), None
-        if station.password_hash is None and (station.security_profile or 0) > 0:
-            reason = f"station {station_id} has security profile {station.security_profile} but no password"
-            _refused(ctx, db, station_id, now, reason=reason)
-            return Verdict(Admission.BAD_CREDENTIALS, reason), None
-        if authentication_of(station.security_profile, station.password_hash is not None) is (
-            Authentication.MISSING
-        ):
-            reason = (
-                f"station {station_id} has no credentials and is not registered without authentication: "
-                "give it a password or a certificate"
-            )
-            _refused(ctx, db, station_id, now, reason=reason)
-            return Verdict(Admission.BAD_CREDENTIALS, reason), None
-        return Verdict(Admission.ADMIT, security_profile=0), station.password_hash
-
-    verdict, stored = await ctx.write(job)
+    if station is None:
+        if ctx.settings.unknown_stations is not UnknownStationPolicy.ACCEPT:
+            await _record_refusal(ctx, station_id, now, reason="unknown station")
+            return Verdict(Admission.UNKNOWN, f"unknown station {station_id}")
+        return await _register_by_policy(ctx, station_id, certified, now)
+    verdict, stored = _judge(station, station_id, transport, certified)
+    if verdict.admission is not Admission.ADMIT:
+        by_transport = verdict.admission in (Admission.INSECURE_TRANSPORT, Admission.BAD_CERTIFICATE)
+        detail = {"transport": transport.scheme} if by_transport else {}
+        await _record_refusal(ctx, station_id, now, reason=verdict.reason, **detail)
+        return verdict
     if stored is None:
         return verdict
     if not await _password_ok(ctx, station_id, stored, password):
@@ -175,12 +149,62 @@ async def guessing_throttled(ctx: ServiceContext, station_id: str, address: str,
         )
 
 
-def _refused(
-    ctx: ServiceContext, db: AsyncSession, station_id: str, now: datetime, reason: str, **detail: Any
+def _judge(
+    station: ChargingStation, station_id: str, transport: Transport, certified: bool
+) -> tuple[Verdict, str | None]:
+    """A known station's verdict before its password, and the password hash still to check."""
+    if station.retired_at is not None:
+        return Verdict(Admission.RETIRED, f"station {station_id} is retired"), None
+    refusal = _below_profile(station_id, station.security_profile, transport)
+    if refusal is not None:
+        return refusal, None
+    if certified:  # a verified certificate naming this station outranks any password
+        return Verdict(Admission.ADMIT, security_profile=3), None
+    if station.password_hash is None and (station.security_profile or 0) > 0:
+        reason = f"station {station_id} has security profile {station.security_profile} but no password"
+        return Verdict(Admission.BAD_CREDENTIALS, reason), None
+    if authentication_of(station.security_profile, station.password_hash is not None) is (
+        Authentication.MISSING
+    ):
+        reason = (
+            f"station {station_id} has no credentials and is not registered without authentication: "
+            "give it a password or a certificate"
+        )
+        return Verdict(Admission.BAD_CREDENTIALS, reason), None
+    return Verdict(Admission.ADMIT, security_profile=0), station.password_hash
+
+
+async def _register_by_policy(
+    ctx: ServiceContext, station_id: str, certified: bool, now: datetime
+) -> Verdict:
+    """An unknown station the policy accepts: registered (once, if two handshakes race)."""
+    profile = 3 if certified else NO_AUTHENTICATION_PROFILE
+
+    async def job(db: AsyncSession) -> None:
+        if await db.get(ChargingStation, station_id) is not None:
+            return
+        db.add(ChargingStation(id=station_id, created_at=now, security_profile=profile))
+        station_event(
+            db,
+            station_id,
+            "registered",
+            now,
+            reason="unknown station accepted by policy",
+            authentication=authentication_of(profile, False).value,
+        )
+
+    await ctx.write(job)
+    return Verdict(Admission.ADMIT, security_profile=3 if certified else 0)
+
+
+async def _record_refusal(
+    ctx: ServiceContext, station_id: str, now: datetime, reason: str, **detail: Any
 ) -> None:
     refusals = _sample_refusal(ctx, station_id, reason, now)
     if refusals is not None:
-        station_event(db, station_id, "connection_refused", now, reason=reason, refusals=refusals, **detail)
+        await record_station_event(
+            ctx, station_id, "connection_refused", reason=reason, refusals=refusals, **detail
+        )
 
 
 def _below_profile(station_id: str, profile: int | None, transport: Transport) -> Verdict | None:
@@ -364,7 +388,11 @@ async def connected(
                 ocpp_version=protocol,
                 connected_at=now,
                 last_seen=now,
-                reconnect_count=ChargingStation.reconnect_count + 1,
+                # the first connection is not a reconnect: only count once it connected before
+                reconnect_count=case(
+                    (ChargingStation.connected_at.is_(None), ChargingStation.reconnect_count),
+                    else_=ChargingStation.reconnect_count + 1,
+                ),
             )
         )
         station_event(db, station_id, "connected", now, protocol=protocol, remote=remote, **link)
