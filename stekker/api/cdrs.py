@@ -10,14 +10,15 @@ import dataclasses
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
 from pydantic import BaseModel, Field, field_validator
 
+from stekker.api import paging as api_paging
 from stekker.api.deps import CONFIGURE, READ, Caller, allow, get_ctx
 from stekker.api.params import IsoDateTime
 from stekker.db.models_tariffs import CdrKind
 from stekker.domain.cdr_document import number
-from stekker.services import cdrs
+from stekker.services import cdrs, paging
 from stekker.services.context import ServiceContext
 
 router = APIRouter(prefix="/api/cdrs", tags=["cdrs"])
@@ -32,6 +33,7 @@ _MAX_ENERGY_WH = 10**9  # a million kWh: far beyond any session
 class CdrOut(BaseModel):
     """A CDR: our record of it, amounts as numbers with at most 4 decimals."""
 
+    id: int = Field(description="Our row id: the key-set cursor (`after`) of the list.")
     cdr_uid: str
     kind: CdrKind = Field(description="charge, or credit (cancels `credits_cdr_uid`).")
     session_id: int
@@ -100,7 +102,6 @@ def _out(view: cdrs.CdrView) -> dict[str, Any]:
     fields = dataclasses.asdict(view)
     fields.pop("data")
     fields.pop("readings")
-    fields.pop("id")
     fields["total_cost_excl_vat"] = number(view.total_cost_excl_vat)
     fields["total_cost_incl_vat"] = number(view.total_cost_incl_vat)
     return fields
@@ -116,8 +117,10 @@ def _utc(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-@router.get("", response_model=list[CdrOut])
+@router.get("", response_model=list[CdrOut], responses=api_paging.LINK)
 async def list_cdrs(
+    request: Request,
+    response: Response,
     station_id: str | None = Query(None, pattern=_STATION_ID),
     location_id: int | None = Query(None, ge=1, le=2**31 - 1),
     party: str | None = Query(None, pattern=_PARTY, description="The driver's eMSP, e.g. NL-ABC."),
@@ -127,13 +130,23 @@ async def list_cdrs(
         None, alias="from", description="end_time at or after (UTC if no offset)."
     ),
     until: IsoDateTime | None = Query(None, alias="to", description="end_time before (UTC if no offset)."),
-    before_id: int | None = Query(None, ge=1, le=2**53, description="Keyset paging: CDRs older than this."),
+    after: int | None = api_paging.after_id(),
+    before_id: int | None = Query(
+        None, ge=1, le=paging.MAX_ID, description="The same as `after` (kept for older clients)."
+    ),
     limit: int = Query(100, ge=1, le=cdrs.MAX_LIMIT),
-    offset: int = Query(0, ge=0, le=cdrs.MAX_OFFSET),
+    offset: int = Query(
+        0, ge=0, le=cdrs.MAX_OFFSET, description="Old paging, kept for compatibility: use `after`."
+    ),
     ctx: ServiceContext = Depends(get_ctx),
     _caller: Caller = Depends(allow(*READ)),
 ) -> list[dict[str, Any]]:
-    """CDRs, newest first, filtered by station, location, eMSP, session, kind and end time."""
+    """CDRs, newest first, filtered by station, location, eMSP, session, kind and end time;
+    key-set pages (`after`, `Link` header)."""
+    if after is not None and before_id is not None and after != before_id:
+        raise HTTPException(422, "give after or before_id (the same cursor), not both")
+    cursor = after if after is not None else before_id
+    api_paging.position(cursor, offset)
     views = await cdrs.list_cdrs(
         ctx,
         cdrs.CdrFilter(
@@ -144,12 +157,14 @@ async def list_cdrs(
             kind=kind,
             since=_utc(since),
             until=_utc(until),
-            before_id=before_id,
-            limit=limit,
+            before_id=cursor,
+            limit=limit + paging.PEEK,
             offset=offset,
         ),
     )
-    return [_out(v) for v in views]
+    page = paging.cut(views, limit, lambda v: v.id)
+    api_paging.link_next(request, response, page)
+    return [_out(v) for v in page.rows]
 
 
 @router.get("/{cdr_uid}", response_model=CdrDetailOut)

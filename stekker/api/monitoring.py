@@ -5,14 +5,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
+from stekker.api import paging as api_paging
 from stekker.api.deps import READ, Caller, allow, get_ctx
 from stekker.api.params import IsoAwareDateTime
 from stekker.db.models import ChargingStation
-from stekker.services import connection_health, message_log
+from stekker.services import connection_health, message_log, paging
 from stekker.services.context import ServiceContext
 
 router = APIRouter(prefix="/api", tags=["health"])
@@ -66,15 +67,18 @@ class MessagePage(BaseModel):
     )
 
 
-@router.get("/stations/{station_id}/messages", response_model=MessagePage)
+@router.get("/stations/{station_id}/messages", response_model=MessagePage, responses=api_paging.LINK)
 async def station_messages(
+    request: Request,
+    response: Response,
     station_id: str = Path(pattern=STATION_ID),
     since: IsoAwareDateTime | None = Query(None, alias="from", description="Oldest time, with offset."),
     until: IsoAwareDateTime | None = Query(None, alias="to", description="Newest time, with offset."),
     action: str | None = Query(None, pattern=_ACTION, description="e.g. StartTransaction"),
     direction: Literal["in", "out"] | None = Query(None),
     limit: int = Query(100, ge=1, le=1000),
-    before_id: int | None = Query(None, ge=1, le=_MAX_ID, description="next_before_id of the page before"),
+    after: int | None = api_paging.after_id(),
+    before_id: int | None = Query(None, ge=1, le=_MAX_ID, description="The same as `after` (older clients)."),
     ctx: ServiceContext = Depends(get_ctx),
     _caller: Caller = Depends(allow(*READ)),
 ) -> MessagePage:
@@ -82,12 +86,16 @@ async def station_messages(
     start, end = _utc(since, "from"), _utc(until, "to")
     if start is not None and end is not None and start > end:
         raise HTTPException(422, "from is after to")
+    if after is not None and before_id is not None and after != before_id:
+        raise HTTPException(422, "give after or before_id (the same cursor), not both")
+    cursor = after if after is not None else before_id
     await _known_station(ctx, station_id)
-    query = message_log.MessageFilter(start, end, action, direction, before_id, limit)
+    query = message_log.MessageFilter(start, end, action, direction, cursor, limit + paging.PEEK)
     try:
-        rows = await message_log.messages(ctx, station_id, query)
+        page = paging.cut(await message_log.messages(ctx, station_id, query), limit, lambda m: m.id)
     except message_log.UnknownCursor as exc:
         raise HTTPException(422, str(exc)) from None
+    api_paging.link_next(request, response, page)
     return MessagePage(
         station_id=station_id,
         messages=[
@@ -103,9 +111,9 @@ async def station_messages(
                 truncated=m.truncated,
                 occurred_at=m.occurred_at,
             )
-            for m in rows
+            for m in page.rows
         ],
-        next_before_id=rows[-1].id if len(rows) == limit else None,
+        next_before_id=None if page.next_after is None else int(page.next_after),
     )
 
 

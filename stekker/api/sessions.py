@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from stekker.api import paging as api_paging
 from stekker.api.deps import DRIVER_SUPPORT, READ, Caller, allow, get_ctx
 from stekker.api.stations import RemoteResult
 from stekker.db.models import ChargingSession, RemoteStart, SessionStatus
 from stekker.domain.metering import session_energy_wh
-from stekker.services import redaction, remote, transactions
+from stekker.services import paging, redaction, remote, transactions
 from stekker.services.context import ServiceContext
 
 router = APIRouter(prefix="/api/sessions", tags=["sessions"])
@@ -82,8 +83,10 @@ def _out(s: ChargingSession, actors: dict[int, str]) -> SessionOut:
     )
 
 
-@router.get("", response_model=list[SessionOut])
+@router.get("", response_model=list[SessionOut], responses=api_paging.LINK)
 async def list_sessions(
+    request: Request,
+    response: Response,
     ctx: ServiceContext = Depends(get_ctx),
     caller: Caller = Depends(allow(*READ)),
     status: SessionStatus | None = None,
@@ -92,10 +95,14 @@ async def list_sessions(
         None, max_length=64, description="A token uid, or its pseudonym (p:...), as this role sees it."
     ),
     limit: int = Query(100, ge=1, le=1000),
-    offset: int = Query(0, ge=0),
+    after: int | None = api_paging.after_id(),
+    offset: int = api_paging.old_offset(),
 ) -> list[SessionOut]:
-    """Newest first. Filter by status, station or token."""
-    query = select(ChargingSession).order_by(ChargingSession.id.desc()).limit(limit).offset(offset)
+    """Newest first. Filter by status, station or token; key-set pages (`after`, `Link` header)."""
+    api_paging.position(after, offset)
+    query = paging.by_id(
+        select(ChargingSession), ChargingSession.id, after, newest_first=True, limit=limit
+    ).offset(offset)
     if status is not None:
         query = query.where(ChargingSession.status == status)
     if station_id is not None:
@@ -105,9 +112,10 @@ async def list_sessions(
             ChargingSession.token_uid.in_(await redaction.uids_for(ctx, caller.role, token_uid))
         )
     async with ctx.db() as db:
-        sessions = list((await db.execute(query)).scalars())
-        actors = await _remote_actors(db, sessions)
-        return [_out(s, actors) for s in sessions]
+        page = paging.cut(list((await db.execute(query)).scalars()), limit, lambda s: s.id)
+        actors = await _remote_actors(db, page.rows)
+        api_paging.link_next(request, response, page)
+        return [_out(s, actors) for s in page.rows]
 
 
 @router.get("/{session_id}", response_model=SessionOut)
@@ -122,6 +130,7 @@ async def get_session(
 
 
 class MeterValueOut(BaseModel):
+    id: int = Field(description="The key-set cursor (`after`) of the list.")
     timestamp: datetime
     measurand: str
     value: str
@@ -131,15 +140,24 @@ class MeterValueOut(BaseModel):
     location: str | None
 
 
-@router.get("/{session_id}/meter-values", response_model=list[MeterValueOut])
+@router.get("/{session_id}/meter-values", response_model=list[MeterValueOut], responses=api_paging.LINK)
 async def session_meter_values(
     session_id: int,
+    request: Request,
+    response: Response,
     ctx: ServiceContext = Depends(get_ctx),
     _caller: Caller = Depends(allow(*READ)),
     limit: int = Query(1000, ge=1, le=10000),
+    after: int | None = api_paging.after_id(),
 ) -> list[MeterValueOut]:
+    """The session's sampled values, oldest first (by the station's time, then id); key-set
+    pages (`after`, `Link` header)."""
+    rows = await transactions.meter_values_of(ctx, session_id, limit + paging.PEEK, after=after)
+    page = paging.cut(rows, limit, lambda m: m.id)
+    api_paging.link_next(request, response, page)
     return [
         MeterValueOut(
+            id=m.id,
             timestamp=m.timestamp,
             measurand=m.measurand,
             value=m.value,
@@ -148,7 +166,7 @@ async def session_meter_values(
             context=m.context,
             location=m.location,
         )
-        for m in await transactions.meter_values_of(ctx, session_id, limit)
+        for m in page.rows
     ]
 
 

@@ -5,17 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from stekker.api import paging as api_paging
 from stekker.api.deps import CONFIGURE, DRIVER_SUPPORT, READ, Caller, allow, get_ctx
 from stekker.db.models import ChargingStation, Evse, StationEvent
 from stekker.domain.health import heartbeat_overdue
 from stekker.domain.inventory_rules import STATION_ID
 from stekker.domain.station_auth import Authentication, authentication_of
-from stekker.services import inventory, remote
+from stekker.services import inventory, paging, remote
 from stekker.services.context import ServiceContext
 
 router = APIRouter(prefix="/api/stations", tags=["stations"])
@@ -175,21 +176,29 @@ def _loaded() -> Any:
     return select(ChargingStation).options(selectinload(ChargingStation.evses).selectinload(Evse.connectors))
 
 
-@router.get("", response_model=list[StationOut])
+@router.get("", response_model=list[StationOut], responses=api_paging.LINK)
 async def list_stations(
+    request: Request,
+    response: Response,
     ctx: ServiceContext = Depends(get_ctx),
     _caller: Caller = Depends(allow(*READ)),
     limit: int = Query(100, ge=1, le=1000),
-    offset: int = Query(0, ge=0),
+    after: str | None = Query(None, pattern=STATION_ID, description=api_paging.AFTER),
+    offset: int = api_paging.old_offset(),
     include_retired: bool = Query(False, description="Also list retired stations."),
 ) -> list[StationOut]:
+    """Stations by id; key-set pages (`after`: the last station's id; `Link` header)."""
+    api_paging.position(after, offset)
     async with ctx.db() as db:
-        query = _loaded().order_by(ChargingStation.id).limit(limit).offset(offset)
+        query = paging.by_id(_loaded(), ChargingStation.id, after, newest_first=False, limit=limit).offset(
+            offset
+        )
         if not include_retired:
             query = query.where(ChargingStation.retired_at.is_(None))
-        stations = list((await db.execute(query)).scalars())
-        groups = await inventory.groups_of(db, [s.id for s in stations])  # one query for the page
-        return [_station_out(s, ctx, groups[s.id]) for s in stations]
+        page = paging.cut(list((await db.execute(query)).scalars()), limit, lambda s: s.id)
+        groups = await inventory.groups_of(db, [s.id for s in page.rows])  # one query for the page
+        api_paging.link_next(request, response, page)
+        return [_station_out(s, ctx, groups[s.id]) for s in page.rows]
 
 
 @router.post("", response_model=StationOut, status_code=201)
@@ -290,25 +299,28 @@ async def remote_start(
 
 
 class EventOut(BaseModel):
+    id: int = Field(description="The key-set cursor (`after`) of the list.")
     kind: str
     occurred_at: datetime
     detail: dict[str, Any]
 
 
-@router.get("/{station_id}/events", response_model=list[EventOut])
+@router.get("/{station_id}/events", response_model=list[EventOut], responses=api_paging.LINK)
 async def station_events(
     station_id: str,
+    request: Request,
+    response: Response,
     ctx: ServiceContext = Depends(get_ctx),
     _caller: Caller = Depends(allow(*READ)),
     limit: int = Query(100, ge=1, le=1000),
+    after: int | None = api_paging.after_id(),
 ) -> list[EventOut]:
+    """The station's timeline, newest first; key-set pages (`after`, `Link` header)."""
+    query = select(StationEvent).where(StationEvent.station_id == station_id)
     async with ctx.db() as db:
         rows = (
-            await db.execute(
-                select(StationEvent)
-                .where(StationEvent.station_id == station_id)
-                .order_by(StationEvent.id.desc())
-                .limit(limit)
-            )
+            await db.execute(paging.by_id(query, StationEvent.id, after, newest_first=True, limit=limit))
         ).scalars()
-        return [EventOut(kind=e.kind, occurred_at=e.occurred_at, detail=e.detail) for e in rows]
+        page = paging.cut(list(rows), limit, lambda e: e.id)
+    api_paging.link_next(request, response, page)
+    return [EventOut(id=e.id, kind=e.kind, occurred_at=e.occurred_at, detail=e.detail) for e in page.rows]

@@ -5,13 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
+from stekker.api import paging as api_paging
 from stekker.api.deps import CONFIGURE, READ, Caller, allow, get_ctx
 from stekker.db.models import Token, TokenStatus
-from stekker.services import redaction, tokens
+from stekker.services import paging, redaction, tokens
 from stekker.services.context import ServiceContext
 from stekker.services.tokens import ENERGY_CONTRACT_MAX, ENERGY_CONTRACT_TEXT
 
@@ -111,21 +112,28 @@ async def upsert_token(
     return _out(token)
 
 
-@router.get("", response_model=list[TokenOut])
+@router.get("", response_model=list[TokenOut], responses=api_paging.LINK)
 async def list_tokens(
+    request: Request,
+    response: Response,
     ctx: ServiceContext = Depends(get_ctx),
     caller: Caller = Depends(allow(*READ)),
     uid: str | None = Query(
         None, max_length=64, description="A token uid, or its pseudonym (p:...), as this role sees it."
     ),
     limit: int = Query(100, ge=1, le=1000),
-    offset: int = Query(0, ge=0),
+    after: int | None = api_paging.after_id(),
+    offset: int = api_paging.old_offset(),
 ) -> list[TokenOut]:
-    query = select(Token).order_by(Token.id).limit(limit).offset(offset)
+    """The token store, by id (oldest first); key-set pages (`after`, `Link` header)."""
+    api_paging.position(after, offset)
+    query = paging.by_id(select(Token), Token.id, after, newest_first=False, limit=limit).offset(offset)
     if uid is not None:
         query = query.where(Token.uid.in_(await redaction.uids_for(ctx, caller.role, uid)))
     async with ctx.db() as db:
-        return [_out(t) for t in (await db.execute(query)).scalars()]
+        page = paging.cut(list((await db.execute(query)).scalars()), limit, lambda t: t.id)
+    api_paging.link_next(request, response, page)
+    return [_out(t) for t in page.rows]
 
 
 @router.post("/{token_id}/block", response_model=TokenOut)

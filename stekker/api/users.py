@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response, status
 from pydantic import BaseModel, Field, model_validator
 from sqlalchemy import select
 
+from stekker.api import paging as api_paging
 from stekker.api.deps import ADMIN_ONLY, AUDIT, READ, Caller, Role, allow, get_ctx
 from stekker.api.params import IsoDateTime
 from stekker.db.models import AuditEntry
 from stekker.db.models_users import ApiToken, User
-from stekker.services import users
+from stekker.services import paging, users
 from stekker.services.context import ServiceContext
 
 USERNAME = r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$"
@@ -356,8 +357,10 @@ async def list_tokens(
 # ---- audit log ------------------------------------------------------------------------------
 
 
-@audit_router.get("", response_model=list[AuditOut])
+@audit_router.get("", response_model=list[AuditOut], responses=api_paging.LINK)
 async def read_audit_log(
+    request: Request,
+    response: Response,
     ctx: ServiceContext = Depends(get_ctx),
     _caller: Caller = Depends(allow(*AUDIT)),
     actor: str | None = Query(None, max_length=100, description='e.g. "user:alice" or "api-token"'),
@@ -367,13 +370,18 @@ async def read_audit_log(
     since: IsoDateTime | None = Query(None, alias="from", description="ISO 8601 with an offset."),
     until: IsoDateTime | None = Query(None, alias="to", description="ISO 8601 with an offset (exclusive)."),
     limit: int = Query(100, ge=1, le=1000),
-    offset: int = Query(0, ge=0, le=10_000_000),
+    after: int | None = api_paging.after_id(),
+    offset: int = api_paging.old_offset(),
 ) -> list[AuditOut]:
-    """The audit log, newest first: who did what to which object, when, with what result."""
+    """The audit log, newest first: who did what to which object, when, with what result;
+    key-set pages (`after`, `Link` header)."""
+    api_paging.position(after, offset)
     for label, value in (("from", since), ("to", until)):
         if value is not None and value.tzinfo is None:
             raise HTTPException(422, f"{label} needs a UTC offset, e.g. 2027-01-01T00:00:00Z")
-    query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit).offset(offset)
+    query = paging.by_id(select(AuditEntry), AuditEntry.id, after, newest_first=True, limit=limit).offset(
+        offset
+    )
     if actor is not None:
         query = query.where(AuditEntry.actor == actor)
     if action is not None:
@@ -387,7 +395,8 @@ async def read_audit_log(
     if until is not None:
         query = query.where(AuditEntry.occurred_at < until)
     async with ctx.db() as db:
-        rows = (await db.execute(query)).scalars().all()
+        page = paging.cut((await db.execute(query)).scalars().all(), limit, lambda e: e.id)
+    api_paging.link_next(request, response, page)
     return [
         AuditOut(
             id=e.id,
@@ -399,7 +408,7 @@ async def read_audit_log(
             result=e.result,
             detail=e.detail or {},
         )
-        for e in rows
+        for e in page.rows
     ]
 
 

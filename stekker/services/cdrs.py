@@ -66,7 +66,7 @@ from stekker.domain.metering import SampledValue
 from stekker.domain.price_caps import CapOutcome, PriceCapRule, apply_cap
 from stekker.domain.pricing import PricedSession, price_session
 from stekker.domain.tariffs import DimensionType, PriceComponent, Tariff, TariffElement
-from stekker.services import tariff_lookup
+from stekker.services import paging, tariff_lookup
 from stekker.services.audit import audit, station_event
 from stekker.services.context import ServiceContext
 from stekker.services.errors import Conflict, Invalid, Missing
@@ -833,10 +833,10 @@ def _listing(f: CdrFilter) -> Select[Any]:
 
 async def list_cdrs(ctx: ServiceContext, f: CdrFilter) -> list[CdrView]:
     """CDRs matching the filter, newest first (at most MAX_LIMIT; offset at most MAX_OFFSET)."""
-    if not 1 <= f.limit <= MAX_LIMIT:
+    if not 1 <= f.limit <= MAX_LIMIT + paging.PEEK:  # a page, and the row that says "more"
         raise Invalid(f"limit must be 1..{MAX_LIMIT}")
     if not 0 <= f.offset <= MAX_OFFSET:
-        raise Invalid(f"offset must be 0..{MAX_OFFSET}; continue with before_id")
+        raise Invalid(f"offset must be 0..{MAX_OFFSET}; continue with after (the Link header's next page)")
     for moment in (f.since, f.until):
         if moment is not None and moment.tzinfo is None:
             raise Invalid("from/to need a UTC offset")

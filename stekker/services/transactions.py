@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, select
+from sqlalchemy import Table, and_, bindparam, or_, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -20,6 +20,7 @@ from stekker.domain.metering import SampledValue, advance_readings, session_ener
 from stekker.services.audit import station_event
 from stekker.services.authorization import TokenVerdict, judge_token
 from stekker.services.context import ServiceContext
+from stekker.services.errors import Invalid
 from stekker.services.stations import ensure_evse
 from stekker.services.tokens import stamp_energy_contract
 
@@ -481,13 +482,25 @@ async def record_meter_values(ctx: ServiceContext, station_id: str, report: Mete
     return session_id
 
 
-async def meter_values_of(ctx: ServiceContext, session_id: int, limit: int) -> list[MeterValue]:
-    """A session's meter values as the station sent them, oldest first, at most `limit`."""
+async def meter_values_of(
+    ctx: ServiceContext, session_id: int, limit: int, *, after: int | None = None
+) -> list[MeterValue]:
+    """A session's meter values as the station sent them, oldest first (station time, then id),
+    at most `limit`; `after` (a meter value id of this session) continues a key-set page."""
     async with ctx.db() as db:
-        query = (
-            select(MeterValue)
-            .where(MeterValue.session_id == session_id)
-            .order_by(MeterValue.timestamp, MeterValue.id)
-            .limit(limit)
-        )
+        query = select(MeterValue).where(MeterValue.session_id == session_id)
+        if after is not None:
+            at = (
+                await db.execute(
+                    select(MeterValue.timestamp).where(
+                        MeterValue.id == after, MeterValue.session_id == session_id
+                    )
+                )
+            ).scalar_one_or_none()
+            if at is None:
+                raise Invalid(f"after {after} is not a meter value of session {session_id}")
+            query = query.where(
+                or_(MeterValue.timestamp > at, and_(MeterValue.timestamp == at, MeterValue.id > after))
+            )
+        query = query.order_by(MeterValue.timestamp, MeterValue.id).limit(limit)
         return list((await db.execute(query)).scalars())
