@@ -298,6 +298,20 @@ def station_config(
         ["label", "value", "mutability", "unit", "source", "updated_at"],
         f"Configuration of {station_id}",
     )
+    reports = call_api("GET", f"/api/stations/{station_id}/reports", params={"limit": 1})
+    if reports:
+        console.print(report_line(reports[0]))
+
+
+def report_line(report: dict[str, Any]) -> str:
+    """One line on the latest report: complete, still coming, or which parts never came."""
+    head = f"last report (request {report['request_id']}, {len(report['parts_received'])} part(s))"
+    missing = ", ".join(str(n) for n in report["missing_parts"])
+    if report["complete"]:
+        return f"{head}: complete"
+    if not report["finished"]:
+        return f"{head}: still coming" + (f", parts {missing} missing so far" if missing else "")
+    return f"{head}: incomplete, part(s) {missing} never arrived; request a new report"
 
 
 @station_app.command("get")

@@ -153,3 +153,42 @@ async def request_report(
     """Ask for the whole configuration (2.0.1 GetBaseReport → NotifyReport; 1.6 GetConfiguration)."""
     outcome = await device_model.request_base_report(ctx, caller.actor, station_id, body.report_base)
     return ReportOut(**outcome)
+
+
+class ReportStatusOut(BaseModel):
+    request_id: int
+    started_at: datetime
+    updated_at: datetime
+    parts_received: list[int] = Field(description="The parts (seqNo) that arrived, each once.")
+    last_part: int | None = Field(description="The seqNo of the part that said nothing follows.")
+    finished: bool = Field(description="The last part arrived.")
+    complete: bool = Field(description="The last part and every part before it arrived.")
+    missing_parts: list[int] = Field(description="Parts (seqNo) that never arrived.")
+    items: int = Field(description="Values the received parts carried.")
+
+
+@router.get("/reports", response_model=list[ReportStatusOut])
+async def reports(
+    station_id: str,
+    limit: int = Query(10, ge=1, le=100),
+    ctx: ServiceContext = Depends(get_ctx),
+    _caller: Caller = Depends(allow(*READ)),
+) -> list[ReportStatusOut]:
+    """The latest configuration reports, newest first: complete, or which parts are missing."""
+    out = []
+    for report in await device_model.list_reports(ctx, station_id, limit):
+        parts = device_model.report_parts(report)
+        out.append(
+            ReportStatusOut(
+                request_id=report.request_id,
+                started_at=report.started_at,
+                updated_at=report.updated_at,
+                parts_received=list(parts.received),
+                last_part=parts.last,
+                finished=parts.finished,
+                complete=parts.complete,
+                missing_parts=list(parts.missing),
+                items=report.items,
+            )
+        )
+    return out

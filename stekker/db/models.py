@@ -162,6 +162,9 @@ class Connector(Base):
     status: Mapped[str | None] = mapped_column(String(32))
     error_code: Mapped[str | None] = mapped_column(String(50))
     status_at: Mapped[datetime | None]
+    # True while standard..max_electric_power are our placeholder (the connector was created
+    # because the station mentioned it); False once the station reported them or an operator set them
+    assumed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     evse: Mapped[Evse] = relationship(back_populates="connectors")
 
@@ -323,6 +326,27 @@ class StationVariable(Base):
     max_limit: Mapped[Decimal | None] = mapped_column(Numeric(20, 6))
     values_list: Mapped[str | None] = mapped_column(Text)
     source: Mapped[str] = mapped_column(String(16), default="report")
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class StationReport(Base):
+    """One configuration report a station sends in parts (2.0.1 NotifyReport, seqNo 0..n).
+
+    `seq_nos` are the parts that arrived (each once, however often retransmitted);
+    `last_seq_no` is the seqNo of the part that said nothing follows (tbc false), None until
+    it came. The report is complete when that part came and every seqNo before it too.
+    """
+
+    __tablename__ = "station_reports"
+    __table_args__ = (UniqueConstraint("station_id", "request_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    station_id: Mapped[str] = mapped_column(ForeignKey("charging_stations.id", ondelete="CASCADE"))
+    request_id: Mapped[int] = mapped_column(Integer)
+    seq_nos: Mapped[list[int]] = mapped_column(JSON, default=list)
+    last_seq_no: Mapped[int | None] = mapped_column(Integer)
+    items: Mapped[int] = mapped_column(Integer, default=0)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

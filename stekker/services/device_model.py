@@ -19,7 +19,8 @@ from sqlalchemy import Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from stekker.db.models import STATION_VARIABLE_KEY, ChargingStation, StationVariable
+from stekker.db.models import STATION_VARIABLE_KEY, ChargingStation, StationReport, StationVariable
+from stekker.domain.report_parts import ReportParts, add_part
 from stekker.services.audit import audit, station_event
 from stekker.services.context import ServiceContext
 from stekker.services.ports import CommandError, StationCommand
@@ -139,23 +140,68 @@ async def store_report(
     more_follows: bool,
     items: list[VariableValue],
 ) -> None:
-    """Store one part of a report (2.0.1 NotifyReport, or a 1.6 GetConfiguration answer)."""
+    """Store one part of a report (2.0.1 NotifyReport, or a 1.6 GetConfiguration answer) and
+    which part it was, so a report whose earlier parts never came reads incomplete. The
+    timeline gets `report_received` when the last part arrives, and again when a part that
+    was missing then arrives afterwards and makes it complete."""
     now = ctx.now()
 
     async def job(db: AsyncSession) -> None:
         await _upsert(db, [_row(station_id, item, "report", now) for item in items])
-        if not more_follows:
+        report = (
+            await db.execute(
+                select(StationReport).where(
+                    StationReport.station_id == station_id, StationReport.request_id == request_id
+                )
+            )
+        ).scalar_one_or_none()
+        if report is None:
+            report = StationReport(
+                station_id=station_id, request_id=request_id, seq_nos=[], items=0, started_at=now
+            )
+            db.add(report)
+        before = report_parts(report)
+        retransmitted = seq_no in before.received
+        report.seq_nos = add_part(before.received, seq_no)
+        if not retransmitted:
+            report.items = (report.items or 0) + len(items)
+        if not more_follows and report.last_seq_no is None:
+            report.last_seq_no = seq_no
+        report.updated_at = now
+        after = report_parts(report)
+        if after.finished and (not before.finished or (after.complete and not before.complete)):
             station_event(
                 db,
                 station_id,
                 "report_received",
                 now,
                 request_id=request_id,
-                parts=seq_no + 1,
+                parts=len(after.received),
+                complete=after.complete,
+                missing_parts=list(after.missing),
                 last_items=len(items),
             )
 
     await ctx.write(job)
+
+
+def report_parts(report: StationReport) -> ReportParts:
+    """The arrival state of a stored report."""
+    return ReportParts(tuple(sorted(set(report.seq_nos or []))), report.last_seq_no)
+
+
+async def list_reports(ctx: ServiceContext, station_id: str, limit: int = 10) -> list[StationReport]:
+    """The station's latest configuration reports, newest first."""
+    async with ctx.db() as db:
+        if await db.get(ChargingStation, station_id) is None:
+            raise UnknownStation(f"no station {station_id!r}")
+        query = (
+            select(StationReport)
+            .where(StationReport.station_id == station_id)
+            .order_by(StationReport.started_at.desc(), StationReport.id.desc())
+            .limit(limit)
+        )
+        return list((await db.execute(query)).scalars().all())
 
 
 async def upsert_results(
