@@ -127,6 +127,11 @@ async def test_every_answer_is_an_envelope_that_echoes_the_ids(api: httpx.AsyncC
         answer = assert_by_the_book(response, sent, what)
         got = (response.status_code, answer["status_code"])
         assert got == (http_status, ocpi_status), (what, response.text)
+        if http_status in (404, 405) and ocpi_status == 2000:
+            assert answer["status_message"] in (
+                "no such OCPI endpoint",
+                "method not allowed on this OCPI endpoint",
+            )
 
 
 @pytest.mark.usefixtures("emsp")

@@ -98,6 +98,10 @@ def _under_ocpi(request: Request) -> bool:
     return request.url.path == PREFIX or request.url.path.startswith(PREFIX + "/")
 
 
+#: what the router's own 404 and 405 say in the envelope
+_ROUTING = {404: "no such OCPI endpoint", 405: "method not allowed on this OCPI endpoint"}
+
+
 def _malformed_json(exc: RequestValidationError) -> bool:
     """Whether the body did not parse as JSON (the transport layer's error, HTTP 400): broken
     JSON, or a body FastAPI left as bytes because it was not sent as application/json."""
@@ -155,9 +159,9 @@ def install(app: FastAPI) -> None:
         assert isinstance(exc, HTTPException)
         if not _under_ocpi(request) or exc.status_code < 400:
             return await http_exception_handler(request, exc)
-        message = {404: "no such OCPI endpoint", 405: "method not allowed on this OCPI endpoint"}.get(
-            exc.status_code, str(exc.detail)[:500]
-        )
+        message = str(exc.detail)[:500]
+        if message == http.HTTPStatus(exc.status_code).phrase:  # Starlette's routing, no detail of ours
+            message = _ROUTING.get(exc.status_code, message)
         code = CLIENT_ERROR if exc.status_code < 500 else SERVER_ERROR
         return ocpi_response(None, status_code=code, message=message, http_status=exc.status_code,
                              headers=dict(exc.headers or {}))  # fmt: skip
