@@ -12,7 +12,8 @@ import httpx
 import pytest
 
 from stekker.app import Stekker
-from stekker.db.models import AuditEntry, ChargingSession, MeterValue, StationEvent
+from stekker.db.models import AuditEntry, ChargingSession, MeterValue, OcppMessage, StationEvent
+from stekker.db.models_tariffs import Cdr
 
 _NEXT = re.compile(r'^<([^>]+)>; rel="next"$')
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
@@ -93,6 +94,44 @@ async def add_meter_value(server: Stekker, session_id: int, minute: int) -> None
                 measurand="Energy.Active.Import.Register",
                 value=str(1000 + minute),
                 unit="Wh",
+            )
+        )
+
+
+async def add_cdr(server: Stekker, session_id: int, n: int) -> None:
+    async with server.ctx.db() as db, db.begin():
+        db.add(
+            Cdr(
+                cdr_uid=f"CDR-{session_id}-{n}",
+                session_id=session_id,
+                sequence=n,
+                station_id="CP-C",
+                currency="EUR",
+                start_time=T0,
+                end_time=T0 + timedelta(hours=1),
+                total_energy_wh=1000,
+                total_time_s=3600,
+                total_parking_time_s=0,
+                total_cost_excl_vat=1,
+                total_cost_incl_vat=1,
+                data={},
+            )
+        )
+
+
+async def add_frame(server: Stekker, n: int) -> None:
+    async with server.ctx.db() as db, db.begin():
+        frame = f'[2,"m{n}","Heartbeat",{{}}]'
+        db.add(
+            OcppMessage(
+                station_id="CP-M",
+                direction="in",
+                message_type=2,
+                message_id=f"m{n}",
+                action="Heartbeat",
+                frame=frame,
+                size=len(frame),
+                occurred_at=T0 + timedelta(seconds=n),
             )
         )
 
@@ -189,6 +228,40 @@ async def test_audit_log_newest_first_keeps_filters(server: Stekker, api: httpx.
     assert [row["object_id"] for row in rows] == [str(n) for n in range(6, -1, -1)]
     r = await api.get("/api/audit?limit=3&action=paging.")
     assert "action=paging." in r.headers["link"] and "limit=3" in r.headers["link"]
+
+
+async def test_cdrs_newest_first_rows_carry_their_id(server: Stekker, api: httpx.AsyncClient) -> None:
+    await add_station(api, "CP-C")
+    session_id = await add_session(server, "CP-C", 0)
+    for n in range(1, 8):
+        await add_cdr(server, session_id, n)
+
+    async def more(page: int) -> None:
+        await add_cdr(server, session_id, 100 + page)
+
+    rows = await walk(api, "/api/cdrs?limit=3&station_id=CP-C", more)
+    assert [row["sequence"] for row in rows] == list(range(7, 0, -1))
+    assert once(rows) == sorted(once(rows), reverse=True)
+    # the old name of the cursor still works, and the offset refusal says how to go on
+    r = await api.get("/api/cdrs", params={"before_id": rows[2]["id"], "limit": 2})
+    assert [row["id"] for row in r.json()] == [rows[3]["id"], rows[4]["id"]]
+    r = await api.get("/api/cdrs", params={"offset": 100_001})
+    assert r.status_code == 422
+
+
+async def test_message_log_newest_first(server: Stekker, api: httpx.AsyncClient) -> None:
+    await add_station(api, "CP-M")
+    for n in range(7):
+        await add_frame(server, n)
+
+    async def more(page: int) -> None:
+        await add_frame(server, 100 + page)
+
+    rows = await walk(api, "/api/stations/CP-M/messages?limit=3&action=Heartbeat", more)
+    assert [row["message_id"] for row in rows] == [f"m{n}" for n in range(6, -1, -1)]
+    once(rows)
+    last = await api.get("/api/stations/CP-M/messages", params={"limit": 3, "after": rows[3]["id"]})
+    assert last.json()["next_before_id"] is None and "link" not in last.headers
 
 
 async def test_exact_last_page_has_no_link(server: Stekker, api: httpx.AsyncClient) -> None:
