@@ -163,6 +163,13 @@ class Settings(BaseSettings):
         description="Seconds after a Reset whose answer was lost to a dropped connection in which "
         "a BootNotification of the station shows that the reset happened.",
     )
+    ocpp_admission_timeout: float = Field(
+        default=5.0,
+        gt=0,
+        le=300,
+        description="Seconds the check of a connecting station (who it is, its credentials) may take; "
+        "beyond, the handshake is answered 503 with Retry-After instead of timing out unanswered.",
+    )
     ocpp_handshake_timeout: float = Field(
         default=10.0, gt=0, le=300, description="Seconds a client has to complete the WebSocket handshake."
     )

@@ -8,7 +8,9 @@ import binascii
 import contextlib
 import http
 import logging
+import random
 import ssl
+import time
 import weakref
 from collections.abc import Callable, Mapping
 from datetime import timedelta
@@ -120,6 +122,8 @@ class Gateway:
             max_delay=timedelta(seconds=s.ocpp_auth_max_delay),
         )
         self.guesses_refused = 0  # handshakes refused (429) without checking the password
+        self.admissions_late = 0  # handshakes answered 503: admission took too long
+        self._late_logged_at = float("-inf")
 
     # ---- CommandPort ---------------------------------------------------------------------
 
@@ -270,7 +274,29 @@ class Gateway:
                     {"Retry-After": str(wait)},
                 )
         try:
-            verdict = await stations.admit(self.ctx, station_id, password, transport_of(connection))
+            verdict = await asyncio.wait_for(
+                stations.admit(self.ctx, station_id, password, transport_of(connection)),
+                self.ctx.settings.ocpp_admission_timeout,
+            )
+        except TimeoutError:
+            # a boot storm: better a clear "come back" than a handshake that times out unanswered
+            self.admissions_late += 1
+            wait = random.randint(5, 30)  # spread the retries of a storm
+            now = time.monotonic()
+            if now - self._late_logged_at >= 10:
+                self._late_logged_at = now
+                log.warning(
+                    "%s: could not admit in %.1f s; answered 503, retry in %d s (%d late so far)",
+                    station_id,
+                    self.ctx.settings.ocpp_admission_timeout,
+                    wait,
+                    self.admissions_late,
+                )
+            return _refuse(
+                http.HTTPStatus.SERVICE_UNAVAILABLE,
+                f"central system busy; retry in {wait} s",
+                {"Retry-After": str(wait)},
+            )
         except Exception as exc:
             if database_unavailable(exc):
                 DATABASE_OUTAGE.failed(exc)
