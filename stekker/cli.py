@@ -24,7 +24,7 @@ from stekker import (
     cli_tariffs,
     cli_users,
 )
-from stekker.clikit import call_api, console, show_table
+from stekker.clikit import call_api, call_api_pages, console, show_table
 from stekker.config import Settings, get_settings
 from stekker.logconfig import setup_logging
 from stekker.services.device_model import OCPP16_COMPONENT, parse_label
@@ -213,9 +213,11 @@ async def _demo(settings: Settings, count: int, version: str) -> None:
 
 
 @station_app.command("list")
-def station_list() -> None:
-    """Stations with their connection state."""
-    rows = call_api("GET", "/api/stations", params={"limit": 1000})
+def station_list(
+    every: Annotated[bool, typer.Option("--all-pages", help="Every station, page after page.")] = False,
+) -> None:
+    """Stations with their connection state (the first 1000 unless --all-pages)."""
+    rows = call_api_pages("/api/stations", {"limit": 1000}, every=every)
     show_table(
         rows,
         ["id", "online", "authentication", "vendor", "model", "firmware_version", "last_seen", "status"],
@@ -538,10 +540,12 @@ def token_supplier(
 
 
 @token_app.command("list")
-def token_list() -> None:
-    """All tokens."""
+def token_list(
+    every: Annotated[bool, typer.Option("--all-pages", help="Every token, page after page.")] = False,
+) -> None:
+    """Tokens (the first 1000 unless --all-pages)."""
     show_table(
-        call_api("GET", "/api/tokens", params={"limit": 1000}),
+        call_api_pages("/api/tokens", {"limit": 1000}, every=every),
         ["id", "uid", "type", "status", "contract_id", "energy_supplier", "energy_contract_id", "expires_at"],
         "Tokens",
     )
@@ -551,14 +555,15 @@ def token_list() -> None:
 def session_list(
     active: Annotated[bool, typer.Option("--active/--all", help="Only running sessions.")] = True,
     station: Annotated[str | None, typer.Option(help="Only this station.")] = None,
+    every: Annotated[bool, typer.Option("--all-pages", help="Every matching session, page by page.")] = False,
 ) -> None:
-    """Sessions, newest first, with the energy so far."""
+    """Sessions, newest first, with the energy so far (the newest 200 unless --all-pages)."""
     params: dict[str, Any] = {"limit": 200}
     if active:
         params["status"] = "active"
     if station:
         params["station_id"] = station
-    rows = call_api("GET", "/api/sessions", params=params)
+    rows = call_api_pages("/api/sessions", params, every=every)
     show_table(
         rows,
         [

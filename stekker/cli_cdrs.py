@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from stekker.clikit import call_api, console, show_table
+from stekker.clikit import call_api, call_api_pages, console, show_table
 
 cdr_app = typer.Typer(help="Charge detail records: the bills of finished sessions.", no_args_is_help=True)
 
@@ -36,8 +36,9 @@ def list_cdrs(
     until: str | None = typer.Option(None, "--to", help="End time before (ISO 8601)."),
     limit: int = typer.Option(50, min=1, max=1000),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    every: bool = typer.Option(False, "--all-pages", help="Every matching CDR, `limit` per request."),
 ) -> None:
-    """CDRs, newest first."""
+    """CDRs, newest first (the newest `limit` unless --all-pages)."""
     params: dict[str, Any] = {"limit": limit}
     for key, value in (
         ("station_id", station),
@@ -48,7 +49,7 @@ def list_cdrs(
     ):
         if value is not None:
             params[key] = value
-    rows: list[dict[str, Any]] = call_api("GET", "/api/cdrs", params=params)
+    rows: list[dict[str, Any]] = call_api_pages("/api/cdrs", params, every=every)
     if as_json:
         console.print_json(json.dumps(rows))
         return

@@ -44,6 +44,32 @@ def call_api(method: str, path: str, **kwargs: Any) -> Any:
     except httpx.ConnectError:
         console.print("[red]cannot reach the Stekker API[/] (is `stekker serve` running? STEKKER_API_URL?)")
         raise typer.Exit(2) from None
+    return _answer(response)
+
+
+# a bound on pages followed, so that a server bug cannot loop the CLI forever
+MAX_PAGES = 100_000
+
+
+def call_api_pages(path: str, params: dict[str, Any], *, every: bool) -> list[Any]:
+    """A list's first page, or with `every` all its rows, by following `Link: rel="next"`."""
+    rows: list[Any] = []
+    try:
+        with api_client() as client:
+            response = client.get(path, params=params)
+            for _ in range(MAX_PAGES):
+                rows.extend(_answer(response))
+                following = response.links.get("next", {}).get("url")
+                if not every or following is None:
+                    break
+                response = client.get(response.url.join(following))
+    except httpx.ConnectError:
+        console.print("[red]cannot reach the Stekker API[/] (is `stekker serve` running? STEKKER_API_URL?)")
+        raise typer.Exit(2) from None
+    return rows
+
+
+def _answer(response: httpx.Response) -> Any:
     if response.status_code >= 400:
         try:
             detail = response.json().get("detail")

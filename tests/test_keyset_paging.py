@@ -3,6 +3,7 @@ gone and every row is there exactly once, even when rows are added between the f
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -315,3 +316,16 @@ async def test_openapi_describes_the_cursor_and_the_link(api: httpx.AsyncClient)
         assert "Link" in params["after"]["description"], path
         assert "limit" in params, path
         assert "Link" in op["responses"]["200"]["headers"], path
+
+
+async def test_cli_follows_the_link_with_all_pages(server: Stekker, api: httpx.AsyncClient, cli: Any) -> None:
+    await add_station(api, "CP-C")
+    session_id = await add_session(server, "CP-C", 0)
+    for n in range(1, 6):
+        await add_cdr(server, session_id, n)
+    first = await cli("cdr", "list", "--station", "CP-C", "--limit", "2", "--json")
+    assert first.exit_code == 0, first.output
+    assert [row["sequence"] for row in json.loads(first.output)] == [5, 4]
+    every = await cli("cdr", "list", "--station", "CP-C", "--limit", "2", "--json", "--all-pages")
+    assert every.exit_code == 0, every.output
+    assert [row["sequence"] for row in json.loads(every.output)] == [5, 4, 3, 2, 1]
