@@ -80,7 +80,9 @@ async def add_event(server: Stekker, station_id: str, n: int) -> None:
 
 async def add_audit(server: Stekker, n: int) -> None:
     async with server.ctx.db() as db, db.begin():
-        db.add(AuditEntry(actor="test", action="paging.test", object_type="n", object_id=str(n), occurred_at=T0))
+        db.add(
+            AuditEntry(actor="test", action="paging.test", object_type="n", object_id=str(n), occurred_at=T0)
+        )
 
 
 async def add_meter_value(server: Stekker, session_id: int, minute: int) -> None:
