@@ -339,6 +339,7 @@ async def test_evses_and_connectors_are_managed_under_a_station(
         "status": None,
         "error_code": None,
         "status_at": None,
+        "assumed": False,  # the operator added it (the API's defaults), not a placeholder of ours
     }
 
     for path, body, status, message in (

@@ -81,6 +81,10 @@ class ConnectorOut(BaseModel):
     status: str | None
     error_code: str | None
     status_at: datetime | None
+    assumed: bool = Field(
+        description="True: standard, format, power and limits are our placeholder (the station did "
+        "not report them and no operator entered them yet); fill them in with PATCH .../connectors/{n}."
+    )
 
 
 class EvseOut(BaseModel):
@@ -163,6 +167,7 @@ def _station_out(s: ChargingStation, ctx: ServiceContext, groups: list[str]) -> 
                         status=c.status,
                         error_code=c.error_code,
                         status_at=c.status_at,
+                        assumed=c.assumed,
                     )
                     for c in e.connectors
                 ],

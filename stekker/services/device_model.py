@@ -19,11 +19,13 @@ from sqlalchemy import Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from stekker.bus import Event
 from stekker.db.models import STATION_VARIABLE_KEY, ChargingStation, StationReport, StationVariable
 from stekker.domain.report_parts import ReportParts, add_part
 from stekker.services.audit import audit, station_event
 from stekker.services.context import ServiceContext
 from stekker.services.ports import CommandError, StationCommand
+from stekker.services.reported_inventory import apply_reported_inventory
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +148,7 @@ async def store_report(
     was missing then arrives afterwards and makes it complete."""
     now = ctx.now()
 
-    async def job(db: AsyncSession) -> None:
+    async def job(db: AsyncSession) -> int:
         await _upsert(db, [_row(station_id, item, "report", now) for item in items])
         report = (
             await db.execute(
@@ -169,20 +171,24 @@ async def store_report(
             report.last_seq_no = seq_no
         report.updated_at = now
         after = report_parts(report)
-        if after.finished and (not before.finished or (after.complete and not before.complete)):
-            station_event(
-                db,
-                station_id,
-                "report_received",
-                now,
-                request_id=request_id,
-                parts=len(after.received),
-                complete=after.complete,
-                missing_parts=list(after.missing),
-                last_items=len(items),
-            )
+        if not (after.finished and (not before.finished or (after.complete and not before.complete))):
+            return 0
+        station_event(
+            db,
+            station_id,
+            "report_received",
+            now,
+            request_id=request_id,
+            parts=len(after.received),
+            complete=after.complete,
+            missing_parts=list(after.missing),
+            last_items=len(items),
+        )
+        # every part that came is stored now: connectors the station describes replace ours
+        return await apply_reported_inventory(db, ctx, station_id)
 
-    await ctx.write(job)
+    if await ctx.write(job):
+        await ctx.bus.publish(Event("station.changed", {"station_id": station_id}))
 
 
 def report_parts(report: StationReport) -> ReportParts:

@@ -637,6 +637,8 @@ async def update_connector(
     async def job(db: AsyncSession) -> Connector:
         connector = await _connector(db, station_id, evse_number, connector_number)
         changed = apply_changes(connector, {k: v for k, v in changes.items() if k in CONNECTOR_FIELDS})
+        if any(k in CONNECTOR_FIELDS for k in changes):
+            connector.assumed = False  # the operator said what it is, even if it matched our guess
         if changed:
             audit(
                 db,

@@ -551,7 +551,8 @@ async def ensure_connector(db: AsyncSession, evse: Evse, connector_number: int) 
         )
     ).scalar_one_or_none()
     if connector is None:
-        connector = Connector(evse_id=evse.id, connector_number=connector_number)
+        # our placeholder until the station reports its type or an operator enters it
+        connector = Connector(evse_id=evse.id, connector_number=connector_number, assumed=True)
         db.add(connector)
         await db.flush()
     return connector

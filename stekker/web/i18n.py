@@ -140,6 +140,11 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "connectors": ("Aansluitingen", "Connectors"),
     "connector": ("Aansluiting", "Connector"),
     "standard": ("Stekker", "Plug"),
+    "assumed": ("aangenomen", "assumed"),
+    "assumed_hint": (
+        "Niet door het laadstation gemeld: vul stekker en vermogen in",
+        "Not reported by the station: fill in plug and power",
+    ),
     "power": ("Vermogen", "Power"),
     "recent_status": ("Recente statusmeldingen", "Recent status notifications"),
     "time": ("Tijd", "Time"),
