@@ -8,8 +8,9 @@ from typing import Any
 import httpx
 from ocpp.v201 import call
 
-from tests.peers import now_iso
+from tests.peers import now_iso, raw_station
 from tests.peers201 import Station201, ocpp201_station
+from tests.test_ocpp201_hostile import error_frame
 
 
 def _item(component: str, variable: str, value: str) -> dict[str, Any]:
@@ -92,3 +93,23 @@ async def test_a_missing_part_arriving_late_completes_the_report(
 async def test_reports_of_an_unknown_station_is_404(api: httpx.AsyncClient) -> None:
     response = await api.get("/api/stations/NOPE/reports")
     assert response.status_code == 404, response.text
+
+
+async def test_a_part_out_of_range_is_refused_and_nothing_recorded(
+    api: httpx.AsyncClient, ocpp_url: str
+) -> None:
+    async with raw_station(ocpp_url, "BIG201", protocol="ocpp2.0.1") as station:
+        for n, (request_id, seq_no) in enumerate([(1, 10_000), (1, 2**40), (2**40, 0)]):
+            payload = {"requestId": request_id, "generatedAt": now_iso(), "seqNo": seq_no, "tbc": False}
+            frame = await error_frame(station, f"big{n}", "NotifyReport", payload)
+            assert frame[2] == "PropertyConstraintViolation", frame
+            assert "out of range" in frame[3], frame
+        # the largest part we take is recorded, with every part before it missing
+        assert (
+            await station.ok(
+                "NotifyReport", {"requestId": 1, "generatedAt": now_iso(), "seqNo": 9_999, "tbc": False}
+            )
+            == {}
+        )
+    [report] = await _reports(api, "BIG201")
+    assert report["complete"] is False and len(report["missing_parts"]) == 9_999

@@ -11,6 +11,22 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+#: The most parts a report may have (seqNo 0..9999). Real reports have a few dozen; the cap
+#: keeps what we record of one report, and the list of missing parts, small.
+MAX_REPORT_PARTS = 10_000
+
+#: requestId is stored as a 32-bit integer; the station echoes ours, which fits.
+MAX_REQUEST_ID = 2**31 - 1
+
+
+def report_part_problem(request_id: int, seq_no: int) -> str | None:
+    """Why a NotifyReport part cannot be recorded, or None."""
+    if not 0 <= seq_no < MAX_REPORT_PARTS:
+        return f"seqNo {seq_no} is out of range: a report has at most {MAX_REPORT_PARTS} parts"
+    if not -MAX_REQUEST_ID - 1 <= request_id <= MAX_REQUEST_ID:
+        return f"requestId {request_id} is out of range (32-bit)"
+    return None
+
 
 @dataclass(frozen=True, slots=True)
 class ReportParts:

@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 
 from stekker.domain.metering import SampledValue
+from stekker.domain.report_parts import report_part_problem
 from stekker.domain.timeutil import parse_timestamp
 from stekker.ocpp import common
 from stekker.ocpp.common import data_transfer, heartbeat, recorder
@@ -157,6 +158,9 @@ async def meter_values(conn: StationConnection, p: dict[str, Any]) -> Reply:
 
 
 async def notify_report(conn: StationConnection, p: dict[str, Any]) -> Reply:
+    problem = report_part_problem(p["requestId"], p["seqNo"])
+    if problem is not None:  # before anything is stored
+        raise OcppError(ErrorCode.PROPERTY_CONSTRAINT_VIOLATION, f"NotifyReport: {problem}")
     await device_model.store_report(
         conn.ctx,
         conn.station_id,
