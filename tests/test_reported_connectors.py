@@ -14,6 +14,7 @@ from ocpp.v201 import call
 
 from stekker.app import Stekker
 from stekker.db.models_users import Role
+from stekker.domain.reported_connectors import reported_connector
 from stekker.services import users
 from tests.peers import Station, connected_peer, now_iso, ocpp_station
 from tests.peers201 import Station201, ocpp201_station
@@ -142,3 +143,21 @@ async def test_a_16_stations_connector_count_comes_from_its_configuration(
     connectors = await _connectors(api, "NC16")
     assert sorted(connectors) == [(1, 1), (2, 1), (3, 1)]
     assert all(c["assumed"] is True for c in connectors.values())
+
+
+def test_reported_types_read_as_ocpi_with_limits_from_the_power() -> None:
+    ac = reported_connector("sType2", 22_000, 3)
+    assert ac is not None
+    assert (ac.standard, ac.format, ac.power_type, ac.max_voltage, ac.max_amperage) == (
+        "IEC_62196_T2",
+        "SOCKET",
+        "AC_3_PHASE",
+        230,
+        32,
+    )
+    single = reported_connector("cType2", 7_400, 1)
+    assert single is not None and (single.power_type, single.max_amperage) == ("AC_1_PHASE", 33)
+    chademo = reported_connector("cG105", None, None)
+    assert chademo is not None and (chademo.standard, chademo.power_type) == ("CHADEMO", "DC")
+    assert chademo.max_electric_power is None
+    assert reported_connector("Unknown", 11_000, 3) is None  # stays assumed
