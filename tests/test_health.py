@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import update
+from sqlalchemy import text, update
 
 from stekker.app import Stekker
+from stekker.db.engine import make_engine
+from stekker.db.migrate import upgrade
 from stekker.db.models import ChargingStation
 from tests.observe import eventually
 from tests.peers import raw_station
@@ -300,3 +303,24 @@ async def test_every_reading_role_may_look(api: httpx.AsyncClient) -> None:
             assert response.status_code == 200, (role, path, response.text)
     for path in paths:
         assert (await api.get(path)).status_code == 401
+
+
+async def test_upgrade_stops_counting_the_first_connection_as_a_reconnect(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'old.db'}")
+    try:
+        await upgrade(engine, "0016")
+        async with engine.begin() as conn:
+            for sid, count, connected in (("THRICE", 3, "2026-01-02"), ("NEVER", 0, None)):
+                await conn.execute(
+                    text(
+                        "INSERT INTO charging_stations (id, registration_status, online, reconnect_count, "
+                        "connected_at, created_at) VALUES (:id, 'Accepted', 0, :n, :at, '2026-01-01')"
+                    ),
+                    {"id": sid, "n": count, "at": connected},
+                )
+        await upgrade(engine)
+        async with engine.begin() as conn:
+            rows = dict((await conn.execute(text("SELECT id, reconnect_count FROM charging_stations"))).all())
+        assert rows == {"THRICE": 2, "NEVER": 0}
+    finally:
+        await engine.dispose()

@@ -4,6 +4,8 @@
 whose earlier parts were lost reads incomplete instead of complete. `connectors.assumed` marks
 a connector whose type and power are our placeholder (created because a station mentioned it),
 so an operator knows to fill them in; existing connectors stay unmarked (we cannot tell).
+`reconnect_count` counted a station's first connection as a reconnect: a station that ever
+connected loses that one.
 
 Revision ID: 0017
 Revises: 0016
@@ -40,9 +42,16 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("connectors") as batch:
         batch.add_column(sa.Column("assumed", sa.Boolean(), nullable=False, server_default=sa.false()))
+    op.execute(
+        "UPDATE charging_stations SET reconnect_count = reconnect_count - 1 "
+        "WHERE reconnect_count > 0 AND connected_at IS NOT NULL"
+    )
 
 
 def downgrade() -> None:
+    op.execute(
+        "UPDATE charging_stations SET reconnect_count = reconnect_count + 1 WHERE connected_at IS NOT NULL"
+    )
     with op.batch_alter_table("connectors") as batch:
         batch.drop_column("assumed")
     op.drop_table("station_reports")
