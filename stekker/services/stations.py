@@ -101,7 +101,9 @@ async def admit(
     if verdict.admission is not Admission.ADMIT:
         by_transport = verdict.admission in (Admission.INSECURE_TRANSPORT, Admission.BAD_CERTIFICATE)
         detail = {"transport": transport.scheme} if by_transport else {}
-        await _record_refusal(ctx, station_id, now, reason=verdict.reason, **detail)
+        # the timeline names no station id: it is the station's own
+        recorded = "station is retired" if verdict.admission is Admission.RETIRED else verdict.reason
+        await _record_refusal(ctx, station_id, now, reason=recorded, **detail)
         return verdict
     if stored is None:
         return verdict
