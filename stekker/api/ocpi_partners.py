@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, Field, field_validator
 
 from stekker.api.deps import CONFIGURE, READ, Caller, allow, get_ctx
-from stekker.domain.partner_urls import url_problem
+from stekker.domain.partner_urls import checked_url
 from stekker.ocpi.identity import base_url
 from stekker.services import ocpi_outbox, ocpi_partners
 from stekker.services.context import ServiceContext
@@ -78,13 +78,7 @@ class RegisterIn(BaseModel):
     role: Literal["EMSP", "HUB", "NAP", "OTHER"] = "EMSP"
     raw_token: bool = False
 
-    @field_validator("versions_url")
-    @classmethod
-    def _usable_url(cls, value: str) -> str:
-        problem = url_problem(value)
-        if problem is not None:
-            raise ValueError(problem)
-        return value
+    _usable_url = field_validator("versions_url")(checked_url)
 
 
 @router.post("/partners/register", status_code=201)

@@ -48,6 +48,15 @@ def url_problem(url: str) -> str | None:
     return None
 
 
+def checked_url(url: str) -> str:
+    """`url` as it is when usable, else ValueError with the problem: a pydantic validator for
+    every model that takes a partner's URL."""
+    problem = url_problem(url)
+    if problem is not None:
+        raise ValueError(problem)
+    return url
+
+
 def _host_problem(host: str) -> str | None:
     """A host name as httpx and DNS will take it: ASCII labels of 1-63 letters, digits, hyphens
     (and underscores, which some private names carry), or an IDNA 2008 name (as httpx encodes it)."""

@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from stekker.api.deps import get_ctx
 from stekker.db.models_ocpi import PartnerStatus
-from stekker.domain.partner_urls import url_problem
+from stekker.domain.partner_urls import checked_url
 from stekker.ocpi.auth import PartnerAuth, any_partner, candidates, registered_partner
 from stekker.ocpi.envelope import (
     CLIENT_ERROR,
@@ -58,13 +58,7 @@ class Credentials(BaseModel):
     url: str = Field(min_length=8, max_length=255, pattern=r"^https?://")
     roles: list[CredentialsRole] = Field(min_length=1, max_length=100)
 
-    @field_validator("url")
-    @classmethod
-    def _usable_url(cls, value: str) -> str:
-        problem = url_problem(value)
-        if problem is not None:
-            raise ValueError(problem)
-        return value
+    _usable_url = field_validator("url")(checked_url)
 
 
 def ours(request: Request, ctx: ServiceContext, token: str) -> dict[str, object]:

@@ -8,6 +8,7 @@ import contextlib
 import logging
 import time
 from collections import Counter, deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -302,10 +303,7 @@ class MessageLog:
                     await db.execute(_INSERT_EVENT, events)
 
             try:
-                if self._ctx.settings.is_sqlite:
-                    await self._ctx.write(job)
-                else:
-                    await run_in_transaction(self._ctx.db, job)
+                await self._write(job)
             except Exception as exc:
                 if await self._reachable():
                     self.lost += len(rows)
@@ -342,10 +340,7 @@ class MessageLog:
                 await db.execute(_INSERT, batch)
 
             try:
-                if self._ctx.settings.is_sqlite:
-                    await self._ctx.write(job)
-                else:
-                    await run_in_transaction(self._ctx.db, job)
+                await self._write(job)
             except Exception as exc:
                 if await self._reachable():
                     self._lose(batch)
@@ -362,6 +357,14 @@ class MessageLog:
         if written:
             log.warning("OCPP message log: wrote back %d frames kept on disk during the outage", written)
         return True
+
+    async def _write(self, job: Callable[[AsyncSession], Awaitable[None]]) -> None:
+        """SQLite through the writer (its one writer at a time); PostgreSQL in a transaction of
+        its own, so the log never queues behind the stations' writes."""
+        if self._ctx.settings.is_sqlite:
+            await self._ctx.write(job)
+        else:
+            await run_in_transaction(self._ctx.db, job)
 
     def _lose(self, rows: list[dict[str, Any]]) -> None:
         self.lost += len(rows)

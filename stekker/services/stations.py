@@ -109,16 +109,7 @@ async def admit(
         return verdict
     if not await _password_ok(ctx, station_id, stored, password):
         reason = "bad or missing credentials"
-        refusals = _sample_refusal(ctx, station_id, reason, now)
-        if refusals is not None:
-            await record_station_event(
-                ctx,
-                station_id,
-                "connection_refused",
-                reason=reason,
-                transport=transport.scheme,
-                refusals=refusals,
-            )
+        await _record_refusal(ctx, station_id, now, reason=reason, transport=transport.scheme)
         return Verdict(Admission.BAD_CREDENTIALS, reason)
     return Verdict(Admission.ADMIT, security_profile=2 if transport.tls else 1)
 
@@ -138,17 +129,7 @@ async def guessing_throttled(ctx: ServiceContext, station_id: str, address: str,
     """A handshake refused before its password was checked, because wrong passwords came
     from its address; recorded like the other refusals (sampled), so the timeline shows it."""
     reason = "too many wrong passwords from this address"
-    refusals = _sample_refusal(ctx, station_id, reason, ctx.now())
-    if refusals is not None:
-        await record_station_event(
-            ctx,
-            station_id,
-            "connection_refused",
-            reason=reason,
-            address=address,
-            retry_after=wait,
-            refusals=refusals,
-        )
+    await _record_refusal(ctx, station_id, ctx.now(), reason=reason, address=address, retry_after=wait)
 
 
 def _judge(
