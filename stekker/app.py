@@ -122,8 +122,10 @@ class Stekker:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.settings.host, self.settings.http_port))
         self.http_port = sock.getsockname()[1]
+        http_app = create_http_app(self.ctx, self.helpdesk_flows, self.opendata)
+        http_app.state.ocpp_port = self.ocpp_port  # as bound (the setting may say 0: any free port)
         config = uvicorn.Config(
-            create_http_app(self.ctx, self.helpdesk_flows, self.opendata),
+            http_app,
             log_level=self.settings.log_level.lower(),
             access_log=False,
             lifespan="off",

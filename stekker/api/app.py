@@ -20,6 +20,7 @@ from stekker.api import (
     ocpi_partners,
     prices,
     reports,
+    root,
     sessions,
     stations,
     tariffs,
@@ -112,6 +113,8 @@ def create_http_app(
     ocpi_app.include(app)  # /ocpi: the roaming partners' interface
     error_schema.install(app)  # after OCPI's handlers, which keep answering under /ocpi
     app.include_router(web_router)  # /console (operators), /p/{evse_uid} (drivers), /assets
+
+    app.include_router(root.router)  # GET /: a browser to the console, a program to this list
 
     @app.get("/health", tags=["meta"])
     async def health() -> dict[str, object]:
