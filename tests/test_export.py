@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -177,7 +178,10 @@ async def test_every_kind_round_trips_in_every_format(
             assert len(records) == expected or (name == "audit_log" and len(records) >= expected), (name, fmt)
             assert list(records[0]) == KINDS[name].names, (name, fmt)
             disposition = response.headers["content-disposition"]
-            assert disposition == f'attachment; filename="stekker-{name}-start-now.{fmt}"'
+            # named by what it holds: everything up to the moment it was taken
+            assert re.fullmatch(
+                rf'attachment; filename="stekker-{name}-all-to-\d{{8}}T\d{{6}}Z\.{fmt}"', disposition
+            )
             assert response.headers["x-pseudonymised"] == "false"  # the open API's caller is admin
             ids = [int(r["id"]) for r in records]
             assert ids == sorted(set(ids))
@@ -208,7 +212,14 @@ async def test_csv_cells_never_run_as_spreadsheet_formulas(
     server: Stekker, api: httpx.AsyncClient, ocpp_url: str
 ) -> None:
     await history(server, api, ocpp_url)
-    rows = parse("csv", (await download(api, "status_history", {}, format="csv", station="EXP-1")).content)
+    response = await download(
+        api, "status_history", {}, format="csv", station="EXP-1", **{"from": "2026-01-01", "to": "2027-01-01"}
+    )
+    # named by what it holds: the kind, the station, the period
+    assert response.headers["content-disposition"] == (
+        'attachment; filename="stekker-status_history-station-EXP-1-20260101-to-20270101.csv"'
+    )
+    rows = parse("csv", response.content)
     infos = {r["info"] for r in rows if r["info"]}
     assert infos == {'\'=HYPERLINK("http://evil")', "-12.5", "'+31 20 555"}  # a number stays a number
     lines = parse("jsonl", (await download(api, "status_history", {}, format="jsonl")).content)

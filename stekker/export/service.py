@@ -28,6 +28,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from stekker.db.base import utcnow
 from stekker.db.models import ChargingStation, Location
 from stekker.db.models_ocpi import OcpiPartner
 from stekker.db.models_users import Role
@@ -38,6 +39,7 @@ from stekker.export.stream import BATCH_SIZE, ExportFilter, ExportProgress, coun
 from stekker.services.audit import record_audit
 from stekker.services.context import ServiceContext
 from stekker.services.errors import Forbidden, Invalid, Missing
+from stekker.storage import safe_file_name
 
 log = logging.getLogger(__name__)
 
@@ -183,19 +185,27 @@ async def count(ctx: ServiceContext, request: ExportRequest) -> int:
     return await count_rows(ctx.db, request.kind, request.wanted)
 
 
-def _stamp(moment: datetime | None, open_end: str) -> str:
-    if moment is None:
-        return open_end
+def _stamp(moment: datetime) -> str:
     if moment.time() == time(0):
         return f"{moment:%Y%m%d}"
     return f"{moment:%Y%m%dT%H%M%SZ}"
 
 
-def file_name(request: ExportRequest) -> str:
-    """e.g. stekker-sessions-20260101-20260201.csv (UTC dates; `start`/`now` when open)."""
+def file_name(request: ExportRequest, taken_at: datetime) -> str:
+    """Named by what the file holds: kind, filter, period (UTC), e.g.
+    stekker-sessions-20260101-to-20260201.csv, stekker-cdrs-station-CP1-all-to-20261207T181200Z.csv
+    (no start: from the first record; no end: up to when the export was taken)."""
     w = request.wanted
-    span = f"{_stamp(w.start, 'start')}-{_stamp(w.end, 'now')}"
-    return f"stekker-{request.kind.name}-{span}.{WRITERS[request.format].extension}"
+    scope = ""
+    if w.station is not None:
+        scope = "-station-" + safe_file_name(w.station, "station")
+    elif w.location is not None:
+        scope = f"-location-{w.location}"
+    elif w.partner is not None:
+        scope = f"-partner-{w.partner}"
+    start = "all" if w.start is None else _stamp(w.start)
+    end = _stamp(w.end if w.end is not None else taken_at.replace(microsecond=0))
+    return f"stekker-{request.kind.name}{scope}-{start}-to-{end}.{WRITERS[request.format].extension}"
 
 
 @dataclass
@@ -211,10 +221,11 @@ class Export:
     pseudonymiser: pseudonym.Pseudonymiser | None
     batch_size: int = BATCH_SIZE
     progress: ExportProgress = field(default_factory=ExportProgress)
+    taken_at: datetime = field(default_factory=utcnow)  # an open period ends here
 
     @property
     def file_name(self) -> str:
-        return file_name(self.request)
+        return file_name(self.request, self.taken_at)
 
     @property
     def media_type(self) -> str:
@@ -297,7 +308,7 @@ async def start(
         pseudonymised=hide,
         **request.describe(),
     )
-    return Export(ctx, actor, request, hide, writer, pseudonymiser, batch_size)
+    return Export(ctx, actor, request, hide, writer, pseudonymiser, batch_size, taken_at=ctx.now())
 
 
 def kinds() -> list[RecordKind]:
