@@ -30,9 +30,11 @@ from stekker.logconfig import setup_logging
 from stekker.services.device_model import OCPP16_COMPONENT, parse_label
 
 app = typer.Typer(help="Stekker: an open-source backoffice for Charge Point Operators.", no_args_is_help=True)
-station_app = typer.Typer(help="Register and inspect charging stations (through the running API).")
-token_app = typer.Typer(help="Manage tokens: the cards and app ids that may charge.")
-session_app = typer.Typer(help="Watch sessions and start or stop them remotely.")
+station_app = typer.Typer(
+    help="Register and inspect charging stations (through the running API).", no_args_is_help=True
+)
+token_app = typer.Typer(help="Manage tokens: the cards and app ids that may charge.", no_args_is_help=True)
+session_app = typer.Typer(help="Watch sessions and start or stop them remotely.", no_args_is_help=True)
 app.add_typer(station_app, name="station")
 app.add_typer(token_app, name="token")
 app.add_typer(session_app, name="session")
