@@ -33,10 +33,9 @@ import psutil
 import websockets
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "bench" / "results"
 sys.path.insert(0, str(ROOT))
 
-from bench.opendata import free_port, machine  # noqa: E402
+from bench.opendata import free_port, machine, publish  # noqa: E402
 
 UNLIMITED = {
     "STEKKER_OCPP_STATION_RATE": "1000000000",
@@ -173,10 +172,7 @@ def main() -> None:
         "| flooder connection | message log dropped | server RSS MiB |",
         "|---|---:|---:|---:|---:|---|---:|---:|",
     ]
-    table = "\n".join(header + rows)
-    print(table)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "flood.md").write_text(table + "\n")
+    publish("flood", header, rows)
 
 
 if __name__ == "__main__":

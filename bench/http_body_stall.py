@@ -28,8 +28,6 @@ import contextlib
 import json
 import multiprocessing
 import os
-import platform
-import socket
 import statistics
 import subprocess
 import sys
@@ -44,26 +42,11 @@ import psutil
 import websockets
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "bench" / "results"
+sys.path.insert(0, str(ROOT))
+
+from bench.opendata import free_port, machine, publish  # noqa: E402
+
 WRITE = 256 * 1024
-
-
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    memory = psutil.virtual_memory().total / 2**30
-    return f"{os.cpu_count()} cores, {cpu}, {memory:.0f} GiB RAM, Python {platform.python_version()}"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def huge_body(megabytes: float) -> bytes:
@@ -236,10 +219,7 @@ def main() -> None:
         "the answer (median) | answered after (median) |",
         "|---|---:|---:|---:|---:|---:|---|---:|---:|",
     ]
-    table = "\n".join(header + rows)
-    print(table)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "http_body_stall.md").write_text(table + "\n")
+    publish("http_body_stall", header, rows)
 
 
 if __name__ == "__main__":

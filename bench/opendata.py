@@ -118,6 +118,14 @@ async def build_fleet(url: str, locations: int, evses: int) -> None:
     await engine.dispose()
 
 
+def publish(name: str, header: list[str], rows: list[str]) -> None:
+    """Print a result table and keep it as bench/results/{name}.md (the other benches use it too)."""
+    table = "\n".join(header + rows)
+    print(table)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"{name}.md").write_text(table + "\n")
+
+
 def free_port() -> int:
     import socket
 
@@ -328,10 +336,7 @@ def main() -> None:
         "| after a change p50 / max ms |",
         "|---|---:|---:|---:|---:|",
     ]
-    table = "\n".join(header + rows)
-    print(table)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "opendata.md").write_text(table + "\n")
+    publish("opendata", header, rows)
 
 
 if __name__ == "__main__":
