@@ -8,17 +8,25 @@ TEST_WORKERS ?= $(shell $(PY) -c 'import os; print(min(4, (os.cpu_count() or 1) 
 
 .PHONY: demo test lint bench clean constraints
 
-# installs exactly the versions in constraints.txt (what the suite last passed with)
+# what runs, and only that (`make demo`): exactly the versions in constraints.txt (what the
+# suite last passed with)
 $(BIN)/stekker: pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	$(BIN)/pip install --quiet -c constraints.txt -e .
 	touch $(BIN)/stekker
+
+# what the tests, the linters and the benches need besides (pytest, mypy, ruff, Playwright, ...);
+# the stamp is renewed with the venv, so a changed pyproject.toml reinstalls both
+DEV := $(VENV)/.dev-installed
+$(DEV): $(BIN)/stekker
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $(DEV)
 
 demo: $(BIN)/stekker
 	$(BIN)/stekker demo
 
-test: $(BIN)/stekker
+test: $(DEV)
 	scripts/ensure-postgres
 	# the console's browser tests: Debian's chromium and axe-core (without them they skip; under CI=true they fail)
 	-scripts/ensure-browser
@@ -29,11 +37,11 @@ test: $(BIN)/stekker
 	-$(BIN)/python -m tests.interop.peer_env
 	$(BIN)/python -m pytest -n $(TEST_WORKERS)
 
-lint: $(BIN)/stekker
+lint: $(DEV)
 	$(BIN)/ruff check stekker tests bench
 	$(BIN)/mypy stekker
 
-bench: $(BIN)/stekker
+bench: $(DEV)
 	$(BIN)/python bench/run.py
 
 clean:
