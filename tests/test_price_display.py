@@ -16,7 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from stekker.app import Stekker
 from stekker.db.models_tariffs import TariffRecord, TariffVersion
-from stekker.domain.price_text import describe, money, price_texts, summarize
+from stekker.domain.money import amount_text, unit_price_text
+from stekker.domain.price_text import describe, price_texts, summarize
 from stekker.domain.tariffs import tariff_from_ocpi
 from tests.peers import ocpp_station
 from tests.test_users_roles import make_admin
@@ -34,13 +35,13 @@ def fixture(name: str) -> dict[str, Any]:
 
 
 def test_money_is_written_the_dutch_and_the_english_way() -> None:
-    assert money(Decimal("0.35"), "EUR", "nl") == "€ 0,35"
-    assert money(Decimal("0.35"), "EUR", "en") == "€0.35"
-    assert money(Decimal("1234.5"), "EUR", "nl") == "€ 1.234,50"
-    assert money(Decimal("1234.5"), "EUR", "en") == "€1,234.50"
-    assert money(Decimal("0.275"), "EUR", "nl") == "€ 0,275"  # a real per-kWh price, not rounded
-    assert money(Decimal("1.99880"), "EUR", "en") == "€2.00"
-    assert money(Decimal("3"), "SEK", "nl") == "SEK 3,00"
+    assert unit_price_text(Decimal("0.35"), "EUR", "nl") == "€ 0,35"
+    assert unit_price_text(Decimal("0.35"), "EUR", "en") == "€0.35"
+    assert amount_text(Decimal("1234.5"), "EUR", "nl") == "€ 1.234,50"
+    assert amount_text(Decimal("1234.5"), "EUR", "en") == "€1,234.50"
+    assert unit_price_text(Decimal("0.275"), "EUR", "nl") == "€ 0,275"  # a real per-kWh price, not rounded
+    assert amount_text(Decimal("1.99880"), "EUR", "en") == "€2.00"
+    assert amount_text(Decimal("3"), "SEK", "nl") == "SEK 3,00"
 
 
 @pytest.mark.parametrize("path", FILES, ids=[p.name for p in FILES])
@@ -215,8 +216,8 @@ async def test_the_price_of_an_evse_for_ad_hoc_and_contract_drivers(
         await api.get(f"/opendata/evses/{uid}/price", params={"party": "NL-ABC", "lang": "en"})
     ).json()
     assert contract["for"] == "party" and contract["tariff"]["code"] == "ABC-CONTRACT"
-    assert contract["text"] == {
-        "en": "Charging costs €2.00 per hour (billed per 5 minutes). Prices include VAT."
+    assert contract["text"] == {  # 1.90 excl. + 5.2 % is what is billed, not the alt text's 2.00
+        "en": "Charging costs €1.9988 per hour (billed per 5 minutes). Prices include VAT."
     }
     assert contract["alt_text"] == {"en": "2.00 euro p/hour including VAT."}
     assert contract["upcoming"] is None

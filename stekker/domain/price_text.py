@@ -3,8 +3,9 @@
 Pure code, no I/O. ``summarize`` turns a ``Tariff`` (OCPI rules: per dimension the first
 element whose restrictions hold applies) into a ``PriceSummary``: every price with and
 without VAT, what it is for, and its restrictions in plain terms. ``describe`` writes that
-summary as sentences in Dutch or English, incl. VAT as a driver pays it, money in the
-language's own format ("€ 0,35 per kWh" / "€0.35 per kWh").
+summary as sentences in Dutch or English, incl. VAT as a driver pays it, money by the one
+rule of ``stekker.domain.money``: unit prices exact ("€ 0,4235 per kWh" / "€0.4235 per kWh"),
+amounts billed once (a start fee, a minimum or maximum) in whole cents as billed.
 """
 
 from __future__ import annotations
@@ -12,10 +13,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from decimal import ROUND_DOWN, ROUND_HALF_UP, ROUND_UP, Decimal
-from typing import Literal
+from decimal import Decimal
 
-from stekker.domain.billing import CENT, cents
+from stekker.domain.money import Lang, Rounding, amount_text, unit_price_text
 from stekker.domain.tariffs import (
     DayOfWeek,
     DimensionType,
@@ -25,7 +25,6 @@ from stekker.domain.tariffs import (
     TariffRestrictions,
 )
 
-Lang = Literal["nl", "en"]
 LANGUAGES: tuple[Lang, ...] = ("nl", "en")
 
 _KIND = {
@@ -40,7 +39,6 @@ _UNIT = {
     DimensionType.PARKING_TIME: "hour",
     DimensionType.FLAT: "session",
 }
-_SYMBOL = {"EUR": "€", "GBP": "£", "USD": "$"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,25 +97,6 @@ def _plain(value: Decimal) -> str:
     """A number without exponent or trailing zeros: 16, 0.5, 22.08."""
     text = f"{value.normalize():f}"
     return text
-
-
-def _amount_digits(value: Decimal) -> str:
-    """Two decimals, or three when the exact amount has three (€ 0.275 per kWh is a real
-    price); anything finer is rounded to the cent. A unit price is shown so; amounts billed
-    as they are (a start fee, a minimum or maximum) are rounded as billed by the caller."""
-    exponent = value.normalize().as_tuple().exponent
-    places = 3 if isinstance(exponent, int) and exponent == -3 else 2
-    return f"{value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP):,f}"
-
-
-def money(value: Decimal, currency: str, lang: Lang) -> str:
-    """`€ 1.234,50` in Dutch, `€1,234.50` in English; other currencies by code."""
-    digits = _amount_digits(value)
-    symbol = _SYMBOL.get(currency.upper())
-    if lang == "nl":
-        digits = digits.replace(",", "_").replace(".", ",").replace("_", ".")
-        return f"{symbol or currency.upper()} {digits}"
-    return f"{symbol}{digits}" if symbol else f"{currency.upper()} {digits}"
 
 
 def _number(value: Decimal, lang: Lang) -> str:
@@ -371,16 +350,22 @@ def _step_note(p: ComponentPrice, lang: Lang) -> str:
     return ""
 
 
+def component_price_text(kind: str, value: Decimal, currency: str, lang: Lang) -> str:
+    """`value` (a price of `kind`, see `ComponentPrice`, incl. or excl. VAT) as people read it
+    (`stekker.domain.money`): a start fee is billed as a line of its own, so in whole cents as
+    billed; a price per kWh or per hour exactly, as it is multiplied before the line is rounded."""
+    if kind == _KIND[DimensionType.FLAT]:
+        return amount_text(value, currency, lang)
+    return unit_price_text(value, currency, lang)
+
+
 def _price_phrase(p: ComponentPrice, currency: str, lang: Lang, once: bool = False) -> str:
     if p.price_incl_vat == 0:
         return "niets" if lang == "nl" else "nothing"
     per = _PER[lang][p.dimension]
     if once and p.dimension is DimensionType.FLAT:
         per = "eenmalig" if lang == "nl" else "once"
-    amount = p.price_incl_vat
-    if p.dimension is DimensionType.FLAT:  # billed as a line of its own: in cents, as billed
-        amount = cents(amount)
-    return f"{money(amount, currency, lang)} {per}{_step_note(p, lang)}"
+    return f"{component_price_text(p.kind, p.price_incl_vat, currency, lang)} {per}{_step_note(p, lang)}"
 
 
 def _alternatives(
@@ -482,9 +467,9 @@ def _limits_sentence(summary: PriceSummary, lang: Lang) -> str:
     bounds: list[str] = []
     if low is not None:
         # as billed: a minimum rounds up to the cent, a maximum down (stekker.domain.billing)
-        bounds.append(f"{words[1]} {money(_bound(low).quantize(CENT, rounding=ROUND_UP), c, lang)}")
+        bounds.append(f"{words[1]} {amount_text(_bound(low), c, lang, Rounding.MINIMUM)}")
     if high is not None:
-        bounds.append(f"{words[2]} {money(_bound(high).quantize(CENT, rounding=ROUND_DOWN), c, lang)}")
+        bounds.append(f"{words[2]} {amount_text(_bound(high), c, lang, Rounding.MAXIMUM)}")
     return f"{words[0]} {f' {words[3]} '.join(bounds)}."
 
 

@@ -43,11 +43,13 @@ from stekker.db.models_tariffs import (
 )
 from stekker.db.models_users import Role
 from stekker.domain.billing import bill
+from stekker.domain.money import Rounding, amount_text
 from stekker.domain.price_caps import (
     PriceCapRule,
     apply_cap,
     cap_limit,
 )
+from stekker.domain.price_text import price_texts
 from stekker.domain.pricing import price_session, with_parking_grace, with_start_grace
 from stekker.domain.repricing import periods_from_cdr
 from stekker.domain.tariff_scope import AUDIENCES, validate_targets
@@ -591,8 +593,9 @@ async def _check_cap(db: AsyncSession, record: TariffRecord, row: TariffVersion)
         first = breaches[0]
         raise CapExceeded(
             f"the proposal costs more than the maximum price on {len(breaches)} reference session(s); "
-            f"e.g. {first['reference_session']} ({first['session']}) would cost {record.currency} "
-            f"{first['cost_incl_vat']} incl. VAT where the cap allows {first['cap_incl_vat']} "
+            f"e.g. {first['reference_session']} ({first['session']}) would cost "
+            f"{amount_text(Decimal(first['cost_incl_vat']), record.currency, 'en')} incl. VAT where the cap "
+            f"allows {amount_text(Decimal(first['cap_incl_vat']), record.currency, 'en', Rounding.MAXIMUM)} "
             f"({first['bound']})",
             breaches,
         )
@@ -848,14 +851,7 @@ async def _version_view(db: AsyncSession, record: TariffRecord, row: TariffVersi
 
 # --- the demo ------------------------------------------------------------------------------------
 
-DEMO_TARIFF: dict[str, Any] = {
-    "tariff_alt_text": [
-        {
-            "language": "nl",
-            "text": "€ 0,42 per kWh; parkeren na het laden € 1,21 per uur (15 minuten gratis).",
-        },
-        {"language": "en", "text": "€0.42 per kWh; parking after charging €1.21 per hour (15 minutes free)."},
-    ],
+_DEMO_PRICES: dict[str, Any] = {
     "elements": [
         {
             "price_components": [
@@ -864,6 +860,18 @@ DEMO_TARIFF: dict[str, Any] = {
             ]
         }
     ],
+}
+_DEMO_GRACE_MINUTES = 15
+# its alt text is the price text itself, so it says what is billed (€ 0,4235 per kWh), not a
+# hand-rounded € 0,42 (stekker.domain.money)
+DEMO_TARIFF: dict[str, Any] = {
+    "tariff_alt_text": [
+        {"language": lang, "text": text}
+        for lang, text in price_texts(
+            tariff_from_ocpi({"currency": "EUR", **_DEMO_PRICES}), timedelta(minutes=_DEMO_GRACE_MINUTES)
+        ).items()
+    ],
+    **_DEMO_PRICES,
 }
 
 
@@ -882,7 +890,9 @@ async def seed_demo_tariff(ctx: ServiceContext) -> bool:
         db.add(record)
         await db.flush()
         row = TariffVersion(tariff_id=record.id, version=1, created_by="demo", created_at=now)
-        _apply_draft(row, Draft(content=DEMO_TARIFF, parking_grace_minutes=15, effective_from=now))
+        _apply_draft(
+            row, Draft(content=DEMO_TARIFF, parking_grace_minutes=_DEMO_GRACE_MINUTES, effective_from=now)
+        )
         db.add(row)
         await db.flush()
         _step(

@@ -1,6 +1,7 @@
-"""How the console and the public pages write dates, money, energy and numbers: the Dutch way
-(`24-11-2026 14:05`, `€ 1.234,56`, `12,3 kWh`) in both languages, as the issue asks, in the
-home time zone (times are UTC inside)."""
+"""How the console and the public pages write dates, money, energy and numbers: dates and
+numbers the Dutch way (`24-11-2026 14:05`, `12,3 kWh`) in the home time zone (times are UTC
+inside); money by the one rule of `stekker.domain.money` in the page's language (`€ 1.234,56`
+in Dutch, `€1,234.56` in English; amounts in whole cents, unit prices exact)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,11 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from stekker.domain.price_text import money
+from jinja2 import pass_context
+from jinja2.runtime import Context
+
+from stekker.domain.money import Lang, Rounding, amount_text, unit_price_text
+from stekker.domain.price_text import component_price_text
 from stekker.domain.station_auth import authentication_of
 from stekker.domain.timeutil import HOME_TIME_ZONE
 
@@ -51,12 +56,49 @@ def format_decimal(value: Decimal | int | float, places: int = 2) -> str:
     return f"{sign}{text},{fraction}" if places > 0 else f"{sign}{text}"
 
 
-def format_money(amount: Decimal | None, currency: str = "EUR") -> str:
-    """`€ 1.234,56`, a per-kWh price with its own decimals (`€ 0,275`), as the driver's price
-    text writes money (`domain.price_text.money`); an empty string for None."""
+def format_money(
+    amount: Decimal | None, currency: str = "EUR", lang: Lang = "nl", bound: str | None = None
+) -> str:
+    """An amount in whole cents as billed (`€ 1.234,56` / `€1,234.56`); `bound` "max" or "min"
+    rounds as billing applies that bound (down / up); an empty string for None."""
     if amount is None:
         return ""
-    return money(Decimal(amount), currency, "nl")
+    rounding = {"max": Rounding.MAXIMUM, "min": Rounding.MINIMUM}.get(bound or "", Rounding.BILLED)
+    return amount_text(Decimal(amount), currency, lang, rounding)
+
+
+def format_unit_price(price: Decimal | None, currency: str = "EUR", lang: Lang = "nl") -> str:
+    """A price per kWh or per hour exactly as it is multiplied (`€ 0,4235`); "" for None."""
+    if price is None:
+        return ""
+    return unit_price_text(Decimal(price), currency, lang)
+
+
+def _lang(context: Context) -> Lang:
+    return "en" if context.get("lang") == "en" else "nl"
+
+
+@pass_context
+def money_filter(
+    context: Context, amount: Decimal | None, currency: str = "EUR", bound: str | None = None
+) -> str:
+    """`{{ total|money(currency) }}` in the page's language; `bound="max"` for a maximum."""
+    return format_money(amount, currency, _lang(context), bound)
+
+
+@pass_context
+def unit_price_filter(context: Context, price: Decimal | None, currency: str = "EUR") -> str:
+    """`{{ price|unit_price(currency) }}` in the page's language."""
+    return format_unit_price(price, currency, _lang(context))
+
+
+@pass_context
+def component_price_filter(context: Context, value: Decimal | None, kind: str, currency: str = "EUR") -> str:
+    """`{{ c.price_incl_vat|component_price(c.kind, currency) }}`: a start fee in cents as billed,
+    a price per kWh or hour exactly (`stekker.domain.price_text.component_price_text`)."""
+    if value is None:
+        return ""
+    return component_price_text(kind, Decimal(value), currency, _lang(context))
 
 
 def format_energy(wh: int | None) -> str:

@@ -29,7 +29,9 @@ _env = Environment(
 _env.filters.update(
     datetime=format.format_datetime,
     date=format.format_date,
-    money=format.format_money,
+    money=format.money_filter,
+    unit_price=format.unit_price_filter,
+    component_price=format.component_price_filter,
     energy=format.format_energy,
     number=format.format_int,
     decimal=format.format_decimal,

@@ -44,9 +44,12 @@ def test_dates_are_dutch_and_in_home_time() -> None:
 
 def test_money_energy_and_numbers_are_dutch() -> None:
     assert format.format_money(Decimal("1234.56")) == "€ 1.234,56"
-    assert format.format_money(Decimal("0.275")) == "€ 0,275"  # a per-kWh price keeps its decimals
-    assert format.format_money(Decimal("-1234567.5")) == "€ -1.234.567,50"
-    assert format.format_money(None) == ""
+    assert format.format_money(Decimal("1234.56"), lang="en") == "€1,234.56"
+    assert format.format_money(Decimal("12.463")) == "€ 12,46"  # an amount: whole cents, as billed
+    assert format.format_money(Decimal("12.469"), bound="max") == "€ 12,46"  # a maximum: never above
+    assert format.format_unit_price(Decimal("0.4235")) == "€ 0,4235"  # a per-kWh price keeps its decimals
+    assert format.format_money(Decimal("-1234567.5")) == "-€ 1.234.567,50"
+    assert format.format_money(None) == "" and format.format_unit_price(None) == ""
     assert format.format_energy(12_345) == "12,3 kWh"
     assert format.format_energy(0) == "0,0 kWh"
     assert format.format_int(12_345_678) == "12.345.678"
