@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from stekker.web import auth, format, i18n
+from stekker.web import auth, badges, format, i18n
 from stekker.web.menu import menu
 
 _env = Environment(
@@ -37,6 +37,7 @@ _env.filters.update(
     decimal=format.format_decimal,
     authentication=format.station_authentication,
 )
+_env.globals.update(badge_kind=badges.kind)  # badge_kind("station", "Charging") -> "busy"
 
 # Scripts and styles come only from our own files: no inline script can run, so an escaping
 # slip cannot become script execution. htmx's own indicator <style> is switched off in the
