@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import logging
 import signal
-import socket
 from collections.abc import Callable, Iterator
 from datetime import datetime
 
@@ -20,6 +19,7 @@ from stekker.db.base import utcnow
 from stekker.db.engine import make_engine, make_session_factory
 from stekker.db.migrate import upgrade
 from stekker.db.writer import GroupCommitWriter
+from stekker.listeners import Listeners, bind_listeners
 from stekker.ocpi import commands as ocpi_commands
 from stekker.ocpi.location_pushes import LocationPushes
 from stekker.ocpp.server import Gateway
@@ -68,7 +68,7 @@ class _HttpServer(uvicorn.Server):
 
 
 class Stekker:
-    """A running backoffice. `start()` migrates the database and opens the listeners.
+    """A running backoffice. `start()` binds the listeners, migrates the database and serves.
 
     Construction already refuses unusable TLS files (`TlsConfigError`), before any I/O.
     """
@@ -99,6 +99,19 @@ class Stekker:
         self._chores: list[asyncio.Task[None]] = []  # retention purges, upload deadlines
 
     async def start(self, migrate: bool = True) -> None:
+        """Bind every listener, then migrate, reconcile and serve.
+
+        The ports come first: a server that cannot have them (`ListenerError`, one line naming
+        the setting) leaves without reading or writing the database, so a second server started
+        by mistake on the same database cannot mark the first one's stations offline."""
+        listeners = bind_listeners(self.settings)
+        try:
+            await self._start_on(listeners, migrate)
+        except BaseException:
+            listeners.close()  # those the gateway or uvicorn did not take over yet
+            raise
+
+    async def _start_on(self, listeners: Listeners, migrate: bool) -> None:
         if migrate:
             await upgrade(self.engine)
         self.writer.start()
@@ -114,13 +127,15 @@ class Stekker:
         await stations.warn_weak_admission(self.ctx)
         s = self.settings
         self.ocpp_port = await self.gateway.start(
-            s.host, s.ocpp_port if s.ocpp_plain_enabled else None, s.ocpp_tls_port
+            s.host,
+            s.ocpp_port if s.ocpp_plain_enabled else None,
+            s.ocpp_tls_port,
+            plain_socket=listeners.ocpp,
+            tls_socket=listeners.ocpp_tls,
         )
         self.ocpp_tls_port = self.gateway.tls_port
         await self.jobs.start()
-        sock = socket.socket(socket.AF_INET6 if ":" in self.settings.host else socket.AF_INET)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.settings.host, self.settings.http_port))
+        sock = listeners.http
         self.http_port = sock.getsockname()[1]
         http_app = create_http_app(self.ctx, self.helpdesk_flows, self.opendata)
         http_app.state.ocpp_port = self.ocpp_port  # as bound (the setting may say 0: any free port)
@@ -139,14 +154,12 @@ class Stekker:
             if self._http_task.done():
                 self._http_task.result()
             await asyncio.sleep(0.01)
-        listeners = [
+        urls = [
             f"{scheme}://{s.host}:{port}/ocpp/{{station_id}}"
             for scheme, port in (("ws", self.ocpp_port), ("wss", self.ocpp_tls_port))
             if port is not None
         ]
-        log.info(
-            "stekker up: OCPP %s, API http://%s:%d/docs", " and ".join(listeners), s.host, self.http_port
-        )
+        log.info("stekker up: OCPP %s, API http://%s:%d/docs", " and ".join(urls), s.host, self.http_port)
 
     async def _partner_changed(self, event: Event) -> None:
         """A partner left (or came back): its tokens leave (or rejoin) the stations' local lists."""

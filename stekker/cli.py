@@ -7,9 +7,11 @@ import contextlib
 import gc
 import json
 import os
-from typing import Annotated, Any
+import sys
+from typing import Annotated, Any, NoReturn
 
 import typer
+from rich.markup import escape
 from rich.text import Text
 
 from stekker import (
@@ -25,7 +27,9 @@ from stekker import (
     cli_users,
 )
 from stekker.clikit import call_api, call_api_pages, console, show_table
-from stekker.config import Settings, get_settings
+from stekker.config import Settings, get_settings, warn_unknown_variables
+from stekker.config_check import SettingsError
+from stekker.invocation import activation_hint, stekker_command
 from stekker.logconfig import setup_logging
 from stekker.services.device_model import OCPP16_COMPONENT, parse_label
 
@@ -74,23 +78,33 @@ def tune_gc() -> None:
     gc.set_threshold(50_000, 20, 100)
 
 
+def cannot_start(reason: object) -> NoReturn:
+    """A start refused for a reason the operator can fix (a setting, a file, a port in use):
+    one line on stderr, exit code 2, no traceback (it is not a crash)."""
+    typer.echo(f"stekker cannot start: {reason}", err=True)
+    raise typer.Exit(2)
+
+
 @app.command()
 def serve() -> None:
-    """Run everything in one process: OCPP gateway, operator API (docs at /docs)."""
-    from pydantic import ValidationError
-
+    """Run everything in one process: OCPP gateway, operator API (docs at /docs), OCPI, open
+    data and the console. Settings: STEKKER_* variables, else ./stekker.toml (see the README)."""
     from stekker.app import Stekker
+    from stekker.listeners import ListenerError
     from stekker.ocpp.tls import TlsConfigError
 
     try:
         settings = get_settings()
         server = Stekker(settings)
-    except (ValidationError, TlsConfigError) as exc:  # a configuration error, not a crash: no traceback
-        console.print(f"[red]stekker cannot start:[/] {exc}")
-        raise typer.Exit(2) from None
+    except (SettingsError, TlsConfigError) as exc:
+        cannot_start(exc)
     setup_logging(settings.log_level)
+    warn_unknown_variables()
     tune_gc()
-    _run(server.run_forever())
+    try:
+        _run(server.run_forever())
+    except ListenerError as exc:  # bound before the database is touched: nothing was changed
+        cannot_start(exc)
 
 
 @app.command()
@@ -154,11 +168,17 @@ def demo(
         version = parse_ocpp_version(ocpp)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--ocpp") from None
+    from stekker.listeners import ListenerError
+
     os.environ.setdefault("STEKKER_UNKNOWN_STATIONS", "accept")
     get_settings.cache_clear()
     settings = get_settings()
     setup_logging(settings.log_level)
-    _run(_demo(settings, stations, version))
+    warn_unknown_variables()
+    try:
+        _run(_demo(settings, stations, version))
+    except ListenerError as exc:
+        cannot_start(exc)
 
 
 #: `stekker demo`: the Basic-auth password its simulated stations are registered with and send
@@ -185,13 +205,21 @@ async def _demo(settings: Settings, count: int, version: str) -> None:
     api = f"http://{settings.host}:{server.http_port}"
     lineup = ", ".join(f"SIM{i:03d} OCPP {version_of(i, ocpp_version)}" for i in range(1, min(count, 4) + 1))
     lineup += ", ..." if count > 4 else ""
+    cmd = escape(stekker_command())  # as typed in another shell here: .venv/bin/stekker after make
+    activate = activation_hint()
+    then_plain = (
+        f"  (or first `{escape(activate)}`: then plain `stekker ...` works in that shell)\n"
+        if activate
+        else ""
+    )
     console.print(
         f"[bold green]Stekker is running[/] on {settings.database_url}\n"
         f"  stations connect at ws://{settings.host}:{server.ocpp_port}/ocpp/<station id>\n"
         f"  operator API: {api}/docs   live sessions: {api}/api/sessions?status=active\n"
-        f"  open data: {api}/opendata   console: {api}/console/ (first: stekker user add NAME --role admin)\n"
-        f"  try: stekker session list   |   stekker station list   |   stekker cdr list\n"
-        f"Starting {count} simulated stations ({lineup}). Ctrl-C stops everything."
+        f"  open data: {api}/opendata   console: {api}/console/ (first: {cmd} user add NAME --role admin)\n"
+        f"  try, in another shell: {cmd} session list   |   {cmd} station list   |   {cmd} cdr list\n"
+        + then_plain
+        + f"Starting {count} simulated stations ({lineup}). Ctrl-C stops everything."
     )
     stop = asyncio.Event()
     try:
@@ -617,5 +645,16 @@ def session_stop(session_id: int) -> None:
         raise typer.Exit(1)
 
 
+def main() -> None:
+    """The `stekker` command: `app`, with a settings file or value that cannot be used said in
+    one line instead of a traceback (every command reads the settings, if only for the API's
+    address)."""
+    try:
+        app()
+    except SettingsError as exc:
+        typer.echo(f"stekker cannot start: {exc}", err=True)
+        sys.exit(2)
+
+
 if __name__ == "__main__":
-    app()
+    main()

@@ -15,6 +15,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from stekker import config_check
+
 
 class UnknownStationPolicy(StrEnum):
     """What the gateway does with a station id it has never seen."""
@@ -341,6 +343,11 @@ class Settings(BaseSettings):
     def _listeners_make_sense(self) -> Self:
         """Refuse a gateway configuration that cannot work, naming the settings involved.
         (Whether the files are readable PEM is checked when the TLS context is built.)"""
+        ocpp_ports = {"ocpp_port": self.ocpp_port if self.ocpp_plain_enabled else None}
+        ocpp_ports["ocpp_tls_port"] = self.ocpp_tls_port
+        for name, port in ocpp_ports.items():
+            if port == self.http_port != 0:
+                raise ValueError(f"http_port and {name} are both {port}: use two ports")
         if self.ocpp_tls_port is None:
             if not self.ocpp_plain_enabled:
                 raise ValueError("ocpp_plain_enabled is false and ocpp_tls_port is unset: no OCPP listener")
@@ -375,6 +382,23 @@ class Settings(BaseSettings):
         return country.upper(), party.upper()
 
 
+def settings_file() -> Path:
+    """The TOML file the settings are read from: `stekker.toml` in the working directory."""
+    return Path(str(Settings.model_config.get("toml_file") or "stekker.toml"))
+
+
+def load_settings() -> Settings:
+    """The settings from `STEKKER_*`, `stekker.toml` and the defaults, or `SettingsError` with
+    one line: the file's syntax error (with its line), an unknown key in it (with the nearest
+    known one), or each invalid value with the variable or file it came from."""
+    return config_check.load(Settings, settings_file())
+
+
+def warn_unknown_variables() -> None:
+    """Log a warning for each `STEKKER_*` variable no setting reads (a typo is ignored otherwise)."""
+    config_check.warn_unknown_variables(Settings.model_fields)
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    return Settings()
+    return load_settings()

@@ -26,6 +26,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.routing import BaseRoute
 
 from stekker.db.models_users import Role
+from stekker.invocation import stekker_command
 from stekker.services import users
 from stekker.services.context import ServiceContext
 
@@ -99,7 +100,7 @@ async def _identify(ctx: ServiceContext, credentials: HTTPAuthorizationCredentia
     if credentials is None:
         raise _unauthorized(
             "an API token is required (Authorization: Bearer ...): log in with POST /api/auth/token, "
-            "or use a token from `stekker user token NAME`"
+            f"or use a token from `{stekker_command()} user token NAME`"
         )
     presented = credentials.credentials
     if bootstrap is not None and hmac.compare_digest(presented.encode(), bootstrap.encode()):

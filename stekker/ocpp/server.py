@@ -9,6 +9,7 @@ import contextlib
 import http
 import logging
 import random
+import socket
 import ssl
 import time
 import weakref
@@ -159,8 +160,18 @@ class Gateway:
 
     # ---- server --------------------------------------------------------------------------
 
-    async def start(self, host: str, port: int | None, tls_port: int | None = None) -> int | None:
-        """Listen on `port` (None: no plain ws://) and on `tls_port` with the TLS context.
+    async def start(
+        self,
+        host: str,
+        port: int | None,
+        tls_port: int | None = None,
+        *,
+        plain_socket: socket.socket | None = None,
+        tls_socket: socket.socket | None = None,
+    ) -> int | None:
+        """Listen on `port` (None: no plain ws://) and on `tls_port` with the TLS context, or
+        serve on sockets already bound to them (`stekker.listeners`: a port in use is found
+        before the database is touched).
 
         Returns the bound plain port (useful with port 0); the TLS one is in `self.tls_port`.
         """
@@ -169,11 +180,11 @@ class Gateway:
         await stations.mark_all_offline(self.ctx)
         bound = None
         if port is not None:
-            self._server = await self._listen(host, port, None)
+            self._server = await self._listen(host, port, None, plain_socket)
             bound = int(self._server.sockets[0].getsockname()[1])
         if tls_port is not None:
             try:
-                self._tls_server = await self._listen(host, tls_port, self._tls_context)
+                self._tls_server = await self._listen(host, tls_port, self._tls_context, tls_socket)
             except BaseException:
                 await self._close_listeners()
                 raise
@@ -185,13 +196,15 @@ class Gateway:
             self._log.start()
         return bound
 
-    async def _listen(self, host: str, port: int, tls_context: ssl.SSLContext | None) -> Server:
+    async def _listen(
+        self, host: str, port: int, tls_context: ssl.SSLContext | None, sock: socket.socket | None
+    ) -> Server:
         s = self.ctx.settings
+        where: dict[str, Any] = {"sock": sock} if sock is not None else {"host": host, "port": port}
         return await serve(
             self._handle,
-            host,
-            port,
             ssl=tls_context,
+            **where,
             subprotocols=list(SUPPORTED),  # type: ignore[arg-type]
             process_request=self._process_request,
             max_size=s.ws_max_frame_bytes,

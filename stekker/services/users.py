@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from stekker.db.models_users import ApiToken, Role, User
 from stekker.domain.login_throttle import LoginThrottle
 from stekker.domain.passwords import hash_password, verify_password
+from stekker.invocation import stekker_command
 from stekker.services.audit import audit
 from stekker.services.context import ServiceContext
 
@@ -147,7 +148,8 @@ def warn_open_once(ctx: ServiceContext) -> None:
         cache.warned_open = True
         log.warning(
             "the operator API is OPEN: no STEKKER_API_TOKEN and no users yet, so every caller is an "
-            "admin. Create the first user now: `stekker user add NAME --role admin`."
+            "admin. Create the first user now: `%s user add NAME --role admin`.",
+            stekker_command(),
         )
 
 
