@@ -1,9 +1,12 @@
 """Run a fleet of simulated charge points against a central system.
 
 Each station keeps its connection up (reconnecting with exponential backoff and jitter when it drops) and,
-when ``session_every`` is set, a "driver" produces charging sessions on it: a random id tag on a free
-connector, stopped again after a while. Every fifth station (1, 6, 11, ...) also starts a long session on
-connector 1 right after it boots, so a demo has sessions in progress immediately.
+when ``session_every`` is set, drivers produce charging sessions on it: on a free connector, stopped again
+after a while. Each connector has its driver, and each driver its own card (``driver_cards``): a card is
+never presented while it is in a session elsewhere, so the central system has no reason to refuse it
+(OCPP ConcurrentTx). Connectors listed in ``idle_connectors`` are left alone (the demo keeps one free for
+the person trying it). Every fifth station (1, 6, 11, ...) also starts a long session on connector 1 right
+after it boots, so a demo has sessions in progress immediately.
 
 Stations speak OCPP 1.6 (:class:`~stekker.sim.station.SimulatedStation`), OCPP 2.0.1
 (:class:`~stekker.sim.station201.SimulatedStation201`, whose EVSEs play the part of connectors here) or,
@@ -17,7 +20,7 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Literal, Protocol
 
 from stekker.sim.station import SimulatedStation
@@ -50,6 +53,8 @@ class SessionStation(Protocol):
     async def close(self) -> None: ...
 
     def free_connector(self, /) -> int | None: ...
+
+    def is_connector_free(self, connector: int, /) -> bool: ...
 
     def active_transactions(self) -> Mapping[int, int | str]: ...
 
@@ -138,6 +143,34 @@ async def _keep_connected(
             return
 
 
+def driver_cards(cards: list[str], stations: int, connectors: int) -> dict[tuple[int, int], str]:
+    """The card of each driver: (station number from 1, connector) -> card, dealt in order, so that
+    with at least ``stations * connectors`` cards every driver has a card of its own. With fewer,
+    cards are dealt round and a driver waits while its card is in a session elsewhere."""
+    if not cards:
+        raise ValueError("the drivers need at least one card")
+    seats = [(i, c) for i in range(1, stations + 1) for c in range(1, connectors + 1)]
+    return {seat: cards[n % len(cards)] for n, seat in enumerate(seats)}
+
+
+class CardHolders:
+    """Which station connectors share each card, to tell whether a card is in a session right now
+    (read from the stations themselves, so a session stopped remotely frees its card at once)."""
+
+    def __init__(self, cards: Mapping[tuple[int, int], str], stations: Mapping[int, SessionStation]) -> None:
+        self._stations = stations
+        self._holders: dict[str, list[tuple[int, int]]] = {}
+        for seat, card in cards.items():
+            self._holders.setdefault(card, []).append(seat)
+
+    def in_session(self, card: str) -> bool:
+        return any(
+            connector in self._stations[index].active_transactions()
+            for index, connector in self._holders.get(card, [])
+            if index in self._stations
+        )
+
+
 async def _stop_later(
     station: SessionStation, connector_id: int, transaction_id: int | str, after: float, rng: random.Random
 ) -> None:
@@ -151,19 +184,24 @@ async def _drive_sessions(
     station: SessionStation,
     stop: asyncio.Event,
     index: int,
-    id_tags: list[str],
+    cards: Mapping[int, str],
+    holders: CardHolders,
     session_every: float,
     rng: random.Random,
 ) -> None:
     """Produce charging sessions on one station: on average one new session every ``session_every``
-    seconds (exponentially distributed), each lasting 0.5..3 x ``session_every``."""
-    long_running = (index - 1) % LONG_SESSION_EVERY_N_STATIONS == 0
+    seconds (exponentially distributed), each lasting 0.5..3 x ``session_every``, by the driver of a
+    free connector among ``cards`` (connector -> the card its driver holds)."""
+    long_running = (index - 1) % LONG_SESSION_EVERY_N_STATIONS == 0 and 1 in cards
     stoppers: set[asyncio.Task[None]] = set()
 
     def schedule_stop(connector_id: int, tx: int | str, after: float) -> None:
         task = asyncio.create_task(_stop_later(station, connector_id, tx, after, rng))
         stoppers.add(task)
         task.add_done_callback(stoppers.discard)
+
+    def ready(connector_id: int) -> bool:
+        return station.is_connector_free(connector_id) and not holders.in_session(cards[connector_id])
 
     now = time.monotonic()
     next_random = now + rng.expovariate(1.0 / session_every)
@@ -177,15 +215,16 @@ async def _drive_sessions(
             now = time.monotonic()
             if now >= next_long:
                 next_long = now + session_every
-                if station.free_connector() == 1:
-                    tx = await station.start_session(1, rng.choice(id_tags))
+                if ready(1):
+                    tx = await station.start_session(1, cards[1])
                     if tx is not None:
                         schedule_stop(1, tx, rng.uniform(*LONG_SESSION_SECONDS))
             if now >= next_random:
                 next_random = now + rng.expovariate(1.0 / session_every)
-                connector_id = station.free_connector()
-                if connector_id is not None:
-                    tx = await station.start_session(connector_id, rng.choice(id_tags))
+                free = [connector_id for connector_id in sorted(cards) if ready(connector_id)]
+                if free:
+                    connector_id = rng.choice(free)
+                    tx = await station.start_session(connector_id, cards[connector_id])
                     if tx is not None:
                         schedule_stop(connector_id, tx, rng.uniform(0.5, 3.0) * session_every)
             if await _wait(stop, min(next_random, next_long) - time.monotonic()):
@@ -206,13 +245,18 @@ async def run_fleet(
     password: str | None = None,
     stop_event: asyncio.Event | None = None,
     ocpp_version: OcppVersion = "1.6",
+    idle_connectors: Collection[tuple[int, int]] = (),
 ) -> None:
     """Run ``count`` simulated stations ``{prefix}001``.. against ``base_url`` until ``stop_event`` is set
-    (or the task is cancelled), speaking ``ocpp_version`` ("mixed": 1.6 and 2.0.1 in turn). On the way
-    out running sessions are stopped cleanly (reason Other) when the station is online, then all stations
-    are closed."""
+    (or the task is cancelled), speaking ``ocpp_version`` ("mixed": 1.6 and 2.0.1 in turn). The drivers'
+    cards are ``id_tags``, dealt one per connector (see ``driver_cards``); no driver uses the connectors
+    in ``idle_connectors`` ((station number, connector) pairs). On the way out running sessions are
+    stopped cleanly (reason Other) when the station is online, then all stations are closed."""
     stop = stop_event if stop_event is not None else asyncio.Event()
     tags = list(id_tags) if id_tags else default_id_tags()
+    cards = driver_cards(tags, count, connectors)
+    for station_number, connector in idle_connectors:
+        cards.pop((station_number, connector), None)
     rng = random.Random()
     stations = [
         make_station(
@@ -226,6 +270,7 @@ async def run_fleet(
         )
         for i in range(1, count + 1)
     ]
+    holders = CardHolders(cards, dict(enumerate(stations, start=1)))
     logger.info("starting %d simulated stations (OCPP %s) against %s", count, ocpp_version, base_url)
     connections: list[asyncio.Task[None]] = []
     drivers: list[asyncio.Task[None]] = []
@@ -236,7 +281,15 @@ async def run_fleet(
         if session_every:
             drivers.append(
                 asyncio.create_task(
-                    _drive_sessions(station, stop, index, tags, session_every, random.Random(rng.random()))
+                    _drive_sessions(
+                        station,
+                        stop,
+                        index,
+                        {c: card for (i, c), card in cards.items() if i == index},
+                        holders,
+                        session_every,
+                        random.Random(rng.random()),
+                    )
                 )
             )
     try:

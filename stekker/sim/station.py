@@ -196,6 +196,11 @@ class SimulatedStation(StationLink, ChargePoint):  # type: ignore[misc]
                 return c.connector_id
         return None
 
+    def is_connector_free(self, connector_id: int) -> bool:
+        """Whether a session could start on ``connector_id`` now."""
+        connector = self.connectors.get(connector_id)
+        return connector is not None and not self.station_inoperative and connector.is_free_for()
+
     # ------------------------------------------------------------------------------------------------
     # Connection hooks (see StationLink)
     # ------------------------------------------------------------------------------------------------

@@ -190,6 +190,12 @@ class SimulatedStation201(StationLink, ChargePoint):  # type: ignore[misc]
     #: The name the fleet uses for every station version (an EVSE plays the part of a 1.6 connector).
     free_connector = free_evse
 
+    def is_connector_free(self, evse_id: int) -> bool:
+        """Whether a session could start on EVSE ``evse_id`` now (the fleet's name: an EVSE plays the
+        part of a 1.6 connector)."""
+        evse = self.evses.get(evse_id)
+        return evse is not None and not self.station_inoperative and evse.outlet.is_free_for()
+
     @property
     def pending_transaction_events(self) -> int:
         """TransactionEvents not yet delivered to (and answered by) the CSMS."""
