@@ -30,6 +30,7 @@ from stekker.db.models import ChargingSession, RemoteStart, SessionStatus, Trans
 from stekker.db.writer import defer
 from stekker.domain.authorization import AuthDecision, AuthStatus
 from stekker.domain.metering import SampledValue, advance_readings, latest_register_wh, session_energy_wh
+from stekker.domain.session_closure import correctable
 from stekker.services.authorization import TokenVerdict, find_token, judge_token
 from stekker.services.context import ServiceContext
 from stekker.services.stations import ensure_evse
@@ -38,6 +39,7 @@ from stekker.services.transactions import (
     close_stale_sessions,
     defer_samples,
     find_session,
+    late_stop_corrects,
     link_remote_start,
     settle_energy,
 )
@@ -190,8 +192,11 @@ async def _apply(
 
     defer_samples(db, station_id, session.id, session.evse_number, session.connector_number, report.samples)
     _merge_readings(session, report)
-    reopenable = session.status == SessionStatus.ACTIVE or session.stop_reason == "Superseded"
+    # a session we closed without the station's word (Superseded, station_rebooted, ...) takes its real end
+    reopenable = session.status == SessionStatus.ACTIVE or correctable(session.stop_reason)
     if report.event_type == ENDED and reopenable:
+        if session.status == SessionStatus.COMPLETED:
+            late_stop_corrects(db, ctx, session, report.stopped_reason or "Local", report.timestamp)
         session.status = SessionStatus.COMPLETED
         session.stop_time = report.timestamp
         session.stop_reason = report.stopped_reason or "Local"
@@ -332,8 +337,9 @@ def _readings(
 def _merge_readings(session: ChargingSession, report: TransactionEventReport) -> None:
     start, last = _readings(session.meter_start_wh, session.meter_last_wh, report.samples)
     session.meter_start_wh = start
-    if session.status == SessionStatus.COMPLETED:
+    if session.status == SessionStatus.COMPLETED and not correctable(session.stop_reason):
         # a late event of a finished session: its end reading stays, unless it never had one
+        # (one we closed without the station's word keeps counting until the station's Ended)
         if session.meter_stop_wh is None and last is not None:
             session.meter_stop_wh = session.meter_last_wh = last
         return

@@ -17,6 +17,7 @@ from stekker.db.models import ChargingSession, MeterValue, RemoteStart, SessionS
 from stekker.db.writer import defer
 from stekker.domain.authorization import AuthDecision, AuthStatus
 from stekker.domain.metering import SampledValue, advance_readings, session_energy_wh
+from stekker.domain.session_closure import SUPERSEDED, correctable
 from stekker.services.audit import station_event
 from stekker.services.authorization import TokenVerdict, judge_token
 from stekker.services.context import ServiceContext
@@ -223,7 +224,7 @@ async def close_stale_sessions(
     )
     for old in stale:
         old.status = SessionStatus.COMPLETED
-        old.stop_reason = "Superseded"
+        old.stop_reason = SUPERSEDED
         old.stop_time = started_at
         old.meter_stop_wh = old.meter_last_wh
         old.energy_wh = session_energy_wh(old.meter_start_wh, old.meter_last_wh)
@@ -290,8 +291,10 @@ async def stop(ctx: ServiceContext, station_id: str, req: StopRequest) -> StopRe
             )
             defer_samples(db, station_id, None, 0, 0, req.samples)
             return StopResult(None, decision, False), None
-        if session.status == SessionStatus.COMPLETED and session.stop_reason != "Superseded":
+        if session.status == SessionStatus.COMPLETED and not correctable(session.stop_reason):
             return StopResult(session.id, decision, True), None
+        if session.status == SessionStatus.COMPLETED:
+            late_stop_corrects(db, ctx, session, req.reason, req.timestamp)
         defer_samples(db, station_id, session.id, session.evse_number, session.connector_number, req.samples)
         _apply_readings(session, req.samples)
         session.status = SessionStatus.COMPLETED
@@ -315,6 +318,25 @@ async def stop(ctx: ServiceContext, station_id: str, req: StopRequest) -> StopRe
             )
         )
     return result
+
+
+def late_stop_corrects(
+    db: AsyncSession, ctx: ServiceContext, session: ChargingSession, reason: str, stopped_at: datetime
+) -> None:
+    """The station's own stop of a session we had closed without it: the timeline says what we
+    had assumed, before the stop's real end and reading replace it."""
+    station_event(
+        db,
+        session.station_id,
+        "session_stop_reported_late",
+        ctx.now(),
+        session_id=session.id,
+        evse_number=session.evse_number,
+        closed_as=session.stop_reason,
+        assumed_stop=None if session.stop_time is None else session.stop_time.isoformat(),
+        reported_stop=stopped_at.isoformat(),
+        reason=reason,
+    )
 
 
 def settle_energy(db: AsyncSession, ctx: ServiceContext, session: ChargingSession) -> None:
