@@ -3,31 +3,39 @@ only need to be kept (stored as a station event, acknowledged)."""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from stekker.domain.timeutil import format_timestamp
 from stekker.ocpp.connection import Handler, Reply, StationConnection
-from stekker.services import station_setup, stations
+from stekker.services import reconcile, station_setup, stations
 
 
 async def boot(conn: StationConnection, info: stations.BootInfo) -> Reply:
-    """Record the boot and answer it; an accepted station is then set up (central
-    authorization, local list, first configuration report) once the answer is sent."""
+    """Record the boot and answer it; the sessions it had open are reconciled (1.6: closed
+    before the answer; later versions: asked about after it); an accepted station is then set
+    up (central authorization, local list, first configuration report) once the answer is sent."""
     result = await stations.boot(conn.ctx, conn.station_id, info)
-    after = None
-    if result.status == "Accepted" and conn.ctx.settings.configure_stations_on_boot:
-        station_id, ctx = conn.station_id, conn.ctx
+    station_id, ctx = conn.station_id, conn.ctx
+    ask_about_sessions = await reconcile.station_booted(ctx, station_id, conn.protocol)
+    work: list[Callable[[], Awaitable[None]]] = []
+    if result.status == "Accepted":
+        if ask_about_sessions is not None:
+            work.append(ask_about_sessions)
+        if ctx.settings.configure_stations_on_boot:
+            work.append(functools.partial(station_setup.after_boot, ctx, station_id))
 
-        async def after_boot() -> None:
-            await station_setup.after_boot(ctx, station_id)
+    async def after_boot() -> None:
+        for step in work:
+            await step()
 
-        after = after_boot
     answer = {
         "status": result.status,
         "currentTime": format_timestamp(result.current_time),
         "interval": result.interval,
     }
-    return Reply(answer, after)
+    return Reply(answer, after_boot if work else None)
 
 
 async def heartbeat(conn: StationConnection, p: dict[str, Any]) -> Reply:

@@ -237,6 +237,17 @@ def _trigger_message(args: dict[str, Any]) -> Outbound:
     return Outbound("TriggerMessage", payload, status_of)
 
 
+def _get_transaction_status(args: dict[str, Any]) -> Outbound:
+    payload: dict[str, Any] = {}
+    if args.get("transaction_id") is not None:
+        payload["transactionId"] = str(args["transaction_id"])
+
+    def read(reply: dict[str, Any]) -> dict[str, Any]:
+        return {"ongoing": reply.get("ongoingIndicator"), "messages_in_queue": reply["messagesInQueue"]}
+
+    return Outbound("GetTransactionStatus", payload, read)
+
+
 def _data_transfer(args: dict[str, Any]) -> Outbound:
     payload: dict[str, Any] = {"vendorId": args["vendor_id"]}
     if args.get("message_id") is not None:
@@ -374,6 +385,7 @@ def translations(protocol: str) -> Callable[[StationCommand], Outbound]:
         "change_availability": _change_availability,
         "unlock_connector": _unlock_connector,
         "trigger_message": _trigger_message,
+        "get_transaction_status": _get_transaction_status,
         "clear_cache": lambda args: Outbound("ClearCache", {}, status_of),
         "data_transfer": _data_transfer,
         "update_firmware": _update_firmware,
