@@ -52,6 +52,7 @@ from stekker.domain.price_caps import (
 from stekker.domain.price_text import price_texts
 from stekker.domain.pricing import price_session, with_parking_grace, with_start_grace
 from stekker.domain.repricing import periods_from_cdr
+from stekker.domain.tariff_approval import IN_FORCE, never_approved
 from stekker.domain.tariff_scope import AUDIENCES, validate_targets
 from stekker.domain.tariffs import Tariff, tariff_from_ocpi
 from stekker.services.audit import audit
@@ -795,8 +796,25 @@ def _transition_view(t: TariffTransition, version: int | None) -> dict[str, Any]
     }
 
 
+async def _never_approved(db: AsyncSession, rows: list[TariffVersion]) -> set[int]:
+    """Ids of the versions in force without the municipality's approval (a seeded demo tariff):
+    every view of a tariff says so (stekker.domain.tariff_approval)."""
+    steps: dict[int, list[tuple[str | None, str]]] = {r.id: [] for r in rows if r.status in IN_FORCE}
+    if not steps:
+        return set()
+    found = await db.execute(
+        select(TariffTransition.version_id, TariffTransition.from_status, TariffTransition.to_status).where(
+            TariffTransition.version_id.in_(list(steps))
+        )
+    )
+    for version_id, before, after in found:
+        steps[version_id].append((before, after))
+    return {r.id for r in rows if r.id in steps and never_approved(r.status, steps[r.id])}
+
+
 async def _tariff_view(db: AsyncSession, record: TariffRecord, with_versions: bool = True) -> dict[str, Any]:
     versions = await _versions(db, record)
+    unapproved = await _never_approved(db, versions)
     by_status = {s: [v.version for v in versions if v.status == s] for s in S}
     view: dict[str, Any] = {
         "code": record.code,
@@ -808,16 +826,18 @@ async def _tariff_view(db: AsyncSession, record: TariffRecord, with_versions: bo
         "scheduled_versions": by_status[S.SCHEDULED],
         "open_version": next((v.version for v in reversed(versions) if v.status in OPEN_STATUSES), None),
         "retired": any(v.ends_tariff and v.status == S.ACTIVE for v in versions),
+        "active_never_approved": any(v.status == S.ACTIVE and v.id in unapproved for v in versions),
     }
     if with_versions:
-        view["versions"] = [_version_summary(v) for v in versions]
+        view["versions"] = [_version_summary(v, v.id in unapproved) for v in versions]
     return view
 
 
-def _version_summary(row: TariffVersion) -> dict[str, Any]:
+def _version_summary(row: TariffVersion, unapproved: bool = False) -> dict[str, Any]:
     return {
         "version": row.version,
         "status": row.status,
+        "never_approved": unapproved,
         "effective_from": row.effective_from,
         "ends_tariff": row.ends_tariff,
         "note": row.note,
@@ -838,7 +858,7 @@ async def _version_view(db: AsyncSession, record: TariffRecord, row: TariffVersi
         "tariff": record.code,
         "name": record.name,
         "currency": record.currency,
-        **_version_summary(row),
+        **_version_summary(row, row.id in await _never_approved(db, [row])),
         "content": row.content,
         "applies_to": row.applies_to,
         "audience": row.audience,

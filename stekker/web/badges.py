@@ -71,6 +71,7 @@ FAMILIES: Mapping[str, Mapping[str, Kind]] = {
         "expired": "bad",
     },
     "tariff": {"active": "ok", "scheduled": "ok", "submitted": "warn", "rejected": "bad"},
+    "tariff_approval": {"never_approved": "warn"},
     "flow": {"running": "busy", "released": "ok", "failed": "bad", "timed_out": "bad"},
     "flow_step": {"ok": "ok", "running": "busy", "failed": "bad"},
     "answer": {

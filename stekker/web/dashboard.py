@@ -1,4 +1,5 @@
-"""The console's front page and its live stream."""
+"""The console's front page and its live stream. The page starts with what waits for the
+user's role (`waiting`), each a link to where it is done; the fleet's figures follow."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 
 from stekker.api.deps import READ
-from stekker.web import auth
+from stekker.web import auth, waiting
 from stekker.web.live import MAX_CLIENTS, live
 from stekker.web.overview import overview
 from stekker.web.templating import ConsoleRoute, is_htmx, render
@@ -16,9 +17,11 @@ router = APIRouter(prefix="/console", route_class=ConsoleRoute, include_in_schem
 
 @router.get("/", response_class=HTMLResponse)
 async def dashboard(request: Request, user: auth.ConsoleUser = Depends(auth.console(*READ))) -> Response:
-    data = await overview(auth.get_ctx(request))
+    ctx = auth.get_ctx(request)
+    data = await overview(ctx)
+    todo = await waiting.waiting_for(ctx, user.role)
     template = "_dashboard_tiles.html" if is_htmx(request) else "dashboard.html"
-    return render(request, template, user=user, o=data)
+    return render(request, template, user=user, o=data, waiting=todo)
 
 
 @router.get("/events")

@@ -31,6 +31,8 @@ from stekker.db.models import (
     StatusHistory,
 )
 from stekker.domain.station_auth import authentication_of
+from stekker.domain.station_status import StationStatus
+from stekker.services import station_status
 from stekker.web import auth, station_actions, station_map
 from stekker.web.templating import ConsoleRoute, PageNotFound, is_htmx, render
 
@@ -43,27 +45,26 @@ _STATION_ID = r"^[A-Za-z0-9*._:+|@-]{1,48}$"
 
 @dataclass(frozen=True, slots=True)
 class EvseState:
+    """An EVSE on the list: its public id and its status (stekker.domain.station_status)."""
+
     evse_id: str | None
     evse_number: int
-    statuses: list[str | None]
+    status: StationStatus
 
 
 @dataclass(frozen=True, slots=True)
 class StationRow:
-    """One line of the list: the station, where it is, whether it is connected and its EVSEs."""
+    """One line of the list: the station, where it is, its one derived status (Offline when
+    not connected) and its EVSEs."""
 
     station_id: str
     online: bool
-    status: str | None
+    status: StationStatus
     last_seen: object
     location: str | None
     city: str | None
     evses: list[EvseState]
     authentication: str = "password"  # stekker.domain.station_auth: none and missing are a risk
-
-    @property
-    def faulted(self) -> bool:
-        return self.status == "Faulted" or any("Faulted" in e.statuses for e in self.evses)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +137,6 @@ async def station_page(
         select(
             ChargingStation.id,
             ChargingStation.online,
-            ChargingStation.status,
             ChargingStation.last_seen,
             Location.name,
             Location.city,
@@ -167,33 +167,32 @@ async def station_page(
             )
         ).scalar_one()
         ids = [r[0] for r in found]
+        derived = await station_status.statuses(db, ids)
         evse_rows = (
             (
                 await db.execute(
-                    select(Evse.station_id, Evse.evse_number, Evse.evse_id, Connector.status)
-                    .outerjoin(Connector, Connector.evse_id == Evse.id)
+                    select(Evse.station_id, Evse.evse_number, Evse.evse_id)
                     .where(Evse.station_id.in_(ids))
-                    .order_by(Evse.station_id, Evse.evse_number, Connector.connector_number)
+                    .order_by(Evse.station_id, Evse.evse_number)
                 )
             ).all()
             if ids
             else []
         )
-    evses: dict[str, dict[int, EvseState]] = {}
-    for station_id, number, evse_id, connector_status in evse_rows:
-        per = evses.setdefault(station_id, {})
-        state = per.setdefault(number, EvseState(evse_id, number, []))
-        state.statuses.append(connector_status)
+    evses: dict[str, list[EvseState]] = {}
+    for station_id, number, evse_id in evse_rows:
+        evse_status = derived[station_id].evses.get(number, StationStatus.UNKNOWN)
+        evses.setdefault(station_id, []).append(EvseState(evse_id, number, evse_status))
     rows = [
         StationRow(
             r[0],
             bool(r[1]),
+            derived[r[0]].status,
             r[2],
             r[3],
             r[4],
-            r[5],
-            list(evses.get(r[0], {}).values()),
-            authentication_of(r[6], bool(r[7])).value,
+            evses.get(r[0], []),
+            authentication_of(r[5], bool(r[6])).value,
         )
         for r in found
     ]
@@ -234,6 +233,7 @@ async def stations(
         )
         where = _filters(q.strip(), location.strip(), status, group, location_id)
         found_map = await station_map.locations(db, where)
+    tiles = station_map.TileLayer.of(ctx.settings)
     return render(
         request,
         "stations.html",
@@ -246,6 +246,8 @@ async def stations(
         groups=groups,
         location_id=location_id,
         map=found_map,
+        tiles=tiles,
+        img_sources=tiles.img_sources,  # the map's tile server, for images only
     )
 
 
@@ -269,6 +271,8 @@ async def station(
         ).scalar_one_or_none()
         if found is None:
             raise PageNotFound()
+        running = await station_status.charging_states(db, [station_id])
+        derived = station_status.of_station(found, found.online, running[station_id])
         history = (
             (
                 await db.execute(
@@ -294,7 +298,7 @@ async def station(
             .all()
         )
     template = "_station_live.html" if is_htmx(request) else "station.html"
-    return render(request, template, user=user, s=found, history=history, sessions=sessions)
+    return render(request, template, user=user, s=found, derived=derived, history=history, sessions=sessions)
 
 
 router.include_router(station_actions.router)
