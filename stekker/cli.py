@@ -22,6 +22,7 @@ from stekker import (
     cli_inventory,
     cli_jobs,
     cli_ocpi,
+    cli_problems,
     cli_reports,
     cli_tariffs,
     cli_users,
@@ -56,6 +57,7 @@ for _sub_app, _name in (
     (cli_reports.report_app, "report"),
     (cli_export.export_app, "export"),
     (cli_ocpi.ocpi_app, "ocpi"),
+    (cli_problems.problem_app, "problem"),
 ):
     app.add_typer(_sub_app, name=_name)
 

@@ -570,6 +570,7 @@ from stekker.db import (  # noqa: E402, F401
     models_functions,
     models_jobs,
     models_ocpi,
+    models_problem_reports,
     models_secrets,
     models_tariffs,
     models_users,

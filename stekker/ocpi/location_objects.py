@@ -35,6 +35,8 @@ from sqlalchemy.orm import selectinload
 
 from stekker.db.models import ChargingStation, Connector, Evse, Location
 from stekker.db.models_tariffs import TariffRecord, TariffVersion
+from stekker.domain.opening_hours import published_hours
+from stekker.domain.plugs import max_power_w
 from stekker.domain.tariff_scope import Customer, Place, ScopedVersion, choose, place_rank
 from stekker.ocpi.envelope import ocpi_time
 from stekker.services.tariff_lookup import approved_versions
@@ -60,7 +62,6 @@ _EVSE_PRIORITY = ("CHARGING", "RESERVED", "AVAILABLE", "BLOCKED", "OUTOFORDER", 
 #: What every station we manage over OCPP can do: authorize cards and be started remotely.
 CAPABILITIES = ("RFID_READER", "REMOTE_START_STOP_CAPABLE")
 NOT_GREEN: dict[str, Any] = {"is_green_energy": False}
-ALWAYS_OPEN: dict[str, Any] = {"twentyfourseven": True}
 _SIX = Decimal("0.000001")
 
 
@@ -138,11 +139,9 @@ def coordinate(value: Decimal | float | str) -> str:
 
 
 def max_power(power_type: str, voltage: int, amperage: int, given: int | None) -> int:
-    """The connector's maximum power in W: the stored value, else V x A x phases."""
-    if given is not None and given > 0:
-        return given
-    phases = 3 if power_type == "AC_3_PHASE" else 1
-    return max(0, voltage) * max(0, amperage) * phases
+    """The connector's maximum power in W: the stored value, else V x A x phases
+    (`stekker.domain.plugs.max_power_w`, as the public page shows it)."""
+    return max_power_w(power_type, voltage, amperage, given)
 
 
 def connector_status(ocpp_status: str | None) -> str:
@@ -171,10 +170,9 @@ def evse_status(
 
 
 def opening_times(hours: Mapping[str, Any] | None) -> dict[str, Any]:
-    """OCPI Hours, always present: None is open 24/7; exceptional periods in UTC with a Z."""
-    if not hours:
-        return dict(ALWAYS_OPEN)
-    result = dict(hours)
+    """OCPI Hours, always present: None is open 24/7 (`stekker.domain.opening_hours`, the one
+    reading of every edge); exceptional periods in UTC with a Z."""
+    result = published_hours(hours)
     for key in ("exceptional_openings", "exceptional_closings"):
         if result.get(key):
             result[key] = [

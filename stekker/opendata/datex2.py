@@ -59,7 +59,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import orjson
 
-from stekker.ocpi.location_objects import max_power
+from stekker.domain.opening_hours import Availability, opening_hours
+from stekker.domain.plugs import max_power_w as max_power
 from stekker.opendata.model import OpenLocation, OpenTariff, Publisher
 
 MODEL_BASE_VERSION = "3"
@@ -346,8 +347,11 @@ def _operating_hours(
     """OCPI Hours as DATEX operating hours: open around the clock, or a specification whose
     valid periods are the regular hours (weekdays with the same hours grouped) and the
     exceptional openings, and whose exception periods are the exceptional closings."""
-    if not hours or hours.get("twentyfourseven"):
+    availability = opening_hours(hours).availability  # the one reading of every edge
+    if availability is Availability.ALWAYS or hours is None:
         return {"afacOpenAllHours": {}}
+    if availability is Availability.UNKNOWN:
+        return {"afacUnknownOperatingHours": {}}
     spans: dict[tuple[str, str], list[int]] = {}
     for regular in hours.get("regular_hours") or ():
         key = (_time_of_day(regular["period_begin"]), _time_of_day(regular["period_end"]))

@@ -19,7 +19,9 @@ from stekker.web import (
     helpdesk_page,
     jobs_page,
     login,
+    problem_reports_page,
     public,
+    public_report,
     sessions_page,
     stations,
     tariffs_page,
@@ -41,7 +43,9 @@ for _module in (
     audit_page,
     exports_page,
     users_page,
+    problem_reports_page,
     public,
+    public_report,
 ):
     router.include_router(_module.router)
 

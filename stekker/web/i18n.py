@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from stekker.web import texts_admin, texts_map, texts_operations, texts_records, texts_status
+from stekker.web import texts_admin, texts_map, texts_operations, texts_public, texts_records, texts_status
 
 Lang = Literal["nl", "en"]
 LANGUAGES: tuple[Lang, ...] = ("nl", "en")
@@ -239,6 +239,7 @@ def _merge(*areas: dict[str, tuple[str, str]]) -> None:
 
 
 _merge(texts_operations.TEXTS, texts_records.TEXTS, texts_admin.TEXTS)
+_merge(texts_public.TEXTS)
 _merge(texts_status.TEXTS)
 _merge(texts_map.TEXTS)
 

@@ -18,10 +18,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from stekker.app import Stekker
 from stekker.db.models import ChargingStation, Location
 from stekker.db.models_users import Role
+from stekker.domain.opening_hours import Availability, opening_hours
 from stekker.services import users
 from stekker.web import auth, format, i18n
 from stekker.web.login import safe_next
-from stekker.web.public import opening_hours
 from tests.web.conftest import PASSWORD, csrf_of, http_login
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "stekker" / "web" / "templates"
@@ -102,9 +102,12 @@ def test_after_login_only_console_paths() -> None:
 
 
 def test_opening_hours_from_ocpi() -> None:
-    assert opening_hours(None) == (None, [])
-    assert opening_hours({"twentyfourseven": True}) == (True, [])
-    always, days = opening_hours(
+    # none stored means always open, as the open data and OCPI publish it (issue 17, item 18)
+    assert opening_hours(None).availability is Availability.ALWAYS
+    assert opening_hours({}).availability is Availability.ALWAYS
+    assert opening_hours({"twentyfourseven": True}).availability is Availability.ALWAYS
+    assert opening_hours({"twentyfourseven": False}).availability is Availability.UNKNOWN
+    hours = opening_hours(
         {
             "twentyfourseven": False,
             "regular_hours": [
@@ -116,10 +119,10 @@ def test_opening_hours_from_ocpi() -> None:
             ],
         }
     )
-    assert always is False
-    assert [(d.weekday, d.periods) for d in days] == [
-        (1, [("07:00", "19:00")]),
-        (2, [("08:00", "12:00"), ("13:00", "18:00")]),
+    assert hours.availability is Availability.REGULAR
+    assert [(d.weekday, d.periods) for d in hours.days] == [
+        (1, (("07:00", "19:00"),)),
+        (2, (("08:00", "12:00"), ("13:00", "18:00"))),
     ]
 
 
