@@ -16,7 +16,8 @@ from stekker.db.models import ChargingStation, Evse, StationEvent
 from stekker.domain.health import heartbeat_overdue
 from stekker.domain.inventory_rules import STATION_ID
 from stekker.domain.station_auth import Authentication, authentication_of
-from stekker.services import inventory, paging, remote
+from stekker.domain.station_status import StationStatus
+from stekker.services import inventory, paging, remote, station_status
 from stekker.services.context import ServiceContext
 
 router = APIRouter(prefix="/api/stations", tags=["stations"])
@@ -90,6 +91,11 @@ class ConnectorOut(BaseModel):
 class EvseOut(BaseModel):
     evse_number: int
     evse_id: str | None
+    status: StationStatus = Field(
+        description="The EVSE's status from its connectors (the most telling one: Faulted, Charging, "
+        "Occupied, Reserved, Available, Unavailable, Unknown); a 2.0.1 connector Occupied whose "
+        "transaction reports chargingState Charging is Charging, as 1.6 reports it."
+    )
     connectors: list[ConnectorOut]
 
 
@@ -107,7 +113,16 @@ class StationOut(BaseModel):
         "without authentication: anyone who knows its id can connect as it) or missing (no "
         "credentials: refused at connect)."
     )
-    status: str | None
+    status: StationStatus = Field(
+        description="One status for the station, derived from its connection and its EVSEs, the first "
+        "that holds: Offline (not connected), Faulted (it or any EVSE), Charging (an EVSE delivers "
+        "energy), Occupied (an EVSE in use without energy flowing), Unavailable (the station as a "
+        "whole says so), Reserved, Available, Unavailable (every EVSE), Unknown (nothing reported yet)."
+    )
+    reported_status: str | None = Field(
+        description="The status the station reported for itself (OCPP 1.6 connectorId 0: Available, "
+        "Unavailable or Faulted); null when it never did, as 2.0.1 stations do not."
+    )
     online: bool
     last_seen: datetime | None
     seconds_since_seen: int | None = Field(description="Since the station last sent anything.")
@@ -124,9 +139,12 @@ class StationOut(BaseModel):
     evses: list[EvseOut]
 
 
-def _station_out(s: ChargingStation, ctx: ServiceContext, groups: list[str]) -> StationOut:
+def _station_out(
+    s: ChargingStation, ctx: ServiceContext, groups: list[str], charging: dict[int, str | None]
+) -> StationOut:
     online = ctx.commands.is_connected(s.id) if ctx.commands is not None else False
     now = ctx.now()
+    derived = station_status.of_station(s, online, charging)
     return StationOut(
         id=s.id,
         vendor=s.vendor,
@@ -137,7 +155,8 @@ def _station_out(s: ChargingStation, ctx: ServiceContext, groups: list[str]) -> 
         registration_status=s.registration_status,
         security_profile=s.security_profile,
         authentication=authentication_of(s.security_profile, s.password_hash is not None),
-        status=s.status,
+        status=derived.status,
+        reported_status=s.status,
         online=online,
         last_seen=s.last_seen,
         seconds_since_seen=None if s.last_seen is None else int((now - s.last_seen).total_seconds()),
@@ -155,6 +174,7 @@ def _station_out(s: ChargingStation, ctx: ServiceContext, groups: list[str]) -> 
             EvseOut(
                 evse_number=e.evse_number,
                 evse_id=e.evse_id,
+                status=derived.evses[e.evse_number],
                 connectors=[
                     ConnectorOut(
                         connector_number=c.connector_number,
@@ -201,9 +221,11 @@ async def list_stations(
         if not include_retired:
             query = query.where(ChargingStation.retired_at.is_(None))
         page = paging.cut(list((await db.execute(query)).scalars()), limit, lambda s: s.id)
-        groups = await inventory.groups_of(db, [s.id for s in page.rows])  # one query for the page
+        ids = [s.id for s in page.rows]
+        groups = await inventory.groups_of(db, ids)  # one query for the page
+        charging = await station_status.charging_states(db, ids)
         api_paging.link_next(request, response, page)
-        return [_station_out(s, ctx, groups[s.id]) for s in page.rows]
+        return [_station_out(s, ctx, groups[s.id], charging[s.id]) for s in page.rows]
 
 
 @router.post("", response_model=StationOut, status_code=201)
@@ -235,7 +257,8 @@ async def get_station(
         if station is None:
             raise HTTPException(404, f"no station {station_id!r}")
         groups = await inventory.groups_of(db, [station_id])
-        return _station_out(station, ctx, groups[station_id])
+        charging = await station_status.charging_states(db, [station_id])
+        return _station_out(station, ctx, groups[station_id], charging[station_id])
 
 
 @router.patch("/{station_id}", response_model=StationOut)
