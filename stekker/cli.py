@@ -9,6 +9,7 @@ import json
 import os
 import sys
 from typing import Annotated, Any, NoReturn
+from urllib.parse import quote
 
 import typer
 from rich.markup import escape
@@ -252,9 +253,32 @@ def station_list(
     rows = call_api_pages("/api/stations", {"limit": 1000}, every=every)
     show_table(
         rows,
-        ["id", "online", "authentication", "vendor", "model", "firmware_version", "last_seen", "status"],
+        ["id", "status", "online", "authentication", "vendor", "model", "firmware_version", "last_seen"],
         "Stations",
     )
+
+
+@station_app.command("show")
+def station_show(station_id: str) -> None:
+    """One station: its status (Offline, Faulted, Charging, Occupied, Reserved, Available,
+    Unavailable, Unknown), connection, make, and each EVSE's status and connectors."""
+    station = call_api("GET", f"/api/stations/{quote(station_id, safe='')}")
+    show_table(
+        [station],
+        ["id", "status", "online", "ocpp_version", "vendor", "model", "firmware_version", "last_seen"],
+        f"Station {station_id}",
+    )
+    evses = [
+        {
+            **evse,
+            "connectors": ", ".join(
+                f"{c['connector_number']}: {c['standard']} {c['status'] or 'Unknown'}"
+                for c in evse["connectors"]
+            ),
+        }
+        for evse in station["evses"]
+    ]
+    show_table(evses, ["evse_number", "evse_id", "status", "connectors"], "EVSEs")
 
 
 @station_app.command("add")
