@@ -95,7 +95,17 @@ def list_tariffs() -> None:
     """Every tariff with its active, scheduled and open versions."""
     rows = call_api("GET", "/api/tariffs")
     show_table(
-        rows, ["code", "name", "currency", "active_version", "scheduled_versions", "open_version"], "Tariffs"
+        rows,
+        [
+            "code",
+            "name",
+            "currency",
+            "active_version",
+            "active_never_approved",
+            "scheduled_versions",
+            "open_version",
+        ],
+        "Tariffs",
     )
 
 
@@ -103,7 +113,9 @@ def list_tariffs() -> None:
 def show(code: str) -> None:
     """A tariff's versions and their status."""
     view = call_api("GET", f"/api/tariffs/{code}")
-    show_table(view["versions"], ["version", "status", "effective_from", "created_by", "note"], view["name"])
+    show_table(
+        view["versions"], ["version", "status", "never_approved", "effective_from", "created_by", "note"], view["name"]
+    )
 
 
 @tariff_app.command("create")
