@@ -114,7 +114,9 @@ def show(code: str) -> None:
     """A tariff's versions and their status."""
     view = call_api("GET", f"/api/tariffs/{code}")
     show_table(
-        view["versions"], ["version", "status", "never_approved", "effective_from", "created_by", "note"], view["name"]
+        view["versions"],
+        ["version", "status", "never_approved", "effective_from", "created_by", "note"],
+        view["name"],
     )
 
 
