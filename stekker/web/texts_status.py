@@ -23,6 +23,11 @@ TEXTS: dict[str, tuple[str, str]] = {
     "wait_in_api": ("(te regelen via de API)", "(handled through the API)"),
     "wait_faulted_one": ("1 laadpaal in storing", "1 station faulted"),
     "wait_faulted_many": ("{count} laadpalen in storing", "{count} stations faulted"),
+    "wait_problems_one": ("1 probleemmelding van een bestuurder", "1 problem reported by a driver"),
+    "wait_problems_many": (
+        "{count} probleemmeldingen van bestuurders",
+        "{count} problems reported by drivers",
+    ),
     "wait_offline_one": ("1 laadpaal offline", "1 station offline"),
     "wait_offline_many": ("{count} laadpalen offline", "{count} stations offline"),
     "wait_tariff_decide_one": ("1 tarief wacht op uw besluit", "1 tariff awaits your decision"),

@@ -2,15 +2,17 @@
 in words and a link to the page where it is done.
 
 - municipality: tariff proposals to decide, and tariffs in force that it never approved;
-- operator: faulted and offline stations, bulk jobs with failures (last 7 days), OCPI pushes
-  that were given up, and tariffs in force without approval (it must propose them properly);
-- helpdesk: faulted and offline stations (the drivers who will call about them);
+- operator: faulted stations, open problem reports, offline stations, bulk jobs with failures
+  (last 7 days), OCPI pushes that were given up, and tariffs in force without approval (it
+  must propose them properly);
+- helpdesk: open problem reports from drivers, faulted and offline stations (the drivers who
+  will call about them);
 - admin: roaming partners whose registration is still pending, and accounts nobody has
   logged in with yet;
 - read-only: nothing waits; the dashboard says so.
 
 Each count is one aggregate query; the examples (up to EXAMPLES) name the first few, so a
-busy night shows "4 laadpalen in storing: A, B, C…" and a click opens the full list.
+busy night shows "4 laadpalen in storing: A, B, C, ..." and a click opens the full list.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from stekker.db.models import ChargingStation, Location
 from stekker.db.models_jobs import Job, JobStation
 from stekker.db.models_ocpi import OcpiOutboxItem, OcpiPartner, OutboxStatus, PartnerStatus
+from stekker.db.models_problem_reports import ProblemReport
 from stekker.db.models_tariffs import TariffRecord, TariffTransition, TariffVersion, TariffVersionStatus
 from stekker.db.models_users import Role, User
 from stekker.domain.tariff_approval import IN_FORCE, never_approved
@@ -34,6 +37,8 @@ from stekker.web import stations as station_list
 from stekker.web.overview import FAILED_STATES, JOB_WINDOW
 
 EXAMPLES = 5
+#: where the helpdesk handles what drivers report
+PROBLEMS = "/console/helpdesk/problems"
 #: where the roaming partners are managed today: the operator API (no console page yet)
 PARTNERS_DOCS = "/docs#/ocpi%20partners"
 
@@ -108,6 +113,22 @@ async def faulted_stations(db: AsyncSession, now: datetime) -> Waiting | None:
 
 async def offline_stations(db: AsyncSession, now: datetime) -> Waiting | None:
     return await _stations(db, "offline", "wait_offline", "off")
+
+
+async def open_problem_reports(db: AsyncSession, now: datetime) -> Waiting | None:
+    """What drivers reported from a public EVSE page and nobody has handled yet."""
+    rows = (
+        await db.execute(
+            select(ProblemReport.evse_uid)
+            .where(ProblemReport.handled_at.is_(None))
+            .order_by(ProblemReport.reported_at, ProblemReport.id)
+        )
+    ).scalars()
+    places = list(rows)
+    if not places:
+        return None
+    examples = [Example(uid, PROBLEMS) for uid in dict.fromkeys(places)]
+    return Waiting("wait_problems", len(places), PROBLEMS, "warn", examples[:EXAMPLES])
 
 
 async def tariffs_to_decide(db: AsyncSession, now: datetime) -> Waiting | None:
@@ -237,8 +258,15 @@ async def pending_partners(db: AsyncSession, now: datetime) -> Waiting | None:
 #: what each role sees first, most urgent first
 FOR_ROLE: dict[Role, Sequence[Finder]] = {
     Role.MUNICIPALITY: (tariffs_to_decide, tariffs_never_approved),
-    Role.OPERATOR: (faulted_stations, offline_stations, failed_jobs, dead_pushes, tariffs_never_approved),
-    Role.HELPDESK: (faulted_stations, offline_stations),
+    Role.OPERATOR: (
+        faulted_stations,
+        open_problem_reports,
+        offline_stations,
+        failed_jobs,
+        dead_pushes,
+        tariffs_never_approved,
+    ),
+    Role.HELPDESK: (open_problem_reports, faulted_stations, offline_stations),
     Role.ADMIN: (pending_partners, users_never_logged_in),
     Role.READ_ONLY: (),
 }

@@ -12,10 +12,13 @@ import httpx
 import pytest
 import pytest_asyncio
 from ocpp.v16 import call
+from sqlalchemy import select
 
 from stekker.app import Stekker
+from stekker.db.models import Evse
 from stekker.db.models_ocpi import OcpiOutboxItem, OutboxStatus
-from stekker.services import ocpi_partners, tariffs, users
+from stekker.domain.problem_reports import ProblemKind, ReportDraft
+from stekker.services import ocpi_partners, problem_reports, tariffs, users
 from stekker.services.tariffs import DEMO_TARIFF, Draft, seed_demo_tariff
 from tests.peers import ocpp_station
 from tests.web.conftest import base_url, http_login, login_page, screenshot
@@ -98,6 +101,10 @@ async def fleet(web_server: Stekker) -> Any:
         pass
     async with ocpp_station(ocpp_url(web_server), "DASH-FAULT") as cp:
         await cp.call(call.StatusNotification(connector_id=1, error_code="GroundFailure", status="Faulted"))
+        async with ctx.db() as db:
+            uid = (await db.execute(select(Evse.evse_id).where(Evse.station_id == "DASH-FAULT"))).scalar_one()
+        draft = ReportDraft(ProblemKind.WONT_START, "Het scherm blijft zwart.", None)
+        await problem_reports.report(ctx, evse_uid=uid, draft=draft, language="nl")
         yield cp
 
 
@@ -136,7 +143,13 @@ async def test_the_operator_sees_faulted_offline_and_given_up_pushes(
     page = await login_page(browser, web_server, "operator")
     try:
         waiting = await _waiting(page)
-        assert list(waiting) == ["wait_faulted", "wait_offline", "wait_ocpi_dead", "wait_tariff_unapproved"]
+        assert list(waiting) == [
+            "wait_faulted",
+            "wait_problems",
+            "wait_offline",
+            "wait_ocpi_dead",
+            "wait_tariff_unapproved",
+        ]
         assert waiting["wait_faulted"] == ("1 laadpaal in storing", "/console/stations?status=faulted")
         assert waiting["wait_offline"] == ("1 laadpaal offline", "/console/stations?status=offline")
         assert waiting["wait_ocpi_dead"][0] == "1 OCPI-bericht aan een partner opgegeven"
@@ -162,8 +175,16 @@ async def test_the_helpdesk_sees_the_stations_drivers_will_call_about(
     page = await login_page(browser, web_server, "helpdesk")
     try:
         waiting = await _waiting(page)
-        assert list(waiting) == ["wait_faulted", "wait_offline"]
+        assert list(waiting) == ["wait_problems", "wait_faulted", "wait_offline"]
+        assert waiting["wait_problems"] == (
+            "1 probleemmelding van een bestuurder",
+            "/console/helpdesk/problems",
+        )
         await _shoot(page, "helpdesk")
+        await page.get_by_role("link", name="1 probleemmelding van een bestuurder").click()
+        await page.wait_for_url("**/console/helpdesk/problems")
+        assert await page.get_by_text("Het scherm blijft zwart.").count() == 1
+        await page.goto("/console/")
         await page.get_by_role("link", name="DASH-FAULT").click()
         await page.wait_for_url("**/console/stations/DASH-FAULT")
         assert await page.locator("#station-status").inner_text() == "Storing"
