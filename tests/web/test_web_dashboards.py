@@ -21,7 +21,7 @@ from stekker.domain.problem_reports import ProblemKind, ReportDraft
 from stekker.services import ocpi_partners, problem_reports, tariffs, users
 from stekker.services.tariffs import DEMO_TARIFF, Draft, seed_demo_tariff
 from tests.peers import ocpp_station
-from tests.web.conftest import base_url, http_login, login_page, screenshot
+from tests.web.conftest import axe_violations, base_url, http_login, login_page, screenshot
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -140,8 +140,9 @@ async def test_the_municipality_sees_the_tariff_to_decide_first(
 async def test_the_operator_sees_faulted_offline_and_given_up_pushes(
     browser: Any, web_server: Stekker, fleet: Any
 ) -> None:
-    page = await login_page(browser, web_server, "operator")
+    page = await login_page(browser, web_server, "operator", bypass_csp=True)
     try:
+        assert await axe_violations(page) == []
         waiting = await _waiting(page)
         assert list(waiting) == [
             "wait_faulted",
