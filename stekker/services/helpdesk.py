@@ -363,6 +363,9 @@ class TimelineItem:
     kind: str  # status, session, event, message, action
     summary: str
     detail: dict[str, Any]
+    #: what it is, as a code the console words in the reader's language (`stekker.web.words`):
+    #: status, session_started, session_stopped, event, action or message
+    what: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -458,6 +461,7 @@ async def timeline(
                     "vendor_error_code": st.vendor_error_code,
                     "received_at": st.received_at.isoformat(),
                 },
+                "status",
             )
         )
     sessions = capped(
@@ -493,6 +497,7 @@ async def timeline(
                     "session",
                     f"session {s.id} started on {_where(s.evse_number, s.connector_number)} with card {card}",
                     detail,
+                    "session_started",
                 )
             )
         if s.stop_time is not None and since <= s.stop_time <= until:
@@ -503,6 +508,7 @@ async def timeline(
                     "session",
                     f"session {s.id} stopped ({s.stop_reason or 'no reason given'}{kwh})",
                     {**detail, "stop_reason": s.stop_reason, "energy_wh": s.energy_wh},
+                    "session_stopped",
                 )
             )
     events = capped(
@@ -524,7 +530,11 @@ async def timeline(
     for ev in events:
         items.append(
             TimelineItem(
-                ev.occurred_at, "event", _event_summary(ev.kind, ev.detail), {"kind": ev.kind, **ev.detail}
+                ev.occurred_at,
+                "event",
+                _event_summary(ev.kind, ev.detail),
+                {"kind": ev.kind, **ev.detail},
+                "event",
             )
         )
     # Actions by people on the station, or on its sessions in the window. The audit log has no
@@ -555,7 +565,15 @@ async def timeline(
                 a.occurred_at,
                 "action",
                 f"{a.actor}: {a.action}{target} → {a.result}",
-                {"actor": a.actor, "action": a.action, "result": a.result, **a.detail},
+                {
+                    "actor": a.actor,
+                    "action": a.action,
+                    "result": a.result,
+                    **a.detail,
+                    "object_type": a.object_type,
+                    "object_id": a.object_id,
+                },
+                "action",
             )
         )
     if include_messages:
@@ -591,6 +609,7 @@ async def timeline(
                         "action": m.action,
                         "frame": frame,
                     },
+                    "message",
                 )
             )
     items.sort(key=lambda item: item.at)

@@ -89,7 +89,75 @@ class Step:
     started_at: datetime | None = None
     ended_at: datetime | None = None
     answer: str | None = None  # the station's answer (Accepted, Unlocked, ...) when there is one
-    message: str | None = None  # plain words
+    notes: list[Note] = field(default_factory=list)  # what it found, or why it was skipped
+
+    @property
+    def message(self) -> str | None:
+        """The notes in plain (English) words, as the API gives them."""
+        return "; ".join(note.text for note in self.notes) or None
+
+
+#: What a step found or why it was skipped, and how a flow ended, by code; the English is what
+#: the API says, the console says the code in the reader's language (`w_hd_<code>`).
+_ENGLISH: dict[str, str] = {
+    "not_needed": "not needed",
+    "no_session": "no session is running on this connector",
+    "already_ended": "the session had already ended",
+    "refused": "{error}",
+    "stop_not_taken": "the station did not take the stop",
+    "answered": "the station answered {answer}",
+    "stop_accepted": "the station accepted the stop",
+    "session_ended": "the station ended the session",
+    "still_running_after": "the session was still running after {seconds} s",
+    "unlocked": "the station unlocked the connector",
+    "free": "no session runs and the connector is unlocked",
+    "not_unlocked": "the connector was not unlocked ({answer})",
+    "not_unlocked_no_answer": "the connector was not unlocked (no answer)",
+    "session_still_running": "session {session} is still running",
+    "connector_reports": "the connector still reports {status}",
+    "reset_not_accepted": "the station did not accept the {kind} reset",
+    "reset_not_sent": "the reset was not sent",
+    "reset_accepted": "the station accepted the {kind} reset ({answer})",
+    "restarted": "the station restarted and is back online",
+    "not_restarted": "the station did not restart within {seconds} s",
+    "offline": "the station is offline",
+    "no_reply": "the station did not answer: {error}",
+    "not_possible": "not possible with this station: {error}",
+    "command_failed": "{error}",
+    "shutdown": "the server shut down",
+    "time_up": "the flow's time bound of {seconds} s ran out",
+    "internal": "internal error: {error}",
+    "how_unlocked": "the session is stopped and the connector unlocked",
+    "how_after_reset": "released after a {kind} reset",
+    "outcome_released": "Released: {how}. The driver can take the cable out.",
+    "outcome_gave_up": (
+        "Gave up after {seconds} s: the plug may still be held. Check the steps; send a technician if it is."
+    ),
+    "outcome_shutdown": "The server shut down during the flow: check the station before trying again.",
+    "outcome_offline": (
+        "Station {station} is offline: it cannot be stopped or unlocked remotely. The driver can try "
+        "the card at the station; otherwise send a technician."
+    ),
+    "outcome_internal": "The flow stopped on an internal error: {error}",
+    "outcome_exhausted": (
+        "Every remote means was tried and the plug still seems held. Send a technician; "
+        "the steps show what the station answered."
+    ),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Note:
+    """Something a flow says to the agent, as a code with its values (an answer, a reset kind,
+    seconds, another note), so each reader gets it in their language; `text` is the English."""
+
+    code: str
+    values: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def text(self) -> str:
+        shown = {name: v.text if isinstance(v, Note) else v for name, v in self.values.items()}
+        return _ENGLISH[self.code].format(**shown)
 
 
 _PLAN: list[tuple[str, str]] = [
@@ -128,13 +196,18 @@ class Flow:
     timing: FlowTiming
     started_at: datetime
     status: FlowStatus = FlowStatus.RUNNING
-    outcome: str | None = None
+    ending: Note | None = None  # how it ended, once it has
     ended_at: datetime | None = None
     steps: list[Step] = field(default_factory=lambda: [Step(name, title) for name, title in _PLAN])
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
     def step(self, name: str) -> Step:
         return next(s for s in self.steps if s.name == name)
+
+    @property
+    def outcome(self) -> str | None:
+        """How it ended in plain (English) words, as the API gives it."""
+        return None if self.ending is None else self.ending.text
 
 
 class _Offline(Exception):
@@ -196,29 +269,23 @@ class FlowRunner:
             async with asyncio.timeout(flow.timing.total):
                 await self._escalate()
         except TimeoutError:
-            self._finish_open_steps(f"the flow's time bound of {flow.timing.total:g} s ran out")
+            self._finish_open_steps(Note("time_up", {"seconds": f"{flow.timing.total:g}"}))
             flow.status = FlowStatus.TIMED_OUT
-            flow.outcome = (
-                f"Gave up after {flow.timing.total:g} s: the plug may still be held. "
-                "Check the steps; send a technician if it is."
-            )
+            flow.ending = Note("outcome_gave_up", {"seconds": f"{flow.timing.total:g}"})
         except asyncio.CancelledError:  # the server is shutting down: say so, then let it go
-            self._finish_open_steps("the server shut down")
+            self._finish_open_steps(Note("shutdown"))
             flow.status = FlowStatus.FAILED
-            flow.outcome = "The server shut down during the flow: check the station before trying again."
+            flow.ending = Note("outcome_shutdown")
             raise
         except _Offline:
-            self._finish_open_steps("the station is offline")
+            self._finish_open_steps(Note("offline"))
             flow.status = FlowStatus.FAILED
-            flow.outcome = (
-                f"Station {self.target.station_id} is offline: it cannot be stopped or unlocked "
-                "remotely. The driver can try the card at the station; otherwise send a technician."
-            )
+            flow.ending = Note("outcome_offline", {"station": self.target.station_id})
         except Exception as exc:  # never leave a flow running because of a bug
             log.exception("stop-and-release flow %s failed", flow.id)
-            self._finish_open_steps(f"internal error: {exc}")
+            self._finish_open_steps(Note("internal", {"error": str(exc)}))
             flow.status = FlowStatus.FAILED
-            flow.outcome = f"The flow stopped on an internal error: {exc}"
+            flow.ending = Note("outcome_internal", {"error": str(exc)})
         finally:
             flow.ended_at = self.ctx.now()
             try:
@@ -247,37 +314,34 @@ class FlowRunner:
         flow = self.flow
         await self._stop_session()
         if await self._unlock_and_check("unlock", "check"):
-            self._released("the session is stopped and the connector unlocked")
+            self._released(Note("how_unlocked"))
             return
         for kind in ("Soft", "Hard"):
             prefix = kind.lower()
             if not await self._reset(kind, f"{prefix}_reset", f"wait_{prefix}_reset"):
                 for name in (f"unlock_after_{prefix}_reset", f"check_after_{prefix}_reset"):
-                    self._skip(name, f"the station did not accept the {kind.lower()} reset")
+                    self._skip(name, Note("reset_not_accepted", {"kind": prefix}))
                 continue
             if await self._unlock_and_check(f"unlock_after_{prefix}_reset", f"check_after_{prefix}_reset"):
-                self._released(f"released after a {kind.lower()} reset")
+                self._released(Note("how_after_reset", {"kind": prefix}))
                 return
         flow.status = FlowStatus.FAILED
-        flow.outcome = (
-            "Every remote means was tried and the plug still seems held. Send a technician; "
-            "the steps show what the station answered."
-        )
+        flow.ending = Note("outcome_exhausted")
 
-    def _released(self, how: str) -> None:
+    def _released(self, how: Note) -> None:
         for step in self.flow.steps:
             if step.status is StepStatus.PENDING:
                 step.status = StepStatus.SKIPPED
-                step.message = "not needed"
+                step.notes = [Note("not_needed")]
         self.flow.status = FlowStatus.RELEASED
-        self.flow.outcome = f"Released: {how}. The driver can take the cable out."
+        self.flow.ending = Note("outcome_released", {"how": how})
 
     # ---- steps ----------------------------------------------------------------------------
 
     async def _stop_session(self) -> None:
         session_id = self.target.session_id
         if session_id is None or not await self._session_running():
-            why = "no session is running on this connector"
+            why = Note("no_session")
             self._skip("remote_stop", why)
             self._skip("wait_for_stop", why)
             return
@@ -285,25 +349,25 @@ class FlowRunner:
         try:
             outcome = await remote.remote_stop(self.ctx, self.flow.actor, session_id)
         except RemoteRefused as exc:  # it ended meanwhile
-            await self._end(step, StepStatus.SKIPPED, str(exc))
-            self._skip("wait_for_stop", "the session had already ended")
+            await self._end(step, StepStatus.SKIPPED, Note("refused", {"error": str(exc)}))
+            self._skip("wait_for_stop", Note("already_ended"))
             return
         except CommandError as exc:
             await self._command_failed(step, exc)
-            self._skip("wait_for_stop", "the station did not take the stop")
+            self._skip("wait_for_stop", Note("stop_not_taken"))
             return
         step.answer = outcome.status
         if outcome.status != "Accepted":
-            await self._end(step, StepStatus.FAILED, f"the station answered {outcome.status}")
-            self._skip("wait_for_stop", f"the station answered {outcome.status}")
+            await self._end(step, StepStatus.FAILED, Note("answered", {"answer": outcome.status}))
+            self._skip("wait_for_stop", Note("answered", {"answer": outcome.status}))
             return
-        await self._end(step, StepStatus.OK, "the station accepted the stop")
+        await self._end(step, StepStatus.OK, Note("stop_accepted"))
         step = self._begin("wait_for_stop")
         seconds = self.flow.timing.stop_wait
         if await self._wait_for(self._session_stopped, seconds, "session.stopped"):
-            await self._end(step, StepStatus.OK, "the station ended the session")
+            await self._end(step, StepStatus.OK, Note("session_ended"))
         else:
-            await self._end(step, StepStatus.FAILED, f"the session was still running after {seconds:g} s")
+            await self._end(step, StepStatus.FAILED, Note("still_running_after", {"seconds": f"{seconds:g}"}))
 
     async def _unlock_and_check(self, unlock_name: str, check_name: str) -> bool:
         step = self._begin(unlock_name)
@@ -316,15 +380,18 @@ class FlowRunner:
         else:
             step.answer = answer
             if answer == "Unlocked":
-                await self._end(step, StepStatus.OK, "the station unlocked the connector")
+                await self._end(step, StepStatus.OK, Note("unlocked"))
             else:
-                await self._end(step, StepStatus.FAILED, f"the station answered {answer}")
+                await self._end(step, StepStatus.FAILED, Note("answered", {"answer": answer}))
         step = self._begin(check_name)
         held = await self._held_after(self.flow.timing.settle)
         if answer == "Unlocked" and held is None:
-            await self._end(step, StepStatus.OK, "no session runs and the connector is unlocked")
+            await self._end(step, StepStatus.OK, Note("free"))
             return True
-        reason = held or f"the connector was not unlocked ({answer or 'no answer'})"
+        if held is not None:
+            reason = held
+        else:
+            reason = Note("not_unlocked", {"answer": answer}) if answer else Note("not_unlocked_no_answer")
         await self._end(step, StepStatus.FAILED, reason)
         return False
 
@@ -335,14 +402,14 @@ class FlowRunner:
             answer = await self._command("reset", {"type": kind})
         except (CommandError, InvalidArguments, UnknownStation) as exc:
             await self._command_failed(step, exc)
-            self._skip(wait_name, "the reset was not sent")
+            self._skip(wait_name, Note("reset_not_sent"))
             return False
         step.answer = answer
         if answer not in ("Accepted", "Scheduled"):
-            await self._end(step, StepStatus.FAILED, f"the station answered {answer}")
-            self._skip(wait_name, f"the station answered {answer}")
+            await self._end(step, StepStatus.FAILED, Note("answered", {"answer": answer}))
+            self._skip(wait_name, Note("answered", {"answer": answer}))
             return False
-        await self._end(step, StepStatus.OK, f"the station accepted the {kind.lower()} reset ({answer})")
+        await self._end(step, StepStatus.OK, Note("reset_accepted", {"kind": kind.lower(), "answer": answer}))
         step = self._begin(wait_name)
         seconds = self.flow.timing.boot_wait
 
@@ -350,10 +417,10 @@ class FlowRunner:
             return await self._booted_since(sent_at)
 
         if await self._wait_for(booted, seconds, "station.booted"):
-            await self._end(step, StepStatus.OK, "the station restarted and is back online")
+            await self._end(step, StepStatus.OK, Note("restarted"))
         else:
             # go on: some stations reset without reconnecting, the unlock will tell
-            await self._end(step, StepStatus.FAILED, f"the station did not restart within {seconds:g} s")
+            await self._end(step, StepStatus.FAILED, Note("not_restarted", {"seconds": f"{seconds:g}"}))
         return True
 
     # ---- commands -------------------------------------------------------------------------
@@ -372,14 +439,14 @@ class FlowRunner:
 
     async def _command_failed(self, step: Step, exc: Exception) -> None:
         if isinstance(exc, StationOffline):
-            await self._end(step, StepStatus.FAILED, "the station is offline")
+            await self._end(step, StepStatus.FAILED, Note("offline"))
             raise _Offline from exc
         if isinstance(exc, CommandTimeout):
-            await self._end(step, StepStatus.FAILED, f"the station did not answer: {exc}")
+            await self._end(step, StepStatus.FAILED, Note("no_reply", {"error": str(exc)}))
         elif isinstance(exc, CommandNotSupported):
-            await self._end(step, StepStatus.FAILED, f"not possible with this station: {exc}")
+            await self._end(step, StepStatus.FAILED, Note("not_possible", {"error": str(exc)}))
         else:
-            await self._end(step, StepStatus.FAILED, str(exc))
+            await self._end(step, StepStatus.FAILED, Note("command_failed", {"error": str(exc)}))
 
     # ---- what the database says -------------------------------------------------------------
 
@@ -408,18 +475,18 @@ class FlowRunner:
             )
         return status
 
-    async def _held(self) -> str | None:
+    async def _held(self) -> Note | None:
         """Why the plug is still held, or None."""
         if await self._session_running():
-            return f"session {self.target.session_id} is still running"
+            return Note("session_still_running", {"session": self.target.session_id})
         status = await self._connector_status()
         if status in BUSY_STATUSES:
-            return f"the connector still reports {status}"
+            return Note("connector_reports", {"status": status})
         return None
 
-    async def _held_after(self, seconds: float) -> str | None:
+    async def _held_after(self, seconds: float) -> Note | None:
         """Wait up to `seconds` for the plug to be free; why it is still held, or None."""
-        reason: str | None = None
+        reason: Note | None = None
 
         async def free() -> bool:
             nonlocal reason
@@ -473,25 +540,25 @@ class FlowRunner:
         step.started_at = self.ctx.now()
         return step
 
-    async def _end(self, step: Step, status: StepStatus, message: str) -> None:
+    async def _end(self, step: Step, status: StepStatus, note: Note) -> None:
         step.status = status
-        step.message = message
+        step.notes = [note]
         step.ended_at = self.ctx.now()
-        await self._audit(step.name, status.value, answer=step.answer, message=message)
+        await self._audit(step.name, status.value, answer=step.answer, message=note.text, note=note.code)
 
-    def _skip(self, name: str, why: str) -> None:
+    def _skip(self, name: str, why: Note) -> None:
         step = self.flow.step(name)
         step.status = StepStatus.SKIPPED
-        step.message = why
+        step.notes = [why]
 
-    def _finish_open_steps(self, why: str) -> None:
+    def _finish_open_steps(self, why: Note) -> None:
         now = self.ctx.now()
         for step in self.flow.steps:
             if step.status is StepStatus.RUNNING:
                 step.status, step.ended_at = StepStatus.FAILED, now
-                step.message = f"{step.message + '; ' if step.message else ''}{why}"
+                step.notes = [*step.notes, why]
             elif step.status is StepStatus.PENDING:
-                step.status, step.message = StepStatus.SKIPPED, why
+                step.status, step.notes = StepStatus.SKIPPED, [why]
 
     async def _audit(self, what: str, result: str, **detail: Any) -> None:
         await record_audit(

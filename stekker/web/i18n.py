@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Literal
 
 from stekker.web import texts_admin, texts_map, texts_operations, texts_public, texts_records, texts_status
+from stekker.web import texts_events
 
 Lang = Literal["nl", "en"]
 LANGUAGES: tuple[Lang, ...] = ("nl", "en")
@@ -242,6 +243,7 @@ _merge(texts_operations.TEXTS, texts_records.TEXTS, texts_admin.TEXTS)
 _merge(texts_public.TEXTS)
 _merge(texts_status.TEXTS)
 _merge(texts_map.TEXTS)
+_merge(texts_events.TEXTS)
 
 
 def pick(value: str | None) -> Lang:

@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from stekker.web import auth, badges, format, i18n
+from stekker.web import auth, badges, format, i18n, words
 from stekker.web.menu import menu
 
 _env = Environment(
@@ -38,6 +38,8 @@ _env.filters.update(
     authentication=format.station_authentication,
 )
 _env.globals.update(badge_kind=badges.kind)  # badge_kind("station", "Charging") -> "busy"
+# stored codes in the reader's words: {{ words.stop_reason(lang, s.stop_reason) }}
+_env.globals.update(words=words)
 
 # Scripts and styles come only from our own files: no inline script can run, so an escaping
 # slip cannot become script execution. htmx's own indicator <style> is switched off in the
