@@ -10,6 +10,9 @@ import httpx
 import pytest
 from ocpp.v16 import call
 
+from stekker.app import Stekker
+from stekker.db.models import ChargingStation, Connector, Evse
+from stekker.services import station_status
 from tests.observe import add_token, eventually
 from tests.peers import ocpp_station, raw_station
 from tests.peers201 import tx_event
@@ -149,3 +152,30 @@ def _now() -> str:
     from tests.peers import now_iso
 
     return now_iso()
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_a_fleet_is_read_in_chunks_with_every_station_and_evse(
+    server: Stekker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The map asks for the whole fleet at once: ids go in chunks, nothing is lost between them."""
+    monkeypatch.setattr(station_status, "CHUNK", 2)
+    statuses = ["Charging", "Faulted", None, "Available", "Occupied"]
+
+    async def job(db: Any) -> None:
+        for n, status in enumerate(statuses):
+            station = ChargingStation(id=f"CH{n}", online=n != 3)
+            station.evses = [Evse(evse_number=1, connectors=[Connector(connector_number=1, status=status)])]
+            db.add(station)
+
+    await server.ctx.write(job)
+    async with server.ctx.db() as db:
+        found = await station_status.statuses(db, [f"CH{n}" for n in range(5)] + ["NOPE"])
+    assert {sid: d.status.value for sid, d in found.items()} == {
+        "CH0": "Charging",
+        "CH1": "Faulted",
+        "CH2": "Unknown",
+        "CH3": "Offline",
+        "CH4": "Occupied",
+    }
+    assert found["CH3"].evses == {1: "Available"}  # the EVSE keeps what it said last

@@ -52,19 +52,27 @@ def of_station(
     return derive(online, station.status, pairs, charging_states)
 
 
+#: station ids per query: well under the bind-parameter limits of SQLite and asyncpg, so a
+#: map of the whole fleet (tens of thousands of stations) reads in a few round trips
+CHUNK = 2000
+
+
+def _chunks(ids: Sequence[str]) -> list[list[str]]:
+    return [list(ids[i : i + CHUNK]) for i in range(0, len(ids), CHUNK)]
+
+
 async def charging_states(db: AsyncSession, station_ids: Sequence[str]) -> dict[str, dict[int, str | None]]:
     """Station id → EVSE number → chargingState of its running session (None for 1.6, whose
     connector status already says it). The latest start wins when a stale one lingers."""
     found: dict[str, dict[int, str | None]] = {s: {} for s in station_ids}
-    if not station_ids:
-        return found
-    rows = await db.execute(
-        select(ChargingSession.station_id, ChargingSession.evse_number, ChargingSession.charging_state)
-        .where(ChargingSession.station_id.in_(station_ids), ChargingSession.status == SessionStatus.ACTIVE)
-        .order_by(ChargingSession.start_time, ChargingSession.id)
-    )
-    for station_id, evse_number, state in rows:
-        found[station_id][evse_number] = state
+    for ids in _chunks(station_ids):
+        rows = await db.execute(
+            select(ChargingSession.station_id, ChargingSession.evse_number, ChargingSession.charging_state)
+            .where(ChargingSession.station_id.in_(ids), ChargingSession.status == SessionStatus.ACTIVE)
+            .order_by(ChargingSession.start_time, ChargingSession.id)
+        )
+        for station_id, evse_number, state in rows:
+            found[station_id][evse_number] = state
     return found
 
 
@@ -73,26 +81,25 @@ async def statuses(
 ) -> dict[str, DerivedStatus]:
     """Station id → derived status. `online` overrides the stored connection state (the API
     asks the gateway); without it the stored `online` column counts."""
-    if not station_ids:
-        return {}
-    ids = list(station_ids)
-    stations = {
-        sid: (bool(on), reported)
-        for sid, on, reported in await db.execute(
+    stations: dict[str, tuple[bool, str | None]] = {}
+    connectors: dict[str, list[tuple[int, str | None]]] = {}
+    for ids in _chunks(station_ids):
+        found = await db.execute(
             select(ChargingStation.id, ChargingStation.online, ChargingStation.status).where(
                 ChargingStation.id.in_(ids)
             )
         )
-    }
-    connectors: dict[str, list[tuple[int, str | None]]] = {sid: [] for sid in stations}
-    rows = await db.execute(
-        select(Evse.station_id, Evse.evse_number, Connector.status)
-        .outerjoin(Connector, Connector.evse_id == Evse.id)
-        .where(Evse.station_id.in_(ids))
-    )
-    for sid, number, status in rows:
-        connectors[sid].append((number, status))
-    running = await charging_states(db, ids)
+        for sid, on, reported in found:
+            stations[sid] = (bool(on), reported)
+            connectors[sid] = []
+        rows = await db.execute(
+            select(Evse.station_id, Evse.evse_number, Connector.status)
+            .outerjoin(Connector, Connector.evse_id == Evse.id)
+            .where(Evse.station_id.in_(ids))
+        )
+        for sid, number, status in rows:
+            connectors[sid].append((number, status))
+    running = await charging_states(db, list(stations))
     return {
         sid: derive(
             online.get(sid, on) if online is not None else on, reported, connectors[sid], running.get(sid, {})
