@@ -1,7 +1,8 @@
 """The helpdesk screen (requirement 152): one search box for whatever the driver on the phone
 can read out (station id, EVSE id or the short part on the sticker, connector, card number or
-its last digits), the matching live session, and one button "stop and release" that runs the
-stop-and-release flow and shows each step as it happens.
+its last digits), the matching live session, and one button "stop and release" that, after a
+confirmation naming the driver's session it ends, runs the stop-and-release flow and shows
+each step as it happens.
 
 Search is `services.helpdesk.search` (as GET /api/helpdesk/search); the flow is
 `services.stop_release` on the app's FlowBook (as POST /api/helpdesk/stop-and-release). The
@@ -11,15 +12,24 @@ stops polling once it is over.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from stekker.api.deps import DRIVER_SUPPORT, Role
+from stekker.db.models import ChargingSession, SessionStatus
 from stekker.services import helpdesk
 from stekker.services.remote import NotFound
-from stekker.services.stop_release import FlowAlreadyRunning, FlowBook, FlowStatus, resolve_target
+from stekker.services.stop_release import (
+    FlowAlreadyRunning,
+    FlowBook,
+    FlowStatus,
+    Target,
+    resolve_target,
+)
 from stekker.web import auth, i18n
 from stekker.web.templating import ConsoleRoute, PageNotFound, is_htmx, language, render
 
@@ -72,31 +82,68 @@ def _number(value: str, name: str, high: int) -> int | None:
     return int(value)
 
 
+class ConfirmFirst(Exception):
+    """The stop was not confirmed yet: show what it will do first."""
+
+
+async def _target(request: Request, fields: Mapping[str, str]) -> Target:
+    """The connector (and session) the form names; ValueError or NotFound if none."""
+    session_id = _number(fields.get("session_id", ""), "session_id", 2**53)
+    evse_number = _number(fields.get("evse_number", ""), "evse_number", 1000)
+    connector_number = _number(fields.get("connector_number", ""), "connector_number", 100)
+    station_id = fields.get("station_id", "").strip() or None
+    if station_id is not None and (len(station_id) > 48 or not station_id.isprintable()):
+        raise ValueError("station_id: not a station id")
+    if session_id is None and (station_id is None or evse_number is None):
+        raise ValueError("give a session, or a station and EVSE")
+    return await resolve_target(
+        auth.get_ctx(request),
+        session_id=session_id,
+        station_id=None if session_id is not None else station_id,
+        evse_number=None if session_id is not None else evse_number,
+        connector_number=None if session_id is not None else connector_number,
+    )
+
+
+async def _confirmation(request: Request, user: auth.ConsoleUser, target: Target) -> Response:
+    """What stop and release will do, to which driver's session; nothing is sent yet."""
+    session: ChargingSession | None = None
+    if target.session_id is not None:
+        async with auth.get_ctx(request).db() as db:
+            session = await db.get(ChargingSession, target.session_id)
+    card = None
+    if session is not None and session.token_uid:
+        uid = session.token_uid
+        card = uid if user.role in FULL_UIDS else "****" + uid[-4:]
+    running = session is not None and session.status == SessionStatus.ACTIVE
+    return render(
+        request,
+        "helpdesk_confirm.html",
+        user=user,
+        target=target,
+        session=session,
+        running=running,
+        card=card,
+        back="/console/helpdesk?" + urlencode({"q": target.station_id}),
+    )
+
+
 @router.post("/stop", response_class=HTMLResponse)
 async def stop_and_release(
     request: Request,
     user: auth.ConsoleUser = Depends(auth.console(*DRIVER_SUPPORT)),
 ) -> Response:
-    """Start the flow for a session, or for a station's EVSE; then show it."""
+    """Start the flow for a session, or for a station's EVSE, once confirmed (`confirmed=yes`,
+    from the confirmation page); unconfirmed, show the confirmation. Then show the flow."""
     fields = await auth.form(request)
     lang = language(request)
     try:
-        session_id = _number(fields.get("session_id", ""), "session_id", 2**53)
-        evse_number = _number(fields.get("evse_number", ""), "evse_number", 1000)
-        connector_number = _number(fields.get("connector_number", ""), "connector_number", 100)
-        station_id = fields.get("station_id", "").strip() or None
-        if station_id is not None and (len(station_id) > 48 or not station_id.isprintable()):
-            raise ValueError("station_id: not a station id")
-        if session_id is None and (station_id is None or evse_number is None):
-            raise ValueError("give a session, or a station and EVSE")
-        target = await resolve_target(
-            auth.get_ctx(request),
-            session_id=session_id,
-            station_id=None if session_id is not None else station_id,
-            evse_number=None if session_id is not None else evse_number,
-            connector_number=None if session_id is not None else connector_number,
-        )
+        target = await _target(request, fields)
+        if fields.get("confirmed") != "yes":
+            raise ConfirmFirst()
         flow = book_of(request).start(auth.get_ctx(request), user.actor, target)
+    except ConfirmFirst:
+        return await _confirmation(request, user, target)
     except ValueError as exc:
         msg = i18n.translate(lang, "bad_request", detail=str(exc))
         return render(request, "error.html", 400, user=user, title_key="error_title", message=msg)

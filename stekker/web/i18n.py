@@ -11,7 +11,15 @@ from __future__ import annotations
 
 from typing import Literal
 
-from stekker.web import texts_admin, texts_map, texts_operations, texts_public, texts_records, texts_status
+from stekker.web import (
+    texts_admin,
+    texts_functions,
+    texts_map,
+    texts_operations,
+    texts_public,
+    texts_records,
+    texts_status,
+)
 from stekker.web import texts_events
 
 Lang = Literal["nl", "en"]
@@ -241,6 +249,7 @@ def _merge(*areas: dict[str, tuple[str, str]]) -> None:
 
 _merge(texts_operations.TEXTS, texts_records.TEXTS, texts_admin.TEXTS)
 _merge(texts_public.TEXTS)
+_merge(texts_functions.TEXTS)
 _merge(texts_status.TEXTS)
 _merge(texts_map.TEXTS)
 _merge(texts_events.TEXTS)

@@ -19,7 +19,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import ColumnElement, func, select
 
-from stekker.api.deps import READ, Role
+from stekker.api.deps import DRIVER_SUPPORT, READ, Role
 from stekker.db.models import ChargingSession, Evse, SessionStatus
 from stekker.db.models_tariffs import CdrKind, TariffRecord, TariffVersion
 from stekker.domain.metering import SampledValue, session_energy_wh
@@ -246,6 +246,8 @@ async def session_detail(
         evse_uid=evse_uid,
         chart=chart,
         cdrs=bills,
+        # who may stop it (after a confirmation on the station's functions pages)
+        can_stop=user.role is Role.ADMIN or user.role in DRIVER_SUPPORT,
     )
 
 

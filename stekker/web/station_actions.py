@@ -1,10 +1,12 @@
 """A station's configuration, timeline and remote functions in the console.
 
 Each part is a page of its own under `/console/stations/{id}/` (the station page links to
-them), so the station page itself stays as light as it is. Every change to a station goes
-through a confirmation page that says what will happen, then shows the station's own answer
-(accepted, rejected, offline, no answer). The work is done by the same services the REST API
-calls (`services.functions`, `services.remote`, `services.device_model`,
+them), so the station page itself stays as light as it is. The remote functions are grouped
+by what an operator wants to do, with the forms of `web.function_forms`, and only those the
+station's OCPP version has. Every change to a station goes through a confirmation page that
+says what will happen and to which drivers' sessions, then shows the station's own answer in
+words (accepted, refused, offline, unknown, no answer). The work is done by the same services
+the REST API calls (`services.functions`, `services.remote`, `services.device_model`,
 `services.templates`, `services.helpdesk`), which audit it; roles are the API's: CONFIGURE
 for configuration, each remote function's own roles (DRIVER_SUPPORT for reset, unlock,
 availability, remote start and stop).
@@ -13,7 +15,7 @@ availability, remote start and stop).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Annotated, Any
 
 import orjson
@@ -24,6 +26,7 @@ from sqlalchemy.orm import selectinload
 
 from stekker.api.deps import CONFIGURE, DRIVER_SUPPORT, READ, Role
 from stekker.db.models import ChargingSession, ChargingStation, Evse, SessionStatus, StationVariable
+from stekker.domain import remote_functions as support
 from stekker.services import device_model, helpdesk, inventory, redaction, remote, templates
 from stekker.services.device_model import OCPP16_COMPONENT, UnknownStation, VariableRef, parse_label
 from stekker.services.functions import FUNCTIONS, InvalidArguments, run_function, validate_args
@@ -31,12 +34,13 @@ from stekker.services.ports import (
     CommandError,
     CommandNotSupported,
     CommandTimeout,
-    StationCallError,
+    OutcomeUnknown,
     StationOffline,
 )
 from stekker.services.selection import UnknownGroup
-from stekker.web import auth
-from stekker.web.templating import ConsoleRoute, PageNotFound, render
+from stekker.web import auth, i18n
+from stekker.web import function_forms as forms
+from stekker.web.templating import ConsoleRoute, PageNotFound, language, render
 
 router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
 
@@ -45,13 +49,12 @@ StationIdPath = Annotated[str, Path(max_length=48, pattern=_STATION_ID)]
 FunctionName = Annotated[str, Path(max_length=40, pattern=r"^[a-z_]{1,40}$")]
 # Roles that see whole card numbers (as the API has it); others see the last four characters.
 FULL_UIDS = (Role.ADMIN, Role.OPERATOR)
-MAX_JSON = 65_536
 TIMELINE_HOURS = (1, 6, 24, 72)
 TIMELINE_LIMIT = 300
 
 
 class BadInput(ValueError):
-    """A form value cannot be used; the message says which and why."""
+    """A configuration change cannot be used; the message says which and why."""
 
 
 def may(user: auth.ConsoleUser, roles: tuple[str, ...] | tuple[Role, ...]) -> bool:
@@ -100,147 +103,37 @@ async def active_sessions(request: Request, station_id: str) -> list[ChargingSes
         )
 
 
-# ---- remote functions as forms ------------------------------------------------------------------
+# ---- remote functions: what the station is asked, and what came of it ----------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class FormField:
-    """One argument as a form field: `kind` int, str, bool, choice or datetime."""
-
-    name: str
-    kind: str
-    required: bool
-    choices: tuple[str, ...] = ()
-    default: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class Action:
-    """A remote function as the console offers it: a flat form, or (for nested arguments)
-    one JSON field `args`."""
-
-    name: str
-    roles: tuple[str, ...]
-    changes: bool
-    fields: list[FormField] = field(default_factory=list)
-    json_args: bool = False
+def station_form(
+    station: ChargingStation, request: Request, sessions: list[ChargingSession]
+) -> forms.Station:
+    """What the forms need of the station; its version as last seen, else as connected now."""
+    commands = auth.get_ctx(request).commands
+    version = station.ocpp_version or (commands.protocol(station.id) if commands is not None else None)
+    evses = tuple(sorted(e.evse_number for e in station.evses))
+    return forms.Station(version, evses, tuple(s.id for s in sessions))
 
 
-def _simple(prop: dict[str, Any]) -> tuple[str, tuple[str, ...]] | None:
-    """(kind, choices) of a schema property a single form field can hold, else None."""
-    options = [p for p in prop.get("anyOf", [prop]) if p.get("type") != "null"]
-    if len(options) != 1 or "$ref" in options[0]:
-        return None
-    only = options[0]
-    if "enum" in only:
-        return "choice", tuple(str(v) for v in only["enum"])
-    kind = {"integer": "int", "string": "str", "boolean": "bool"}.get(str(only.get("type")))
-    if kind == "str" and only.get("format") == "date-time":
-        return "datetime", ()
-    return (kind, ()) if kind else None
-
-
-def _function_action(name: str) -> Action:
-    spec = FUNCTIONS[name]
-    schema = spec.schema()
-    required = set(schema.get("required", []))
-    fields: list[FormField] = []
-    for prop_name, prop in schema.get("properties", {}).items():
-        simple = _simple(prop)
-        if simple is None:
-            return Action(name, spec.roles, spec.changes, [], json_args=True)
-        default = prop.get("default")
-        fields.append(
-            FormField(
-                prop_name,
-                simple[0],
-                prop_name in required,
-                simple[1],
-                ""
-                if default is None
-                else str(default).lower()
-                if isinstance(default, bool)
-                else str(default),
-            )
-        )
-    return Action(name, spec.roles, spec.changes, fields)
-
-
-def actions() -> dict[str, Action]:
-    """Every remote function of the REST API, plus remote start and stop."""
-    found = {name: _function_action(name) for name in sorted(FUNCTIONS)}
-    roles = tuple(r.value for r in DRIVER_SUPPORT)
-    found["remote_start"] = Action(
-        "remote_start",
-        roles,
-        True,
-        [FormField("token_uid", "str", True), FormField("evse_number", "int", False)],
-    )
-    found["remote_stop"] = Action("remote_stop", roles, True, [FormField("session_id", "int", True)])
-    return dict(sorted(found.items()))
-
-
-def read_args(action: Action, params: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
-    """The arguments a form gives (typed), and the raw values to carry to the next step."""
-    if action.json_args:
-        text = params.get("args", "").strip() or "{}"
-        if len(text) > MAX_JSON:
-            raise BadInput(f"args: longer than {MAX_JSON} characters")
-        try:
-            parsed = orjson.loads(text)
-        except orjson.JSONDecodeError as exc:
-            raise BadInput(f"args: not valid JSON ({exc})") from None
-        if not isinstance(parsed, dict):
-            raise BadInput('args: give a JSON object, e.g. {"evse_number": 1}')
-        return parsed, {"args": text}
-    args: dict[str, Any] = {}
-    raw: dict[str, str] = {}
-    for f in action.fields:
-        value = params.get(f.name, "").strip()
-        if len(value) > 6000:
-            raise BadInput(f"{f.name}: too long")
-        if not value:
-            if f.required and not f.default:
-                raise BadInput(f"{f.name}: required")
-            continue
-        raw[f.name] = value
-        if f.kind == "int":
-            try:
-                args[f.name] = int(value)
-            except ValueError:
-                raise BadInput(f"{f.name}: not a whole number") from None
-        elif f.kind == "bool":
-            if value not in ("true", "false"):
-                raise BadInput(f"{f.name}: choose yes or no")
-            args[f.name] = value == "true"
-        elif f.kind == "choice" and value not in f.choices:
-            raise BadInput(f"{f.name}: choose one of {', '.join(f.choices)}")
-        else:
-            args[f.name] = value
-    return args, raw
-
-
-def check_args(station_id: str, action: Action, args: dict[str, Any]) -> None:
+def check_args(function: forms.ConsoleFunction, args: dict[str, Any]) -> None:
     """The service's own validation, before anything is asked of the station."""
-    if action.name in FUNCTIONS:
+    if function.name in FUNCTIONS:
         try:
-            validate_args(action.name, args)
+            validate_args(function.name, args)
         except InvalidArguments as exc:
-            raise BadInput(str(exc)) from None
-    elif action.name == "remote_start":
+            raise forms.BadInput("fx_err_service", detail=str(exc)) from None
+    elif function.name == "remote_start":
         token = str(args.get("token_uid", ""))
         if not 1 <= len(token) <= 36 or not token.isprintable():
-            raise BadInput("token_uid: 1 to 36 printable characters")
-        if "evse_number" in args and not 1 <= args["evse_number"] <= 1000:
-            raise BadInput("evse_number: 1 to 1000")
-    elif action.name == "remote_stop" and not 1 <= args["session_id"] <= 2**53:
-        raise BadInput("session_id: not a session")
+            raise forms.BadInput("fx_err_token", "fx_in_token")
 
 
 @dataclass(frozen=True, slots=True)
 class Answer:
-    """What came of it: `outcome` accepted, rejected, refused, offline, timeout, not_supported or
-    error; the station's own word and its whole reply, or the reason."""
+    """What came of it: `outcome` accepted, rejected, refused, offline, unknown (sent, then the
+    connection dropped), timeout, not_supported or error; the station's own word and its whole
+    reply, or the reason."""
 
     outcome: str
     status: str | None = None
@@ -255,48 +148,58 @@ def _pretty(value: Any) -> str:
 def command_failed(exc: CommandError) -> Answer:
     if isinstance(exc, StationOffline):
         return Answer("offline", message=str(exc))
+    if isinstance(exc, OutcomeUnknown):
+        return Answer("unknown", message=str(exc))
     if isinstance(exc, CommandTimeout):
         return Answer("timeout", message=str(exc))
     if isinstance(exc, CommandNotSupported):
         return Answer("not_supported", message=str(exc))
-    if isinstance(exc, StationCallError):
-        return Answer("error", message=str(exc))
     return Answer("error", message=str(exc))
 
 
-ANSWER_STATUS = {"offline": 409, "refused": 409, "timeout": 504, "error": 502, "not_supported": 422}
+# as the API answers them (stekker.api.errors): an unknown outcome is 202, it may have happened
+ANSWER_STATUS = {
+    "offline": 409,
+    "refused": 409,
+    "unknown": 202,
+    "timeout": 504,
+    "error": 502,
+    "not_supported": 422,
+}
+
+
+def answer_text(function: str, answer: Answer) -> str:
+    """The text key of the sentence that says what came of it: the station's own word for this
+    function if we have one ("the station unlocked the cable"), else for any function, else the
+    outcome's."""
+    if answer.outcome in ("accepted", "rejected") and answer.status:
+        for key in (f"fx_said_{function}_{answer.status}", f"fx_said_{answer.status}"):
+            if key in i18n.CATALOGUE:
+                return key
+        return f"fx_said_{answer.outcome}"
+    return f"fx_outcome_{answer.outcome}"
 
 
 async def perform(
-    request: Request, user: auth.ConsoleUser, station_id: str, action: Action, args: dict[str, Any]
+    request: Request, user: auth.ConsoleUser, station_id: str, name: str, args: dict[str, Any]
 ) -> Answer:
     ctx = auth.get_ctx(request)
     try:
-        if action.name == "remote_start":
+        if name == "remote_start":
             started = await remote.remote_start(
                 ctx, user.actor, station_id, args["token_uid"], args.get("evse_number")
             )
+            reply = {"status": started.status, "session_id": started.session_id}
             ok = started.status == "Accepted"
-            return Answer(
-                "accepted" if ok else "rejected", started.status, _pretty({"status": started.status})
-            )
-        if action.name == "remote_stop":
-            ours = {s.id for s in await active_sessions(request, station_id)}
-            if args["session_id"] not in ours:
-                return Answer(
-                    "refused", message=f"session {args['session_id']} is not running at {station_id}"
-                )
+            return Answer("accepted" if ok else "rejected", started.status, _pretty(reply))
+        if name == "remote_stop":
             stopped = await remote.remote_stop(ctx, user.actor, args["session_id"])
             ok = stopped.status == "Accepted"
             return Answer(
                 "accepted" if ok else "rejected", stopped.status, _pretty({"status": stopped.status})
             )
-        result = await run_function(ctx, user.actor, station_id, action.name, args)
-    except remote.RemoteRefused as exc:
-        return Answer("refused", message=str(exc))
-    except (remote.NotFound, UnknownStation) as exc:
-        return Answer("refused", message=str(exc))
-    except InvalidArguments as exc:
+        result = await run_function(ctx, user.actor, station_id, name, args)
+    except (remote.RemoteRefused, remote.NotFound, UnknownStation, InvalidArguments) as exc:
         return Answer("refused", message=str(exc))
     except CommandError as exc:
         return command_failed(exc)
@@ -306,31 +209,182 @@ async def perform(
 # ---- pages: remote functions --------------------------------------------------------------------
 
 
+def _function_or_404(name: str) -> forms.ConsoleFunction:
+    found = forms.CATALOGUE.get(name)
+    if found is None:
+        raise PageNotFound()
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """Why a form cannot be sent, in the reader's language, and the service's own words."""
+
+    function: str
+    text: str
+    detail: str | None
+
+
+def problem_of(request: Request, function: str, exc: forms.BadInput) -> Problem:
+    lang = language(request)
+    field = i18n.translate(lang, exc.field) if exc.field else ""
+    return Problem(function, i18n.translate(lang, exc.problem, field=field, **exc.values), exc.detail)
+
+
+async def _functions(
+    request: Request,
+    user: auth.ConsoleUser,
+    station: ChargingStation,
+    *,
+    status_code: int = 200,
+    open_fn: str | None = None,
+    problem: Problem | None = None,
+    given: Mapping[str, str] | None = None,
+) -> Response:
+    """The functions page: the station's functions by group, one open at a time (`open_fn`,
+    with `problem` and the values `given` when a form came back)."""
+    sessions = await active_sessions(request, station.id)
+    facts = station_form(station, request, sessions)
+    groups = [
+        (
+            group,
+            [
+                f
+                for f in forms.CATALOGUE.values()
+                if f.group == group and may(user, f.roles) and forms.shown_for(f, facts.version)
+            ],
+        )
+        for group in forms.GROUPS
+    ]
+    return render(
+        request,
+        "station_functions.html",
+        status_code,
+        user=user,
+        s=station,
+        tab="functions",
+        online=is_online(request, station.id),
+        groups=[(g, fns) for g, fns in groups if fns],
+        facts=facts,
+        version=support.family(facts.version),
+        sessions=sessions,
+        open_fn=open_fn,
+        problem=problem,
+        given=given or {},
+        choices_of=forms.choices_of,
+    )
+
+
 @router.get("/{station_id}/functions", response_class=HTMLResponse)
 async def functions_page(
     request: Request,
     station_id: StationIdPath,
     user: auth.ConsoleUser = Depends(auth.console(*READ)),
+    open: Annotated[str, Query(max_length=40, pattern=r"^[a-z_]*$")] = "",
 ) -> Response:
     station = await load_station(request, station_id)
-    allowed = [a for a in actions().values() if may(user, a.roles)]
+    return await _functions(request, user, station, open_fn=open if open in forms.CATALOGUE else None)
+
+
+def _from_session(params: Mapping[str, str], raw: Mapping[str, str]) -> str | None:
+    """The session page to go back to when the stop was asked from there."""
+    if params.get("from") == "session" and raw.get("session_id", "").isdigit():
+        return f"/console/sessions/{raw['session_id']}"
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Affected:
+    """A running session the function touches, as the confirmation names it."""
+
+    id: int
+    evse_number: int
+    start_time: Any
+    card: str | None
+
+
+async def affected_sessions(
+    request: Request, user: auth.ConsoleUser, name: str, args: dict[str, Any], sessions: list[ChargingSession]
+) -> list[Affected]:
+    """The running sessions where the function acts (one session, one EVSE or the station)."""
+    if name == "remote_stop":
+        touched = [s for s in sessions if s.id == args.get("session_id")]
+    else:
+        evse = support.where_it_acts(name, args)
+        touched = [s for s in sessions if evse is None or s.evse_number == evse]
+    return [Affected(s.id, s.evse_number, s.start_time, card_of(user, s.token_uid)) for s in touched]
+
+
+def card_of(user: auth.ConsoleUser, uid: str | None) -> str | None:
+    """The driver's card as the helpdesk reads it out: whole for those who see whole numbers,
+    else its last four characters."""
+    if uid is None:
+        return None
+    if user.role in FULL_UIDS:
+        return uid
+    return "****" + uid[-4:]
+
+
+async def _confirm_or_run(
+    request: Request,
+    user: auth.ConsoleUser,
+    station_id: str,
+    name: str,
+    params: Mapping[str, str],
+    *,
+    run: bool,
+) -> Response:
+    function = _function_or_404(name)
+    if not may(user, function.roles):
+        raise auth.Forbidden(user.role)
+    station = await load_station(request, station_id)
+    sessions = await active_sessions(request, station_id)
+    facts = station_form(station, request, sessions)
+    try:
+        args, raw = forms.read_form(function, params, facts)
+        check_args(function, args)
+    except forms.BadInput as exc:
+        problem = problem_of(request, name, exc)
+        return await _functions(
+            request, user, station, status_code=422, open_fn=name, problem=problem, given=params
+        )
+    back = _from_session(params, raw) or f"/console/stations/{station_id}/functions?open={name}"
+    shown = [
+        (f, forms.shown_value(f, raw[f.name], facts.version))
+        for f in function.inputs_for(facts.version)
+        if f.name in raw
+    ]
+    common: dict[str, Any] = {
+        "user": user,
+        "s": station,
+        "tab": "functions",
+        "function": function,
+        "shown": shown,
+        "back": back,
+    }
+    if not run:
+        impact = support.session_impact(name, args, facts.version)
+        return render(
+            request,
+            "station_confirm.html",
+            **common,
+            raw=raw,
+            came_from=params.get("from") if params.get("from") == "session" else None,
+            impact=impact,
+            affected=await affected_sessions(request, user, name, args, sessions),
+            online=is_online(request, station_id),
+            post_to=f"/console/stations/{station_id}/functions/{name}",
+        )
+    answer = await perform(request, user, station_id, name, args)
     return render(
         request,
-        "station_functions.html",
-        user=user,
-        s=station,
-        tab="functions",
-        online=is_online(request, station_id),
-        allowed=allowed,
-        sessions=await active_sessions(request, station_id),
+        "station_answer.html",
+        ANSWER_STATUS.get(answer.outcome, 200),
+        **common,
+        what=f"fn_{name}",
+        answer=answer,
+        said=answer_text(name, answer),
     )
-
-
-def _action_or_404(name: str) -> Action:
-    found = actions().get(name)
-    if found is None:
-        raise PageNotFound()
-    return found
 
 
 @router.get("/{station_id}/functions/{name}/confirm", response_class=HTMLResponse)
@@ -340,32 +394,8 @@ async def confirm_function(
     name: FunctionName,
     user: auth.ConsoleUser = Depends(auth.console(*READ)),
 ) -> Response:
-    """What will happen, with the arguments as given; nothing is sent yet."""
-    action = _action_or_404(name)
-    if not may(user, action.roles):
-        raise auth.Forbidden(user.role)
-    station = await load_station(request, station_id)
-    error: str | None = None
-    raw: dict[str, str] = {}
-    try:
-        args, raw = read_args(action, request.query_params)
-        check_args(station_id, action, args)
-    except BadInput as exc:
-        error = str(exc)
-    return render(
-        request,
-        "station_confirm.html",
-        400 if error else 200,
-        user=user,
-        s=station,
-        tab="functions",
-        action=action,
-        raw=raw,
-        error=error,
-        online=is_online(request, station_id),
-        post_to=f"/console/stations/{station_id}/functions/{name}",
-        back=f"/console/stations/{station_id}/functions",
-    )
+    """What will happen, to whom, with the values as given; nothing is sent yet."""
+    return await _confirm_or_run(request, user, station_id, name, request.query_params, run=False)
 
 
 @router.post("/{station_id}/functions/{name}", response_class=HTMLResponse)
@@ -375,42 +405,9 @@ async def run_action(
     name: FunctionName,
     user: auth.ConsoleUser = Depends(auth.console(*READ)),
 ) -> Response:
-    """Run it (after the confirmation) and show the station's answer."""
-    action = _action_or_404(name)
-    if not may(user, action.roles):
-        raise auth.Forbidden(user.role)
-    station = await load_station(request, station_id)
-    try:
-        args, raw = read_args(action, await auth.form(request))
-        check_args(station_id, action, args)
-    except BadInput as exc:
-        return render(
-            request,
-            "station_confirm.html",
-            400,
-            user=user,
-            s=station,
-            tab="functions",
-            action=action,
-            raw={},
-            error=str(exc),
-            online=is_online(request, station_id),
-            post_to=f"/console/stations/{station_id}/functions/{name}",
-            back=f"/console/stations/{station_id}/functions",
-        )
-    answer = await perform(request, user, station_id, action, args)
-    return render(
-        request,
-        "station_answer.html",
-        ANSWER_STATUS.get(answer.outcome, 200),
-        user=user,
-        s=station,
-        tab="functions",
-        what=f"fn_{action.name}",
-        raw=raw,
-        answer=answer,
-        back=f"/console/stations/{station_id}/functions",
-    )
+    """Run it (after the confirmation, or at once for a function that only reads) and show the
+    station's answer in words."""
+    return await _confirm_or_run(request, user, station_id, name, await auth.form(request), run=True)
 
 
 # ---- pages: configuration -----------------------------------------------------------------------
@@ -607,7 +604,7 @@ async def change_configuration(
         s=station,
         tab="configuration",
         what="config_change",
-        raw={"label": label, "value": value},
+        raw={"cfg_variable": label, "cfg_new_value": value},
         answer=answer,
         back=back,
     )

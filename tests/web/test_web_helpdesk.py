@@ -120,15 +120,19 @@ async def test_search_roles_csrf_and_hostile_input(web_server: Stekker, short_fl
             assert half.status_code == 400
             assert (await web.get("/console/helpdesk/flows/" + "0" * 32)).status_code == 404
             assert (await web.get("/console/helpdesk/flows/../../etc")).status_code in (400, 404)
-            started = await web.post(
+            # the button asks first: what it will do, to whose session; nothing started yet
+            asked = await web.post(
                 "/console/helpdesk/stop", data={"csrf_token": csrf, "session_id": session_id.group(1)}
             )
+            assert asked.status_code == 200 and "Bevestigen: stoppen en vrijgeven" in asked.text
+            assert 'name="confirmed" value="yes"' in asked.text and "****E5F6" in asked.text
+            assert station.active_transactions() != {}
+            confirmed = {"csrf_token": csrf, "session_id": session_id.group(1), "confirmed": "yes"}
+            started = await web.post("/console/helpdesk/stop", data=confirmed)
             assert started.status_code == 303 and started.headers["location"].startswith(
                 "/console/helpdesk/flows/"
             )
-            again = await web.post(
-                "/console/helpdesk/stop", data={"csrf_token": csrf, "session_id": session_id.group(1)}
-            )
+            again = await web.post("/console/helpdesk/stop", data=confirmed)
             assert again.status_code == 409  # one flow per connector at a time
             fragment = await web.get(started.headers["location"], headers={"HX-Request": "true"})
             assert fragment.text.lstrip().startswith('<div id="flow"')
@@ -175,6 +179,7 @@ async def test_the_helpdesk_stops_and_releases_a_session_at_a_station_that_ignor
             await expect(row).to_contain_text("Laadt nu")
             await screenshot(page, "console-helpdesk-search")
             await row.get_by_role("button", name=re.compile("^Stoppen en vrijgeven")).click()
+            await page.get_by_role("button", name="Ja, stoppen en vrijgeven").click()  # the confirmation
             await page.wait_for_url("**/console/helpdesk/flows/*")
             await expect(page.locator("#flow-status")).to_have_text("Bezig…")
             await page.evaluate("window.__sameDocument = true")
@@ -236,10 +241,9 @@ async def test_no_serious_accessibility_violations_on_the_operations_pages(
             await page.get_by_label("Wachtwoord").fill(PASSWORD)
             await page.get_by_role("button", name="Inloggen").click()
             await page.wait_for_url("**/console/")
-            await page.goto("/console/stations/AXE2/functions")
-            await page.locator("#fn-get_base_report-h").wait_for()
+            await page.goto("/console/stations/AXE2/functions?open=clear_cache")
             async with page.expect_navigation():
-                await page.locator("form[action$='/get_base_report/confirm'] button").click()
+                await page.locator("form[action$='/clear_cache/confirm'] button").click()
             pages: dict[str, Any] = {"confirm": await axe_violations(page)}
             await screenshot(page, "console-station-confirm")
             await page.get_by_role("button", name=re.compile("^Ja, uitvoeren")).click()

@@ -75,7 +75,9 @@ async def test_remote_functions_need_their_role_a_confirmation_and_the_csrf_toke
         csrf = await as_user(web, "read-only")
         page = await web.get("/console/stations/OPS1/functions")
         assert page.status_code == 200
-        assert "get_local_list_version/confirm" in page.text and "reset/confirm" not in page.text
+        # reading functions are asked at once, changing ones after a confirmation
+        assert 'action="/console/stations/OPS1/functions/get_local_list_version"' in page.text
+        assert "reset/confirm" not in page.text
         assert (await web.get("/console/stations/OPS1/functions/reset/confirm?type=Soft")).status_code == 403
         refused = await web.post(
             "/console/stations/OPS1/functions/reset", data={"csrf_token": csrf, "type": "Soft"}
@@ -85,7 +87,7 @@ async def test_remote_functions_need_their_role_a_confirmation_and_the_csrf_toke
         csrf = await as_user(web, "helpdesk")
         confirm = await web.get("/console/stations/OPS1/functions/unlock_connector/confirm?evse_number=1")
         assert confirm.status_code == 200
-        assert "Bevestigen: Aansluiting ontgrendelen" in confirm.text and "Ja, uitvoeren" in confirm.text
+        assert "Bevestigen: Kabel ontgrendelen" in confirm.text and "Ja, uitvoeren" in confirm.text
         no_token = await web.post(
             "/console/stations/OPS1/functions/unlock_connector", data={"evse_number": "1"}
         )
@@ -101,11 +103,14 @@ async def test_remote_functions_need_their_role_a_confirmation_and_the_csrf_toke
         )
         assert done.status_code == 200, done.text
         assert 'id="answer-outcome">Geaccepteerd<' in done.text and ">Unlocked<" in done.text
+        assert "De laadpaal heeft de kabel ontgrendeld." in done.text
         trigger = await web.post(
             "/console/stations/OPS1/functions/trigger_message?lang=en",
             data={"csrf_token": csrf, "message": "Heartbeat"},
         )
-        assert "Accepted" in trigger.text and "The station accepted the command." in trigger.text
+        assert (
+            "Accepted" in trigger.text and "The station accepted the request for a message." in trigger.text
+        )
         # helpdesk may not change configuration, nor clear the cache (operator functions)
         assert (await web.get("/console/stations/OPS1/configuration")).status_code == 200
         assert (
@@ -119,7 +124,7 @@ async def test_remote_functions_need_their_role_a_confirmation_and_the_csrf_toke
         # the operator changes a key: confirmation shows now and new, then the station's answer
         csrf = await as_user(web, "operator")
         await web.post(
-            "/console/stations/OPS1/functions/get_configuration", data={"csrf_token": csrf, "args": "{}"}
+            "/console/stations/OPS1/functions/get_configuration", data={"csrf_token": csrf, "keys": ""}
         )
         confirm = await web.get(
             "/console/stations/OPS1/configuration/confirm",
@@ -161,21 +166,23 @@ async def test_hostile_and_bad_input_is_escaped_or_explained(web: httpx.AsyncCli
     csrf = await as_user(web, "admin")
     confirm = await web.get(
         "/console/stations/HOSTILE1/functions/data_transfer/confirm",
-        params={"args": '{"vendor_id": "x"}'},
+        params={"vendor_id": "x"},
     )
     assert confirm.status_code == 200
     hostile = await web.get(
         "/console/stations/HOSTILE1/functions/remote_start/confirm", params={"token_uid": XSS[:36]}
     )
     assert "<script>" not in hostile.text and "&lt;script&gt;" in hostile.text
-    bad_json = await web.get("/console/stations/HOSTILE1/functions/raw/confirm", params={"args": "{nope"})
-    assert bad_json.status_code == 400 and "not valid JSON" in bad_json.text
-    bad_int = await web.get(
-        "/console/stations/HOSTILE1/functions/reset/confirm", params={"evse_number": "x1"}
+    bad_json = await web.get(
+        "/console/stations/HOSTILE1/functions/raw/confirm", params={"action": "Heartbeat", "payload": "{nope"}
     )
-    assert bad_int.status_code == 400 and "evse_number: not a whole number" in bad_int.text
+    assert bad_json.status_code == 422 and "Inhoud (JSON): dit is geen geldige JSON." in bad_json.text
+    bad_int = await web.get(
+        "/console/stations/HOSTILE1/functions/unlock_connector/confirm", params={"evse_number": "x1"}
+    )
+    assert bad_int.status_code == 422 and "Laadpunt: vul een heel getal in." in bad_int.text
     bad_choice = await web.get("/console/stations/HOSTILE1/functions/reset/confirm", params={"type": XSS})
-    assert bad_choice.status_code == 400 and "<script>" not in bad_choice.text
+    assert bad_choice.status_code == 422 and "<script>" not in bad_choice.text
     assert (await web.get("/console/stations/HOSTILE1/functions/nope/confirm")).status_code == 404
     assert (await web.get("/console/stations/NOPE/functions")).status_code == 404
     assert (await web.get("/console/stations/%3Cscript%3E/functions")).status_code in (400, 404)
@@ -194,9 +201,15 @@ async def test_hostile_and_bad_input_is_escaped_or_explained(web: httpx.AsyncCli
     timeline = await web.get("/console/stations/HOSTILE1/timeline", params={"hours": "999"})
     assert timeline.status_code == 400
     huge = await web.post(
-        "/console/stations/HOSTILE1/functions/raw", data={"csrf_token": csrf, "args": "x" * 70_000}
+        "/console/stations/HOSTILE1/functions/raw",
+        data={"csrf_token": csrf, "action": "Heartbeat", "payload": "x" * 70_000},
     )
-    assert huge.status_code == 400
+    assert huge.status_code == 400  # the form itself is too large to read
+    long_field = await web.post(
+        "/console/stations/HOSTILE1/functions/data_transfer",
+        data={"csrf_token": csrf, "vendor_id": "v" * 300},
+    )
+    assert long_field.status_code == 422 and "Leverancierscode: te lang" in long_field.text
 
 
 async def test_configuration_drift_and_timeline(web: httpx.AsyncClient, server: Stekker) -> None:
@@ -235,7 +248,7 @@ async def test_configuration_drift_and_timeline(web: httpx.AsyncClient, server: 
         functions = await eventually(
             lambda: _page_with(web, "/console/stations/OPS2/functions", 'name="session_id"')
         )
-        assert "Laden stoppen op afstand" in functions
+        assert "Laadsessie stoppen" in functions
 
 
 async def _page_with(web: httpx.AsyncClient, path: str, needle: str) -> str | None:
@@ -309,3 +322,24 @@ def test_a_map_of_many_locations_groups_the_nearby_ones() -> None:
     assert (cluster.locations, cluster.stations, cluster.online, cluster.location_id) == (200, 400, 200, 0)
     alone = next(p for p in grouped if p.locations == 1)
     assert (alone.location_id, alone.name, alone.state) == (999, "Vrijthof", "ok")
+
+
+@pytest.mark.parametrize("settings_overrides", [{"call_timeout": 2.0, "reset_boot_window": 0.5}])
+async def test_a_reset_whose_answer_was_lost_is_an_unknown_outcome_said_in_words(
+    web: httpx.AsyncClient, server: Stekker
+) -> None:
+    from tests.test_reset_outcome import RebootingStation
+
+    station = RebootingStation(f"ws://127.0.0.1:{server.ocpp_port}/ocpp/LOST1", comes_back=False)
+    async with station.running():
+        csrf = await as_user(web, "helpdesk")
+        answer = await web.post(
+            "/console/stations/LOST1/functions/reset", data={"csrf_token": csrf, "type": "Hard"}
+        )
+    assert station.resets == 1
+    assert answer.status_code == 202  # as the API: it may have happened
+    assert 'id="answer-outcome">Uitkomst onbekend<' in answer.text
+    assert (
+        "Onbekend of de laadpaal de herstart heeft uitgevoerd: de verbinding viel weg nadat de "
+        "opdracht was verstuurd." in text(answer.text)
+    )
