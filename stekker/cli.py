@@ -28,7 +28,7 @@ from stekker import (
     cli_tariffs,
     cli_users,
 )
-from stekker.clikit import call_api, call_api_pages, console, show_table
+from stekker.clikit import call_api, call_api_pages, console, show_record, show_table, with_output
 from stekker.config import Settings, get_settings, warn_unknown_variables
 from stekker.config_check import SettingsError
 from stekker.invocation import activation_hint, stekker_command
@@ -256,6 +256,7 @@ def station_list(
         ["id", "status", "online", "authentication", "vendor", "model", "firmware_version", "last_seen"],
         "Stations",
     )
+@with_output
 
 
 @station_app.command("show")
@@ -269,6 +270,7 @@ def station_show(station_id: str) -> None:
         f"Station {station_id}",
     )
     evses = [
+@with_output
         {
             **evse,
             "connectors": ", ".join(
@@ -348,6 +350,7 @@ def station_config(
         report = call_api(
             "POST", f"/api/stations/{station_id}/reports", json={"report_base": "FullInventory"}
         )
+@with_output
         console.print(f"report requested: {report['status']} (request {report['request_id']})")
     params = {"component": component} if component else {}
     rows = call_api("GET", f"/api/stations/{station_id}/variables", params=params)
@@ -383,6 +386,7 @@ def station_get(
         call_api("POST", f"/api/stations/{station_id}/variables/get", json=body), _RESULT_COLUMNS, station_id
     )
 
+@with_output
 
 @station_app.command("set")
 def station_set(
@@ -395,6 +399,7 @@ def station_set(
         label, sep, value = assignment.partition("=")
         if not sep:
             console.print(f"[red]{assignment!r}: write Component.Variable=value[/]")
+@with_output
             raise typer.Exit(2)
         items.append({**_variable_body(label), "value": value})
     result = call_api("POST", f"/api/stations/{station_id}/variables/set", json={"items": items})
@@ -458,14 +463,16 @@ def _run_function(station_id: str, name: str, args: dict[str, Any], timeout: flo
 @station_app.command("functions")
 def station_functions() -> None:
     """Every remote function, who may run it, and its arguments."""
-    rows = call_api("GET", "/api/stations/functions")
-    for row in rows:
+    functions = call_api("GET", "/api/stations/functions")
+    rows = []
+    for row in functions:
         properties = row["args_schema"].get("properties", {})
         required = set(row["args_schema"].get("required", []))
-        row["arguments"] = ", ".join(f"{k}{'' if k in required else '?'}" for k in properties)
-        row["roles"] = ", ".join(row["roles"])
-    show_table(rows, ["name", "summary", "arguments", "roles"], "Remote functions")
+        arguments = ", ".join(f"{k}{'' if k in required else '?'}" for k in properties)
+        rows.append({**row, "arguments": arguments})
+    show_table(rows, ["name", "summary", "arguments", "roles"], "Remote functions", data=functions)
 
+@with_output
 
 @station_app.command("call")
 def station_call(
@@ -538,6 +545,7 @@ def station_firmware(
         args: dict[str, Any] = {"location": url}
         if at is not None:
             args["retrieve_at"] = at
+@with_output
         _run_function(station_id, "update_firmware", args)
         return
     rows = call_api("GET", f"/api/stations/{station_id}/firmware")
@@ -606,6 +614,7 @@ def token_list(
         "Tokens",
     )
 
+@with_output
 
 @session_app.command("list")
 def session_list(
@@ -618,6 +627,7 @@ def session_list(
     if active:
         params["status"] = "active"
     if station:
+@with_output
         params["station_id"] = station
     rows = call_api_pages("/api/sessions", params, every=every)
     show_table(
@@ -647,6 +657,35 @@ def session_start(
         typer.Option(help="A TxProfile for the transaction: a JSON file in set_charging_profile's shape."),
     ] = None,
 ) -> None:
+@session_app.command("show")
+@with_output
+def session_show(session_id: int) -> None:
+    """One session: station, EVSE, token, times, energy so far, who started it remotely."""
+    session = call_api("GET", f"/api/sessions/{session_id}")
+    show_record(
+        session,
+        [
+            "id",
+            "status",
+            "station_id",
+            "evse_number",
+            "connector_number",
+            "transaction_id",
+            "token_uid",
+            "auth_status",
+            "charging_state",
+            "start_time",
+            "stop_time",
+            "energy_wh",
+            "stop_reason",
+            "offline",
+            "started_remotely_by",
+            "remote_start_id",
+        ],
+        f"Session {session_id}",
+    )
+
+
     """Remote start: ask a station to start charging for a token."""
     body: dict[str, Any] = {"token_uid": token, "evse_number": evse}
     if profile is not None:

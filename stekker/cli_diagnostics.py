@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import httpx
 import typer
 
-from stekker.clikit import api_client, call_api, console, show_table
+from stekker.clikit import api_client, call_api, console, show_record, show_table, unreachable, with_output
 
 diagnostics_app = typer.Typer(
     help="Request diagnostics and logs from stations and download them.", no_args_is_help=True
@@ -24,6 +24,7 @@ class LogType(StrEnum):
 
 
 @diagnostics_app.command("request")
+@with_output
 def request(
     stations: Annotated[list[str] | None, typer.Argument(help="Station ids.")] = None,
     group: Annotated[str | None, typer.Option(help="Every station of this group.")] = None,
@@ -42,6 +43,7 @@ def request(
 
 
 @diagnostics_app.command("list")
+@with_output
 def list_requests(
     station: Annotated[str | None, typer.Option(help="Only this station.")] = None,
     state: Annotated[str | None, typer.Option(help="Only this state (e.g. uploaded, expired).")] = None,
@@ -57,14 +59,15 @@ def list_requests(
 
 
 @diagnostics_app.command("get")
+@with_output
 def get(
     request_id: Annotated[int, typer.Argument(help="The request's id.")],
-    output: Annotated[Path | None, typer.Option("-o", "--output", help="Download the file to here.")] = None,
+    save: Annotated[Path | None, typer.Option("--save", help="Download the file to this path.")] = None,
 ) -> None:
-    """Show a request; with -o, download its file."""
+    """Show a request; with --save, download its file."""
     row = call_api("GET", f"/api/diagnostics/{request_id}")
-    show_table([row], [*_COLUMNS, "file_sha256", "expires_at", "uploaded_at"], f"Diagnostics {request_id}")
-    if output is None:
+    show_record(row, [*_COLUMNS, "file_sha256", "expires_at", "uploaded_at"], f"Diagnostics {request_id}")
+    if save is None:
         return
     try:
         with api_client() as client, client.stream("GET", f"/api/diagnostics/{request_id}/file") as response:
@@ -72,10 +75,9 @@ def get(
                 response.read()
                 console.print(f"[red]{response.status_code}[/] {response.json().get('detail')}")
                 raise typer.Exit(1)
-            with output.open("wb") as handle:
+            with save.open("wb") as handle:
                 for chunk in response.iter_bytes():
                     handle.write(chunk)
     except httpx.ConnectError:
-        console.print("[red]cannot reach the Stekker API[/] (is `stekker serve` running? STEKKER_API_URL?)")
-        raise typer.Exit(2) from None
-    console.print(f"saved {output} ({output.stat().st_size} bytes)")
+        unreachable()
+    console.print(f"saved {save} ({save.stat().st_size} bytes)")

@@ -27,10 +27,9 @@ from rich.progress import (
     TimeRemainingColumn,
     TransferSpeedColumn,
 )
-from rich.table import Table
 from rich.text import Text
 
-from stekker.clikit import api_client, call_api, console
+from stekker.clikit import api_client, call_api, console, show_table, with_output
 from stekker.export.records import KINDS, RecordKind
 
 export_app = typer.Typer(
@@ -230,14 +229,18 @@ def _register(kind: RecordKind) -> None:
 
 
 @export_app.command("columns")
+@with_output
 def columns(
     kind: Annotated[str | None, typer.Argument(help="A kind; without it: every kind.")] = None,
 ) -> None:
     """The columns of a kind (name, type, personal data, meaning), or every kind."""
     kinds: list[dict[str, Any]] = call_api("GET", "/api/exports")
     if kind is None:
-        rows = [[k["kind"], k["period_column"], ", ".join(k["filters"]), k["title"]] for k in kinds]
-        _table("What can be exported", ["kind", "period on", "filters", "what"], rows)
+        rows = [
+            {"kind": k["kind"], "period on": k["period_column"], "filters": k["filters"], "what": k["title"]}
+            for k in kinds
+        ]
+        show_table(rows, ["kind", "period on", "filters", "what"], "What can be exported", data=kinds)
         return
     chosen = [k for k in kinds if k["kind"] == kind]
     if not chosen:
@@ -245,18 +248,7 @@ def columns(
             f"no export kind {kind!r}; the kinds are: {', '.join(k['kind'] for k in kinds)}", markup=False
         )
         raise typer.Exit(1)
-    rows = [[c["name"], c["type"], c["personal"], c["description"]] for c in chosen[0]["columns"]]
-    _table(chosen[0]["title"], ["name", "type", "personal", "description"], rows)
-
-
-def _table(title: str, header: list[str], rows: list[list[str]]) -> None:
-    """A table whose first column (what a user types) is never cut or wrapped."""
-    table = Table(title=title)
-    for index, name in enumerate(header):
-        table.add_column(name, no_wrap=index == 0)
-    for row in rows:
-        table.add_row(*(Text(cell) for cell in row))
-    console.print(table)
+    show_table(chosen[0]["columns"], ["name", "type", "personal", "description"], chosen[0]["title"])
 
 
 for _kind in KINDS.values():

@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from stekker.clikit import call_api, console, show_table
+from stekker.clikit import call_api, console, show_table, with_output
 
 helpdesk_app = typer.Typer(help="Find a driver's session and stop and release it.", no_args_is_help=True)
 
@@ -20,6 +20,7 @@ def _card(session: dict[str, Any]) -> str:
 
 
 @helpdesk_app.command("find")
+@with_output
 def find(
     query: str = typer.Argument(
         help="Station id, EVSE id (or the part on the sticker), STATION/2, or card number."
@@ -54,6 +55,7 @@ def find(
                 "matched_by",
             ],
             f"Sessions matching {query!r}",
+            data=found,
         )
     stations = [
         {
@@ -66,13 +68,14 @@ def find(
         for s in found["stations"]
     ]
     if stations:
-        show_table(stations, ["station_id", "online", "connectors", "matched_by"], "Stations")
+        show_table(stations, ["station_id", "online", "connectors", "matched_by"], "Stations", data=found)
     if not sessions and not stations:
         console.print(f"nothing matches {query!r}")
         raise typer.Exit(1)
 
 
 @helpdesk_app.command("timeline")
+@with_output
 def timeline(
     station_id: str = typer.Argument(help="The station."),
     hours: float = typer.Option(6, help="How far back (at most 72)."),
@@ -81,7 +84,9 @@ def timeline(
     """What happened at a station in the last hours, oldest first."""
     params: dict[str, Any] = {"hours": hours, "include_messages": messages}
     result = call_api("GET", f"/api/helpdesk/stations/{station_id}/timeline", params=params)
-    show_table(result["items"], ["at", "kind", "summary"], f"{station_id}: the last {hours:g} hours")
+    show_table(
+        result["items"], ["at", "kind", "summary"], f"{station_id}: the last {hours:g} hours", data=result
+    )
     if result["truncated"]:
         console.print("[yellow]more happened than is shown: the newest items are listed[/]")
 

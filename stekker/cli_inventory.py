@@ -12,7 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from stekker.clikit import api_client, call_api, console, show_table
+from stekker.clikit import api_client, call_api, console, show_record, show_table, unreachable, with_output
 from stekker.domain.timeutil import HOME_TIME_ZONE
 
 location_app = typer.Typer(help="Locations: the places stations stand.", no_args_is_help=True)
@@ -65,21 +65,23 @@ def location_add(
 
 
 @location_app.command("list")
+@with_output
 def location_list(
     include_retired: Annotated[bool, typer.Option("--all", help="Also retired locations.")] = False,
 ) -> None:
     """List locations and the stations in service at each."""
     rows = call_api("GET", "/api/locations", params={"include_retired": include_retired, "limit": 1000})
-    show_table([_location_row(r) for r in rows], _LOCATION_COLUMNS, "Locations")
+    show_table([_location_row(r) for r in rows], _LOCATION_COLUMNS, "Locations", data=rows)
 
 
 @location_app.command("show")
+@with_output
 def location_show(location_id: int) -> None:
     """Show one location."""
     location = call_api("GET", f"/api/locations/{location_id}")
-    for key, value in _location_row(location).items():
-        if key != "station_ids":
-            console.print(f"[bold]{key}[/]: {escape('' if value is None else str(value))}")
+    shown = _location_row(location)
+    fields = [key for key in shown if key != "station_ids"]
+    show_record(shown, fields, f"Location {location_id}", data=location)
 
 
 @location_app.command("retire")
@@ -97,19 +99,19 @@ def group_add(name: str, description: Annotated[str | None, typer.Option()] = No
 
 
 @group_app.command("list")
+@with_output
 def group_list() -> None:
     """List groups with their number of stations."""
     show_table(call_api("GET", "/api/groups"), ["id", "name", "member_count", "description"], "Groups")
 
 
 @group_app.command("show")
+@with_output
 def group_show(group: Annotated[str, typer.Argument(help="Group name or id.")]) -> None:
     """Show a group and its stations."""
     found = call_api("GET", f"/api/groups/{group}")
-    console.print(
-        f"[bold]{escape(found['name'])}[/] (id {found['id']}): {escape(found['description'] or '')}"
-    )
-    console.print(Text(", ".join(found["station_ids"]) or "(no stations)"))
+    fields = ["id", "name", "description", "member_count", "station_ids"]
+    show_record(found, [f for f in fields if f in found], f"Group {found['name']}")
 
 
 @group_app.command("add-stations")
@@ -178,8 +180,7 @@ def _import(kind: str, path: Path, apply: bool) -> None:
                 headers={"Content-Type": media},
             )
     except httpx.ConnectError:
-        console.print("[red]cannot reach the Stekker API[/] (is `stekker serve` running? STEKKER_API_URL?)")
-        raise typer.Exit(2) from None
+        unreachable()
     try:
         answer = response.json()
     except ValueError:

@@ -9,7 +9,7 @@ from typing import Any
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from stekker.clikit import call_api, console, show_table
+from stekker.clikit import call_api, console, show_table, with_output
 
 job_app = typer.Typer(
     help="Bulk jobs: one function on many stations, with per-station progress.", no_args_is_help=True
@@ -171,6 +171,7 @@ def run_job(
 
 
 @job_app.command("list")
+@with_output
 def list_jobs(
     state: str | None = typer.Option(None, help="running, completed or cancelled."),
     limit: int = typer.Option(20, help="How many, newest first."),
@@ -179,14 +180,18 @@ def list_jobs(
     params: dict[str, Any] = {"limit": limit}
     if state:
         params["state"] = state
-    rows = call_api("GET", "/api/jobs", params=params)
-    for row in rows:
-        row["progress"] = f"{row['done']}/{row['total']}"
-        row["counts"] = _counts_line(row["counts"])
-    show_table(rows, ["id", "function", "state", "progress", "counts", "actor", "created_at"], "Jobs")
+    jobs = call_api("GET", "/api/jobs", params=params)
+    rows = [
+        {**row, "progress": f"{row['done']}/{row['total']}", "counts": _counts_line(row["counts"])}
+        for row in jobs
+    ]
+    show_table(
+        rows, ["id", "function", "state", "progress", "counts", "actor", "created_at"], "Jobs", data=jobs
+    )
 
 
 @job_app.command("show")
+@with_output
 def show_job(
     job_id: int = typer.Argument(..., help="The job's id."),
     state: str | None = typer.Option(None, help="Only stations in this state."),
@@ -199,7 +204,10 @@ def show_job(
     job = call_api("GET", f"/api/jobs/{job_id}", params=params)
     _summary(job)
     show_table(
-        job["stations"], ["station_id", "state", "status", "attempts", "error"], f"Stations of job {job_id}"
+        job["stations"],
+        ["station_id", "state", "status", "attempts", "error"],
+        f"Stations of job {job_id}",
+        data=job,
     )
 
 
@@ -253,12 +261,15 @@ def update_template(
 
 
 @template_app.command("list")
+@with_output
 def list_templates(group: str | None = typer.Option(None, help="Only this group's.")) -> None:
     """Configuration templates."""
-    rows = call_api("GET", "/api/templates", params={"group": group} if group else {})
-    for row in rows:
-        row["items"] = ", ".join(f"{i['variable']}={i['value']}" for i in row["items"])
-    show_table(rows, ["id", "name", "group", "version", "items", "updated_by"], "Templates")
+    templates = call_api("GET", "/api/templates", params={"group": group} if group else {})
+    rows = [
+        {**row, "items": ", ".join(f"{i['variable']}={i['value']}" for i in row["items"])}
+        for row in templates
+    ]
+    show_table(rows, ["id", "name", "group", "version", "items", "updated_by"], "Templates", data=templates)
 
 
 @template_app.command("delete")
@@ -269,6 +280,7 @@ def delete_template(name: str = typer.Argument(..., help="The template's name or
 
 
 @template_app.command("drift")
+@with_output
 def drift(
     name: str = typer.Argument(..., help="The template's name or id."),
     all_stations: bool = typer.Option(False, "--all", help="Show stations without drift too."),
@@ -286,7 +298,7 @@ def drift(
         {**k, **{state: k["counts"][state] for state in ("ok", "differs", "missing", "unknown")}}
         for k in report["keys"]
     ]
-    show_table(keys, ["variable", "desired", "ok", "differs", "missing", "unknown"], "Per key")
+    show_table(keys, ["variable", "desired", "ok", "differs", "missing", "unknown"], "Per key", data=report)
     rows = [
         {"station_id": s["station_id"], **e}
         for s in report["stations"]

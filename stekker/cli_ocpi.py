@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from stekker.clikit import call_api, console, show_table
+from stekker.clikit import call_api, console, show_table, with_output
 
 ocpi_app = typer.Typer(
     help="Roaming partners over OCPI 2.2.1: invite, list, grant parties, end.", no_args_is_help=True
@@ -60,6 +60,7 @@ def register(
 
 
 @ocpi_app.command("partners")
+@with_output
 def partners() -> None:
     """Every partner and where its connection stands."""
     show_table(

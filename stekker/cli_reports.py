@@ -9,7 +9,7 @@ import httpx
 import typer
 from rich.text import Text
 
-from stekker.clikit import api_client, call_api, console, show_table
+from stekker.clikit import api_client, call_api, console, show_table, unreachable, with_output
 
 report_app = typer.Typer(help="Reports, e.g. energy per supplier per 15 minutes.", no_args_is_help=True)
 
@@ -33,18 +33,18 @@ def _download(params: dict[str, Any], target: Path) -> None:
                 for chunk in r.iter_bytes():
                     out.write(chunk)
     except httpx.ConnectError:
-        console.print("[red]cannot reach the Stekker API[/] (is `stekker serve` running? STEKKER_API_URL?)")
-        raise typer.Exit(2) from None
+        unreachable()
 
 
 @report_app.command("suppliers")
+@with_output
 def suppliers(
     from_: Annotated[
         str, typer.Option("--from", help="Start: 2026-11-01 (midnight Amsterdam) or 2026-11-01T00:00:00Z.")
     ],
     to: Annotated[str, typer.Option("--to", help="End (exclusive), as --from; at most 93 days later.")],
-    output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Write CSV to this file instead of a table.")
+    save: Annotated[
+        Path | None, typer.Option("--save", help="Write the server's CSV to this file instead.")
     ] = None,
     by_contract: Annotated[
         bool, typer.Option("--by-contract", help="A row per supplier contract, not per supplier.")
@@ -55,14 +55,15 @@ def suppliers(
     params: dict[str, Any] = {"from": from_, "to": to, "group_by": "contract" if by_contract else "supplier"}
     if supplier is not None:
         params["supplier"] = supplier
-    if output is not None:
-        _download({**params, "format": "csv"}, output)
-        console.print(f"written to {output}", markup=False)
+    if save is not None:
+        _download({**params, "format": "csv"}, save)
+        console.print(f"written to {save}", markup=False)
         return
-    rows = call_api("GET", "/api/reports/energy-suppliers", params=params)
-    for row in rows:
-        row["supplier"] = row["supplier"] or "unknown"
-        row["kWh"] = f"{row['energy_wh'] / 1000:.3f}"
+    report = call_api("GET", "/api/reports/energy-suppliers", params=params)
+    rows = [
+        {**row, "supplier": row["supplier"] or "unknown", "kWh": f"{row['energy_wh'] / 1000:.3f}"}
+        for row in report
+    ]
     columns = [
         "interval_start_local",
         "supplier",
@@ -70,6 +71,6 @@ def suppliers(
         "kWh",
         "sessions",
     ]
-    show_table(rows, columns, f"Energy per supplier, {from_} to {to}")
+    show_table(rows, columns, f"Energy per supplier, {from_} to {to}", data=report)
     total = sum(row["energy_wh"] for row in rows)
     console.print(f"total {total / 1000:.3f} kWh in {len(rows)} row(s)", markup=False)

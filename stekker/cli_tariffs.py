@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from stekker.clikit import call_api, console, show_table
+from stekker.clikit import call_api, console, show_table, with_output
+from stekker.domain.money import Rounding, amount_text, unit_price_text
 
 tariff_app = typer.Typer(
     help="Tariffs, their approval by the municipality, and the maximum price.", no_args_is_help=True
@@ -82,6 +84,16 @@ def _draft(
     return body
 
 
+def _amount(value: Any, currency: str, rounding: Rounding = Rounding.BILLED) -> str | None:
+    """An amount from the API as people read it (`€12.46`, `stekker.domain.money`)."""
+    return None if value is None else amount_text(Decimal(str(value)), currency, "en", rounding)
+
+
+def _unit_price(value: Any, currency: str) -> str | None:
+    """A price per kWh or hour from the API, exact (`€0.4235`)."""
+    return None if value is None else unit_price_text(Decimal(str(value)), currency, "en")
+
+
 def _show_version(view: dict[str, Any]) -> None:
     console.print(
         f"[bold]{view['tariff']}[/] version {view['version']}: {view['status']}"
@@ -91,6 +103,7 @@ def _show_version(view: dict[str, Any]) -> None:
 
 
 @tariff_app.command("list")
+@with_output
 def list_tariffs() -> None:
     """Every tariff with its active, scheduled and open versions."""
     rows = call_api("GET", "/api/tariffs")
@@ -110,6 +123,7 @@ def list_tariffs() -> None:
 
 
 @tariff_app.command("show")
+@with_output
 def show(code: str) -> None:
     """A tariff's versions and their status."""
     view = call_api("GET", f"/api/tariffs/{code}")
@@ -117,6 +131,7 @@ def show(code: str) -> None:
         view["versions"],
         ["version", "status", "never_approved", "effective_from", "created_by", "note"],
         view["name"],
+        data=view,
     )
 
 
@@ -193,27 +208,30 @@ def reject(
 
 
 @tariff_app.command("compare")
+@with_output
 def compare(code: str, version: int) -> None:
     """Old against new on the reference sessions, incl. VAT."""
     view = call_api("GET", f"/api/tariffs/{code}/versions/{version}/comparison")
     rows = []
+    currency = view["currency"]
     for item in view["sessions"]:
         old, new = item.get("old"), item.get("new")
         rows.append(
             {
                 "session": item["reference_session"]["name"],
                 "what": item["description"],
-                "old": None if old is None else old["incl_vat"],
-                "new": None if new is None else new["incl_vat"],
-                "difference": item.get("difference_incl_vat"),
+                "old": None if old is None else _amount(old["incl_vat"], currency),
+                "new": None if new is None else _amount(new["incl_vat"], currency),
+                "difference": _amount(item.get("difference_incl_vat"), currency),
                 "over cap": "YES" if new and new["over_cap"] else "",
             }
         )
-    title = f"{code} v{version} against v{view['compared_with_version']} ({view['currency']} incl. VAT)"
-    show_table(rows, ["session", "what", "old", "new", "difference", "over cap"], title)
+    title = f"{code} v{version} against v{view['compared_with_version']} (incl. VAT)"
+    show_table(rows, ["session", "what", "old", "new", "difference", "over cap"], title, data=view)
 
 
 @tariff_app.command("history")
+@with_output
 def history(code: str) -> None:
     """Every step of every version: who, when, why."""
     show_table(
@@ -224,6 +242,7 @@ def history(code: str) -> None:
 
 
 @tariff_app.command("cap")
+@with_output
 def cap(
     per_kwh: Annotated[str | None, typer.Option(help="Max per kWh for charging, incl. VAT.")] = None,
     per_session: Annotated[str | None, typer.Option(help="Max per session, incl. VAT.")] = None,
@@ -238,8 +257,15 @@ def cap(
         if current is None:
             console.print("no maximum price is set")
         else:
+            currency = current["currency"]
+            shown = {
+                **current,
+                "max_per_kwh": _unit_price(current.get("max_per_kwh"), currency),
+                "max_per_session": _amount(current.get("max_per_session"), currency, Rounding.MAXIMUM),
+                "max_parking_per_hour": _unit_price(current.get("max_parking_per_hour"), currency),
+            }
             show_table(
-                [current],
+                [shown],
                 [
                     "currency",
                     "max_per_kwh",
@@ -249,6 +275,7 @@ def cap(
                     "set_by",
                 ],
                 "Maximum price",
+                data=view,
             )
         return
     body: dict[str, Any] = {

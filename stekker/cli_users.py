@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from stekker.clikit import api_token, call_api, console, show_table
+from stekker.clikit import api_token, call_api, console, show_table, with_output
 from stekker.db.models_users import Role
 
 user_app = typer.Typer(help="Users, roles and API tokens.", no_args_is_help=True)
@@ -77,6 +77,7 @@ def user_login(username: str, password_stdin: PasswordStdin = False) -> None:
 
 
 @user_app.command("list")
+@with_output
 def user_list() -> None:
     """Every user with role and state (admin)."""
     show_table(call_api("GET", "/api/users"), _USER_COLUMNS, "Users")
@@ -123,6 +124,7 @@ def user_token(
 
 
 @user_app.command("tokens")
+@with_output
 def user_tokens(username: str) -> None:
     """A user's API tokens, without their secrets."""
     show_table(call_api("GET", f"/api/users/{username}/tokens"), _TOKEN_COLUMNS, f"API tokens of {username}")

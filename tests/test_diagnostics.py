@@ -562,7 +562,7 @@ async def test_cli_requests_lists_and_downloads(cli: Any, ocpp_url: str, tmp_pat
     listed = await cli("diagnostics", "list", "--station", "CLI1")
     assert listed.exit_code == 0 and "uploaded" in listed.output and "cli.log" in listed.output
     target = tmp_path / "out.log"
-    got = await cli("diagnostics", "get", "1", "-o", str(target))
+    got = await cli("diagnostics", "get", "1", "--save", str(target))
     assert got.exit_code == 0, got.output
     assert target.read_bytes() == b"via the cli"
     missing = await cli("diagnostics", "get", "99")

@@ -225,14 +225,16 @@ async def test_the_report_splits_each_supplier_s_energy_into_quarter_hours(
     assert sum(int(t["energy_wh"]) for t in table) == 9_000
 
     target = tmp_path / "suppliers.csv"
-    result = await cli("report", "suppliers", "--from", "2026-11-01", "--to", "2026-11-02", "-o", str(target))
+    result = await cli(
+        "report", "suppliers", "--from", "2026-11-01", "--to", "2026-11-02", "--save", str(target)
+    )
     assert result.exit_code == 0, result.output
     assert target.read_bytes() == response.content
     shown = await cli("report", "suppliers", "--from", "2026-11-01", "--to", "2026-11-02", "--by-contract")
     assert shown.exit_code == 0, shown.output
     assert "Vattenfall" in shown.output and "total 9.000 kWh" in shown.output
     refused = await cli(
-        "report", "suppliers", "--from", "2026-11-02", "--to", "2026-11-01", "-o", str(target)
+        "report", "suppliers", "--from", "2026-11-02", "--to", "2026-11-01", "--save", str(target)
     )
     assert refused.exit_code == 1 and "must be before" in refused.output
 
