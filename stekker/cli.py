@@ -8,6 +8,7 @@ import gc
 import json
 import os
 import sys
+import time
 from typing import Annotated, Any, NoReturn
 from urllib.parse import quote
 
@@ -708,6 +709,47 @@ def session_stop(session_id: int) -> None:
     console.print(f"station {result['station_id']} answered [bold]{result['status']}[/]")
     if result["status"] != "Accepted":
         raise typer.Exit(1)
+    if result.get("session_id") is not None:
+        session = result["session_id"]
+        console.print(f"session {session} began: `stekker session show {session}`", markup=False)
+    elif result.get("remote_start_id") is not None:
+        started = result["remote_start_id"]
+        console.print(
+            f"the session has not begun yet (the car may not be plugged in); "
+            f"follow it with `stekker session follow {started}`",
+            markup=False,
+        )
+
+
+#: how often `session follow` asks again
+FOLLOW_POLL_SECONDS = 0.5
+
+
+@session_app.command("follow")
+def session_follow(
+    remote_start_id: Annotated[int, typer.Argument(help="The remote start `session start` named.")],
+    wait: Annotated[float, typer.Option(min=0, help="Seconds to keep asking.")] = 60.0,
+) -> None:
+    """Wait for the session a remote start leads to, and print its id."""
+    deadline = time.monotonic() + wait
+    while True:
+        state = call_api("GET", f"/api/sessions/remote-starts/{remote_start_id}")
+        if state["session_id"] is not None:
+            session = state["session_id"]
+            console.print(
+                f"session {session} began at {state['station_id']}: `stekker session show {session}`",
+                markup=False,
+            )
+            return
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(FOLLOW_POLL_SECONDS)
+    answer = state["answer"] or "no answer yet"
+    console.print(
+        f"remote start {remote_start_id} at {state['station_id']} ({answer}): the session has not begun yet",
+        markup=False,
+    )
+    raise typer.Exit(1)
 
 
 def main() -> None:

@@ -117,6 +117,9 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "ocpp_admission_timeout": 60.0,
         "configure_stations_on_boot": False,
         "remote_stop_rejected_after": 0.5,
+        # most test stations accept a remote start and never begin the session: don't wait 10 s
+        # for it in every such test (tests of the wait set their own)
+        "remote_start_session_wait": 0.5,
         "last_seen_flush_interval": 0.2,
         "log_level": "WARNING",
         # the tests' OCPI partners listen on 127.0.0.1; tests of the guard turn this off

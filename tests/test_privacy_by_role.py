@@ -94,6 +94,10 @@ async def world(api: httpx.AsyncClient, ocpp_url: str) -> AsyncIterator[World]:
         tx = (await peer.ok("StartTransaction", start))["transactionId"]
         stop = {"transactionId": tx, "idTag": UID, "meterStop": 7000, "timestamp": T1, "reason": "Local"}
         await peer.ok("StopTransaction", stop)
+        remote = await api.post(
+            f"/api/stations/{STATION}/remote-start", json={"token_uid": UID}, headers=admin
+        )
+        assert remote.status_code == 200 and remote.json()["remote_start_id"] == 1, remote.text
         asked = await api.post("/api/diagnostics", json={"station_ids": [STATION]}, headers=admin)
         assert asked.status_code == 201, asked.text
         [get] = [c for c in peer.server_calls if c[2] == "GetDiagnostics"]
@@ -125,6 +129,7 @@ def _path_values(world: World) -> dict[str, str]:
         "kind": "sessions",
         "username": "municipality",
         "request_id": "1",  # the diagnostics request the world made
+        "remote_start_id": "1",  # the remote start the world made, for the card
         # none of these hold a card number here; they are walked so that a new one is noticed
         "location_id": "1",
         "group": "g",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -118,6 +118,47 @@ async def list_sessions(
         return [_out(s, actors) for s in page.rows]
 
 
+class RemoteStartOut(BaseModel):
+    """A remote start as it stands, to poll after `POST /api/stations/{id}/remote-start` answered
+    before the station began the session."""
+
+    id: int
+    station_id: str
+    evse_number: int | None = Field(description="The EVSE asked for; null: the station chose.")
+    token_uid: str
+    requested_by: str = Field(description="Who asked (user:NAME, ocpi:PARTNER, ...).")
+    requested_at: datetime
+    answer: str | None = Field(
+        description="The station's answer (Accepted, Rejected), the error of a failed call "
+        "(StationTimeout, ...), or null while it has not answered."
+    )
+    session_id: int | None = Field(description="The session it led to; null until the station begins one.")
+    session_url: str | None = Field(description="The session, once it began.")
+
+
+@router.get("/remote-starts/{remote_start_id}", response_model=RemoteStartOut)
+async def get_remote_start(
+    remote_start_id: int = Path(ge=1, lt=2**53),
+    ctx: ServiceContext = Depends(get_ctx),
+    _caller: Caller = Depends(allow(*READ)),
+) -> RemoteStartOut:
+    """A remote start and the session it led to: poll it until `session_id` is set. A 1.6
+    station's next start for the token on that EVSE within 10 minutes counts as its result; a
+    2.0.1 station names the remote start in its TransactionEvent."""
+    state = await remote.remote_start_state(ctx, remote_start_id)
+    return RemoteStartOut(
+        id=state.id,
+        station_id=state.station_id,
+        evse_number=state.evse_number,
+        token_uid=state.token_uid,
+        requested_by=state.actor,
+        requested_at=state.requested_at,
+        answer=state.answer,
+        session_id=state.session_id,
+        session_url=None if state.session_id is None else f"/api/sessions/{state.session_id}",
+    )
+
+
 @router.get("/{session_id}", response_model=SessionOut)
 async def get_session(
     session_id: int, ctx: ServiceContext = Depends(get_ctx), _caller: Caller = Depends(allow(*READ))
@@ -151,7 +192,10 @@ async def session_meter_values(
     after: int | None = api_paging.after_id(),
 ) -> list[MeterValueOut]:
     """The session's sampled values, oldest first (by the station's time, then id); key-set
-    pages (`after`, `Link` header)."""
+    pages (`after`, `Link` header). 404 for a session that does not exist."""
+    async with ctx.db() as db:
+        if await db.get(ChargingSession, session_id) is None:
+            raise HTTPException(404, f"no session {session_id}")
     rows = await transactions.meter_values_of(ctx, session_id, limit + paging.PEEK, after=after)
     page = paging.cut(rows, limit, lambda m: m.id)
     api_paging.link_next(request, response, page)

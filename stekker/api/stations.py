@@ -307,23 +307,64 @@ class RemoteStartIn(BaseModel):
 
 
 class RemoteResult(BaseModel):
+    """A station's answer to a remote command, and the session it concerns."""
+
     status: str = Field(description="The station's answer: Accepted or Rejected.")
     station_id: str
     session_id: int | None = None
 
 
-@router.post("/{station_id}/remote-start", response_model=RemoteResult)
+class RemoteStartResult(RemoteResult):
+    """A station's answer to a remote start, and the session it began if it did so within the call."""
+
+    session_id: int | None = Field(
+        default=None,
+        description="The session the station began for this remote start, when it began within "
+        "`remote_start_session_wait` seconds; else null: follow `follow_url`.",
+    )
+    remote_start_id: int | None = Field(
+        default=None, description="The recorded request (2.0.1: the remoteStartId the station echoes)."
+    )
+    session_url: str | None = Field(default=None, description="The session, once it began.")
+    follow_url: str | None = Field(
+        default=None,
+        description="Poll this remote start until its `session_id` is set (also in `Location`).",
+    )
+
+
+@router.post(
+    "/{station_id}/remote-start",
+    response_model=RemoteStartResult,
+    responses={200: {"headers": {"Location": {"description": "The session, or the remote start to poll."}}}},
+)
 async def remote_start(
     station_id: str,
     body: RemoteStartIn,
+    response: Response,
     ctx: ServiceContext = Depends(get_ctx),
     caller: Caller = Depends(allow(*DRIVER_SUPPORT)),
-) -> RemoteResult:
-    """Ask the station to start a session. 409 if offline or the token is refused, 504 on timeout."""
+) -> RemoteStartResult:
+    """Ask the station to start a session; when it accepts, wait up to `remote_start_session_wait`
+    seconds (10) for the session to begin and answer its `session_id`. A station that accepts but
+    has not begun by then (the car not yet plugged in) is answered with `session_id: null` and a
+    `follow_url` (and `Location`) to poll: `GET /api/sessions/remote-starts/{id}`. 409 if
+    offline or the token is refused, 504 when the station does not answer in time."""
     outcome = await remote.remote_start(
         ctx, caller.actor, station_id, body.token_uid, body.evse_number, profile=body.profile
     )
-    return RemoteResult(status=outcome.status, station_id=outcome.station_id)
+    result = RemoteStartResult(
+        status=outcome.status, station_id=outcome.station_id, remote_start_id=outcome.remote_start_id
+    )
+    if outcome.status != "Accepted" or outcome.remote_start_id is None:
+        return result
+    result.follow_url = f"/api/sessions/remote-starts/{outcome.remote_start_id}"
+    result.session_id = await remote.wait_for_session(
+        ctx, outcome.remote_start_id, station_id, ctx.settings.remote_start_session_wait
+    )
+    if result.session_id is not None:
+        result.session_url = f"/api/sessions/{result.session_id}"
+    response.headers["Location"] = result.session_url or result.follow_url
+    return result
 
 
 class EventOut(BaseModel):
@@ -343,9 +384,12 @@ async def station_events(
     limit: int = Query(100, ge=1, le=1000),
     after: int | None = api_paging.after_id(),
 ) -> list[EventOut]:
-    """The station's timeline, newest first; key-set pages (`after`, `Link` header)."""
+    """The station's timeline, newest first; key-set pages (`after`, `Link` header). 404 for a
+    station that does not exist."""
     query = select(StationEvent).where(StationEvent.station_id == station_id)
     async with ctx.db() as db:
+        if await db.get(ChargingStation, station_id) is None:
+            raise HTTPException(404, f"no station {station_id!r}")
         rows = (
             await db.execute(paging.by_id(query, StationEvent.id, after, newest_first=True, limit=limit))
         ).scalars()

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from pydantic import model_validator
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from stekker.bus import Event
 from stekker.db.models import ChargingSession, ChargingStation, RemoteStart, SessionStatus
 from stekker.services.audit import audit, record_audit
 from stekker.services.authorization import judge_token
@@ -42,11 +46,29 @@ class NotFound(Exception):
 
 @dataclass(frozen=True, slots=True)
 class RemoteOutcome:
-    """What the station said: Accepted or Rejected (the session itself follows its messages)."""
+    """What the station said: Accepted or Rejected (the session itself follows its messages).
+    `remote_start_id` is the recorded request of a remote start (see `RemoteStartState`)."""
 
     status: str
     station_id: str
     session_id: int | None = None
+    remote_start_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteStartState:
+    """A remote start as it stands: who asked, for which token and EVSE, what the station
+    answered (None while it has not, or the error when the call failed), and the session it led
+    to once the station began one (1.6 StartTransaction, 2.0.1 TransactionEvent)."""
+
+    id: int
+    station_id: str
+    evse_number: int | None
+    token_uid: str
+    actor: str
+    requested_at: datetime
+    answer: str | None
+    session_id: int | None
 
 
 async def remote_start(
@@ -137,7 +159,62 @@ async def remote_start(
         await _record_answer(ctx, request_id, type(exc).__name__)
         raise
     await _record_answer(ctx, request_id, status)
-    return RemoteOutcome(status, station_id)
+    return RemoteOutcome(status, station_id, remote_start_id=request_id)
+
+
+async def remote_start_state(ctx: ServiceContext, remote_start_id: int) -> RemoteStartState:
+    """The remote start with this id, and the session it led to so far."""
+    async with ctx.db() as db:
+        request = await db.get(RemoteStart, remote_start_id)
+        if request is None:
+            raise NotFound(f"no remote start {remote_start_id}")
+        return RemoteStartState(
+            id=request.id,
+            station_id=request.station_id,
+            evse_number=request.evse_number,
+            token_uid=request.token_uid,
+            actor=request.actor,
+            requested_at=request.requested_at,
+            answer=request.answer,
+            session_id=request.session_id,
+        )
+
+
+# How often the wait looks at the database besides being woken by a session event: a 2.0.1
+# session that began before its remoteStartId arrived is linked by a later event that
+# announces no new session.
+_SESSION_LOOK_INTERVAL = 0.25
+
+
+async def wait_for_session(
+    ctx: ServiceContext, remote_start_id: int, station_id: str, seconds: float
+) -> int | None:
+    """The session an accepted remote start led to, waiting at most `seconds` for the station to
+    begin it; None when it has not begun by then (the station may still begin it later: the
+    remote start's state says so). Woken by the station's session events, and looking every
+    quarter second, so a session linked by any path is seen."""
+    woken = asyncio.Event()
+
+    async def on_session(event: Event) -> None:
+        if event.data.get("station_id") == station_id:
+            woken.set()
+
+    unsubscribe = ctx.bus.subscribe("session.", on_session)  # before the first look: none is missed
+    try:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        while True:
+            state = await remote_start_state(ctx, remote_start_id)
+            if state.session_id is not None:
+                return state.session_id
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return None
+            woken.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(woken.wait(), min(remaining, _SESSION_LOOK_INTERVAL))
+    finally:
+        unsubscribe()
 
 
 async def _record_answer(ctx: ServiceContext, request_id: int | None, answer: str) -> None:
