@@ -7,7 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Self
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -16,6 +16,7 @@ from pydantic_settings import (
 )
 
 from stekker import config_check
+from stekker.domain.map_tiles import DEFAULT_ATTRIBUTION, DEFAULT_TILE_URL, check_tile_url
 
 
 class UnknownStationPolicy(StrEnum):
@@ -331,12 +332,31 @@ class Settings(BaseSettings):
         default=None,
         description="Secure flag on console cookies; unset: when the request came in over https.",
     )
+    map_tile_url: str = Field(
+        default=DEFAULT_TILE_URL,
+        max_length=300,
+        description="Tiles of the console's map, a Leaflet URL template with {z}, {x} and {y} ({s}. before "
+        "the host for subdomains); the console's pages allow images from that host only. Empty: no tiles, "
+        "the map is the built-in drawing of the locations (also shown whenever the tiles cannot load).",
+    )
+    map_tile_attribution: str = Field(
+        default=DEFAULT_ATTRIBUTION,
+        max_length=200,
+        description="Text shown in the map's corner to credit the tiles (plain text), as the tile server's "
+        "licence asks.",
+    )
+
     pseudonym_key: SecretStr | None = Field(
         default=None,
         min_length=16,  # a short key could be guessed, and with it every pseudonym reversed
         description="Key of the keyed hash that replaces token uids in exports for roles that may not see "
         "them. Unset: a random key is made once and kept in the database.",
     )
+
+    @field_validator("map_tile_url")
+    @classmethod
+    def _tile_url_is_usable(cls, value: str) -> str:
+        return check_tile_url(value)
 
     @property
     def storage_directory(self) -> Path:

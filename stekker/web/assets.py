@@ -1,5 +1,6 @@
-"""The console's static files (CSS, htmx, the live-update script), served from the package:
-a fixed list, so no path from a request ever reaches the file system."""
+"""The console's static files (CSS, htmx, the live-update script, the map's scripts),
+served from the package: a fixed list, so no path from a request ever reaches the file
+system."""
 
 from __future__ import annotations
 
@@ -15,7 +16,15 @@ router = APIRouter(prefix="/assets", route_class=ConsoleRoute, include_in_schema
 FILES = {
     "htmx.min.js": "text/javascript; charset=utf-8",
     "live.js": "text/javascript; charset=utf-8",
+    "menu.js": "text/javascript; charset=utf-8",
+    "tables.js": "text/javascript; charset=utf-8",
     "console.css": "text/css; charset=utf-8",
+    # the real map: Leaflet and its clustering plug-in, unchanged from npm (NOTICE), and ours
+    "leaflet.js": "text/javascript; charset=utf-8",
+    "leaflet.css": "text/css; charset=utf-8",
+    "leaflet.markercluster-global.js": "text/javascript; charset=utf-8",
+    "MarkerCluster.Default.css": "text/css; charset=utf-8",
+    "station_map.js": "text/javascript; charset=utf-8",
 }
 _cache: dict[str, bytes] = {}
 

@@ -1,7 +1,14 @@
-"""The map of locations on the stations list: an inline SVG of each location's point, scaled
-to the box around them, with a link and an accessible name per location, and the same
-locations as a list. No map tiles, so it works without internet (tests, a control room
-behind a firewall)."""
+"""The map on the stations list, in two forms.
+
+- A real map (Leaflet, static/station_map.js): tiles from the configured server
+  (`STEKKER_MAP_TILE_URL`), a marker per station coloured by its derived status
+  (stekker.domain.station_status), clusters, a popup linking to the station. Its stations
+  come from `stations_on_map` as JSON (`map_data`).
+- The fallback, always in the page: an inline SVG of each location's point, scaled to the box
+  around them, with a link and an accessible name per location, and the same locations as a
+  list. No tiles and no script, so it works without internet (a control room behind a
+  firewall), with JavaScript off, and whenever the tiles or Leaflet cannot load.
+"""
 
 from __future__ import annotations
 
@@ -12,12 +19,18 @@ from decimal import Decimal
 from sqlalchemy import ColumnElement, Integer, and_, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from stekker.config import Settings
 from stekker.db.models import ChargingStation, Location
+from stekker.domain.map_tiles import csp_source
+from stekker.domain.station_status import StationStatus
+from stekker.services import station_status
+from stekker.web import badges
 
 WIDTH = 640
 HEIGHT = 400
 PAD = 24
 MAX_LOCATIONS = 20_000  # grouped on the map when many: a bound on the work, not on what shows
+MAX_STATIONS = 10_000  # markers on the real map (clustered); more: the first ones and a notice
 GROUP_ABOVE = 150  # more locations than this: nearby ones are drawn as one point
 CELL = 24  # pixels: the grid nearby locations are grouped on
 
@@ -147,3 +160,86 @@ def project(raw: list[tuple[MapPoint, float, float]]) -> list[MapPoint]:
             )
         )
     return placed
+
+
+@dataclass(frozen=True, slots=True)
+class TileLayer:
+    """Where the real map's tiles come from (settings map_tile_url, map_tile_attribution) and
+    the Content-Security-Policy source that lets the page show them. No url: no real map."""
+
+    url: str
+    attribution: str
+    source: str | None
+
+    @classmethod
+    def of(cls, settings: Settings) -> TileLayer:
+        return cls(settings.map_tile_url, settings.map_tile_attribution, csp_source(settings.map_tile_url))
+
+    @property
+    def img_sources(self) -> tuple[str, ...]:
+        return (self.source,) if self.source else ()
+
+    @property
+    def legend(self) -> list[tuple[str, str]]:
+        """(status, colour kind) of every derived status, most urgent first."""
+        return [(s.value, badges.STATION_STATUS.get(s, "off")) for s in LEGEND_ORDER]
+
+
+#: The legend's order, and which colour a group of markers takes: the first one in it.
+LEGEND_ORDER: tuple[StationStatus, ...] = (
+    StationStatus.FAULTED,
+    StationStatus.OFFLINE,
+    StationStatus.UNAVAILABLE,
+    StationStatus.UNKNOWN,
+    StationStatus.CHARGING,
+    StationStatus.OCCUPIED,
+    StationStatus.RESERVED,
+    StationStatus.AVAILABLE,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class MapStation:
+    """A station as a marker on the real map: where it is and its derived status."""
+
+    station_id: str
+    latitude: float
+    longitude: float
+    status: StationStatus
+    place: str  # its location's name and city
+
+    @property
+    def kind(self) -> str:
+        """The colour it has, the same as its status badge (stekker.web.badges)."""
+        return badges.STATION_STATUS.get(self.status, "off")
+
+
+async def stations_on_map(
+    db: AsyncSession, where: list[ColumnElement[bool]]
+) -> tuple[list[MapStation], bool]:
+    """The stations `where` selects that have a location, with their derived status, and
+    whether there were more than MAX_STATIONS (then the first ones by id)."""
+    rows = (
+        await db.execute(
+            select(ChargingStation.id, Location.latitude, Location.longitude, Location.name, Location.city)
+            .select_from(ChargingStation)
+            .join(Location, Location.id == ChargingStation.location_id)
+            .where(and_(*where))
+            .order_by(ChargingStation.id)
+            .limit(MAX_STATIONS + 1)
+        )
+    ).all()
+    truncated = len(rows) > MAX_STATIONS
+    rows = rows[:MAX_STATIONS]
+    derived = await station_status.statuses(db, [r[0] for r in rows])
+    found = [
+        MapStation(
+            station_id,
+            _coord(latitude),
+            _coord(longitude),
+            derived[station_id].status if station_id in derived else StationStatus.UNKNOWN,
+            f"{name}, {city}",
+        )
+        for station_id, latitude, longitude, name, city in rows
+    ]
+    return found, truncated

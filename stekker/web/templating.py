@@ -5,7 +5,7 @@ token or bad input into a proper page instead of JSON."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from functools import partial
 from typing import Any
 from urllib.parse import urlencode
@@ -55,6 +55,17 @@ SECURITY_HEADERS = {
 }
 
 
+def security_headers(img_sources: Sequence[str] = ()) -> dict[str, str]:
+    """The house headers; `img_sources` (the map's tile server) are allowed for images only,
+    never for scripts, styles or connections."""
+    if not img_sources:
+        return SECURITY_HEADERS
+    policy = SECURITY_HEADERS["Content-Security-Policy"].replace(
+        "img-src 'self' data:;", f"img-src 'self' data: {' '.join(img_sources)};"
+    )
+    return {**SECURITY_HEADERS, "Content-Security-Policy": policy}
+
+
 def language(request: Request) -> i18n.Lang:
     """`?lang=` if given, else the cookie, else Dutch."""
     asked = request.query_params.get("lang")
@@ -84,6 +95,7 @@ def render(
     *,
     user: auth.ConsoleUser | None = None,
     public: bool = False,
+    img_sources: Sequence[str] = (),
     **context: Any,
 ) -> HTMLResponse:
     """A page (or fragment) in the user's language with the house headers. Console pages are
@@ -101,7 +113,7 @@ def render(
         menu=menu,
         **context,
     )
-    response = HTMLResponse(body, status_code=status_code, headers=SECURITY_HEADERS)
+    response = HTMLResponse(body, status_code=status_code, headers=security_headers(img_sources))
     response.headers["Cache-Control"] = "public, max-age=15" if public else "no-store"
     response.headers["Vary"] = "Cookie, HX-Request"
     secure = auth.secure_cookies(request)

@@ -1,10 +1,12 @@
-"""Console texts of the real map on the stations list (Dutch, English): merged into
-`i18n.CATALOGUE`. The fallback drawing's texts (map_title, map_point, ...) are in
-texts_operations."""
+"""Console texts of the real map on the stations list and of the layout on a phone (Dutch,
+English): merged into `i18n.CATALOGUE`. The fallback drawing's texts (map_title, map_point,
+...) are in texts_operations."""
 
 from __future__ import annotations
 
 TEXTS: dict[str, tuple[str, str]] = {
+    # the button that opens the main menu on a phone
+    "menu_toggle": ("Menu", "Menu"),
     "map_live_label": ("Kaart met de laadpalen", "Map of the stations"),
     "map_live_hint": (
         "Elke stip is een laadpaal in de kleur van zijn status; een cirkel met een getal is een groep "
@@ -23,8 +25,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "map_failed": (
         "De kaart kon niet laden (geen verbinding met de kaartserver); hieronder de eenvoudige kaart "
         "van de locaties.",
-        "The map could not load (no connection to the map server); below is the simple map of the "
-        "locations.",
+        "The map could not load (no connection to the map server); below is the simple map of the locations.",
     ),
     "map_live_truncated": (
         "De kaart toont de eerste {count} laadpalen; verfijn de filters om de rest te zien.",
