@@ -18,6 +18,7 @@ from stekker.api import (
     jobs,
     monitoring,
     ocpi_partners,
+    openapi_meta,
     prices,
     problem_reports,
     reports,
@@ -69,9 +70,10 @@ def create_http_app(
     ctx: ServiceContext, helpdesk_flows: FlowBook | None = None, opendata: OpenDataCache | None = None
 ) -> FastAPI:
     app = FastAPI(
-        title="Stekker operator API",
+        title=openapi_meta.TITLE,
         version=__version__,
-        description="Stations, tokens and sessions of a Charge Point Operator; remote start and stop.",
+        description=openapi_meta.DESCRIPTION,
+        openapi_tags=openapi_meta.TAGS,
     )
     app.state.ctx = ctx
     app.state.helpdesk_flows = helpdesk_flows or FlowBook()

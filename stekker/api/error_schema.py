@@ -204,6 +204,8 @@ def _with_errors(document: dict[str, Any]) -> dict[str, Any]:
             if not _operator_path(path):
                 if "422" in responses:  # open data: the same bounded 422 body
                     responses["422"] = {"description": _DESCRIPTIONS[422], "content": ref}
+                if any(p.get("in") == "path" for p in operation.get("parameters", [])):
+                    responses["404"] = {"description": _DESCRIPTIONS[404], "content": ref}
                 continue
             for status in sorted(_statuses(path, method, operation) | _declared_errors(responses)):
                 entry = responses.setdefault(str(status), {})

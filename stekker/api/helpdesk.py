@@ -73,7 +73,7 @@ class SearchOut(BaseModel):
     stations: list[StationHitOut]
 
 
-@router.get("/search", response_model=SearchOut)
+@router.get("/search", response_model=SearchOut, summary="Find sessions and stations")
 async def search(
     q: str = Query(
         min_length=1,
@@ -249,7 +249,7 @@ async def stop_and_release(
     return _flow_out(flow)
 
 
-@router.get("/flows/{flow_id}", response_model=FlowOut)
+@router.get("/flows/{flow_id}", response_model=FlowOut, summary="A stop-and-release flow")
 async def get_flow(
     flow_id: str = Path(pattern=r"^[0-9a-f]{32}$", description="The id POST /stop-and-release gave."),
     wait: float = Query(0, ge=0, le=_MAX_WAIT, description="Seconds to wait for the flow to finish."),

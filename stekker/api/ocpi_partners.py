@@ -39,7 +39,7 @@ class InviteIn(BaseModel):
     raw_token: bool = Field(default=False, description="The partner sends its token unencoded (not base64).")
 
 
-@router.post("/partners", status_code=201)
+@router.post("/partners", status_code=201, summary="Invite an OCPI partner")
 async def invite(
     body: InviteIn,
     request: Request,
@@ -81,7 +81,7 @@ class RegisterIn(BaseModel):
     _usable_url = field_validator("versions_url")(checked_url)
 
 
-@router.post("/partners/register", status_code=201)
+@router.post("/partners/register", status_code=201, summary="Register with an OCPI partner")
 async def register_with(
     body: RegisterIn,
     request: Request,
@@ -105,7 +105,7 @@ async def register_with(
     )
 
 
-@router.get("/partners")
+@router.get("/partners", summary="List OCPI partners")
 async def list_all(
     ctx: ServiceContext = Depends(get_ctx), _: Caller = Depends(allow(*READ))
 ) -> list[dict[str, Any]]:
@@ -119,7 +119,7 @@ class PartiesIn(BaseModel):
     parties: Parties
 
 
-@router.put("/partners/{partner_id}/parties")
+@router.put("/partners/{partner_id}/parties", summary="Grant a partner its parties")
 async def grant_parties(
     partner_id: PartnerId,
     body: PartiesIn,
@@ -131,7 +131,7 @@ async def grant_parties(
     return await ocpi_partners.set_parties(ctx, partner_id, body.parties, caller.actor)
 
 
-@router.delete("/partners/{partner_id}")
+@router.delete("/partners/{partner_id}", summary="Unregister an OCPI partner")
 async def unregister(
     partner_id: PartnerId, ctx: ServiceContext = Depends(get_ctx), caller: Caller = Depends(allow(*CONFIGURE))
 ) -> dict[str, str | None]:
@@ -141,7 +141,7 @@ async def unregister(
     return {"status": "unregistered", "partner_not_told": problem}
 
 
-@router.get("/outbox")
+@router.get("/outbox", summary="The OCPI push outbox")
 async def outbox(
     status: Annotated[Literal["pending", "delivered", "dead"] | None, Query()] = None,
     partner_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
@@ -153,7 +153,7 @@ async def outbox(
     return await ocpi_outbox.list_items(ctx, status=status, partner_id=partner_id, limit=limit)
 
 
-@router.post("/outbox/{item_id}/retry")
+@router.post("/outbox/{item_id}/retry", summary="Retry a dead push")
 async def retry(
     item_id: Annotated[int, Path(ge=1, le=2**53)],
     ctx: ServiceContext = Depends(get_ctx),

@@ -120,7 +120,7 @@ def _over_cap(exc: CapExceeded) -> JSONResponse:
     return JSONResponse({"error": "over_cap", "detail": str(exc), "breaches": exc.breaches}, status_code=422)
 
 
-@router.get("")
+@router.get("", summary="List tariffs")
 async def list_all(
     ctx: ServiceContext = Depends(get_ctx), _: Caller = Depends(allow(*READ))
 ) -> list[dict[str, Any]]:
@@ -128,7 +128,7 @@ async def list_all(
     return await tariffs.list_tariffs(ctx)
 
 
-@router.post("", status_code=201, response_model=None)
+@router.post("", status_code=201, response_model=None, summary="Create a tariff")
 async def create(
     body: TariffIn, ctx: ServiceContext = Depends(get_ctx), caller: Caller = Depends(allow(*CONFIGURE))
 ) -> dict[str, Any]:
@@ -138,7 +138,7 @@ async def create(
     )
 
 
-@router.get("/caps")
+@router.get("/caps", summary="The maximum price")
 async def get_caps(
     ctx: ServiceContext = Depends(get_ctx), _: Caller = Depends(allow(*READ))
 ) -> dict[str, Any]:
@@ -146,7 +146,7 @@ async def get_caps(
     return await price_caps.caps(ctx)
 
 
-@router.post("/caps", status_code=201)
+@router.post("/caps", status_code=201, summary="Set the maximum price")
 async def set_cap(
     body: CapIn, ctx: ServiceContext = Depends(get_ctx), caller: Caller = Depends(only(Role.MUNICIPALITY))
 ) -> dict[str, Any]:
@@ -166,14 +166,14 @@ async def set_cap(
     )
 
 
-@router.get("/{code}")
+@router.get("/{code}", summary="Get a tariff")
 async def get_one(
     code: Code, ctx: ServiceContext = Depends(get_ctx), _: Caller = Depends(allow(*READ))
 ) -> dict[str, Any]:
     return await tariffs.get_tariff(ctx, code)
 
 
-@router.get("/{code}/history")
+@router.get("/{code}/history", summary="A tariff's history")
 async def history(
     code: Code, ctx: ServiceContext = Depends(get_ctx), _: Caller = Depends(allow(*READ))
 ) -> list[dict[str, Any]]:
@@ -181,7 +181,7 @@ async def history(
     return await tariffs.history(ctx, code)
 
 
-@router.put("/{code}/draft")
+@router.put("/{code}/draft", summary="Save a tariff draft")
 async def save_draft(
     code: Code,
     body: DraftIn,
@@ -192,14 +192,14 @@ async def save_draft(
     return await tariffs.save_draft(ctx, actor=caller.actor, code=code, draft=body.to_draft())
 
 
-@router.get("/{code}/versions/{version}")
+@router.get("/{code}/versions/{version}", summary="Get a tariff version")
 async def get_version(
     code: Code, version: VersionNo, ctx: ServiceContext = Depends(get_ctx), _: Caller = Depends(allow(*READ))
 ) -> dict[str, Any]:
     return await tariffs.get_version(ctx, code, version)
 
 
-@router.get("/{code}/versions/{version}/comparison")
+@router.get("/{code}/versions/{version}/comparison", summary="Compare a version on the reference sessions")
 async def comparison(
     code: Code,
     version: VersionNo,
@@ -217,7 +217,7 @@ async def comparison(
     return await tariffs.compare(ctx, code, version, history_days)
 
 
-@router.post("/{code}/versions/{version}/submit", response_model=None)
+@router.post("/{code}/versions/{version}/submit", response_model=None, summary="Submit a version")
 async def submit(
     code: Code,
     version: VersionNo,
@@ -232,7 +232,7 @@ async def submit(
         return _over_cap(exc)
 
 
-@router.post("/{code}/versions/{version}/withdraw")
+@router.post("/{code}/versions/{version}/withdraw", summary="Withdraw a version")
 async def withdraw(
     code: Code,
     version: VersionNo,
@@ -243,7 +243,7 @@ async def withdraw(
     return await tariffs.withdraw(ctx, actor=caller.actor, code=code, version=version, comment=body.comment)
 
 
-@router.post("/{code}/versions/{version}/approve", response_model=None)
+@router.post("/{code}/versions/{version}/approve", response_model=None, summary="Approve a version")
 async def approve(
     code: Code,
     version: VersionNo,
@@ -260,7 +260,7 @@ async def approve(
         return _over_cap(exc)
 
 
-@router.post("/{code}/versions/{version}/reject")
+@router.post("/{code}/versions/{version}/reject", summary="Reject a version")
 async def reject(
     code: Code,
     version: VersionNo,

@@ -22,7 +22,10 @@ router = APIRouter(prefix="/api/tokens", tags=["tokens"])
 TokenId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
-class TokenIn(BaseModel):
+class TokenUpsert(BaseModel):
+    """A token (a driver's card or app id) to create or replace, keyed by country code, party id
+    and uid."""
+
     uid: str = Field(
         min_length=1,
         max_length=36,
@@ -76,7 +79,7 @@ class TokenPatch(BaseModel):
     )
 
 
-class TokenOut(TokenIn):
+class TokenOut(TokenUpsert):
     id: int
     list_version: int
 
@@ -103,7 +106,7 @@ def _out(t: Token) -> TokenOut:
 
 @router.put("", response_model=TokenOut)
 async def upsert_token(
-    body: TokenIn, ctx: ServiceContext = Depends(get_ctx), caller: Caller = Depends(allow(*CONFIGURE))
+    body: TokenUpsert, ctx: ServiceContext = Depends(get_ctx), caller: Caller = Depends(allow(*CONFIGURE))
 ) -> TokenOut:
     """Create or replace a token (keyed by country_code, party_id and uid)."""
     if body.expires_at is not None and body.expires_at.tzinfo is None:

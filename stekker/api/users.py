@@ -61,7 +61,9 @@ class PasswordIn(BaseModel):
     password: str = Field(min_length=8, max_length=256)
 
 
-class TokenIn(BaseModel):
+class ApiTokenRequest(BaseModel):
+    """A new API token for a user: what it is for, and when it expires (never, by default)."""
+
     name: str = Field(default="api", min_length=1, max_length=100, pattern=PRINTABLE)
     expires_days: int | None = Field(default=None, ge=1, le=3650, description="Unset: no expiry.")
     expires_at: datetime | None = Field(
@@ -69,7 +71,7 @@ class TokenIn(BaseModel):
     )
 
     @model_validator(mode="after")
-    def _one_expiry(self) -> TokenIn:
+    def _one_expiry(self) -> ApiTokenRequest:
         if self.expires_days is not None and self.expires_at is not None:
             raise ValueError("give expires_days or expires_at, not both")
         if self.expires_at is not None and self.expires_at.tzinfo is None:
@@ -175,6 +177,7 @@ def _self_or_admin(caller: Caller, user: User) -> None:
 
 @auth_router.post(
     "/token",
+    summary="Log in for an API token",
     response_model=LoginOut,
     status_code=201,
     responses={
@@ -201,7 +204,7 @@ async def login(body: LoginIn, request: Request, ctx: ServiceContext = Depends(g
     return LoginOut(**_created(token, user.username, secret, ctx.now()).model_dump(), role=Role(user.role))
 
 
-@auth_router.get("/me", response_model=MeOut)
+@auth_router.get("/me", response_model=MeOut, summary="Who am I")
 async def me(ctx: ServiceContext = Depends(get_ctx), caller: Caller = Depends(allow(*READ))) -> MeOut:
     """Who the API takes you for: the user and role behind your token."""
     user = None
@@ -210,7 +213,7 @@ async def me(ctx: ServiceContext = Depends(get_ctx), caller: Caller = Depends(al
     return MeOut(actor=caller.actor, role=caller.role, user=user, token_id=caller.token_id)
 
 
-@auth_router.post("/password", response_model=UserOut)
+@auth_router.post("/password", response_model=UserOut, summary="Change your own password")
 async def change_own_password(
     body: OwnPasswordIn, ctx: ServiceContext = Depends(get_ctx), caller: Caller = Depends(allow(*READ))
 ) -> UserOut:
@@ -222,7 +225,7 @@ async def change_own_password(
     )
 
 
-@auth_router.post("/tokens/{token_id}/revoke", response_model=ApiTokenOut)
+@auth_router.post("/tokens/{token_id}/revoke", response_model=ApiTokenOut, summary="Revoke an API token")
 async def revoke_token(
     token_id: int = Path(ge=1, le=2**31 - 1),
     ctx: ServiceContext = Depends(get_ctx),
@@ -311,7 +314,7 @@ async def enable_user(
     return _user_out(await users.set_active(ctx, caller.actor, username, True))
 
 
-@users_router.post("/{username}/password", response_model=UserOut)
+@users_router.post("/{username}/password", response_model=UserOut, summary="Set a user's password")
 async def reset_password(
     body: PasswordIn,
     username: str = UsernamePath,
@@ -322,9 +325,11 @@ async def reset_password(
     return _user_out(await users.reset_password(ctx, caller.actor, username, body.password))
 
 
-@users_router.post("/{username}/tokens", response_model=TokenCreated, status_code=201)
+@users_router.post(
+    "/{username}/tokens", response_model=TokenCreated, status_code=201, summary="Create an API token"
+)
 async def create_token(
-    body: TokenIn,
+    body: ApiTokenRequest,
     username: str = UsernamePath,
     ctx: ServiceContext = Depends(get_ctx),
     caller: Caller = Depends(allow(*READ)),
@@ -341,7 +346,7 @@ async def create_token(
     return _created(token, user.username, secret, now)
 
 
-@users_router.get("/{username}/tokens", response_model=list[ApiTokenOut])
+@users_router.get("/{username}/tokens", response_model=list[ApiTokenOut], summary="List a user's API tokens")
 async def list_tokens(
     username: str = UsernamePath,
     ctx: ServiceContext = Depends(get_ctx),

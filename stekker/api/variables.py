@@ -167,7 +167,7 @@ class ReportStatusOut(BaseModel):
     items: int = Field(description="Values the received parts carried.")
 
 
-@router.get("/reports", response_model=list[ReportStatusOut])
+@router.get("/reports", response_model=list[ReportStatusOut], summary="Configuration reports")
 async def reports(
     station_id: str,
     limit: int = Query(10, ge=1, le=100),

@@ -41,7 +41,7 @@ CountryPath = Annotated[str, Path(pattern=r"^[A-Za-z]{2}$", description="the par
 PartyPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9]{3}$", description="the party's id")]
 
 
-class Role(StrEnum):
+class OcpiRole(StrEnum):
     """OCPI Role."""
 
     CPO = "CPO"
@@ -60,7 +60,7 @@ class OcpiClientInfo(BaseModel):
 
     party_id: PartyId
     country_code: CountryCode
-    role: Role
+    role: OcpiRole
     status: ClientStatus
     last_updated: OcpiDateTime
 
@@ -76,7 +76,7 @@ def _wire(info: ClientInfo) -> dict[str, Any]:
 
 
 def _hub(partner: PartnerAuth) -> PartnerAuth:
-    if partner.role == Role.HUB or any(role == Role.HUB for _, _, role in partner.roles):
+    if partner.role == OcpiRole.HUB or any(role == OcpiRole.HUB for _, _, role in partner.roles):
         return partner
     raise OcpiError(
         CLIENT_ERROR, "only a roaming hub (role HUB) may send ClientInfo", http_status=NOT_A_HUB_HTTP_STATUS

@@ -40,6 +40,7 @@ from stekker.domain.authorization import refused
 from stekker.domain.cdr_document import charging_periods, number, with_ocpi_times
 from stekker.domain.metering import session_energy_wh
 from stekker.ocpi.envelope import ocpi_time
+from stekker.ocpi.token_objects import ProfileType  # one enum, one name in the OpenAPI document
 from stekker.services import cdrs
 from stekker.services.context import ServiceContext
 
@@ -122,13 +123,6 @@ class ChargingPreferencesResponse(StrEnum):
     ENERGY_NEED_REQUIRED = "ENERGY_NEED_REQUIRED"
     NOT_POSSIBLE = "NOT_POSSIBLE"
     PROFILE_TYPE_NOT_SUPPORTED = "PROFILE_TYPE_NOT_SUPPORTED"
-
-
-class ProfileType(StrEnum):
-    CHEAP = "CHEAP"
-    FAST = "FAST"
-    GREEN = "GREEN"
-    REGULAR = "REGULAR"
 
 
 class ChargingPreferences(BaseModel):
