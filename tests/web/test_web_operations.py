@@ -184,6 +184,18 @@ async def test_hostile_and_bad_input_is_escaped_or_explained(web: httpx.AsyncCli
     bad_choice = await web.get("/console/stations/HOSTILE1/functions/reset/confirm", params={"type": XSS})
     assert bad_choice.status_code == 422 and "<script>" not in bad_choice.text
     assert (await web.get("/console/stations/HOSTILE1/functions/nope/confirm")).status_code == 404
+    opened = await web.get("/console/stations/HOSTILE1/functions", params={"open": XSS})
+    assert opened.status_code == 400 and "<script>" not in opened.text
+    # a session that does not run here cannot be stopped from here, whatever the form says
+    not_here = await web.get(
+        "/console/stations/HOSTILE1/functions/remote_stop/confirm",
+        params={"session_id": "12345", "from": XSS},
+    )
+    assert (
+        not_here.status_code == 422 and "deze laadsessie loopt niet (meer) op deze laadpaal" in not_here.text
+    )
+    assert "<script>" not in not_here.text
+    assert 'id="fn-remote_stop" data-function="remote_stop" open' in not_here.text
     assert (await web.get("/console/stations/NOPE/functions")).status_code == 404
     assert (await web.get("/console/stations/%3Cscript%3E/functions")).status_code in (400, 404)
     bad_label = await web.get(
