@@ -5,6 +5,7 @@ in Dutch, `€1,234.56` in English; amounts in whole cents, unit prices exact)."
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -56,6 +57,16 @@ def format_decimal(value: Decimal | int | float, places: int = 2) -> str:
     return f"{sign}{text},{fraction}" if places > 0 else f"{sign}{text}"
 
 
+# the space between a currency and its amount ("€ 0,42", "SEK 3,00"): a line must not break there
+_AMOUNT_SPACE = re.compile(r"(?<=[€£$]) (?=-?\d)|(?<=\b[A-Z]{3}) (?=-?\d)")
+
+
+def keep_amounts_together(text: str) -> str:
+    """`text` with a no-break space between each currency and its amount, so an amount never
+    wraps over two lines (`€` at the end of one, `0,42` on the next) on a narrow screen."""
+    return _AMOUNT_SPACE.sub("\u00a0", text)
+
+
 def format_money(
     amount: Decimal | None, currency: str = "EUR", lang: Lang = "nl", bound: str | None = None
 ) -> str:
@@ -83,13 +94,13 @@ def money_filter(
     context: Context, amount: Decimal | None, currency: str = "EUR", bound: str | None = None
 ) -> str:
     """`{{ total|money(currency) }}` in the page's language; `bound="max"` for a maximum."""
-    return format_money(amount, currency, _lang(context), bound)
+    return keep_amounts_together(format_money(amount, currency, _lang(context), bound))
 
 
 @pass_context
 def unit_price_filter(context: Context, price: Decimal | None, currency: str = "EUR") -> str:
     """`{{ price|unit_price(currency) }}` in the page's language."""
-    return format_unit_price(price, currency, _lang(context))
+    return keep_amounts_together(format_unit_price(price, currency, _lang(context)))
 
 
 @pass_context
@@ -98,7 +109,7 @@ def component_price_filter(context: Context, value: Decimal | None, kind: str, c
     a price per kWh or hour exactly (`stekker.domain.price_text.component_price_text`)."""
     if value is None:
         return ""
-    return component_price_text(kind, Decimal(value), currency, _lang(context))
+    return keep_amounts_together(component_price_text(kind, Decimal(value), currency, _lang(context)))
 
 
 def format_energy(wh: int | None) -> str:

@@ -25,6 +25,7 @@ from stekker.domain.opening_hours import opening_hours
 from stekker.domain.plugs import kilowatts, max_power_w, plug_name
 from stekker.services.errors import Missing
 from stekker.web import auth, i18n
+from stekker.web.format import keep_amounts_together
 from stekker.web.templating import ConsoleRoute, PageNotFound, is_htmx, language, render
 
 router = APIRouter(prefix="/p", route_class=ConsoleRoute, include_in_schema=False)
@@ -102,7 +103,8 @@ async def evse_page(request: Request, evse_uid: EvseUid) -> Response:
         public=True,
         p=price,
         plugs=plugs,
-        price_text=price.text.get(lang) or price.text.get(i18n.DEFAULT, ""),
+        price_text=keep_amounts_together(price.text.get(lang) or price.text.get(i18n.DEFAULT, "")),
+        upcoming_text=keep_amounts_together(price.upcoming.text.get(lang, "")) if price.upcoming else "",
         location=location,
         hours=opening_hours(location.opening_times if location is not None else None),
         helpdesk_phone=phone if isinstance(phone, str) and phone.strip() else None,

@@ -136,9 +136,9 @@ async def test_the_public_evse_page_shows_status_price_hours_and_no_personal_dat
             assert await page.get_by_role("heading", level=1).inner_text() == f"Laadpunt {uid}"
             assert await page.locator("#evse-status-text").inner_text() == "Beschikbaar"
             price = await page.locator("#price-text").inner_text()
-            assert "per kWh" in price and "€ " in price and "inclusief btw" in price
+            assert "per kWh" in price and "€\u00a0" in price and "inclusief btw" in price
             table = page.get_by_role("table", name="Prijzen in cijfers")
-            assert re.search(r"€ \d+,\d{2}", await table.inner_text())
+            assert re.search(r"€\s\d+,\d{2}", await table.inner_text())
             assert await page.get_by_text("maandag").count() == 1
             assert await page.get_by_text("07:00\u201323:00").count() == 7
             assert await page.get_by_text("Parkeergarage Centrum").count() == 1

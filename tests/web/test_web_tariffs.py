@@ -205,7 +205,7 @@ async def test_roles_draft_submit_approve_exactly_as_the_api(login: Login, serve
     assert page.status_code == 200
     assert "Goedkeuren" in page.text and "Afkeuren" in page.text and "Indienen" not in page.text
     assert "Vergelijking op de referentiesessies" in page.text and "Short top-up" in page.text
-    assert "€ 1,82" in page.text  # 5 kWh x 0.30 + 21 % VAT on the short top-up (1.815), billed in cents
+    assert "€\u00a01,82" in page.text  # 5 kWh x 0.30 + 21 % VAT on the short top-up (1.815), in cents
     assert "nadat hij geladen heeft" in page.text  # when a session parks: after it charged
     english = await municipality.get("/console/tariffs/STD/versions/1?lang=en")
     assert "Comparison on the reference sessions" in english.text and "Approve" in english.text
@@ -346,7 +346,7 @@ async def test_the_maximum_price_is_set_by_the_municipality_and_seen_by_both(
     assert saved.status_code == 303
     for client in (operator, municipality):
         listing = await client.get("/console/tariffs")
-        assert "Maximumprijs (gemeente)" in listing.text and "€ 0,45" in listing.text
+        assert "Maximumprijs (gemeente)" in listing.text and "€\u00a00,45" in listing.text
         assert "&lt;script&gt;" in listing.text and "<script>alert" not in listing.text
     # 0.40 + 21 % = 0.484 per kWh: over the cap on every reference session
     review = await municipality.get("/console/tariffs/CAP/versions/1")
