@@ -247,6 +247,7 @@ async def _demo(settings: Settings, count: int, version: str) -> None:
 
 
 @station_app.command("list")
+@with_output
 def station_list(
     every: Annotated[bool, typer.Option("--all-pages", help="Every station, page after page.")] = False,
 ) -> None:
@@ -257,10 +258,10 @@ def station_list(
         ["id", "status", "online", "authentication", "vendor", "model", "firmware_version", "last_seen"],
         "Stations",
     )
-@with_output
 
 
 @station_app.command("show")
+@with_output
 def station_show(station_id: str) -> None:
     """One station: its status (Offline, Faulted, Charging, Occupied, Reserved, Available,
     Unavailable, Unknown), connection, make, and each EVSE's status and connectors."""
@@ -271,7 +272,6 @@ def station_show(station_id: str) -> None:
         f"Station {station_id}",
     )
     evses = [
-@with_output
         {
             **evse,
             "connectors": ", ".join(
@@ -341,6 +341,7 @@ _RESULT_COLUMNS = ["label", "status", "value", "reason"]
 
 
 @station_app.command("config")
+@with_output
 def station_config(
     station_id: str,
     component: Annotated[str | None, typer.Option(help="Only this component (OCPP16 for 1.6 keys).")] = None,
@@ -351,7 +352,6 @@ def station_config(
         report = call_api(
             "POST", f"/api/stations/{station_id}/reports", json={"report_base": "FullInventory"}
         )
-@with_output
         console.print(f"report requested: {report['status']} (request {report['request_id']})")
     params = {"component": component} if component else {}
     rows = call_api("GET", f"/api/stations/{station_id}/variables", params=params)
@@ -377,6 +377,7 @@ def report_line(report: dict[str, Any]) -> str:
 
 
 @station_app.command("get")
+@with_output
 def station_get(
     station_id: str,
     variables: Annotated[list[str], typer.Argument(help="Component.Variable (2.0.1) or a 1.6 key.")],
@@ -387,9 +388,9 @@ def station_get(
         call_api("POST", f"/api/stations/{station_id}/variables/get", json=body), _RESULT_COLUMNS, station_id
     )
 
-@with_output
 
 @station_app.command("set")
+@with_output
 def station_set(
     station_id: str,
     assignments: Annotated[list[str], typer.Argument(help="Component.Variable=value or Key=value.")],
@@ -400,7 +401,6 @@ def station_set(
         label, sep, value = assignment.partition("=")
         if not sep:
             console.print(f"[red]{assignment!r}: write Component.Variable=value[/]")
-@with_output
             raise typer.Exit(2)
         items.append({**_variable_body(label), "value": value})
     result = call_api("POST", f"/api/stations/{station_id}/variables/set", json={"items": items})
@@ -462,6 +462,7 @@ def _run_function(station_id: str, name: str, args: dict[str, Any], timeout: flo
 
 
 @station_app.command("functions")
+@with_output
 def station_functions() -> None:
     """Every remote function, who may run it, and its arguments."""
     functions = call_api("GET", "/api/stations/functions")
@@ -473,7 +474,6 @@ def station_functions() -> None:
         rows.append({**row, "arguments": arguments})
     show_table(rows, ["name", "summary", "arguments", "roles"], "Remote functions", data=functions)
 
-@with_output
 
 @station_app.command("call")
 def station_call(
@@ -536,6 +536,7 @@ def station_trigger(
 
 
 @station_app.command("firmware")
+@with_output
 def station_firmware(
     station_id: str,
     url: Annotated[str | None, typer.Argument(help="Firmware URL; omit to list the updates so far.")] = None,
@@ -546,7 +547,6 @@ def station_firmware(
         args: dict[str, Any] = {"location": url}
         if at is not None:
             args["retrieve_at"] = at
-@with_output
         _run_function(station_id, "update_firmware", args)
         return
     rows = call_api("GET", f"/api/stations/{station_id}/firmware")
@@ -605,6 +605,7 @@ def token_supplier(
 
 
 @token_app.command("list")
+@with_output
 def token_list(
     every: Annotated[bool, typer.Option("--all-pages", help="Every token, page after page.")] = False,
 ) -> None:
@@ -615,9 +616,9 @@ def token_list(
         "Tokens",
     )
 
-@with_output
 
 @session_app.command("list")
+@with_output
 def session_list(
     active: Annotated[bool, typer.Option("--active/--all", help="Only running sessions.")] = True,
     station: Annotated[str | None, typer.Option(help="Only this station.")] = None,
@@ -628,7 +629,6 @@ def session_list(
     if active:
         params["status"] = "active"
     if station:
-@with_output
         params["station_id"] = station
     rows = call_api_pages("/api/sessions", params, every=every)
     show_table(
@@ -648,16 +648,6 @@ def session_list(
     )
 
 
-@session_app.command("start")
-def session_start(
-    station_id: str,
-    token: Annotated[str, typer.Option(help="The idTag to charge with.")],
-    evse: Annotated[int | None, typer.Option(help="EVSE (1.6 connector) number.")] = None,
-    profile: Annotated[
-        typer.FileText | None,
-        typer.Option(help="A TxProfile for the transaction: a JSON file in set_charging_profile's shape."),
-    ] = None,
-) -> None:
 @session_app.command("show")
 @with_output
 def session_show(session_id: int) -> None:
@@ -687,6 +677,16 @@ def session_show(session_id: int) -> None:
     )
 
 
+@session_app.command("start")
+def session_start(
+    station_id: str,
+    token: Annotated[str, typer.Option(help="The idTag to charge with.")],
+    evse: Annotated[int | None, typer.Option(help="EVSE (1.6 connector) number.")] = None,
+    profile: Annotated[
+        typer.FileText | None,
+        typer.Option(help="A TxProfile for the transaction: a JSON file in set_charging_profile's shape."),
+    ] = None,
+) -> None:
     """Remote start: ask a station to start charging for a token."""
     body: dict[str, Any] = {"token_uid": token, "evse_number": evse}
     if profile is not None:
@@ -698,15 +698,6 @@ def session_show(session_id: int) -> None:
     result = call_api("POST", f"/api/stations/{station_id}/remote-start", json=body)
     _exit_if_unknown(result)
     console.print(f"station {station_id} answered [bold]{result['status']}[/]")
-    if result["status"] != "Accepted":
-        raise typer.Exit(1)
-
-
-@session_app.command("stop")
-def session_stop(session_id: int) -> None:
-    """Remote stop: ask the station to stop a running session."""
-    result = call_api("POST", f"/api/sessions/{session_id}/remote-stop")
-    console.print(f"station {result['station_id']} answered [bold]{result['status']}[/]")
     if result["status"] != "Accepted":
         raise typer.Exit(1)
     if result.get("session_id") is not None:
@@ -750,6 +741,15 @@ def session_follow(
         markup=False,
     )
     raise typer.Exit(1)
+
+
+@session_app.command("stop")
+def session_stop(session_id: int) -> None:
+    """Remote stop: ask the station to stop a running session."""
+    result = call_api("POST", f"/api/sessions/{session_id}/remote-stop")
+    console.print(f"station {result['station_id']} answered [bold]{result['status']}[/]")
+    if result["status"] != "Accepted":
+        raise typer.Exit(1)
 
 
 def main() -> None:

@@ -244,6 +244,14 @@ class Settings(BaseSettings):
         ge=0,
         description="Seconds to wait for a station to stop a transaction we rejected before RemoteStop.",
     )
+    remote_start_session_wait: float = Field(
+        default=10.0,
+        ge=0,
+        le=60,
+        description="Seconds a remote start through the API waits, after the station accepted, for the "
+        "session to begin (1.6 StartTransaction, 2.0.1 TransactionEvent), to answer with its id; "
+        "later, the answer links to the remote start to poll. 0: do not wait.",
+    )
 
     # Files stations upload (diagnostics and logs, requirement 51)
     files_dir: Path | None = Field(
@@ -253,14 +261,6 @@ class Settings(BaseSettings):
     )
     public_url: str | None = Field(
         default=None,
-    remote_start_session_wait: float = Field(
-        default=10.0,
-        ge=0,
-        le=60,
-        description="Seconds a remote start through the API waits, after the station accepted, for the "
-        "session to begin (1.6 StartTransaction, 2.0.1 TransactionEvent), to answer with its id; "
-        "later, the answer links to the remote start to poll. 0: do not wait.",
-    )
         pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$",
         description="Base URL stations use to reach our HTTP port (upload URLs); unset: "
         "http://{host}:{http_port}.",
