@@ -13,6 +13,8 @@ from typing import Literal
 
 from stekker.web import (
     texts_admin,
+    texts_events,
+    texts_export,
     texts_functions,
     texts_map,
     texts_operations,
@@ -20,7 +22,6 @@ from stekker.web import (
     texts_records,
     texts_status,
 )
-from stekker.web import texts_events
 
 Lang = Literal["nl", "en"]
 LANGUAGES: tuple[Lang, ...] = ("nl", "en")
@@ -253,6 +254,7 @@ _merge(texts_functions.TEXTS)
 _merge(texts_status.TEXTS)
 _merge(texts_map.TEXTS)
 _merge(texts_events.TEXTS)
+_merge(texts_export.TEXTS)
 
 
 def pick(value: str | None) -> Lang:

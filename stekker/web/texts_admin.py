@@ -272,7 +272,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     ),
     "exp_download": ("Downloaden", "Download"),
     "exp_columns": ("Wat er in elke export staat", "What each export holds"),
-    "exp_columns_hint": ("De kolommen per soort (beschrijvingen in het Engels).", "The columns per kind."),
+    "exp_columns_hint": ("De kolommen per soort.", "The columns per kind."),
     "exp_period_column": ("De periode geldt voor kolom {column}.", "The period applies to column {column}."),
     "exp_columns_of": ("Kolommen: {kind}", "Columns: {kind}"),
     "exp_col_name": ("Kolom", "Column"),

@@ -104,6 +104,9 @@ TEXTS: dict[str, tuple[str, str]] = {
     "w_ev_notify_event": ("gebeurtenis gemeld", "event reported"),
     "w_ev_certificate_status_refused": ("certificaatcontrole geweigerd", "certificate check refused"),
     "w_ev_certificate_signing_refused": ("certificaatondertekening geweigerd", "certificate signing refused"),
+    "w_ev_ev_certificate_refused": ("certificaat van de auto geweigerd", "the car's certificate refused"),
+    "w_ev_ev_charging_needs": ("laadbehoefte van de auto gemeld", "the car's charging needs reported"),
+    "w_ev_ev_charging_schedule": ("laadschema van de auto gemeld", "the car's charging schedule reported"),
     # why a connection ended (stekker.domain.health.DisconnectCause)
     "w_cause_closed_by_station": ("gesloten door de laadpaal", "closed by the station"),
     "w_cause_closed_by_server": ("gesloten door ons systeem", "closed by our system"),
@@ -214,6 +217,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "w_object_diagnostics": ("diagnose-upload {id}", "diagnostics upload {id}"),
     "w_object_import": ("import {id}", "import {id}"),
     "w_object_api_token": ("API-sleutel {id}", "API token {id}"),
+    "w_object_problem_report": ("probleemmelding {id}", "problem report {id}"),
     # audit actions; a dynamic tail (`.accepted`, `.failed`) is said by w_act_tail_*
     "w_act_auth.login": ("ingelogd", "logged in"),
     "w_act_auth.logout": ("uitgelogd", "logged out"),
@@ -308,6 +312,8 @@ TEXTS: dict[str, tuple[str, str]] = {
     "w_act_diagnostics.expired": ("diagnoseverzoek verlopen", "diagnostics request expired"),
     "w_act_diagnostics.file.received": ("diagnosebestand ontvangen", "diagnostics file received"),
     "w_act_diagnostics.file.downloaded": ("diagnosebestand gedownload", "diagnostics file downloaded"),
+    "w_act_problem.reported": ("probleem gemeld door een bestuurder", "problem reported by a driver"),
+    "w_act_problem.handled": ("gemeld probleem afgehandeld", "reported problem handled"),
     "w_act_export.started": ("export begonnen", "export started"),
     "w_act_export.finished": ("export klaar", "export finished"),
     "w_act_ocpi.partner.invited": ("OCPI-partner uitgenodigd", "OCPI partner invited"),
