@@ -127,7 +127,13 @@ def simulate(
     url: Annotated[str | None, typer.Option(help="Base URL; default ws://HOST:OCPP_PORT/ocpp")] = None,
     prefix: Annotated[str, typer.Option(help="Station ids are PREFIX001, PREFIX002, ...")] = "SIM",
     connectors: Annotated[int, typer.Option(help="Connectors per station.")] = 2,
-    id_tag: Annotated[list[str] | None, typer.Option(help="Tokens the drivers use (repeatable).")] = None,
+    id_tag: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="The drivers' cards (repeatable), dealt one per connector; with fewer, a driver waits "
+            "while its card is in a session elsewhere."
+        ),
+    ] = None,
     session_every: Annotated[float, typer.Option(help="Mean seconds between sessions.")] = 60.0,
     password: Annotated[str | None, typer.Option(help="Basic-auth password for every station.")] = None,
     ocpp: Annotated[
@@ -195,14 +201,15 @@ async def _demo(settings: Settings, count: int, version: str) -> None:
     from stekker.services.inventory import seed_demo_locations
     from stekker.services.tariffs import seed_demo_tariff
     from stekker.services.tokens import TokenInput, upsert_token
+    from stekker.sim import demo_cast
     from stekker.sim.fleet import parse_ocpp_version, run_fleet, version_of
 
     ocpp_version = parse_ocpp_version(version)
 
     server = Stekker(settings)
     await server.start()
-    tags = [f"DEMO-{n:04d}" for n in range(1, 13)]
-    for tag in tags:
+    drivers = demo_cast.driver_cards(count)  # one card per simulated driver; the reader's are spare
+    for tag in [*demo_cast.READER_CARDS, *drivers]:
         await upsert_token(server.ctx, "demo", TokenInput(uid=tag, visual_number=f"demo card {tag}"))
     await seed_demo_tariff(server.ctx)
     await seed_demo_locations(server.ctx, [f"SIM{n:03d}" for n in range(1, count + 1)], DEMO_PASSWORD)
@@ -231,7 +238,9 @@ async def _demo(settings: Settings, count: int, version: str) -> None:
             f"ws://{settings.host}:{server.ocpp_port}/ocpp",
             count,
             prefix="SIM",
-            id_tags=tags,
+            connectors=demo_cast.DEMO_CONNECTORS,
+            id_tags=drivers,
+            idle_connectors=demo_cast.idle_connectors(count),
             session_every=45.0,
             meter_interval=10.0,
             stop_event=stop,
@@ -744,12 +753,55 @@ def session_follow(
 
 
 @session_app.command("stop")
-def session_stop(session_id: int) -> None:
-    """Remote stop: ask the station to stop a running session."""
+def session_stop(
+    session_id: Annotated[int | None, typer.Argument(help="The session's id (see session list).")] = None,
+    station: Annotated[
+        str | None, typer.Option(help="Instead of an id: the session running on this station.")
+    ] = None,
+    evse: Annotated[
+        int | None, typer.Option(help="With --station: the EVSE (1.6 connector) it runs on.")
+    ] = None,
+) -> None:
+    """Remote stop: ask the station to stop a running session, by id or by where it runs."""
+    if (session_id is None) == (station is None):
+        console.print("[red]name the session: its id, or --station (and --evse)[/]")
+        raise typer.Exit(2)
+    if station is not None:
+        session_id = _running_session_at(station, evse)
     result = call_api("POST", f"/api/sessions/{session_id}/remote-stop")
     console.print(f"station {result['station_id']} answered [bold]{result['status']}[/]")
     if result["status"] != "Accepted":
         raise typer.Exit(1)
+
+
+#: A session the station was just asked to start appears once the station reports it started.
+_SESSION_APPEARS_WITHIN = 10.0
+
+
+def _running_session_at(station_id: str, evse: int | None) -> int:
+    """The id of the one session running on the station (on that EVSE); exit 1 when none appears
+    within a few seconds (a remote start's session shows up when the station reports it)."""
+    params = {"status": "active", "station_id": station_id, "limit": 1000}
+    deadline = time.monotonic() + _SESSION_APPEARS_WITHIN
+    while True:
+        rows = [
+            row
+            for row in call_api_pages("/api/sessions", params, every=True)
+            if evse is None or row["evse_number"] == evse
+        ]
+        if len(rows) == 1:
+            return int(rows[0]["id"])
+        if len(rows) > 1:
+            ids = ", ".join(str(row["id"]) for row in rows)
+            console.print(
+                f"[red]{len(rows)} sessions run on {station_id} ({ids}): name one, or the --evse[/]"
+            )
+            raise typer.Exit(2)
+        if time.monotonic() >= deadline:
+            where = station_id if evse is None else f"{station_id} EVSE {evse}"
+            console.print(f"[red]no session is running on {where}[/]")
+            raise typer.Exit(1)
+        time.sleep(0.5)
 
 
 def main() -> None:

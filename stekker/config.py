@@ -166,6 +166,14 @@ class Settings(BaseSettings):
         description="Seconds after a Reset whose answer was lost to a dropped connection in which "
         "a BootNotification of the station shows that the reset happened.",
     )
+    reconcile_boot_wait: float = Field(
+        default=10.0,
+        ge=0,
+        le=300,
+        description="Seconds after a station with sessions open here connects in which its "
+        "BootNotification says it rebooted; without one, it is asked which of them still run "
+        "(2.0.1 GetTransactionStatus, 1.6 the connectors' status) and the others are closed.",
+    )
     ocpp_admission_timeout: float = Field(
         default=5.0,
         gt=0,

@@ -6,6 +6,7 @@ import asyncio
 import base64
 import binascii
 import contextlib
+import functools
 import http
 import logging
 import random
@@ -34,7 +35,7 @@ from stekker.ocpp.v16 import commands as v16_commands
 from stekker.ocpp.v16.handlers import HANDLERS as V16_HANDLERS
 from stekker.ocpp.v201 import commands as v201_commands
 from stekker.ocpp.v201.handlers import HANDLERS as V201_HANDLERS
-from stekker.services import stations
+from stekker.services import reconcile, stations
 from stekker.services.context import ServiceContext
 from stekker.services.message_log import MessageLog
 from stekker.services.outage import database_unavailable
@@ -371,6 +372,17 @@ class Gateway:
                 transport_of(websocket),
                 verdict.security_profile if verdict is not None else None,
                 replaced,
+            )
+            connection.spawn(
+                functools.partial(
+                    reconcile.after_connect,
+                    self.ctx,
+                    station_id,
+                    protocol,
+                    connection.opened_at,
+                    self.ctx.settings.reconcile_boot_wait,
+                ),
+                "reconcile-sessions",
             )
             await connection.serve()
         finally:
