@@ -355,3 +355,31 @@ async def test_a_reset_whose_answer_was_lost_is_an_unknown_outcome_said_in_words
         "Onbekend of de laadpaal de herstart heeft uitgevoerd: de verbinding viel weg nadat de "
         "opdracht was verstuurd." in text(answer.text)
     )
+
+
+def test_every_text_the_functions_pages_build_is_in_both_languages() -> None:
+    from stekker.domain import remote_functions as support
+    from stekker.web import function_forms as forms
+    from stekker.web import i18n
+    from stekker.web.station_actions import ANSWER_STATUS
+
+    keys = {f"fx_group_{g}" for g in forms.GROUPS} | {
+        "fx_version_1.6",
+        "fx_version_2.x",
+        "fx_version_unknown",
+    }
+    for f in forms.CATALOGUE.values():
+        keys |= {f"fn_{f.name}", f"fn_{f.name}_what", f"fx_obj_{f.name}"}
+        for field in f.inputs:
+            keys |= {field.label, field.empty} | ({field.hint} if field.hint else set())
+            for version in (support.OCPP16, support.OCPP201, None):
+                keys |= {c.label for c in forms.choices_of(field, version)}
+    for outcome in {*ANSWER_STATUS, "accepted", "rejected"}:
+        keys |= {f"outcome_{outcome}", f"outcome_{outcome}_explain"}
+        keys.add(f"fx_said_{outcome}" if outcome in ("accepted", "rejected") else f"fx_outcome_{outcome}")
+    keys |= {
+        f"fx_impact_{i}"
+        for i in ("ends_now", "ends_gracefully", "waits_for_sessions", "refused_while_charging")
+    }
+    missing = sorted(k for k in keys if k not in i18n.CATALOGUE)
+    assert missing == []
