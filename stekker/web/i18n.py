@@ -19,6 +19,7 @@ from stekker.web import (
     texts_map,
     texts_operations,
     texts_public,
+    texts_reconcile,
     texts_records,
     texts_status,
 )
@@ -255,6 +256,7 @@ _merge(texts_status.TEXTS)
 _merge(texts_map.TEXTS)
 _merge(texts_events.TEXTS)
 _merge(texts_export.TEXTS)
+_merge(texts_reconcile.TEXTS)
 
 
 def pick(value: str | None) -> Lang:
