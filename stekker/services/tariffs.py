@@ -812,6 +812,15 @@ async def _never_approved(db: AsyncSession, rows: list[TariffVersion]) -> set[in
     return {r.id for r in rows if r.id in steps and never_approved(r.status, steps[r.id])}
 
 
+async def never_approved_versions(db: AsyncSession, version_ids: list[int]) -> set[int]:
+    """Of these version ids, those in force without the municipality's approval (for pages
+    that show which version priced a session)."""
+    if not version_ids:
+        return set()
+    rows = list((await db.execute(select(TariffVersion).where(TariffVersion.id.in_(version_ids)))).scalars())
+    return await _never_approved(db, rows)
+
+
 async def _tariff_view(db: AsyncSession, record: TariffRecord, with_versions: bool = True) -> dict[str, Any]:
     versions = await _versions(db, record)
     unapproved = await _never_approved(db, versions)

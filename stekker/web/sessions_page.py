@@ -23,7 +23,7 @@ from stekker.api.deps import DRIVER_SUPPORT, READ, Role
 from stekker.db.models import ChargingSession, Evse, SessionStatus
 from stekker.db.models_tariffs import CdrKind, TariffRecord, TariffVersion
 from stekker.domain.metering import SampledValue, session_energy_wh
-from stekker.services import cdrs, redaction, transactions
+from stekker.services import cdrs, redaction, tariffs, transactions
 from stekker.services.errors import Missing
 from stekker.web import auth, charts
 from stekker.web.format import HOME
@@ -356,6 +356,7 @@ async def cdr_detail(
     except Missing:
         raise PageNotFound("cdr_not_found") from None
     tariff = None
+    tariff_never_approved = False
     if view.tariff_version_id is not None:
         async with ctx.db() as db:
             tariff = (
@@ -365,6 +366,8 @@ async def cdr_detail(
                     .where(TariffVersion.id == view.tariff_version_id)
                 )
             ).first()
+            unapproved = await tariffs.never_approved_versions(db, [view.tariff_version_id])
+            tariff_never_approved = view.tariff_version_id in unapproved
     periods = charging_periods(view.data)
     return render(
         request,
@@ -373,6 +376,7 @@ async def cdr_detail(
         c=view,
         token=await masked_token(request, view.token_uid, user.role),
         tariff=tariff,
+        tariff_never_approved=tariff_never_approved,
         periods=periods,
         readings=readings_of(view.readings),
     )

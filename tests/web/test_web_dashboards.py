@@ -18,9 +18,10 @@ from stekker.app import Stekker
 from stekker.db.models import Evse
 from stekker.db.models_ocpi import OcpiOutboxItem, OutboxStatus
 from stekker.domain.problem_reports import ProblemKind, ReportDraft
-from stekker.services import ocpi_partners, problem_reports, tariffs, users
+from stekker.services import cdrs, ocpi_partners, problem_reports, tariffs, users
 from stekker.services.tariffs import DEMO_TARIFF, Draft, seed_demo_tariff
-from tests.peers import ocpp_station
+from stekker.services.tokens import TokenInput, upsert_token
+from tests.peers import now_iso, ocpp_station
 from tests.web.conftest import axe_violations, base_url, http_login, login_page, screenshot
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -225,19 +226,45 @@ async def test_read_only_is_told_nothing_waits(browser: Any, web_server: Stekker
         await page.context.close()
 
 
+async def _a_cdr_priced_by_the_demo_tariff(server: Stekker) -> str:
+    """A real 1.6 session at a station, stopped: the CDR the demo tariff priced."""
+    await upsert_token(server.ctx, "user:operator", TokenInput(uid="CARD-CDR"))
+    async with ocpp_station(ocpp_url(server), "DASH-CDR") as cp:
+        started = await cp.call(
+            call.StartTransaction(connector_id=1, id_tag="CARD-CDR", meter_start=1000, timestamp=now_iso())
+        )
+        await cp.call(
+            call.StopTransaction(meter_stop=6000, timestamp=now_iso(), transaction_id=started.transaction_id)
+        )
+
+    view = await cdrs.build_cdr(server.ctx, started.transaction_id)
+    assert view is not None
+    return view.cdr_uid
+
+
 async def test_a_tariff_never_approved_says_so_everywhere(
     browser: Any, web_server: Stekker, fleet: Any
 ) -> None:
+    cdr = await _a_cdr_priced_by_the_demo_tariff(web_server)
     page = await login_page(browser, web_server, "municipality")
     try:
-        for path in ("/console/tariffs", "/console/tariffs/DEMO", "/console/tariffs/DEMO/versions/1"):
+        for path in (
+            "/console/tariffs",
+            "/console/tariffs/DEMO",
+            "/console/tariffs/DEMO/versions/1",
+            f"/console/cdrs/{cdr}",
+        ):
             await page.goto(path)
             badges = page.locator('[data-badge="tariff_approval"]')
             assert await badges.count() >= 1, path
             assert await badges.first.inner_text() == "nooit goedgekeurd"
             assert "warn" in (await badges.first.get_attribute("class") or "")
-            await screenshot(page, "tariff-never-approved-" + path.strip("/").replace("/", "-"))
-        assert await page.locator("#never-approved-note").count() == 1
+            await screenshot(
+                page, "tariff-never-approved-" + path.strip("/").replace("/", "-").replace("*", "_")
+            )
+        for path in ("/console/tariffs/DEMO", "/console/tariffs/DEMO/versions/1"):
+            await page.goto(path)
+            assert await page.locator("#never-approved-note").count() == 1, path
         # the proposal is not in force: nothing to say about approval yet
         await page.goto("/console/tariffs/NACHT")
         assert await page.locator('[data-badge="tariff_approval"]').count() == 0
