@@ -31,6 +31,7 @@ from stekker.domain.problem_reports import REPORT_BURST
 from stekker.services.tariffs import DEMO_TARIFF
 from tests.observe import add_token
 from tests.peers import ocpp_station
+from tests.test_cdrs import TARIFF as CDR_TARIFF
 from tests.test_cdrs import add_tariff, cdrs_of, detail
 from tests.test_users_roles import PW, add_user, client_from, make_admin
 from tests.web.conftest import http_login
@@ -354,3 +355,21 @@ async def test_the_report_api_refuses_bad_ids(api: httpx.AsyncClient) -> None:
     assert (await api.get("/api/problem-reports", params={"state": "bogus"}, headers=auth)).status_code == 422
     assert (await api.get("/api/problem-reports", params={"limit": 0}, headers=auth)).status_code == 422
     assert (await api.get("/api/problem-reports")).status_code == 401
+
+
+async def test_a_tariff_without_its_own_alt_text_is_published_with_the_price_in_words(
+    server: Stekker, api: httpx.AsyncClient, ocpp_url: str
+) -> None:
+    """What an eMSP shows its drivers (OCPI `tariff_alt_text`) is our price text, by the same
+    money rule, when the operator wrote none: 0.30 + 21 % is € 0,363 per kWh, not € 0,36."""
+    await _station(ocpp_url, "ALT1")
+    await _place(server, "ALT1", None)
+    await add_tariff(server, CDR_TARIFF, effective_from=datetime.now(UTC) - timedelta(days=1))
+    body = (await api.get("/opendata/ocpi/tariffs")).json()
+    tariffs = body["data"] if isinstance(body, dict) else body
+    [tariff] = [t for t in tariffs if t["id"] == "STD"]
+    texts = {t["language"]: t["text"] for t in tariff["tariff_alt_text"]}
+    assert texts["nl"].startswith("Laden kost € 0,363 per kWh. Parkeren na het laden kost € 2,904 per uur")
+    assert texts["en"].startswith(
+        "Charging costs €0.363 per kWh. Parking after charging costs €2.904 per hour"
+    )

@@ -11,6 +11,10 @@ meant for drivers without a contract, REGULAR for one meant for contract drivers
 for a tariff that applies to everybody (OCPI: "when omitted, this tariff is valid for all
 sessions", which is exactly what such a tariff is).
 
+`tariff_alt_text`: the operator's own texts when the version has them, else the price in words
+of `stekker.domain.price_text` (Dutch and English, money by `stekker.domain.money`): what an
+eMSP shows its drivers then says what is billed, in the same words as our public page.
+
 A contract tariff agreed with particular eMSPs (`parties`) is shown only to a partner that
 speaks for one of them: a negotiated price is that partner's business, not its competitors'.
 """
@@ -19,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -34,6 +38,8 @@ from stekker.db.models_tariffs import (
     TariffVersion,
     TariffVersionStatus,
 )
+from stekker.domain.price_text import price_texts
+from stekker.domain.tariffs import tariff_from_ocpi
 from stekker.ocpi.location_objects import OcpiDateTime
 
 TARIFF_TYPES = ("AD_HOC_PAYMENT", "PROFILE_CHEAP", "PROFILE_FAST", "PROFILE_GREEN", "REGULAR")
@@ -98,6 +104,19 @@ def visible_to(version: TariffVersion, parties: Iterable[str]) -> bool:
     return bool(set(version.parties) & set(parties))
 
 
+def alt_texts(content: Mapping[str, Any], currency: str, grace_minutes: int) -> list[dict[str, Any]] | None:
+    """The operator's alt texts of a version, else its price in words per language."""
+    given = content.get("tariff_alt_text")
+    if given:
+        return list(given)
+    try:
+        tariff = tariff_from_ocpi({**content, "currency": currency})
+    except ValueError:  # a version we cannot read: say nothing rather than something wrong
+        return None
+    texts = price_texts(tariff, timedelta(minutes=grace_minutes))
+    return [{"language": lang, "text": text} for lang, text in texts.items()]
+
+
 def tariff_object(published: PublishedTariff, country_code: str, party_id: str) -> OcpiTariff:
     content = numbers(dict(published.version.content or {}))
     assert published.version.effective_from is not None
@@ -107,7 +126,11 @@ def tariff_object(published: PublishedTariff, country_code: str, party_id: str) 
         id=published.record.code,
         currency=published.record.currency,
         type=tariff_type(content, published.version.audience),
-        tariff_alt_text=content.get("tariff_alt_text") or None,
+        tariff_alt_text=alt_texts(
+            published.version.content or {},
+            published.record.currency,
+            published.version.parking_grace_minutes,
+        ),
         tariff_alt_url=content.get("tariff_alt_url") or None,
         min_price=content.get("min_price") or None,
         max_price=content.get("max_price") or None,
