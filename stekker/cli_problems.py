@@ -6,7 +6,7 @@ from typing import Any
 
 import typer
 
-from stekker.clikit import call_api, console
+from stekker.clikit import call_api, console, show_table, with_output
 
 problem_app = typer.Typer(
     help="Problems drivers reported at an EVSE (the public page's 'report a problem').", no_args_is_help=True
@@ -20,37 +20,23 @@ _KINDS = {
     "payment": "payment or charging card does not work",
     "other": "something else",
 }
-
-
-def _print(report: dict[str, Any]) -> None:
-    """One report as a block: its head line, the driver's words indented, contact and state."""
-    when = str(report["reported_at"])[:19].replace("T", " ")
-    kind = _KINDS.get(report["kind"], report["kind"])
-    console.print(f"#{report['id']}  {when} UTC  {report['evse_uid']}  {kind}", markup=False, highlight=False)
-    for line in (report["message"] or "").splitlines() or ["(no words)"]:
-        console.print(f"    {line}", markup=False, highlight=False)
-    state = f"handled by {report['handled_by']}" if report["handled_at"] else "open"
-    contact = report["contact"] or "none"
-    console.print(
-        f"    contact: {contact}; language: {report['language']}; {state}", markup=False, highlight=False
-    )
+_COLUMNS = ["id", "reported_at", "evse_uid", "problem", "message", "contact", "language", "handled_by"]
 
 
 @problem_app.command("list")
+@with_output
 def list_problems(
     every: bool = typer.Option(False, "--all", help="Handled ones too (default: only open ones)."),
     station: str | None = typer.Option(None, help="Only this station's."),
     limit: int = typer.Option(100, min=1, max=500),
 ) -> None:
-    """Reported problems, newest first: the EVSE, when, what kind, the driver's words, contact."""
+    """Reported problems, newest first: the EVSE, when, what is wrong, the driver's words, contact."""
     params: dict[str, Any] = {"state": "all" if every else "open", "limit": limit}
     if station is not None:
         params["station_id"] = station
     reports: list[dict[str, Any]] = call_api("GET", "/api/problem-reports", params=params)
-    if not reports:
-        console.print("no problem reports" if every else "no open problem reports")
-    for report in reports:
-        _print(report)
+    rows = [{**r, "problem": _KINDS.get(r["kind"], r["kind"])} for r in reports]
+    show_table(rows, _COLUMNS, "Problem reports" if every else "Open problem reports", data=reports)
 
 
 @problem_app.command("handled")

@@ -12,6 +12,7 @@ Stekker, with a real OCPP 1.6 station:
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -106,7 +107,7 @@ async def _charge(ocpp_url: str, station_id: str, token: str, wh: int) -> None:
 
 
 async def test_every_edge_shows_the_billed_total_and_the_price_that_gives_it(
-    server: Stekker, api: httpx.AsyncClient, ocpp_url: str
+    server: Stekker, api: httpx.AsyncClient, ocpp_url: str, cli: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The demo tariff (0.35 excl. + 21 % = 0.4235 per kWh, no parking within the hour) on
     27.777 kWh: 11.7635... billed 11.76. Every edge says € 11,76 / €11.76, and the price it
@@ -137,7 +138,7 @@ async def test_every_edge_shows_the_billed_total_and_the_price_that_gives_it(
         assert price["alt_text"][lang] == price["text"][lang]  # the demo's alt text is the price text
 
     # the console (an operator's CDR page, nl and en) and the CLI
-    await add_user(api, await make_admin(api), "olga", "operator")
+    token = await add_user(api, await make_admin(api), "olga", "operator")
     async with httpx.AsyncClient(base_url=str(api.base_url), timeout=30) as browser:
         assert (await http_login(browser, "olga", PW)).status_code == 303
         cdr_page = await browser.get(f"/console/cdrs/{row['cdr_uid']}")
@@ -148,6 +149,12 @@ async def test_every_edge_shows_the_billed_total_and_the_price_that_gives_it(
         en_page = await browser.get(f"/console/cdrs/{row['cdr_uid']}", params={"lang": "en"})
         total = re.search(r'id="cdr-total">([^<]+)<', en_page.text)
         assert total is not None and total.group(1) == "€11.76"
+    monkeypatch.setenv("STEKKER_API_TOKEN", token)
+    listed = await cli("cdr", "list", "--station", "MONEY1")
+    assert listed.exit_code == 0, listed.output
+    assert "€11.76" in listed.output and "EUR 11.76" not in listed.output
+    shown = await cli("cdr", "show", row["cdr_uid"])
+    assert shown.exit_code == 0 and "€11.76" in shown.output, shown.output
 
 
 # --- opening hours: one meaning ----------------------------------------------------------------
@@ -241,7 +248,9 @@ async def test_a_driver_reports_a_problem_and_the_helpdesk_has_it(
     monkeypatch.setenv("STEKKER_API_TOKEN", helpdesk)
     shown = await cli("problem", "list")
     assert shown.exit_code == 0, shown.output
-    assert uid in shown.output and "damaged" in shown.output
+    assert uid in shown.output and "station or cable damaged" in shown.output and XSS in shown.output
+    as_json = await cli("problem", "list", "--output", "json")
+    assert as_json.exit_code == 0 and json.loads(as_json.output)[0]["message"] == f"Cable cut {XSS}"
 
     # the console: the helpdesk's list shows it escaped, and "handled" takes it off
     async with httpx.AsyncClient(base_url=str(api.base_url), timeout=30) as browser:
