@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from stekker.config import Settings
 from stekker.db.models import ChargingStation, Location
-from stekker.domain.map_tiles import csp_source
+from stekker.domain.map_tiles import DEFAULT_ATTRIBUTION, csp_source
 from stekker.domain.station_status import StationStatus
 from stekker.services import station_status
 from stekker.web import badges
@@ -174,6 +174,11 @@ class TileLayer:
     @classmethod
     def of(cls, settings: Settings) -> TileLayer:
         return cls(settings.map_tile_url, settings.map_tile_attribution, csp_source(settings.map_tile_url))
+
+    @property
+    def credits_openstreetmap(self) -> bool:
+        """The default credit line, which the console says in the reader's language."""
+        return self.attribution == DEFAULT_ATTRIBUTION
 
     @property
     def img_sources(self) -> tuple[str, ...]:

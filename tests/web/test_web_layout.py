@@ -34,7 +34,7 @@ from stekker.services.selection import Selection
 from stekker.services.tariffs import seed_demo_tariff
 from stekker.sim import SimulatedStation
 from stekker.web import router as console_router
-from tests.web.conftest import base_url, csrf_of, http_login, login_page, screenshot
+from tests.web.conftest import axe_violations, base_url, csrf_of, http_login, login_page, screenshot
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -356,3 +356,23 @@ async def test_the_login_caps_and_helpdesk_pages_fit_a_phone(
         finally:
             await page.context.close()
     assert wide == {}
+
+
+async def test_the_helpdesk_on_a_phone_passes_axe(browser: Any, web_server: Stekker, seeded: Seeded) -> None:
+    pages = _pages(seeded)
+    page = await login_page(
+        browser, web_server, "helpdesk", viewport={"width": 390, "height": 844}, bypass_csp=True
+    )
+    try:
+        found = {}
+        for template in HELPDESK:
+            await page.goto(pages[template])
+            await page.wait_for_load_state("load")
+            found[template] = [
+                (v["id"], [n["target"] for n in v["nodes"]][:3]) for v in await axe_violations(page)
+            ]
+        await page.get_by_role("button", name="Menu").click()
+        found["menu open"] = [(v["id"], []) for v in await axe_violations(page)]
+        assert {k: v for k, v in found.items() if v} == {}
+    finally:
+        await page.context.close()

@@ -30,7 +30,7 @@ from stekker.db.models_users import Role
 from stekker.domain.map_tiles import csp_source
 from stekker.services import users
 from tests.conftest import make_settings
-from tests.web.conftest import PASSWORD, base_url, http_login, login_page, screenshot
+from tests.web.conftest import PASSWORD, axe_violations, base_url, http_login, login_page, screenshot
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -318,6 +318,19 @@ async def link_click_opens_station(page: Any, live: Any) -> None:
     await page.wait_for_url("**/console/stations/MAPU1")
 
 
+async def test_the_live_map_passes_axe(browser: Any, map_server: Stekker) -> None:
+    page = await login_page(browser, map_server, "operator", bypass_csp=True)
+    try:
+        await page.goto("/console/stations")
+        await _wait_state(page, "live")
+        await page.locator("#map-live [data-station=MAPG1]").click()  # with a popup open
+        await page.locator(".map-popup").wait_for()
+        violations = [(v["id"], [n["target"] for n in v["nodes"]][:3]) for v in await axe_violations(page)]
+        assert violations == []
+    finally:
+        await page.context.close()
+
+
 async def test_the_map_in_english_and_on_a_phone(browser: Any, map_server: Stekker) -> None:
     from playwright.async_api import expect
 
@@ -384,6 +397,20 @@ async def test_without_leaflet_or_javascript_the_drawing_stays(browser: Any, map
         await expect(page.locator("#map-live")).to_be_hidden()
     finally:
         await context.close()
+
+
+async def test_openstreetmaps_credit_is_in_the_readers_language(map_server: Stekker) -> None:
+    configured = map_server.settings.map_tile_attribution
+    map_server.settings.map_tile_attribution = Settings().map_tile_attribution  # the default
+    try:
+        async with httpx.AsyncClient(base_url=base_url(map_server)) as web:
+            await http_login(web, "operator")
+            dutch = await web.get("/console/stations", params={"lang": "nl"})
+            english = await web.get("/console/stations", params={"lang": "en"})
+        assert 'data-attribution="© OpenStreetMap-bijdragers"' in dutch.text
+        assert 'data-attribution="© OpenStreetMap contributors"' in english.text
+    finally:
+        map_server.settings.map_tile_attribution = configured
 
 
 async def test_no_tile_url_means_the_drawing_only(map_server: Stekker) -> None:
