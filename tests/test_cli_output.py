@@ -20,7 +20,8 @@ from ocpp.v16 import call
 from stekker.app import Stekker
 from tests.peers import ocpp_station
 
-pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+# one database is enough: what is tested is the CLI's output
+SQLITE = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 # a name with everything that breaks naive CSV and line-based tools
 HOSTILE_NAME = 'Dam, "Noord"\nhal 2; kolom\t3'
@@ -55,6 +56,7 @@ async def piped(server: Stekker, *args: str) -> tuple[int, str, str]:
     return process.returncode, out.decode(), err.decode()
 
 
+@SQLITE
 async def test_piped_tables_keep_every_value_whole(api: httpx.AsyncClient, server: Stekker) -> None:
     await add_location(api, LONG_NAME)
     await add_location(api, HOSTILE_NAME)
@@ -68,6 +70,7 @@ async def test_piped_tables_keep_every_value_whole(api: httpx.AsyncClient, serve
     assert len(lines) == 3 and 'Dam, "Noord"\\nhal 2' in out
 
 
+@SQLITE
 async def test_piped_times_are_the_apis_own(api: httpx.AsyncClient, server: Stekker, ocpp_url: str) -> None:
     await api.put("/api/tokens", json={"uid": "CARD-T"})
     async with ocpp_station(ocpp_url, "CP-TIME") as cp:
@@ -100,6 +103,7 @@ def amsterdam() -> Iterator[None]:
         time.tzset()
 
 
+@SQLITE
 async def test_a_terminal_shows_local_times_to_the_second(
     cli: Any, api: httpx.AsyncClient, ocpp_url: str, monkeypatch: pytest.MonkeyPatch, amsterdam: None
 ) -> None:
@@ -121,6 +125,7 @@ async def test_a_terminal_shows_local_times_to_the_second(
     assert "CP-LOCAL" in shown.output and "started_remotely_by" in shown.output
 
 
+@SQLITE
 async def test_json_output_is_the_apis_objects(cli: Any, api: httpx.AsyncClient) -> None:
     location = await add_location(api, HOSTILE_NAME)
     await add_location(api, LONG_NAME)
@@ -131,6 +136,7 @@ async def test_json_output_is_the_apis_objects(cli: Any, api: httpx.AsyncClient)
     assert json.loads(shown.stdout) == location and json.loads(shown.stdout)["name"] == HOSTILE_NAME
 
 
+@SQLITE
 async def test_csv_output_parses_back_whatever_the_names_hold(cli: Any, api: httpx.AsyncClient) -> None:
     hostile = await add_location(api, HOSTILE_NAME)
     formula = await add_location(api, FORMULA_NAME)
@@ -148,6 +154,7 @@ async def test_csv_output_parses_back_whatever_the_names_hold(cli: Any, api: htt
     assert row == {"id": str(group["id"]), "name": "west", "member_count": "0", "description": HOSTILE_NAME}
 
 
+@SQLITE
 async def test_with_json_or_csv_stdout_holds_the_data_alone(cli: Any) -> None:
     report = await cli("report", "suppliers", "--from", "2026-11-01", "--to", "2026-11-02", "-o", "json")
     assert report.exit_code == 0, report.output
@@ -158,6 +165,35 @@ async def test_with_json_or_csv_stdout_holds_the_data_alone(cli: Any) -> None:
     assert "404" in missing.stderr and "no session 999" in missing.stderr
 
 
+@SQLITE
 async def test_an_unknown_output_form_is_refused(cli: Any) -> None:
     result = await cli("station", "list", "--output", "xml")
     assert result.exit_code == 2 and "xml" in result.output
+
+
+def test_every_list_and_show_command_takes_the_output_option() -> None:
+    from typer.main import get_command
+
+    from stekker.cli import app
+
+    def commands(group: Any, path: str) -> Iterator[tuple[str, Any]]:
+        for name, command in getattr(group, "commands", {}).items():
+            yield f"{path} {name}", command
+            yield from commands(command, f"{path} {name}")
+
+    found = [
+        (path, c) for path, c in commands(get_command(app), "stekker") if path.split()[-1] in ("list", "show")
+    ]
+    assert len(found) >= 12
+    for path, command in found:
+        options = {o for p in command.params for o in getattr(p, "opts", [])}
+        assert {"--output", "-o"} <= options, path
+
+
+@SQLITE
+async def test_problem_reports_list_as_data(cli: Any, api: httpx.AsyncClient) -> None:
+    listed = await cli("problem", "list", "--all", "-o", "json")
+    assert listed.exit_code == 0, listed.output
+    assert json.loads(listed.stdout) == (await api.get("/api/problem-reports?state=all")).json()
+    as_csv = await cli("problem", "list", "-o", "csv")
+    assert as_csv.stdout.splitlines()[0].startswith("id,reported_at,evse_uid,problem,message")
