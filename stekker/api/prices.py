@@ -5,39 +5,23 @@ Public: no authentication, no personal data (statuses of the EVSE and its connec
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel, Field
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
 
 from stekker.api.deps import get_ctx
-from stekker.db.models import ChargingStation, Evse
-from stekker.db.models_tariffs import TariffVersion, TariffVersionStatus
-from stekker.domain.price_text import (
-    LANGUAGES,
-    UNKNOWN_PRICE,
-    ElementSummary,
-    PriceSummary,
-    describe,
-    summarize,
-)
-from stekker.domain.tariff_scope import Customer, Place, ScopedVersion, choose
+from stekker.domain.price_text import ElementSummary, PriceSummary
+from stekker.services import evse_prices
 from stekker.services.context import ServiceContext
-from stekker.services.errors import Missing
-from stekker.services.tariff_lookup import ResolvedTariff, approved_versions, place_of, resolved
 from stekker.services.tokens import ENERGY_CONTRACT_MAX, ENERGY_CONTRACT_TEXT
 
 router = APIRouter(prefix="/opendata", tags=["open data"])
 
 _EVSE_UID = r"^[A-Za-z0-9][A-Za-z0-9*._-]{0,47}$"
 _PARTY = r"^[A-Z]{2}-[A-Z0-9]{3}$"
-_UPCOMING_LOOKAHEAD = 20  # scheduled versions considered for "what changes next"
 
 
 class ComponentOut(BaseModel):
@@ -149,57 +133,18 @@ def _summary_out(summary: PriceSummary) -> SummaryOut:
     )
 
 
-def _languages(lang: str | None) -> tuple[Literal["nl", "en"], ...]:
-    return LANGUAGES if lang is None else tuple(x for x in LANGUAGES if x == lang)
-
-
-def _tariff_ref(found: ResolvedTariff) -> TariffRef:
+def _tariff_ref(ref: evse_prices.TariffRef) -> TariffRef:
     return TariffRef(
-        code=found.code,
-        version=found.version,
-        currency=found.tariff.currency,
-        effective_from=found.effective_from,
+        code=ref.code, version=ref.version, currency=ref.currency, effective_from=ref.effective_from
     )
 
 
-def _price_out(found: ResolvedTariff, lang: str | None) -> PriceOut:
-    summary = summarize(found.tariff, found.parking_grace)
-    langs = _languages(lang)
+def _price_out(price: evse_prices.PriceOfVersion) -> PriceOut:
     return PriceOut(
-        tariff=_tariff_ref(found),
-        summary=_summary_out(summary),
-        text={x: describe(summary, x) for x in langs},
-        alt_text={k: v for k, v in found.tariff.alt_text.items() if lang is None or k == lang},
-    )
-
-
-async def _prices(
-    db: AsyncSession, versions: list[ScopedVersion], place: Place, customer: Customer, now: datetime
-) -> tuple[ResolvedTariff | None, ResolvedTariff | None]:
-    """The version in effect now and the next approved one that will replace it, if any."""
-    current = choose(versions, place, customer, now)
-    future = (
-        await db.execute(
-            select(TariffVersion.effective_from)
-            .where(
-                TariffVersion.status == TariffVersionStatus.SCHEDULED,
-                TariffVersion.effective_from > now,
-            )
-            .order_by(TariffVersion.effective_from)
-            .limit(_UPCOMING_LOOKAHEAD)
-        )
-    ).scalars()
-    upcoming = None
-    for moment in future:
-        if moment is None:
-            continue
-        chosen = choose(versions, place, customer, moment)
-        if chosen is not None and (current is None or chosen.version_id != current.version_id):
-            upcoming = chosen
-            break
-    return (
-        None if current is None else await resolved(db, current.version_id),
-        None if upcoming is None else await resolved(db, upcoming.version_id),
+        tariff=_tariff_ref(price.tariff),
+        summary=_summary_out(price.summary),
+        text=price.text,
+        alt_text=price.alt_text,
     )
 
 
@@ -242,57 +187,31 @@ async def evse_price(
     the tariff version, its prices as data (incl. and excl. VAT), the price in words (Dutch and
     English, or only `lang`), the tariff's own alt text and the next approved change. Without an
     applicable tariff: `tariff` null and a text that says the price is unknown."""
-    now = ctx.now()
-    async with ctx.db() as db:
-        evse = (
-            await db.execute(
-                select(Evse)
-                .options(selectinload(Evse.connectors))
-                .join(ChargingStation, ChargingStation.id == Evse.station_id)
-                .where(Evse.evse_id == evse_uid, ChargingStation.retired_at.is_(None))
-            )
-        ).scalar_one_or_none()
-        if evse is None:
-            raise Missing(f"no EVSE {evse_uid!r}; use the EVSE id printed on the station")
-        if connector is not None and connector not in {c.connector_number for c in evse.connectors}:
-            raise Missing(f"EVSE {evse_uid!r} has no connector {connector}")
-        customer = Customer(party, supplier)
-        versions = await approved_versions(db)
-        place = await place_of(db, evse.station_id, evse.evse_number, connector)
-        current, upcoming = await _prices(db, versions, place, customer, now)
-        connectors = []
-        for c in evse.connectors:
-            own = choose(versions, replace(place, connector=c.connector_number), customer, now)
-            differs = own is not None and (current is None or own.version_id != current.version_id)
-            connectors.append(
-                ConnectorStatus(
-                    connector_number=c.connector_number,
-                    standard=c.standard,
-                    power_type=c.power_type,
-                    max_electric_power=c.max_electric_power,
-                    status=c.status,
-                    tariff=_tariff_ref(await resolved(db, own.version_id))
-                    if own is not None and differs
-                    else None,
-                )
-            )
-        station_id = evse.station_id
-    online = ctx.commands.is_connected(station_id) if ctx.commands is not None else False
-    statuses = [c.status for c in connectors if c.status]
-    evse_status = "Available" if "Available" in statuses else (statuses[0] if statuses else None)
-    langs = _languages(lang)
-    price = None if current is None else _price_out(current, lang)
+    found = await evse_prices.evse_price(
+        ctx, evse_uid=evse_uid, party=party, supplier=supplier, lang=lang, connector=connector
+    )
+    price = None if found.current is None else _price_out(found.current)
     return EvsePriceOut(
-        evse_uid=evse_uid,
-        station_online=online,
-        evse_status=evse_status,
-        connectors=connectors,
+        evse_uid=found.evse_uid,
+        station_online=found.station_online,
+        evse_status=found.evse_status,
+        connectors=[
+            ConnectorStatus(
+                connector_number=c.connector_number,
+                standard=c.standard,
+                power_type=c.power_type,
+                max_electric_power=c.max_electric_power,
+                status=c.status,
+                tariff=None if c.tariff is None else _tariff_ref(c.tariff),
+            )
+            for c in found.connectors
+        ],
         for_="party" if party else "adhoc",
         party=party,
-        at=now,
+        at=found.at,
         tariff=None if price is None else price.tariff,
         summary=None if price is None else price.summary,
-        text=price.text if price is not None else {x: UNKNOWN_PRICE[x] for x in langs},
-        alt_text={} if price is None else price.alt_text,
-        upcoming=None if upcoming is None else _price_out(upcoming, lang),
+        text=found.text,
+        alt_text=found.alt_text,
+        upcoming=None if found.upcoming is None else _price_out(found.upcoming),
     )

@@ -1,8 +1,8 @@
 """The public page of one EVSE (`/p/{evse_uid}`): the target of the QR sticker on a station.
 
 No login and no personal data: the EVSE's live status, its plugs as drivers know them ("Type
-2, up to 22 kW"), what charging costs now (the same service logic as `GET /opendata/evses/
-{evse_uid}/price`, called directly; money by `stekker.domain.money`), the opening hours of its
+2, up to 22 kW"), what charging costs now (`services.evse_prices`, as `GET /opendata/evses/
+{evse_uid}/price`; money by `stekker.domain.money`), the opening hours of its
 location (`stekker.domain.opening_hours`: none stored means always open, as in the open data),
 the helpdesk's phone number and a link to report a problem (`stekker.web.public_report`).
 The status part refreshes itself every 30 seconds (a plain poll: an open stream per
@@ -19,10 +19,10 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 
-from stekker.api import prices
 from stekker.db.models import ChargingStation, Connector, Evse, Location
 from stekker.domain.opening_hours import opening_hours
 from stekker.domain.plugs import kilowatts, max_power_w, plug_name
+from stekker.services import evse_prices
 from stekker.services.errors import Missing
 from stekker.web import auth, i18n
 from stekker.web.format import keep_amounts_together
@@ -89,9 +89,7 @@ async def evse_page(request: Request, evse_uid: EvseUid) -> Response:
     ctx = auth.get_ctx(request)
     lang = language(request)
     try:
-        price = await prices.evse_price(
-            evse_uid=evse_uid, ctx=ctx, party=None, supplier=None, lang=lang, connector=None
-        )
+        price = await evse_prices.evse_price(ctx, evse_uid=evse_uid, lang=lang)
     except Missing:
         raise PageNotFound("evse_not_found", public=True) from None
     location, plugs = await _place_and_plugs(request, evse_uid, lang)

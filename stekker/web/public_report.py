@@ -25,7 +25,6 @@ from urllib.parse import quote
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from stekker.api import prices
 from stekker.domain.problem_reports import (
     MAX_CONTACT,
     MAX_MESSAGE,
@@ -36,7 +35,7 @@ from stekker.domain.problem_reports import (
     form_token,
     form_token_ok,
 )
-from stekker.services import problem_reports
+from stekker.services import evse_prices, problem_reports
 from stekker.services.errors import Missing
 from stekker.web import auth, i18n
 from stekker.web.public import EvseUid
@@ -67,9 +66,7 @@ def _same_origin(request: Request) -> bool:
 async def _evse_exists(request: Request, evse_uid: str) -> None:
     """PageNotFound unless a station in service has this EVSE (the public page's own lookup)."""
     try:
-        await prices.evse_price(
-            evse_uid=evse_uid, ctx=auth.get_ctx(request), party=None, supplier=None, lang=None, connector=None
-        )
+        await evse_prices.evse_price(auth.get_ctx(request), evse_uid=evse_uid)
     except Missing:
         raise PageNotFound("evse_not_found", public=True) from None
 
