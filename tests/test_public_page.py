@@ -382,3 +382,30 @@ async def test_a_tariff_without_its_own_alt_text_is_published_with_the_price_in_
     assert texts["en"].startswith(
         "Charging costs €0.363 per kWh. Parking after charging costs €2.904 per hour"
     )
+
+
+async def test_the_console_list_is_the_helpdesks_and_refuses_bad_input(api: httpx.AsyncClient) -> None:
+    admin = await make_admin(api)
+    await add_user(api, admin, "mia", "municipality")
+    await add_user(api, admin, "hanna", "helpdesk")
+    async with httpx.AsyncClient(base_url=str(api.base_url), timeout=30) as municipality:
+        assert (await http_login(municipality, "mia", PW)).status_code == 303
+        assert (await municipality.get("/console/helpdesk/problems")).status_code == 403
+        assert (await municipality.get("/console/helpdesk/problems/open")).status_code == 403
+    async with httpx.AsyncClient(base_url=str(api.base_url), timeout=30) as helpdesk:
+        assert (await http_login(helpdesk, "hanna", PW)).status_code == 303
+        page = await helpdesk.get("/console/helpdesk/problems", params={"all": "1"})
+        assert page.status_code == 200 and "Nog geen meldingen." in page.text
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', (await helpdesk.get("/console/helpdesk")).text)
+        assert csrf is not None
+        for bad, status in (("abc", 400), ("0", 400), ("99", 404), ("9" * 30, 400)):
+            answer = await helpdesk.post(
+                f"/console/helpdesk/problems/{bad}/handled", data={"csrf_token": csrf.group(1)}
+            )
+            assert answer.status_code == status, (bad, answer.status_code)
+        cross = await helpdesk.post(
+            "/console/helpdesk/problems/99/handled",
+            data={"csrf_token": csrf.group(1)},
+            headers={"Origin": "https://evil.example"},
+        )
+        assert cross.status_code == 403
