@@ -175,3 +175,26 @@ async def test_a_driver_reports_a_problem_on_a_phone_and_the_helpdesk_sees_it(
                 assert await helpdesk.locator(".problem-report", has_text=uid).count() == 0
         finally:
             await helpdesk.context.close()
+
+
+async def test_the_tariff_pages_show_prices_as_billed(browser: Any, web_server: Stekker) -> None:
+    """The console's tariff version: unit prices exact (€ 0,4235), amounts in cents; Dutch and
+    English each in their own form."""
+    async with web_server.ctx.db() as db:
+        present = (
+            await db.execute(select(Evse.evse_id).where(Evse.station_id == "PUBLICB"))
+        ).scalar_one_or_none()
+    if present is None:
+        await _public_evse(web_server)
+    for viewport, size in ((PHONE, "390"), (DESKTOP, "1280")):
+        page = await login_page(browser, web_server, "municipality", viewport=viewport)
+        try:
+            for lang, unit, excl in (("nl", "€\u00a00,4235", "€\u00a00,35"), ("en", "€0.4235", "€0.35")):
+                await page.goto(f"/console/tariffs/STD/versions/1?lang={lang}")
+                prices = await page.locator("#version-prices").inner_text()
+                assert unit in prices and excl in prices, prices
+                amounts = await page.evaluate(AMOUNTS_ON_ONE_LINE_JS)
+                assert amounts["broken"] == [], amounts
+                await screenshot(page, f"console-tariff-version-{size}-{lang}")
+        finally:
+            await page.context.close()
