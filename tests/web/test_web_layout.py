@@ -40,6 +40,7 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 STATION = "NL*STK*LAYOUT-STATION-WITH-A-LONG-ID-000001"
 CARD = "04AB12CD34EF5678"
+SECOND_CARD = "04AB12CD34EF9999"
 LONG_VALUE = "https://backoffice.example.nl/ocpp/" + "a1b2c3d4e5" * 27  # 300 characters, no space
 PLACE = "Parkeergarage Stationsplein-Zuid onder het Jaarbeursplein, ingang Croeselaan"
 WIDTHS = (390, 1280)
@@ -115,6 +116,7 @@ async def seeded(web_server: Stekker) -> AsyncIterator[Seeded]:
             ctx, "test", tokens.TokenInput(CARD, visual_number="NL-STK-C12345678-9-LONG-VISUAL-NUMBER")
         )
     ).id
+    await tokens.upsert_token(ctx, "test", tokens.TokenInput(SECOND_CARD, visual_number="NL-STK-C12345679-2"))
     station = SimulatedStation(STATION, f"ws://127.0.0.1:{web_server.ocpp_port}/ocpp", unplug_delay=0.1)
     async with _running(station):
 
@@ -144,10 +146,10 @@ async def seeded(web_server: Stekker) -> AsyncIterator[Seeded]:
 
         await web_server.ctx.write(place)
         # a finished session (and its CDR), and one that runs for the helpdesk to stop
-        assert await station.start_session(1, CARD) is not None
+        await _eventually(lambda: station.start_session(1, CARD))
         await station.send_meter_values(1)
         await station.stop_session(1)
-        assert await station.start_session(2, CARD) is not None
+        await _eventually(lambda: station.start_session(2, SECOND_CARD))
 
         async def sessions() -> tuple[int, str] | None:
             async with ctx.db() as db:

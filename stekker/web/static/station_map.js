@@ -3,9 +3,9 @@
    The page always holds a drawing of the locations (inline SVG) and a hidden box for this
    map. This script shows the map only when everything it needs is there: Leaflet and its
    clustering plug-in loaded, the stations fetched, and the first tile arrived from the tile
-   server. Until then the drawing stays, and if a tile fails first (no internet, a blocked
-   host) or none arrives in TILE_WAIT_MS, the map is removed and the drawing stays with a
-   notice. The section's data-map-state says which: fallback, loading, live or failed.
+   server. Until then the drawing stays, and if three tiles fail before one arrives (no
+   internet, a blocked host) or none arrives in TILE_WAIT_MS, the map is removed and the
+   drawing stays with a notice. The section's data-map-state says which: fallback, loading, live or failed.
 
    Every text from the server (station ids, place names, the statuses in words) goes into the
    page as text (textContent), never as HTML. No build step: plain ES5, served as is. */
@@ -185,7 +185,14 @@
       map.invalidateSize();
       map.fitBounds(groups.getBounds(), { padding: [24, 24], maxZoom: 16 });
     });
-    tiles.on("tileerror", fail);
+    var errors = 0;
+    tiles.on("tileerror", function () {
+      // one missing tile is the server's business; several and none arrived: unreachable
+      errors += 1;
+      if (errors >= 3) {
+        fail();
+      }
+    });
     timer = window.setTimeout(fail, TILE_WAIT_MS);
     tiles.addTo(map);
 
