@@ -192,11 +192,16 @@ def show_table(rows: list[dict[str, Any]], columns: list[str], title: str, *, da
                 _print_csv(rows, columns)
         return
     if console.is_terminal:
+        cells = [[_cell(row.get(c), local_times=True) for c in columns] for row in rows]
         table = Table(title=title)
-        for column in columns:
-            table.add_column(column, overflow="fold")
-        for row in rows:
-            table.add_row(*(Text(_cell(row.get(c), local_times=True)) for c in columns))
+        for index, column in enumerate(columns):
+            if index == 0:  # what one types next (an id): whole on one line, the others make room
+                widest = max((len(line[0]) for line in cells), default=0)
+                table.add_column(column, no_wrap=True, min_width=min(max(widest, len(column)), 40))
+            else:
+                table.add_column(column, overflow="fold")
+        for line in cells:
+            table.add_row(*(Text(cell) for cell in line))
         console.print(table)
         return
     _print_plain([columns, *([_cell(row.get(c)) for c in columns] for row in rows)])
