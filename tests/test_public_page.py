@@ -189,6 +189,8 @@ async def test_plugs_by_name_with_their_power(server: Stekker, api: httpx.AsyncC
     uid = await _uid(api, "PLUG1")
     page = _text((await api.get(f"/p/{uid}")).text)
     assert "Type 2" in page and "tot 22 kW" in page and "IEC_62196" not in page
+    # the station is gone: the page says so, not the last "Beschikbaar" it sent (one status rule)
+    assert "Status nu Offline" in page and "Beschikbaar" not in page
     async with server.ctx.db() as db, db.begin():
         await db.execute(
             update(Connector).values(

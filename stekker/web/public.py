@@ -22,6 +22,7 @@ from sqlalchemy import select
 from stekker.db.models import ChargingStation, Connector, Evse, Location
 from stekker.domain.opening_hours import opening_hours
 from stekker.domain.plugs import kilowatts, max_power_w, plug_name
+from stekker.domain.station_status import StationStatus, evse_status
 from stekker.services import evse_prices
 from stekker.services.errors import Missing
 from stekker.web import auth, i18n
@@ -101,6 +102,13 @@ async def evse_page(request: Request, evse_uid: EvseUid) -> Response:
         public=True,
         p=price,
         plugs=plugs,
+        # the one status rule of the console (stekker.domain.station_status): a station that is
+        # not connected is Offline, not the last "Available" it said; one charging plug is Charging
+        status_now=(
+            evse_status(c.status for c in price.connectors).value
+            if price.station_online
+            else StationStatus.OFFLINE.value
+        ),
         price_text=keep_amounts_together(price.text.get(lang) or price.text.get(i18n.DEFAULT, "")),
         upcoming_text=keep_amounts_together(price.upcoming.text.get(lang, "")) if price.upcoming else "",
         location=location,
