@@ -185,8 +185,10 @@ async def test_the_helpdesk_stops_and_releases_a_session_at_a_station_that_ignor
             await page.evaluate("window.__sameDocument = true")
             # the steps change on the page as the flow goes on: the stop is accepted and ignored
             await expect(page.locator("#step-remote_stop")).to_have_attribute("data-status", "ok")
-            await expect(page.locator("#step-remote_stop")).to_contain_text(
-                "Unlocked" if False else "Accepted"
+            # the station's answer in words, its code kept for machines
+            await expect(page.locator("#step-remote_stop")).to_contain_text("antwoordde geaccepteerd")
+            await expect(page.locator("#step-remote_stop [data-answer]")).to_have_attribute(
+                "data-answer", "Accepted"
             )
             await expect(page.locator("#step-wait_for_stop")).to_have_attribute("data-status", "running")
             await screenshot(page, "console-helpdesk-flow-running")
@@ -196,10 +198,10 @@ async def test_the_helpdesk_stops_and_releases_a_session_at_a_station_that_ignor
             await expect(page.locator("#flow")).to_have_attribute("data-status", "released", timeout=20_000)
             await expect(page.locator("#flow-status")).to_have_text("Vrijgegeven")
             await expect(page.locator("#step-unlock")).to_have_attribute("data-status", "ok")
-            await expect(page.locator("#step-unlock")).to_contain_text("Unlocked")
+            await expect(page.locator("#step-unlock")).to_contain_text("antwoordde ontgrendeld")
             await expect(page.locator("#step-check")).to_have_attribute("data-status", "ok")
             await expect(page.locator("#step-soft_reset")).to_have_attribute("data-status", "skipped")
-            assert "take the cable out" in await page.locator("#flow-outcome").inner_text()
+            assert "kan de kabel eruit halen" in await page.locator("#flow-outcome").inner_text()
             assert await page.evaluate("window.__sameDocument") is True  # no reload: htmx polling
             await screenshot(page, "console-helpdesk-flow-released")
             assert station.active_transactions() == {}
