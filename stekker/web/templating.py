@@ -101,7 +101,8 @@ def render(
     """A page (or fragment) in the user's language with the house headers. Console pages are
     not cached; public pages may be, briefly."""
     lang = language(request)
-    csrf = user.csrf_token if user is not None else auth.login_csrf(request)
+    # a public page (cached, shared) never sets the pre-login CSRF cookie: it has no form that needs it
+    csrf = user.csrf_token if user is not None else (None if public else auth.login_csrf(request))
     body = _env.get_template(template).render(
         request=request,
         lang=lang,
