@@ -204,7 +204,11 @@ async def test_roles_draft_submit_approve_exactly_as_the_api(login: Login, serve
     page = await municipality.get("/console/tariffs/STD/versions/1")
     assert page.status_code == 200
     assert "Goedkeuren" in page.text and "Afkeuren" in page.text and "Indienen" not in page.text
-    assert "Vergelijking op de referentiesessies" in page.text and "Short top-up" in page.text
+    assert (
+        "Vergelijking op de referentiesessies" in page.text
+        and "Kort bijladen" in page.text
+        and "dinsdag 12:00: 5 kWh in 30 min" in page.text
+    )
     assert "€\u00a01,82" in page.text  # 5 kWh x 0.30 + 21 % VAT on the short top-up (1.815), in cents
     assert "nadat hij geladen heeft" in page.text  # when a session parks: after it charged
     english = await municipality.get("/console/tariffs/STD/versions/1?lang=en")
