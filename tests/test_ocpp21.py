@@ -311,7 +311,10 @@ async def test_remote_start_reaches_the_station_and_links_the_session(
             "/api/stations/S21-RS/remote-start", json={"token_uid": "CARD21RS", "evse_number": 1}
         )
         assert response.status_code == 200, response.text
-        assert response.json() == {"status": "Accepted", "station_id": "S21-RS", "session_id": None}
+        answer = response.json()
+        # the station has not begun the session within the call: a link to follow it
+        assert (answer["status"], answer["station_id"], answer["session_id"]) == ("Accepted", "S21-RS", None)
+        assert answer["follow_url"] == f"/api/sessions/remote-starts/{answer['remote_start_id']}"
         [request] = station.calls("RequestStartTransaction")
         assert request["id_token"] == {"id_token": "CARD21RS", "type": "ISO14443"}
         assert request["evse_id"] == 1
@@ -331,7 +334,8 @@ async def test_remote_start_reaches_the_station_and_links_the_session(
         )
         assert started.id_token_info["status"] == "Accepted"
     [session] = await sessions_of(api, "S21-RS")
-    assert session["remote_start_id"] == remote_start_id
+    assert session["remote_start_id"] == remote_start_id == answer["remote_start_id"]
+    assert (await api.get(answer["follow_url"])).json()["session_id"] == session["id"]
     assert session["started_remotely_by"] == "operator"
     assert (session["transaction_id"], session["token_uid"], session["status"]) == (
         "rs21-1",
