@@ -11,6 +11,9 @@ import pytest
 
 from stekker.api.error_schema import ApiError
 from stekker.api.openapi_meta import TAG_ORDER
+from stekker.app import Stekker
+from stekker.config import UnknownStationPolicy
+from tests.test_station_authentication import refused_status
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
@@ -140,7 +143,9 @@ async def test_every_operator_operation_answers_only_what_it_documents(api: http
     assert checked > 100
 
 
-async def test_unknown_ids_are_404_where_the_document_says_so(api: httpx.AsyncClient) -> None:
+async def test_unknown_ids_are_404_where_the_document_says_so(
+    api: httpx.AsyncClient, server: Stekker, ocpp_url: str
+) -> None:
     """A sample of reads by id that used to answer an empty list for an id that names nothing."""
     for url, detail in (
         ("/api/stations/NOPE404/events", "no station 'NOPE404'"),
@@ -151,6 +156,11 @@ async def test_unknown_ids_are_404_where_the_document_says_so(api: httpx.AsyncCl
         answer = await api.get(url)
         assert answer.status_code == 404, (url, answer.text)
         assert ApiError.model_validate(answer.json()).detail == detail
+    # an id no station has, under which a handshake was refused: its refusal is what it shows
+    server.settings.unknown_stations = UnknownStationPolicy.REJECT
+    assert await refused_status(ocpp_url, "STRANGER") == 404
+    (refusal,) = (await api.get("/api/stations/STRANGER/events")).json()
+    assert refusal["kind"] == "connection_refused" and refusal["detail"]["reason"] == "unknown station"
     too_large = await api.post(
         "/api/locations", content=b"x" * (2 * 1024 * 1024), headers={"Content-Type": "application/json"}
     )

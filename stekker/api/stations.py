@@ -384,11 +384,15 @@ async def station_events(
     limit: int = Query(100, ge=1, le=1000),
     after: int | None = api_paging.after_id(),
 ) -> list[EventOut]:
-    """The station's timeline, newest first; key-set pages (`after`, `Link` header). 404 for a
-    station that does not exist."""
+    """The station's timeline, newest first; key-set pages (`after`, `Link` header). An id that
+    is no registered station shows the handshakes refused under it (`connection_refused`), and
+    is a 404 when nothing was ever recorded for it."""
     query = select(StationEvent).where(StationEvent.station_id == station_id)
     async with ctx.db() as db:
-        if await db.get(ChargingStation, station_id) is None:
+        if (
+            await db.get(ChargingStation, station_id) is None
+            and (await db.execute(query.with_only_columns(StationEvent.id).limit(1))).first() is None
+        ):
             raise HTTPException(404, f"no station {station_id!r}")
         rows = (
             await db.execute(paging.by_id(query, StationEvent.id, after, newest_first=True, limit=limit))
