@@ -12,6 +12,7 @@ from stekker.domain.inventory_rules import CONNECTOR_STANDARDS
 from stekker.domain.plugs import kilowatts, max_power_w, plug_name
 from stekker.domain.problem_reports import (
     FORM_TOKEN_LIFETIME,
+    MAX_ADDRESSES,
     MAX_CONTACT,
     MAX_MESSAGE,
     BadReport,
@@ -128,3 +129,14 @@ def test_the_throttle_counts_per_address_and_refills() -> None:
     clock.now += 1
     assert throttle.take("198.51.100.7") == 0.0
     assert throttle.take("198.51.100.7") > 0  # a refused try costs nothing, a taken one a token
+
+
+def test_the_throttle_remembers_a_bounded_number_of_senders() -> None:
+    clock = Clock()
+    throttle = ReportThrottle(per_hour=6, burst=3, clock=clock)
+    for n in range(MAX_ADDRESSES * 2):  # an attack from many addresses, none idle
+        assert throttle.take(f"2001:db8::{n:x}") == 0.0
+        assert len(throttle) <= MAX_ADDRESSES
+    clock.now += 3600  # all full again: forgotten at the next newcomer
+    throttle.take("198.51.100.1")
+    assert len(throttle) == 1

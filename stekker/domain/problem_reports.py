@@ -32,7 +32,7 @@ MAX_CONTACT = 200
 FORM_TOKEN_LIFETIME = timedelta(hours=6)
 REPORT_BURST = 3
 REPORTS_PER_HOUR = 6
-_MAX_ADDRESSES = 10_000  # beyond this many remembered senders, the idle ones are forgotten
+MAX_ADDRESSES = 10_000  # beyond this many remembered senders, the idle (then the oldest) are forgotten
 
 
 class ProblemKind(StrEnum):
@@ -140,14 +140,23 @@ class ReportThrottle:
         """0 if `address` may file a report now (and it is counted), else the seconds to wait."""
         bucket = self._buckets.get(address)
         if bucket is None:
-            if len(self._buckets) >= _MAX_ADDRESSES:
-                self._forget_idle()
+            if len(self._buckets) >= MAX_ADDRESSES:
+                self._forget()
             bucket = self._buckets[address] = TokenBucket(self.per_hour / 3600, self.burst, self._clock)
         if bucket.tokens < 1.0:
             return (1.0 - bucket.tokens) / bucket.rate
         bucket.reserve()
         return 0.0
 
-    def _forget_idle(self) -> None:
+    def _forget(self) -> None:
+        """Room for new senders: forget those whose bucket is full again (they lose nothing);
+        if that is not enough (many addresses at once, say an IPv6 range), the oldest half, so
+        memory stays bounded (a forgotten sender starts again with a full burst)."""
         for address in [a for a, b in self._buckets.items() if b.tokens >= b.burst]:
             del self._buckets[address]
+        if len(self._buckets) >= MAX_ADDRESSES:
+            for address in list(self._buckets)[: len(self._buckets) // 2]:
+                del self._buckets[address]
+
+    def __len__(self) -> int:
+        return len(self._buckets)
