@@ -20,6 +20,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "map_station_label": ("Laadpaal {id}: {status}", "Station {id}: {status}"),
     "map_cluster_label": ("Groep van {count} laadpalen", "Group of {count} stations"),
     "map_open_station": ("Naar de laadpaal", "Open the station"),
+    "map_close_popup": ("Sluiten", "Close"),
     # OpenStreetMap's credit line as its attribution guidelines word it in each language
     "map_osm_credit": ("© OpenStreetMap-bijdragers", "© OpenStreetMap contributors"),
     "map_zoom_in": ("Inzoomen", "Zoom in"),

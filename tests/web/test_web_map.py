@@ -31,9 +31,12 @@ from stekker.domain.map_tiles import csp_source
 from stekker.services import users
 from tests.conftest import make_settings
 from tests.web.conftest import PASSWORD, axe_violations, base_url, http_login, login_page, screenshot
+from tests.web.language import Vocabulary, visible_text
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
+#: Words on the page that are data, not text: the user's name and the stations' ids.
+DATA_WORDS = {"operator", "MAP"}
 XSS = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=1</script>'
 
 
@@ -334,7 +337,8 @@ async def test_the_live_map_passes_axe(browser: Any, map_server: Stekker) -> Non
 async def test_the_map_in_english_and_on_a_phone(browser: Any, map_server: Stekker) -> None:
     from playwright.async_api import expect
 
-    for lang, width in (("en", 1280), ("nl", 390), ("en", 390)):
+    vocabulary = Vocabulary.from_catalogue()
+    for lang, width in (("en", 1280), ("nl", 390), ("en", 390), ("nl", 1280)):
         page = await login_page(browser, map_server, "operator", viewport={"width": width, "height": 844})
         try:
             await page.goto(f"/console/stations?lang={lang}")
@@ -344,6 +348,11 @@ async def test_the_map_in_english_and_on_a_phone(browser: Any, map_server: Stekk
             zoom_in = "Zoom in" if lang == "en" else "Inzoomen"
             await expect(page.get_by_role("button", name=zoom_in)).to_have_count(1)
             assert await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+            # the map's texts, legend and credit line in the chosen language only (a popup open)
+            await page.locator("#map-live [data-station=MAPG1]").click()
+            await page.locator(".map-popup").wait_for()
+            foreign = vocabulary.foreign(lang, await visible_text(page, lang))
+            assert [w for w in foreign if w not in DATA_WORDS] == [], lang
             await screenshot(page, f"map-live-{width}-{lang}")
         finally:
             await page.context.close()

@@ -170,6 +170,14 @@
       groups.addLayers(stations.map(markerOf));
     }
 
+    map.on("popupopen", function (event) {
+      // Leaflet names its close button in English
+      var close = event.popup.getElement().querySelector(".leaflet-popup-close-button");
+      if (close) {
+        close.setAttribute("aria-label", texts.close);
+        close.setAttribute("title", texts.close);
+      }
+    });
     place(body.stations);
     showTruncated(body);
     map.addLayer(groups);
