@@ -146,6 +146,8 @@ async def test_every_edge_shows_the_billed_total_and_the_price_that_gives_it(
         total = re.search(r'id="cdr-total">([^<]+)<', cdr_page.text)
         assert total is not None and total.group(1) == "€\u00a011,76"  # an amount never wraps
         assert amount_text(billed, "EUR", "nl") == "€ 11,76"
+        session_page = await browser.get(f"/console/sessions/{row['session_id']}", params={"lang": "nl"})
+        assert session_page.status_code == 200 and "€\u00a011,76" in session_page.text
         en_page = await browser.get(f"/console/cdrs/{row['cdr_uid']}", params={"lang": "en"})
         total = re.search(r'id="cdr-total">([^<]+)<', en_page.text)
         assert total is not None and total.group(1) == "€11.76"
