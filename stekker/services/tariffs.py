@@ -926,7 +926,7 @@ async def seed_demo_tariff(ctx: ServiceContext) -> bool:
         await db.flush()
         _step(
             db, record, row, S.ACTIVE, actor="demo", role="system", at=now, action="tariff.activated",
-            comment="demo data: active without the municipality's approval",
+            comment=None,  # the pages say "never approved" in the reader's language (never_approved)
         )  # fmt: skip
         return True
 

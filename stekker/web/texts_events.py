@@ -469,6 +469,13 @@ TEXTS: dict[str, tuple[str, str]] = {
     "w_token_type_APP_USER": ("app", "app user"),
     "w_token_type_AD_HOC_USER": ("los betalen", "ad hoc payment"),
     "w_token_type_OTHER": ("anders", "other"),
+    # ---- a station's configuration values: who may change them, where we got them --------------
+    "w_mut_ReadOnly": ("alleen lezen", "read only"),
+    "w_mut_ReadWrite": ("lezen en wijzigen", "read and write"),
+    "w_mut_WriteOnly": ("alleen wijzigen", "write only"),
+    "w_src_report": ("rapport van de laadpaal", "the station's report"),
+    "w_src_get": ("opgevraagd", "read from the station"),
+    "w_src_set": ("door ons ingesteld", "set by us"),
     # ---- bulk jobs: which stations --------------------------------------------------------------
     "w_sel_station_ids": ("laadpalen", "stations"),
     "w_sel_location_id": ("locatie", "location"),

@@ -264,6 +264,19 @@ def notes(lang: Lang, found: list[Any]) -> str:
     return "; ".join(note(lang, n) for n in found)
 
 
+# ---- a station's configuration --------------------------------------------------------------------
+
+
+def mutability(lang: Lang, code: str | None) -> str:
+    """ReadOnly, ReadWrite, WriteOnly (OCPP) in words."""
+    return "" if not code else _say(lang, f"w_mut_{code}", code)
+
+
+def variable_source(lang: Lang, code: str) -> str:
+    """Where a configuration value we hold came from: the station's report, a read, our change."""
+    return _say(lang, f"w_src_{code}", code)
+
+
 # ---- bulk jobs, the helpdesk's search, tariffs' reference sessions --------------------------------
 
 
