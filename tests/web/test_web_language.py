@@ -28,7 +28,7 @@ from stekker.db.models_users import Role
 from stekker.services import cdrs, inventory, jobs, remote, tariffs, tokens, users
 from stekker.services.selection import Selection
 from stekker.services.tariffs import Draft
-from stekker.sim import SimulatedStation
+from stekker.sim import SimulatedStation, SimulatedStation201
 from tests.conftest import make_settings
 from tests.observe import eventually
 from tests.web.conftest import PASSWORD, base_url, csrf_of, screenshot
@@ -45,7 +45,9 @@ PEOPLE = {
     "eva": Role.READ_ONLY,
 }
 STATION = "CP042"
+STATION_201 = "CP043"  # OCPP 2.0.1: its reports and transaction events word the same way
 CARD = "04A1B2C3D4E5"
+CARD_201 = "04A1B2C3D4E6"
 STATION_PASSWORD = "cp042-station-secret"
 ENERGY = {"type": "ENERGY", "price": "0.35", "vat": "21", "step_size": 1}
 TARIFF = {
@@ -122,18 +124,11 @@ async def _approved_tariff(server: Stekker) -> None:
 
 
 @contextlib.asynccontextmanager
-async def charging_station(server: Stekker) -> AsyncIterator[SimulatedStation]:
-    station = SimulatedStation(
-        STATION,
-        f"ws://127.0.0.1:{server.ocpp_port}/ocpp",
-        password=STATION_PASSWORD,
-        meter_interval=1,
-        unplug_delay=0.1,
-    )
+async def running(station: SimulatedStation | SimulatedStation201) -> AsyncIterator[None]:
     task = asyncio.create_task(station.run())
     try:
         await station.wait_online(timeout=10)
-        yield station
+        yield
     finally:
         await station.close()
         with contextlib.suppress(Exception):
@@ -248,9 +243,24 @@ async def world(language_server: Stekker) -> AsyncIterator[World]:
         "user:bram",
         inventory.StationInput(STATION, password=STATION_PASSWORD, evse_count=2, location_id=location.id),
     )
+    await inventory.register_station(
+        ctx,
+        "user:bram",
+        inventory.StationInput(STATION_201, password=STATION_PASSWORD, evse_count=2, location_id=location.id),
+    )
     await tokens.upsert_token(ctx, "user:bram", tokens.TokenInput(CARD, visual_number="NL-STK-000123-4"))
+    await tokens.upsert_token(ctx, "user:bram", tokens.TokenInput(CARD_201, visual_number="NL-STK-000124-2"))
     await _approved_tariff(language_server)
-    async with charging_station(language_server) as station:
+    url = f"ws://127.0.0.1:{language_server.ocpp_port}/ocpp"
+    station = SimulatedStation(STATION, url, password=STATION_PASSWORD, meter_interval=1, unplug_delay=0.1)
+    station_201 = SimulatedStation201(
+        STATION_201, url, password=STATION_PASSWORD, tx_updated_interval=1, unplug_delay=0.1
+    )
+    async with running(station), running(station_201):
+        # a 2.0.1 session that charged and stopped
+        assert await station_201.start_session(1, CARD_201) is not None
+        await asyncio.sleep(1.5)
+        await station_201.stop_session(1)
         yield await _make_world(language_server, station)
 
 
@@ -272,6 +282,9 @@ def _pages(w: World) -> list[str]:
         f"/console/jobs/{w.job_id}",
         f"/console/helpdesk/flows/{w.flow_id}",
         f"/console/helpdesk?q={STATION}",
+        f"/console/stations/{STATION_201}",
+        f"/console/stations/{STATION_201}/configuration",
+        f"/console/stations/{STATION_201}/timeline",
     ]
 
 
