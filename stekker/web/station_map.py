@@ -59,6 +59,9 @@ class MapPoint:
 
 @dataclass(frozen=True, slots=True)
 class StationMap:
+    """The drawing of the locations: its points (grouped when many), its size, and whether
+    there were more locations than it takes."""
+
     points: list[MapPoint]
     width: int
     height: int
