@@ -198,6 +198,12 @@ TEXTS: dict[str, tuple[str, str]] = {
     "w_result_StationOffline": ("laadpaal offline", "station offline"),
     "w_result_CommandNotSupported": ("niet mogelijk met deze laadpaal", "not possible with this station"),
     "w_result_CallError": ("foutmelding van de laadpaal", "error reply from the station"),
+    "w_result_OutcomeUnknown": ("uitkomst onbekend", "outcome unknown"),
+    "w_result_StationCallError": ("foutmelding van de laadpaal", "error reply from the station"),
+    "w_result_InvalidArguments": ("ongeldige instellingen", "invalid arguments"),
+    "w_result_UnknownStation": ("onbekende laadpaal", "unknown station"),
+    # the technical text of a failure (an exception's message) stays as it was written
+    "w_technical": ("technische details", "technical details"),
     "w_object_station": ("laadpaal {id}", "station {id}"),
     "w_object_session": ("laadsessie {id}", "session {id}"),
     "w_object_token": ("laadpas {id}", "token {id}"),

@@ -190,3 +190,38 @@ async def test_unknown_and_hostile_codes_show_as_stored_and_escaped(server: Stek
             assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in page.text
         bad = await web.get("/console/audit", params={"action": "x" * 101})
         assert bad.status_code == 400
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_a_job_stations_failure_says_its_kind_in_words_and_keeps_the_technical_text_apart(
+    server: Stekker,
+) -> None:
+    """A station that stayed offline past the job's expiry: its state in words, the runner's own
+    (English) explanation folded away as technical details, marked as not to be translated."""
+    from stekker.services import inventory, jobs
+    from stekker.services.selection import Selection
+    from tests.observe import eventually
+
+    await users.create_user(server.ctx, "test", "anne", PASSWORD, Role.ADMIN)
+    await inventory.register_station(
+        server.ctx, "test", inventory.StationInput("GONE1", password="gone-station-secret-1")
+    )
+    request = jobs.JobRequest(
+        "get_local_list_version", {}, Selection(station_ids=("GONE1",)), offline_expiry_seconds=0
+    )
+    job_id = await jobs.create_job(server.ctx, "user:anne", request)
+
+    async def done() -> bool:
+        return (await jobs.get_job(server.ctx, job_id)).state == "completed"
+
+    await eventually(done)
+    async with httpx.AsyncClient(base_url=base_url(server), timeout=30) as web:
+        assert (await http_login(web, "anne")).status_code == 303
+        page = await web.get(f"/console/jobs/{job_id}")
+        assert page.status_code == 200
+        row = page.text.split('<tr data-station="GONE1">', 1)[1].split("</tr>", 1)[0]
+        assert "Verlopen (bleef offline)" in row
+        assert "<summary>technische details</summary>" in row
+        assert '<span translate="no">offline until the job&#39;s expiry</span>' in row
+        english = await web.get(f"/console/jobs/{job_id}", params={"lang": "en"})
+        assert "<summary>technical details</summary>" in english.text
