@@ -9,6 +9,7 @@ from stekker.api import (
     cdrs,
     deps,
     diagnostics,
+    docs_pages,
     error_schema,
     errors,
     exports,
@@ -72,6 +73,8 @@ def create_http_app(
     app = FastAPI(
         title=openapi_meta.TITLE,
         version=__version__,
+        docs_url=None,  # docs_pages serves /docs and /redoc with their scripts from the package
+        redoc_url=None,
         description=openapi_meta.DESCRIPTION,
         openapi_tags=openapi_meta.TAGS,
     )
@@ -119,6 +122,7 @@ def create_http_app(
     app.include_router(web_router)  # /console (operators), /p/{evse_uid} (drivers), /assets
 
     app.include_router(root.router)  # GET /: a browser to the console, a program to this list
+    app.include_router(docs_pages.router)  # /docs, /redoc: work offline
 
     @app.get("/health", tags=["meta"])
     async def health() -> dict[str, object]:
