@@ -711,12 +711,12 @@ def session_start(
         raise typer.Exit(1)
     if result.get("session_id") is not None:
         session = result["session_id"]
-        console.print(f"session {session} began: `stekker session show {session}`", markup=False)
+        console.print(f"session {session} began: `{stekker_command()} session show {session}`", markup=False)
     elif result.get("remote_start_id") is not None:
         started = result["remote_start_id"]
         console.print(
             f"the session has not begun yet (the car may not be plugged in); "
-            f"follow it with `stekker session follow {started}`",
+            f"follow it with `{stekker_command()} session follow {started}`",
             markup=False,
         )
 
@@ -737,7 +737,8 @@ def session_follow(
         if state["session_id"] is not None:
             session = state["session_id"]
             console.print(
-                f"session {session} began at {state['station_id']}: `stekker session show {session}`",
+                f"session {session} began at {state['station_id']}: "
+                f"`{stekker_command()} session show {session}`",
                 markup=False,
             )
             return

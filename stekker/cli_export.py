@@ -29,7 +29,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from stekker.clikit import api_client, call_api, console, show_table, with_output
+from stekker.clikit import api_client, call_api, console, show_table, unreachable, with_output
 from stekker.export.records import KINDS, RecordKind
 
 export_app = typer.Typer(
@@ -166,8 +166,7 @@ def export_kind(
         rows = _download(kind, params, part, total)
     except httpx.ConnectError:
         part.unlink(missing_ok=True)
-        console.print("[red]cannot reach the Stekker API[/] (is `stekker serve` running? STEKKER_API_URL?)")
-        raise typer.Exit(2) from None
+        unreachable()
     except (httpx.HTTPError, OSError) as exc:
         part.unlink(missing_ok=True)
         console.print(Text.assemble(("the export broke off: ", "red"), str(exc) or type(exc).__name__))

@@ -10,6 +10,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from stekker.clikit import call_api, console, show_table, with_output
+from stekker.invocation import stekker_command
 
 job_app = typer.Typer(
     help="Bulk jobs: one function on many stations, with per-station progress.", no_args_is_help=True
@@ -91,8 +92,10 @@ def _watch(job_id: int) -> dict[str, Any]:
             job = call_api("POST", f"/api/jobs/{job_id}/cancel")
             _summary(job)
         else:
+            cmd = stekker_command()
             console.print(
-                f"Watch it with `stekker job show {job_id}`, cancel with `stekker job cancel {job_id}`."
+                f"Watch it with `{cmd} job show {job_id}`, cancel with `{cmd} job cancel {job_id}`.",
+                markup=False,
             )
         raise typer.Exit(130) from None
     return job
@@ -164,7 +167,7 @@ def run_job(
         return
     console.print(f"job {job['id']} created: {function} on {job['total']} station(s)")
     if not wait:
-        console.print(f"follow it with `stekker job show {job['id']}`")
+        console.print(f"follow it with `{stekker_command()} job show {job['id']}`", markup=False)
         return
     _summary(_watch(job["id"]))
     _problems(job["id"])

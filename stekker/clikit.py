@@ -37,10 +37,12 @@ import click
 import httpx
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
 from stekker.config import get_settings
+from stekker.invocation import stekker_command
 
 console = Console()
 #: errors, whatever the output form: never mixed into the data on stdout
@@ -155,7 +157,8 @@ def call_api_pages(path: str, params: dict[str, Any], *, every: bool) -> list[An
 
 def unreachable() -> NoReturn:
     """Say that the API cannot be reached, and end the command (exit code 2)."""
-    err_console.print("[red]cannot reach the Stekker API[/] (is `stekker serve` running? STEKKER_API_URL?)")
+    serve = escape(f"{stekker_command()} serve")
+    err_console.print(f"[red]cannot reach the Stekker API[/] (is `{serve}` running? STEKKER_API_URL?)")
     raise typer.Exit(2)
 
 
@@ -169,7 +172,7 @@ def _answer(response: httpx.Response) -> Any:
         err_console.print(Text.assemble((str(response.status_code), "red"), " ", str(detail)))
         if response.status_code == 401:
             err_console.print(
-                "Set STEKKER_API_TOKEN to your API token (`stekker user login NAME` gives one).",
+                f"Set STEKKER_API_TOKEN to your API token (`{stekker_command()} user login NAME` gives one).",
                 markup=False,
             )
         raise typer.Exit(1)

@@ -108,3 +108,13 @@ async def test_every_command_the_demo_banner_names_works_verbatim(venv_command: 
             except TimeoutError:
                 demo.kill()
                 await demo.wait()
+
+
+def test_a_command_without_a_server_names_the_serve_command_as_typed_here(venv_command: Path) -> None:
+    env = {**without_venv_on_path(), "STEKKER_HTTP_PORT": str(free_port()), "COLUMNS": "250"}
+    done = subprocess.run(
+        [str(venv_command), "station", "list"], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 2
+    named = command_named(ROOT, without_venv_on_path())
+    assert f"(is `{named} serve` running? STEKKER_API_URL?)" in done.stderr
