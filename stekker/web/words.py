@@ -39,7 +39,7 @@ def status_word(lang: Lang, status: str | None) -> str:
 
 
 def stop_reason(lang: Lang, reason: str | None) -> str:
-    """Why a session stopped ("gestopt aan de laadpaal" for Local)."""
+    """Why a session stopped ("aan de laadpaal" for Local, "op afstand" for Remote)."""
     if not reason:
         return i18n.translate(lang, "w_reason_none")
     return _say(lang, f"w_reason_{reason}", reason)

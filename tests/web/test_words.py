@@ -109,7 +109,27 @@ def test_every_stop_reason_and_card_check_ocpp_defines_has_words() -> None:
     for lang in LANGS:
         assert sorted(r for r in reasons if words.stop_reason(lang, r) == r) == []
         assert sorted(c for c in checks if words.authorization(lang, c) == c) == []
-    assert words.stop_reason("nl", "Local") == "gestopt aan de laadpaal"
+    assert words.stop_reason("nl", "Local") == "aan de laadpaal"
+    assert (
+        words.timeline_text(
+            "nl",
+            "session_stopped",
+            "session",
+            {"session_id": 9, "stop_reason": "Local", "energy_wh": 350},
+            "x",
+        )
+        == "laadsessie 9 gestopt (aan de laadpaal, 0,35 kWh)"
+    )
+    assert (
+        words.timeline_text(
+            "en",
+            "session_stopped",
+            "session",
+            {"session_id": 9, "stop_reason": "Remote", "energy_wh": 350},
+            "x",
+        )
+        == "session 9 stopped (remotely, 0,35 kWh)"
+    )
     assert words.stop_reason("en", None) == "no reason given"
 
 
