@@ -83,14 +83,48 @@ FAMILIES: Mapping[str, Mapping[str, Kind]] = {
         "not_supported": "warn",
     },
     "user": {"active": "ok", "disabled": "off"},
-    "audit": {"ok": "ok"},
+    # an audit line's result: what was asked went through, or it did not; anything else (a
+    # station's own word we do not list) is neutral, never red by default
+    "audit": {
+        **{
+            good: "ok"
+            for good in (
+                "ok",
+                "accepted",
+                "Accepted",
+                "sent",
+                "released",
+                "completed",
+                "Unlocked",
+                "Scheduled",
+                "Cleared",
+                "active",
+                "approved",
+            )
+        },
+        **{
+            bad: "bad"
+            for bad in (
+                "failed",
+                "rejected",
+                "Rejected",
+                "refused",
+                "error",
+                "UnlockFailed",
+                "timeout",
+                "Blocked",
+                "Invalid",
+                "Expired",
+                "ConcurrentTx",
+            )
+        },
+    },
     "drift": {"ok": "ok"},
 }
 #: a family whose unlisted values are something to look at, not neutral
 _OTHERWISE: Mapping[str, Kind] = {
     "job_station": "busy",
     "diagnostics": "busy",
-    "audit": "bad",
     "drift": "warn",
 }
 
