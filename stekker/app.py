@@ -18,6 +18,7 @@ from stekker.config import Settings
 from stekker.db.base import utcnow
 from stekker.db.engine import make_engine, make_session_factory
 from stekker.db.migrate import upgrade
+from stekker.db.probe import check_reachable
 from stekker.db.writer import GroupCommitWriter
 from stekker.listeners import Listeners, bind_listeners
 from stekker.ocpi import commands as ocpi_commands
@@ -112,6 +113,7 @@ class Stekker:
             raise
 
     async def _start_on(self, listeners: Listeners, migrate: bool) -> None:
+        await check_reachable(self.engine, self.settings.database_url)  # one line, not a traceback
         if migrate:
             await upgrade(self.engine)
         self.writer.start()

@@ -94,6 +94,7 @@ def serve() -> None:
     """Run everything in one process: OCPP gateway, operator API (docs at /docs), OCPI, open
     data and the console. Settings: STEKKER_* variables, else ./stekker.toml (see the README)."""
     from stekker.app import Stekker
+    from stekker.db.probe import DatabaseUnreachable
     from stekker.listeners import ListenerError
     from stekker.ocpp.tls import TlsConfigError
 
@@ -107,7 +108,7 @@ def serve() -> None:
     tune_gc()
     try:
         _run(server.run_forever())
-    except ListenerError as exc:  # bound before the database is touched: nothing was changed
+    except (ListenerError, DatabaseUnreachable) as exc:  # bound and checked before anything is written
         cannot_start(exc)
 
 
@@ -178,6 +179,7 @@ def demo(
         version = parse_ocpp_version(ocpp)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--ocpp") from None
+    from stekker.db.probe import DatabaseUnreachable
     from stekker.listeners import ListenerError
 
     os.environ.setdefault("STEKKER_UNKNOWN_STATIONS", "accept")
@@ -187,7 +189,7 @@ def demo(
     warn_unknown_variables()
     try:
         _run(_demo(settings, stations, version))
-    except ListenerError as exc:
+    except (ListenerError, DatabaseUnreachable) as exc:
         cannot_start(exc)
 
 

@@ -197,3 +197,21 @@ async def test_second_server_on_taken_ports_exits_in_one_line_and_changes_nothin
                 first.kill()
                 await first.wait()
     assert first.returncode == 0
+
+
+async def test_database_that_cannot_be_opened_is_one_line_with_its_password_hidden(tmp_path: Path) -> None:
+    closed = free_port()  # nothing listens there
+    url = f"postgresql+asyncpg://stekker:s3cret-pw@127.0.0.1:{closed}/stekker"
+    code, out, err = await refused(tmp_path, serve_env(url, free_port(), free_port()))
+    assert code == 2
+    assert err == (
+        f"stekker cannot start: STEKKER_DATABASE_URL=postgresql+asyncpg://stekker:***@127.0.0.1:{closed}"
+        "/stekker cannot be opened: Connection refused\n"
+    )
+    assert "s3cret-pw" not in out + err and "Traceback" not in out + err
+
+    missing = tmp_path / "no-such-folder" / "stekker.db"
+    env = serve_env(f"sqlite+aiosqlite:///{missing}", free_port(), free_port())
+    code, _, err = await refused(tmp_path, env)
+    assert code == 2 and err.count("\n") == 1
+    assert err.endswith(f"sqlite+aiosqlite:///{missing} cannot be opened: unable to open database file\n")
