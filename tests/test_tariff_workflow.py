@@ -325,9 +325,9 @@ async def test_maximum_price_refuses_a_proposal_and_explains(
     assert "maximum price" in body["detail"] and "Short top-up" in body["detail"]
     assert {b["bound"] for b in body["breaches"]} >= {"cap.per_kwh"}
     top_up = next(b for b in body["breaches"] if b["reference_session"] == "Short top-up")
-    assert Decimal(top_up["cost_incl_vat"]) == Decimal("2.72") and Decimal(
-        top_up["cap_incl_vat"]
-    ) == Decimal("2.5")
+    assert Decimal(top_up["cost_incl_vat"]) == Decimal("2.72") and Decimal(top_up["cap_incl_vat"]) == Decimal(
+        "2.5"
+    )
     # still a draft; the comparison shows it over the cap
     view = await ok(await api.get("/api/tariffs/HIGH/versions/1", headers=muni))
     assert view["status"] == "draft"

@@ -27,6 +27,18 @@ FAILED_STATES = (
 DEFAULT_OFFLINE_ALERT_MINUTES = 15
 
 
+#: OCPI pushes given up on (dead letters), counted per partner: the overview's tile and the
+#: operator's "waiting for you" list read the same number
+DEAD_PUSHES_BY_PARTNER = (
+    select(OcpiPartner.name, func.count())
+    .select_from(OcpiOutboxItem)
+    .join(OcpiPartner, OcpiPartner.id == OcpiOutboxItem.partner_id)
+    .where(OcpiOutboxItem.status == OutboxStatus.DEAD)
+    .group_by(OcpiPartner.name)
+    .order_by(OcpiPartner.name)
+)
+
+
 @dataclass(frozen=True, slots=True)
 class OfflineStation:
     station_id: str
@@ -145,16 +157,7 @@ async def overview(ctx: ServiceContext) -> Overview:
                 .limit(10)
             )
         ).all()
-        dead_rows = (
-            await db.execute(
-                select(OcpiPartner.name, func.count())
-                .select_from(OcpiOutboxItem)
-                .join(OcpiPartner, OcpiPartner.id == OcpiOutboxItem.partner_id)
-                .where(OcpiOutboxItem.status == OutboxStatus.DEAD)
-                .group_by(OcpiPartner.name)
-                .order_by(OcpiPartner.name)
-            )
-        ).all()
+        dead_rows = (await db.execute(DEAD_PUSHES_BY_PARTNER)).all()
     return Overview(
         at=now,
         total=total,

@@ -27,14 +27,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from stekker.db.models import ChargingStation, Location
 from stekker.db.models_jobs import Job, JobStation
-from stekker.db.models_ocpi import OcpiOutboxItem, OcpiPartner, OutboxStatus, PartnerStatus
+from stekker.db.models_ocpi import OcpiPartner, PartnerStatus
 from stekker.db.models_problem_reports import ProblemReport
 from stekker.db.models_tariffs import TariffRecord, TariffTransition, TariffVersion, TariffVersionStatus
 from stekker.db.models_users import Role, User
 from stekker.domain.tariff_approval import IN_FORCE, never_approved
 from stekker.services.context import ServiceContext
 from stekker.web import stations as station_list
-from stekker.web.overview import FAILED_STATES, JOB_WINDOW
+from stekker.web.overview import DEAD_PUSHES_BY_PARTNER, FAILED_STATES, JOB_WINDOW
 
 EXAMPLES = 5
 #: where the helpdesk handles what drivers report
@@ -204,16 +204,7 @@ async def failed_jobs(db: AsyncSession, now: datetime) -> Waiting | None:
 
 
 async def dead_pushes(db: AsyncSession, now: datetime) -> Waiting | None:
-    rows = (
-        await db.execute(
-            select(OcpiPartner.name, func.count())
-            .select_from(OcpiOutboxItem)
-            .join(OcpiPartner, OcpiPartner.id == OcpiOutboxItem.partner_id)
-            .where(OcpiOutboxItem.status == OutboxStatus.DEAD)
-            .group_by(OcpiPartner.name)
-            .order_by(OcpiPartner.name)
-        )
-    ).all()
+    rows = (await db.execute(DEAD_PUSHES_BY_PARTNER)).all()
     total = sum(int(n) for _, n in rows)
     if not total:
         return None
