@@ -75,8 +75,8 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "This account is disabled. Ask an admin to enable it.",
     ),
     "login_no_users": (
-        "Er zijn nog geen gebruikers. Maak de eerste aan met: stekker user add NAAM --role admin",
-        "There are no users yet. Create the first with: stekker user add NAME --role admin",
+        "Er zijn nog geen gebruikers. Maak de eerste aan met: {command} user add NAAM --role admin",
+        "There are no users yet. Create the first with: {command} user add NAME --role admin",
     ),
     "login_missing": ("Vul gebruikersnaam en wachtwoord in.", "Fill in user name and password."),
     "logged_out": ("U bent uitgelogd.", "You are logged out."),

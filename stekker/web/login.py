@@ -9,6 +9,7 @@ from datetime import timedelta
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
+from stekker.invocation import stekker_command
 from stekker.services import users
 from stekker.web import auth, i18n
 from stekker.web.templating import ConsoleRoute, language, render
@@ -38,7 +39,8 @@ async def login_form(request: Request) -> Response:
     notice = i18n.translate(lang, "logged_out") if request.query_params.get("bye") == "1" else None
     next_url = safe_next(request.query_params.get("next"))
     if not notice and not await users.any_users(auth.get_ctx(request)):
-        notice = i18n.translate(lang, "login_no_users")
+        # the command as it is typed where this server runs (.venv/bin/stekker after make demo)
+        notice = i18n.translate(lang, "login_no_users", command=stekker_command())
     return render(request, "login.html", error=None, next_url=next_url, notice=notice)
 
 
