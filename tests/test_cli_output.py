@@ -116,6 +116,7 @@ async def test_a_terminal_shows_local_times_to_the_second(
         )
         monkeypatch.setenv("TTY_COMPATIBLE", "1")  # what rich sees on a terminal
         monkeypatch.setenv("COLUMNS", "200")
+        monkeypatch.setenv("TERM", "xterm-256color")  # CI has none or "dumb": rich then uses 80
         listed = await cli("session", "list")
         shown = await cli("session", "show", str(started.transaction_id))
     for result in (listed, shown):

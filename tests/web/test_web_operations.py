@@ -145,7 +145,7 @@ async def test_remote_functions_need_their_role_a_confirmation_and_the_csrf_toke
         )
         assert "Geweigerd door de laadpaal" in rejected.text
         listing = await web.get("/console/stations/OPS1/configuration")
-        assert "HeartbeatInterval" in listing.text and "<code>120</code>" in listing.text
+        assert "HeartbeatInterval" in listing.text and '<code translate="no">120</code>' in listing.text
         # remote start and stop, with the station's answers
         start = await web.post(
             "/console/stations/OPS1/functions/remote_start",
