@@ -17,6 +17,7 @@ import httpx
 import pytest
 from ocpp.v16 import call
 
+from stekker import clikit
 from stekker.app import Stekker
 from tests.peers import ocpp_station
 
@@ -117,6 +118,9 @@ async def test_a_terminal_shows_local_times_to_the_second(
         monkeypatch.setenv("TTY_COMPATIBLE", "1")  # what rich sees on a terminal
         monkeypatch.setenv("COLUMNS", "200")
         monkeypatch.setenv("TERM", "xterm-256color")  # CI has none or "dumb": rich then uses 80
+        # pytest-xdist's workers start with COLUMNS=80, which rich fixed as the console's width
+        # when stekker.clikit was imported; a real `stekker` process reads its own terminal
+        monkeypatch.setattr(clikit.console, "_width", None)
         listed = await cli("session", "list")
         shown = await cli("session", "show", str(started.transaction_id))
     for result in (listed, shown):

@@ -6,6 +6,8 @@ hundreds of lines of a driver's traceback."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from sqlalchemy import make_url, text
 from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -24,6 +26,20 @@ def shown(url: str) -> str:
         return "(not a database URL)"
 
 
+def _sqlite_folder(url: str) -> Path | None:
+    """The folder a file-backed SQLite URL puts its database in; None for anything else."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return None
+    database = parsed.database
+    if not parsed.drivername.startswith("sqlite") or not database or database == ":memory:":
+        return None
+    if database.startswith("file:"):  # a URI filename: leave it to the driver
+        return None
+    return Path(database).parent
+
+
 def _reason(exc: BaseException) -> str:
     if isinstance(exc, DBAPIError) and exc.orig is not None:
         exc = exc.orig
@@ -35,6 +51,13 @@ def _reason(exc: BaseException) -> str:
 
 async def check_reachable(engine: AsyncEngine, url: str) -> None:
     """`DatabaseUnreachable` unless one connection opens and answers; nothing is written."""
+    folder = _sqlite_folder(url)
+    if folder is not None and not folder.is_dir():
+        # asked before the driver: aiosqlite's worker thread would print its own traceback
+        # when the refused connection races the process's exit
+        raise DatabaseUnreachable(
+            f"STEKKER_DATABASE_URL={shown(url)} cannot be opened: unable to open database file"
+        )
     try:
         async with engine.connect() as connection:
             await connection.execute(text("SELECT 1"))
