@@ -331,7 +331,7 @@ async def test_every_page_speaks_only_the_language_the_user_chose(
     assert not problems, f"{len(problems)} words in the wrong language:\n" + "\n".join(problems)
 
 
-def test_the_word_lists_judge_words_not_data() -> None:
+async def test_the_word_lists_judge_words_not_data() -> None:  # async: the module is marked asyncio
     vocabulary = Vocabulary.from_catalogue()
     assert vocabulary.foreign("nl", "laadsessie 9 gestopt (aan de laadpaal, 0,35 kWh)") == []
     assert vocabulary.foreign("nl", "8.486.000 Wh") == []  # a point between thousands is Dutch
