@@ -376,6 +376,18 @@ class Settings(BaseSettings):
         return Path("stekker-files")
 
     @model_validator(mode="after")
+    def _admission_answers_within_the_handshake(self) -> Self:
+        """A station whose admission cannot be decided gets 503 with Retry-After only while its
+        handshake is still open; an admission bound at or beyond the handshake's would close the
+        socket unanswered instead (and the station retries at once, not when we asked)."""
+        if self.ocpp_admission_timeout >= self.ocpp_handshake_timeout:
+            raise ValueError(
+                f"ocpp_admission_timeout ({self.ocpp_admission_timeout:g} s) must be shorter than "
+                f"ocpp_handshake_timeout ({self.ocpp_handshake_timeout:g} s)"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _listeners_make_sense(self) -> Self:
         """Refuse a gateway configuration that cannot work, naming the settings involved.
         (Whether the files are readable PEM is checked when the TLS context is built.)"""

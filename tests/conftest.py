@@ -115,6 +115,7 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         # a loaded CI machine can take seconds to admit a station on SQLite; a 503 then is a flake,
         # not behaviour (tests of the storm answer set their own short timeout)
         "ocpp_admission_timeout": 60.0,
+        "ocpp_handshake_timeout": 90.0,  # longer than the admission, as the settings require
         "configure_stations_on_boot": False,
         "remote_stop_rejected_after": 0.5,
         # most test stations accept a remote start and never begin the session: don't wait 10 s

@@ -43,3 +43,10 @@ def test_bad_setting_is_refused_with_its_name(
     with pytest.raises(ValidationError) as error:
         Settings()
     assert variable.removeprefix("STEKKER_").lower() in str(error.value)
+
+
+def test_an_admission_bound_beyond_the_handshake_is_refused() -> None:
+    """A 503 with Retry-After can only be sent while the handshake is open."""
+    with pytest.raises(ValueError, match=r"ocpp_admission_timeout \(10 s\) must be shorter"):
+        Settings(ocpp_admission_timeout=10, ocpp_handshake_timeout=10)
+    assert Settings(ocpp_admission_timeout=5, ocpp_handshake_timeout=10).ocpp_admission_timeout == 5

@@ -331,7 +331,8 @@ async def status_of(url: str, password: str | None = None, **kw: Any) -> int:
 class TestHandshakes:
     @pytest.fixture
     def settings_overrides(self) -> dict[str, Any]:
-        return {"unknown_stations": "reject", "ocpp_handshake_timeout": 0.3, "ocpp_auth_free_failures": 5}
+        # the test server's long handshake bound: a loaded machine may take a while to refuse
+        return {"unknown_stations": "reject", "ocpp_auth_free_failures": 5}
 
     async def test_refused_handshakes_are_sampled_with_their_count(
         self, ocpp_url: str, server: Stekker
@@ -382,6 +383,13 @@ class TestHandshakes:
         # the real station, at its own address, connects
         assert await status_of(url, password, local_addr=("127.0.0.2", 0)) == 101
         assert checks[-1] == password
+
+
+class TestSlowHandshake:
+    @pytest.fixture
+    def settings_overrides(self) -> dict[str, Any]:
+        # a short handshake bound (and an admission bound below it, as the settings require)
+        return {"ocpp_handshake_timeout": 0.3, "ocpp_admission_timeout": 0.2}
 
     async def test_a_half_sent_upgrade_request_is_dropped(self, server: Stekker) -> None:
         reader, writer = await asyncio.open_connection("127.0.0.1", server.ocpp_port)
