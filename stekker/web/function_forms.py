@@ -164,6 +164,13 @@ def _spec(name: str) -> tuple[tuple[str, ...], bool]:
     return spec.roles, spec.changes
 
 
+#: a 2.0.1 device-model address, asked by both reading and changing a variable
+_COMPONENT_VARIABLE = (
+    Input("component", "text", "fx_in_component", required=True, max_length=50, hint="fx_in_component_hint"),
+    Input("variable", "text", "fx_in_variable", required=True, max_length=50),
+)
+
+
 def _fn(name: str, group: str, inputs: tuple[Input, ...], build: Builder = _as_is) -> ConsoleFunction:
     roles, changes = _spec(name)
     return ConsoleFunction(name, group, inputs, roles, changes, build)
@@ -256,32 +263,14 @@ def _catalogue() -> dict[str, ConsoleFunction]:
         _fn(
             "get_variables",
             "configuration",
-            (
-                Input(
-                    "component",
-                    "text",
-                    "fx_in_component",
-                    required=True,
-                    max_length=50,
-                    hint="fx_in_component_hint",
-                ),
-                Input("variable", "text", "fx_in_variable", required=True, max_length=50),
-            ),
+            (*_COMPONENT_VARIABLE,),
             _variable,
         ),
         _fn(
             "set_variables",
             "configuration",
             (
-                Input(
-                    "component",
-                    "text",
-                    "fx_in_component",
-                    required=True,
-                    max_length=50,
-                    hint="fx_in_component_hint",
-                ),
-                Input("variable", "text", "fx_in_variable", required=True, max_length=50),
+                *_COMPONENT_VARIABLE,
                 Input("value", "text", "fx_in_value", required=True, max_length=1000),
             ),
             _variable,
