@@ -72,8 +72,34 @@ class Settings(BaseSettings):
         "is closed (slowloris).",
     )
     unknown_stations: UnknownStationPolicy = UnknownStationPolicy.REJECT
-    redis_url: str | None = Field(default=None, description="Unset: in-process event bus.")
+    redis_url: str | None = Field(
+        default=None,
+        description="redis://host:port/db; set: cluster mode (PostgreSQL required), several processes "
+        "share stations, events and work through it. Unset: one process, in-process event bus.",
+    )
+    redis_prefix: str = Field(
+        default="stekker:",
+        pattern=r"^[A-Za-z0-9_.:-]{1,40}$",
+        description="Prefix of every Redis key, so two installations can share one Redis.",
+    )
+    node_id: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9_.-]{1,64}$",
+        description="This process's name in the cluster; unset: host-pid-random, new at every start.",
+    )
+    cluster_lease_seconds: float = Field(
+        default=10.0,
+        ge=1,
+        le=300,
+        description="Lifetime of a node's leases (its stations, the work it leads); a killed process's "
+        "stations show offline and its work moves on after about this long.",
+    )
     log_level: str = "INFO"
+    log_format: str = Field(
+        default="text",
+        pattern=r"^(text|json)$",
+        description="text: for a terminal; json: one JSON object a line (node, station, correlation id).",
+    )
     evse_id_prefix: str = Field(
         default="NL*STK", pattern=r"^[A-Z]{2}\*[A-Z0-9]{3}$", description="Country*operator of eMI3 ids."
     )

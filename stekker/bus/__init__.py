@@ -27,11 +27,21 @@ Handler = Callable[[Event], Awaitable[None]]
 
 
 class EventBus(Protocol):
-    """Publish committed facts; subscribe by topic prefix ("" receives everything)."""
+    """Publish committed facts; subscribe by topic prefix ("" receives everything).
+
+    Two kinds of subscriber:
+    - fan-out (`group=None`): every process that subscribed sees every event (caches, live
+      pages, waiters on a station's answer). Best effort across a Redis outage.
+    - a consumer group (`group="cdr"`, ...): work that must be done once per event in the whole
+      cluster. Across processes (stekker.bus.streams) each event goes to one member of the
+      group, is acknowledged only after the handler returned, and is handed to another member
+      when its process dies; a handler that raises gets the event again later. Handlers must
+      therefore be idempotent. In one process both kinds are the same.
+    """
 
     async def publish(self, event: Event) -> None: ...
 
-    def subscribe(self, prefix: str, handler: Handler) -> Callable[[], None]: ...
+    def subscribe(self, prefix: str, handler: Handler, *, group: str | None = None) -> Callable[[], None]: ...
 
 
 class InProcessBus:
@@ -48,7 +58,8 @@ class InProcessBus:
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
 
-    def subscribe(self, prefix: str, handler: Handler) -> Callable[[], None]:
+    def subscribe(self, prefix: str, handler: Handler, *, group: str | None = None) -> Callable[[], None]:
+        # one process: a group has one member, so it is a plain subscriber
         entry = (prefix, handler)
         self._handlers.append(entry)
         return lambda: self._handlers.remove(entry)

@@ -8,9 +8,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TypeVar
 
+from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from stekker.bus import EventBus
+from stekker.cluster.leases import Leases, LocalLeases
+from stekker.cluster.node import NodeInfo
+from stekker.cluster.redis_link import Keys
 from stekker.config import Settings
 from stekker.db.base import utcnow
 from stekker.db.writer import GroupCommitWriter, run_in_transaction
@@ -38,6 +42,17 @@ class ServiceContext:
     storage: StorageBudget = field(default_factory=StorageBudget)  # what each station made us store
     refusals: Sampler = field(default_factory=lambda: Sampler(timedelta(minutes=1)))  # refused handshakes
     _limiters: dict[str, asyncio.Semaphore] = field(default_factory=dict)
+    # the cluster (stekker.cluster): who this process is, and the Redis client when
+    # STEKKER_REDIS_URL is set (None: one process, everything in memory is the truth)
+    node: NodeInfo = field(default_factory=NodeInfo.single)
+    redis: Redis | None = None
+    keys: Keys = field(default_factory=Keys)
+    leases: Leases = field(default_factory=LocalLeases)
+
+    @property
+    def clustered(self) -> bool:
+        """True when other processes may share the work (Redis configured)."""
+        return self.redis is not None
 
     def now(self) -> datetime:
         return self.clock()
