@@ -28,6 +28,7 @@ demo: $(BIN)/stekker
 
 test: $(DEV)
 	scripts/ensure-postgres
+	scripts/ensure-cluster-tools
 	# the console's browser tests: Debian's chromium and axe-core (without them they skip; under CI=true they fail)
 	-scripts/ensure-browser
 	$(BIN)/ruff check stekker tests bench

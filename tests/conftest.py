@@ -18,6 +18,7 @@ import pytest
 from stekker.app import Stekker
 from stekker.config import Settings
 from stekker.domain import passwords
+from tests.redis_server import redis_server, redis_url  # noqa: F401  (fixtures)
 
 # Thousands of throw-away users and stations: a cheap scrypt in this process (each hash names its
 # cost, so verification is unaffected; tests/test_passwords.py checks the default cost).
