@@ -566,6 +566,7 @@ class OcppMessage(Base):
 # Tables of the station-management features, one module per concept (imported so that the
 # metadata, the migrations and the schema test see them).
 from stekker.db import (  # noqa: E402, F401
+    models_cluster,
     models_diagnostics,
     models_functions,
     models_jobs,
