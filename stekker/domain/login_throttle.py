@@ -21,8 +21,9 @@ record is forgotten `forget_after` after its last failure; past `max_keys` recor
 with the oldest failure go (so memory is bounded, at the price that an attacker with very many
 addresses gets its counts reset early).
 
-The counts live in memory, per process: with several API processes each one throttles
-separately.
+This class keeps the counts in memory, for one process. In a cluster
+`stekker.cluster.limits.SharedLoginThrottle` applies the same rule to counts in Redis, so every
+process sees the same failures (and falls back to this class while Redis is away).
 """
 
 from __future__ import annotations
@@ -42,6 +43,12 @@ class _Strikes:
 
     failures: int
     last: datetime
+
+
+def user_key(username: str) -> str:
+    """How a user name (or station id) is counted: case and surrounding spaces do not make a
+    new name, and a very long one is cut (memory and keys stay bounded)."""
+    return username.strip().lower()[:64]
 
 
 def delay_after(failures: int, free: int, base: timedelta, cap: timedelta) -> timedelta:
@@ -78,7 +85,7 @@ class LoginThrottle:
 
     @staticmethod
     def _name(username: str) -> str:
-        return username.strip().lower()[:64]
+        return user_key(username)
 
     def _ready_at(self, strikes: _Strikes | None, free: int) -> datetime | None:
         if strikes is None:

@@ -2,7 +2,10 @@
 
 A client may make `burst` requests at once and `per_minute` requests a minute after that; one
 more gets a 429 with Retry-After and a sentence saying what the limit is. Only paths under
-/opendata count. The buckets live in this process (scaled out, each process limits on its own).
+/opendata count. In one process the buckets live in its memory; in a cluster
+(`TokenBuckets.shared` with Redis) they live in Redis, so a client gets its budget once for all
+API processes together, not once per process (`stekker.cluster.limits`; while Redis is away each
+process limits on its own again).
 """
 
 from __future__ import annotations
@@ -13,7 +16,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import orjson
+from redis.asyncio import Redis
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from stekker.cluster.limits import SharedBuckets
+from stekker.cluster.redis_link import Keys
 
 PREFIX = "/opendata"
 _MAX_CLIENTS = 100_000  # beyond this many remembered clients, the full (idle) buckets are forgotten
@@ -34,6 +41,25 @@ class TokenBuckets:
         self._rate = per_minute / 60.0
         self._clock = clock
         self._buckets: dict[str, _Bucket] = {}
+
+    @classmethod
+    def shared(
+        cls,
+        redis: Redis | None,
+        keys: Keys,
+        per_minute: int,
+        burst: int,
+        clock: Callable[[], float] | None = None,
+    ) -> TokenBuckets:
+        """Buckets for every API process on `redis` (`ctx.redis`, `ctx.keys`); with None, this
+        process's own (`clock`: the tests' injected one, else monotonic resp. wall time)."""
+        if redis is None:
+            return cls(per_minute, burst, clock or time.monotonic)
+        return ClusterTokenBuckets(redis, keys, per_minute, burst, clock)
+
+    async def admit(self, client: str) -> float:
+        """What the middleware asks: `take`, in this process."""
+        return self.take(client)
 
     def take(self, client: str) -> float:
         """0 if the request may go ahead, else the seconds until it may."""
@@ -56,6 +82,33 @@ class TokenBuckets:
             del self._buckets[key]
 
 
+class ClusterTokenBuckets(TokenBuckets):
+    """The buckets in Redis, shared by every API process; this object's own (in-memory)
+    buckets count while Redis is away."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        keys: Keys,
+        per_minute: int,
+        burst: int,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        super().__init__(per_minute, burst, clock or time.monotonic)
+        self.cluster = SharedBuckets(
+            redis,
+            keys,
+            "opendata",
+            rate=per_minute / 60.0,
+            burst=burst,
+            local=self.take,
+            clock=clock or time.time,
+        )
+
+    async def admit(self, client: str) -> float:
+        return await self.cluster.take(client)
+
+
 class RateLimit:
     """ASGI middleware applying `TokenBuckets` to /opendata."""
 
@@ -69,7 +122,7 @@ class RateLimit:
             await self.app(scope, receive, send)
             return
         client = scope.get("client")
-        wait = self.buckets.take(client[0] if client else "unknown")
+        wait = await self.buckets.admit(client[0] if client else "unknown")
         if wait <= 0:
             await self.app(scope, receive, send)
             return
