@@ -1,4 +1,5 @@
-"""Wires the parts together: database, bus, OCPP gateway and HTTP API in one process."""
+"""Wires the parts together: database, bus, OCPP gateway and HTTP API, for the roles this
+process runs (all of them by default; `stekker serve --role gateway|api|worker` in a cluster)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,17 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 
 import uvicorn
+from fastapi import FastAPI
 
+from stekker import __version__
 from stekker.api.app import create_http_app
 from stekker.api.http_protocol import KEEP_ALIVE_SECONDS, MAX_HEAD_BYTES, protocol_with_header_timeout
-from stekker.bus import Event, InProcessBus
+from stekker.bus import Event, EventBus, InProcessBus
+from stekker.cluster import redis_link
+from stekker.cluster.db_claim import DatabaseClaim, check_cluster_settings
+from stekker.cluster.leases import Leases, LocalLeases, RedisLeases
+from stekker.cluster.node import ALL_ROLES, NodeInfo, Role, new_node_id
+from stekker.cluster.nodes import NodeBeacon
 from stekker.config import Settings
 from stekker.db.base import utcnow
 from stekker.db.engine import make_engine, make_session_factory
@@ -37,6 +45,22 @@ from stekker.services.stop_release import FlowBook
 from stekker.web import live as web_live
 
 log = logging.getLogger(__name__)
+
+
+def create_node_http_app(ctx: ServiceContext) -> FastAPI:
+    """The HTTP port of a process without the api role: what a load balancer and monitoring read."""
+    app = FastAPI(title="Stekker node", docs_url=None, redoc_url=None, openapi_url=None)
+
+    @app.get("/health")
+    async def health() -> dict[str, object]:
+        return {
+            "status": "ok",
+            "version": __version__,
+            "node_id": ctx.node.node_id,
+            "roles": ctx.node.role_names,
+        }
+
+    return app
 
 
 class _HttpServer(uvicorn.Server):
@@ -68,22 +92,62 @@ class _HttpServer(uvicorn.Server):
                 await asyncio.wait_for(self._exit_requested().wait(), 0.1)
 
 
+class RedisUnreachable(Exception):
+    """Cluster mode and Redis does not answer at start: one line naming STEKKER_REDIS_URL."""
+
+
 class Stekker:
     """A running backoffice. `start()` binds the listeners, migrates the database and serves.
 
-    Construction already refuses unusable TLS files (`TlsConfigError`), before any I/O.
+    `roles`: what this process runs (default: everything, the single process). Every part is
+    built whatever the roles (cheap objects); only the roles' parts are started.
+
+    Construction already refuses unusable TLS files (`TlsConfigError`) and settings that cannot
+    run as a cluster (`ClusterConfigError`), before any I/O.
     """
 
-    def __init__(self, settings: Settings, clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        clock: Callable[[], datetime] = utcnow,
+        roles: frozenset[Role] = ALL_ROLES,
+    ) -> None:
+        check_cluster_settings(settings.database_url, settings.redis_url, roles)
         self.settings = settings
+        self.node = NodeInfo(settings.node_id or new_node_id(), roles)
         self.engine = make_engine(settings.database_url)
-        self.bus = InProcessBus()
+        keys = redis_link.Keys(settings.redis_prefix)
+        # cluster mode: Redis carries what crosses processes; one process: memory is the truth
+        self.redis = None if settings.redis_url is None else redis_link.connect(settings.redis_url)
+        self.bus: EventBus = InProcessBus()
+        leases: Leases = (
+            LocalLeases(self.node.node_id)
+            if self.redis is None
+            else RedisLeases(self.redis, keys, self.node.node_id)
+        )
         factory = make_session_factory(self.engine)
         # SQLite has one writer; PostgreSQL takes several writing connections in parallel.
         self.writer = GroupCommitWriter(factory, workers=1 if settings.is_sqlite else 4)
-        self.ctx = ServiceContext(settings, factory, self.bus, clock=clock, writer=self.writer)
+        self.ctx = ServiceContext(
+            settings,
+            factory,
+            self.bus,
+            clock=clock,
+            writer=self.writer,
+            node=self.node,
+            redis=self.redis,
+            keys=keys,
+            leases=leases,
+        )
         self.gateway = Gateway(self.ctx, context_from_settings(settings))
         self.ctx.commands = self.gateway
+        self._claim = DatabaseClaim(self.engine, settings.database_url, clustered=self.redis is not None)
+        self.beacon: NodeBeacon | None = None
+        if self.redis is not None:
+            self.beacon = NodeBeacon(
+                self.redis, keys, self.node, settings.cluster_lease_seconds, self._describe_node
+            )
+        self._started: set[str] = set()  # the parts started, so `stop` stops just those
         self.ocpp_port: int | None = 0  # bound ports once started; None: that listener is off
         self.ocpp_tls_port: int | None = None
         self.http_port = 0
@@ -99,47 +163,115 @@ class Stekker:
         self.opendata = OpenDataCache(self.ctx)  # the public feeds, built on their first request
         self._chores: list[asyncio.Task[None]] = []  # retention purges, upload deadlines
 
+    def has(self, role: Role) -> bool:
+        return self.node.has(role)
+
+    def _describe_node(self) -> dict[str, object]:
+        """What this node's heartbeat tells the cluster (cheap: called every few seconds)."""
+        return {
+            "stations": len(self.gateway.connections),
+            "leading": self.ctx.leases.held(),
+            "http_port": self.http_port,
+            "ocpp_port": self.ocpp_port if self.has(Role.GATEWAY) else None,
+        }
+
     async def start(self, migrate: bool = True) -> None:
         """Bind every listener, then migrate, reconcile and serve.
 
         The ports come first: a server that cannot have them (`ListenerError`, one line naming
         the setting) leaves without reading or writing the database, so a second server started
-        by mistake on the same database cannot mark the first one's stations offline."""
-        listeners = bind_listeners(self.settings)
+        by mistake on the same database cannot mark the first one's stations offline. Then the
+        database is claimed (`DatabaseInUse`: another process without Redis uses it)."""
+        listeners = bind_listeners(self.settings, ocpp=self.has(Role.GATEWAY))
         try:
             await self._start_on(listeners, migrate)
         except BaseException:
             listeners.close()  # those the gateway or uvicorn did not take over yet
+            await self._claim.release()
+            if self.redis is not None:
+                with contextlib.suppress(Exception):
+                    await self.redis.aclose()
             raise
 
     async def _start_on(self, listeners: Listeners, migrate: bool) -> None:
         await check_reachable(self.engine, self.settings.database_url)  # one line, not a traceback
+        await self._claim.take()
         if migrate:
             await upgrade(self.engine)
+        if self.redis is not None:
+            await self._join_cluster()
         self.writer.start()
+        self._started.add("writer")
+        if self.has(Role.WORKER):
+            await self._start_worker()
+        if self.has(Role.API) and self.settings.api_token is None and not await users.any_users(self.ctx):
+            users.warn_open_once(self.ctx)
+        s = self.settings
+        if self.has(Role.GATEWAY):
+            await stations.warn_weak_admission(self.ctx)
+            self.ocpp_port = await self.gateway.start(
+                s.host,
+                s.ocpp_port if s.ocpp_plain_enabled else None,
+                s.ocpp_tls_port,
+                plain_socket=listeners.ocpp,
+                tls_socket=listeners.ocpp_tls,
+            )
+            self.ocpp_tls_port = self.gateway.tls_port
+            self._started.add("gateway")
+        else:
+            self.ocpp_port = None
+        if self.has(Role.WORKER):
+            await self.jobs.start()
+            self._started.add("jobs")
+        await self._serve_http(listeners)
+        urls = [
+            f"{scheme}://{s.host}:{port}/ocpp/{{station_id}}"
+            for scheme, port in (("ws", self.ocpp_port), ("wss", self.ocpp_tls_port))
+            if port is not None
+        ]
+        if self.node.roles == ALL_ROLES and self.redis is None:
+            log.info("stekker up: OCPP %s, API http://%s:%d/docs", " and ".join(urls), s.host, self.http_port)
+        else:
+            log.info(
+                "stekker node %s up as %s: %sHTTP http://%s:%d",
+                self.node.node_id,
+                ",".join(self.node.role_names),
+                f"OCPP {' and '.join(urls)}, " if urls else "",
+                s.host,
+                self.http_port,
+            )
+
+    async def _join_cluster(self) -> None:
+        """Announce this node (its first heartbeat), before it takes any work or station."""
+        assert self.redis is not None and self.beacon is not None
+        try:
+            await self.redis.ping()
+        except Exception as exc:
+            raise RedisUnreachable(
+                f"STEKKER_REDIS_URL={redis_link.shown(self.settings.redis_url or '')} cannot be reached: "
+                f"{redis_link.reason(exc)}"
+            ) from exc
+        await self.beacon.start()
+        self._started.add("beacon")
+
+    async def _start_worker(self) -> None:
+        """The work that runs once per cluster: chores, CDRs, OCPI pushes, local lists."""
         self._chores = housekeeping.start(self.ctx)
-        self.bus.subscribe("token.changed", self._syncer.on_token_changed)
+        self.bus.subscribe("token.changed", self._syncer.on_token_changed, group="local-list-sync")
         await self.cdrs.start()
         await self.ocpi_outbox.start()
         await self.location_pushes.start()
         await self.roaming_pushes.start()
-        self.bus.subscribe("ocpi.partner.", self._partner_changed)
-        if self.settings.api_token is None and not await users.any_users(self.ctx):
-            users.warn_open_once(self.ctx)
-        await stations.warn_weak_admission(self.ctx)
-        s = self.settings
-        self.ocpp_port = await self.gateway.start(
-            s.host,
-            s.ocpp_port if s.ocpp_plain_enabled else None,
-            s.ocpp_tls_port,
-            plain_socket=listeners.ocpp,
-            tls_socket=listeners.ocpp_tls,
-        )
-        self.ocpp_tls_port = self.gateway.tls_port
-        await self.jobs.start()
+        self.bus.subscribe("ocpi.partner.", self._partner_changed, group="partner-local-lists")
+        self._started.add("worker")
+
+    async def _serve_http(self, listeners: Listeners) -> None:
         sock = listeners.http
         self.http_port = sock.getsockname()[1]
-        http_app = create_http_app(self.ctx, self.helpdesk_flows, self.opendata)
+        if self.has(Role.API):
+            http_app = create_http_app(self.ctx, self.helpdesk_flows, self.opendata)
+        else:
+            http_app = create_node_http_app(self.ctx)
         http_app.state.ocpp_port = self.ocpp_port  # as bound (the setting may say 0: any free port)
         config = uvicorn.Config(
             http_app,
@@ -156,12 +288,6 @@ class Stekker:
             if self._http_task.done():
                 self._http_task.result()
             await asyncio.sleep(0.01)
-        urls = [
-            f"{scheme}://{s.host}:{port}/ocpp/{{station_id}}"
-            for scheme, port in (("ws", self.ocpp_port), ("wss", self.ocpp_tls_port))
-            if port is not None
-        ]
-        log.info("stekker up: OCPP %s, API http://%s:%d/docs", " and ".join(urls), s.host, self.http_port)
 
     async def _partner_changed(self, event: Event) -> None:
         """A partner left (or came back): its tokens leave (or rejoin) the stations' local lists."""
@@ -182,14 +308,26 @@ class Stekker:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._http_task, 10)
         await self.helpdesk_flows.close()
-        await self.jobs.stop()
-        await self.gateway.stop()
-        await self.cdrs.stop()
-        await self.location_pushes.stop()
-        await self.roaming_pushes.stop()
+        if "jobs" in self._started:
+            await self.jobs.stop()
+        if "gateway" in self._started:
+            await self.gateway.stop()
+        if "worker" in self._started:
+            await self.cdrs.stop()
+            await self.location_pushes.stop()
+            await self.roaming_pushes.stop()
         await ocpi_commands.stop_running()  # commands in flight end before the database closes
-        await self.ocpi_outbox.stop()
-        await self.writer.stop()
+        if "worker" in self._started:
+            await self.ocpi_outbox.stop()
+        if "writer" in self._started:
+            await self.writer.stop()
+        if self.beacon is not None and "beacon" in self._started:
+            await self.beacon.stop()  # leave the cluster now rather than when the lease runs out
+        if self.redis is not None:
+            with contextlib.suppress(Exception):
+                await self.redis.aclose()
+        self._started.clear()
+        await self._claim.release()
         await self.engine.dispose()
 
     async def run_forever(self) -> None:

@@ -90,26 +90,38 @@ def cannot_start(reason: object) -> NoReturn:
 
 
 @app.command()
-def serve() -> None:
+def serve(
+    role: Annotated[
+        str | None,
+        typer.Option(
+            "--role",
+            help="What this process runs in a cluster: gateway, api, worker, or a comma list "
+            "(e.g. api,worker). Unset: everything (one process). Needs STEKKER_REDIS_URL and PostgreSQL.",
+        ),
+    ] = None,
+) -> None:
     """Run everything in one process: OCPP gateway, operator API (docs at /docs), OCPI, open
-    data and the console. Settings: STEKKER_* variables, else ./stekker.toml (see the README)."""
-    from stekker.app import Stekker
+    data and the console; or, with --role, this process's part of a cluster (README: "Running a
+    cluster"). Settings: STEKKER_* variables, else ./stekker.toml (see the README)."""
+    from stekker.app import RedisUnreachable, Stekker
+    from stekker.cluster.db_claim import ClusterConfigError, DatabaseInUse
+    from stekker.cluster.node import RoleError, parse_roles
     from stekker.db.probe import DatabaseUnreachable
     from stekker.listeners import ListenerError
     from stekker.ocpp.tls import TlsConfigError
 
     try:
         settings = get_settings()
-        server = Stekker(settings)
-    except (SettingsError, TlsConfigError) as exc:
+        server = Stekker(settings, roles=parse_roles(role))
+    except (SettingsError, TlsConfigError, RoleError, ClusterConfigError) as exc:
         cannot_start(exc)
     setup_logging(settings.log_level)
     warn_unknown_variables()
     tune_gc()
     try:
         _run(server.run_forever())
-    except (ListenerError, DatabaseUnreachable) as exc:  # bound and checked before anything is written
-        cannot_start(exc)
+    except (ListenerError, DatabaseUnreachable, DatabaseInUse, RedisUnreachable) as exc:
+        cannot_start(exc)  # bound and checked before anything is written
 
 
 @app.command()

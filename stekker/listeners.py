@@ -73,17 +73,19 @@ def bind(setting: str, host: str, port: int) -> socket.socket:
     return sock
 
 
-def bind_listeners(settings: Settings) -> Listeners:
-    """Every listener the settings ask for, or none: on a failure those already bound are closed."""
+def bind_listeners(settings: Settings, ocpp: bool = True) -> Listeners:
+    """Every listener the settings ask for, or none: on a failure those already bound are closed.
+
+    `ocpp=False`: a process without the gateway role, which listens on its HTTP port only."""
     host = settings.host
     bound: list[socket.socket] = []
     try:
-        ocpp = None
-        if settings.ocpp_plain_enabled:
-            ocpp = bind("ocpp_port", host, settings.ocpp_port)
-            bound.append(ocpp)
+        plain = None
+        if ocpp and settings.ocpp_plain_enabled:
+            plain = bind("ocpp_port", host, settings.ocpp_port)
+            bound.append(plain)
         ocpp_tls = None
-        if settings.ocpp_tls_port is not None:
+        if ocpp and settings.ocpp_tls_port is not None:
             ocpp_tls = bind("ocpp_tls_port", host, settings.ocpp_tls_port)
             bound.append(ocpp_tls)
         http = bind("http_port", host, settings.http_port)
@@ -92,4 +94,4 @@ def bind_listeners(settings: Settings) -> Listeners:
             with contextlib.suppress(OSError):
                 sock.close()
         raise
-    return Listeners(ocpp, ocpp_tls, http)
+    return Listeners(plain, ocpp_tls, http)

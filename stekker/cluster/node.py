@@ -30,7 +30,7 @@ class RoleError(ValueError):
 
 
 def parse_roles(text: str | None) -> frozenset[Role]:
-    """"gateway", "api,worker", ...; None or empty means every role (the single process)."""
+    """ "gateway", "api,worker", ...; None or empty means every role (the single process)."""
     if text is None or not text.strip():
         return ALL_ROLES
     roles: set[Role] = set()

@@ -7,7 +7,10 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+from stekker.cluster.db_claim import MIGRATION_LOCK_KEY
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -28,6 +31,10 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
         command.upgrade(config, revision)
 
     async with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            # processes of a cluster start together: one migrates, the others wait and then find
+            # the schema up to date (the lock ends with this transaction)
+            await connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
         await connection.run_sync(_upgrade)
 
 
