@@ -30,7 +30,7 @@ from stekker.ocpi.location_objects import (
 )
 from stekker.ocpi.tariff_objects import published_tariffs, tariff_object
 from stekker.services.context import ServiceContext
-from stekker.services.ocpi_outbox import enqueue
+from stekker.services.ocpi_outbox import announce, enqueue_unless_pending
 
 log = logging.getLogger(__name__)
 
@@ -100,11 +100,11 @@ async def push_evse_status(ctx: ServiceContext, station_id: str, evse_number: in
                 body = {"status": wire["status"], "last_updated": wire["last_updated"]}
                 path = f"/{country}/{party}/{location.id}/{wire['uid']}"
                 key = f"location:{location.id}"
-                enqueue(
+                if await enqueue_unless_pending(
                     db, partner_id=partner.id, kind="locations", key=key, method="PATCH", url=url + path,
                     body=body, at=now,
-                )  # fmt: skip
-                queued += 1
+                ):  # fmt: skip
+                    queued += 1
         return queued
 
     return await ctx.write(job)
@@ -123,14 +123,16 @@ async def push_location(ctx: ServiceContext, location_id: int) -> int:
         location = await load_location(db, location_id) if receivers else None
         if location is None or not any(e.connectors for s in location.stations for e in s.evses):
             return 0  # OCPI wants at least one EVSE with a connector
+        queued = 0
         for partner, url in receivers:
             index = await tariff_index(db, customers_of(_parties(partner)), now)
             body = location_object(location, identity, index).wire()
-            enqueue(
+            if await enqueue_unless_pending(
                 db, partner_id=partner.id, kind="locations", key=f"location:{location.id}", method="PUT",
                 url=f"{url}/{country}/{party}/{location.id}", body=body, at=now,
-            )  # fmt: skip
-        return len(receivers)
+            ):  # fmt: skip
+                queued += 1
+        return queued
 
     return await ctx.write(job)
 
@@ -151,11 +153,11 @@ async def push_tariff(ctx: ServiceContext, code: str) -> int:
                 method, body = "PUT", tariff_object(published[code], country, party).wire()
             else:
                 method, body = "DELETE", None
-            enqueue(
+            if await enqueue_unless_pending(
                 db, partner_id=partner.id, kind="tariffs", key=f"tariff:{code}", method=method, url=path,
                 body=body, at=now,
-            )  # fmt: skip
-            queued += 1
+            ):  # fmt: skip
+                queued += 1
         located = await db.execute(
             select(ChargingStation.location_id).where(ChargingStation.location_id.is_not(None)).distinct()
         )
@@ -168,7 +170,18 @@ async def push_tariff(ctx: ServiceContext, code: str) -> int:
 
 
 class LocationPushes:
-    """Turns station, location and tariff events into pushes (started with the app)."""
+    """Turns station, location and tariff events into pushes (started with the app).
+
+    In a cluster it listens as the consumer group "ocpi-location-pushes": each event queues
+    its pushes once in the whole cluster (not once per worker), and an event whose worker
+    died before acknowledging it is handled again by another. Handling one twice is
+    harmless: every push carries the object as it is now, and one identical to the push
+    still waiting for the same URL is not queued again (`enqueue_unless_pending`). A push
+    that cannot be queued (the database away) raises, so the event comes back later.
+    `on_queued` is called after pushes were queued; the outbox's deliverer is woken in any
+    process through `ocpi_outbox.announce`."""
+
+    GROUP = "ocpi-location-pushes"
 
     def __init__(self, ctx: ServiceContext, on_queued: Callable[[], None] | None = None) -> None:
         self.ctx = ctx
@@ -177,11 +190,12 @@ class LocationPushes:
 
     async def start(self) -> None:
         bus = self.ctx.bus
+        group = self.GROUP
         self._unsubscribe = [
-            bus.subscribe("station.status", self._status),
-            bus.subscribe("tariff.activated", self._tariff),
-            bus.subscribe("tariff.retired", self._tariff),
-            *(bus.subscribe(topic, self._station) for topic in _LOCATION_EVENTS),
+            bus.subscribe("station.status", self._status, group=group),
+            bus.subscribe("tariff.activated", self._tariff, group=group),
+            bus.subscribe("tariff.retired", self._tariff, group=group),
+            *(bus.subscribe(topic, self._station, group=group) for topic in _LOCATION_EVENTS),
         ]
 
     async def stop(self) -> None:
@@ -192,12 +206,16 @@ class LocationPushes:
 
     async def _guarded(self, what: str, work: Any) -> None:
         try:
-            if await work:
-                self.on_queued()
+            queued = await work
         except asyncio.CancelledError:
             raise
         except Exception:
-            log.exception("could not queue the OCPI push for %s", what)
+            # raised on: a consumer group hands the event out again (the in-process bus logs it)
+            log.warning("could not queue the OCPI push for %s; the event is handled again later", what)
+            raise
+        if queued:
+            self.on_queued()
+            await announce(self.ctx)
 
     async def _status(self, event: Event) -> None:
         station_id, evse_number = event.data.get("station_id"), event.data.get("evse_number")

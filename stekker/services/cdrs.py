@@ -869,11 +869,18 @@ def summary(view: CdrView) -> dict[str, Any]:
 
 
 class CdrWorker:
-    """Builds the CDR of every session that ends in this process (`session.stopped`).
+    """Builds the CDR of every session that ends (`session.stopped`).
 
-    A failure is logged and left to the `build_missing` sweep; `stop` abandons builds in
-    flight (their sessions are swept later).
+    In a cluster it listens as the consumer group "cdr": each stop is handled by one worker,
+    and by another when that worker dies before acknowledging it. Two builds of one session
+    (such a redelivery racing the first, or the `build_missing` sweep) end at the same row:
+    the first CDR of a session is sequence 1, unique with the session in the database, so
+    the loser's insert fails and it returns the winner's CDR without announcing it again
+    (`cdr.created` is published by the build that inserted). A failure is logged and left to
+    the sweep; `stop` abandons builds in flight (their sessions are swept later).
     """
+
+    GROUP = "cdr"
 
     def __init__(self, ctx: ServiceContext) -> None:
         self.ctx = ctx
@@ -882,7 +889,7 @@ class CdrWorker:
 
     async def start(self) -> None:
         if self._unsubscribe is None:
-            self._unsubscribe = self.ctx.bus.subscribe("session.stopped", self._on_stopped)
+            self._unsubscribe = self.ctx.bus.subscribe("session.stopped", self._on_stopped, group=self.GROUP)
 
     async def stop(self) -> None:
         if self._unsubscribe is not None:

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
+from stekker.cluster.leases import while_leading
 from stekker.services import cdrs, diagnostics, message_log, tariffs
 from stekker.services.context import ServiceContext
 from stekker.services.outage import OutageLog
@@ -18,11 +19,23 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True, slots=True)
 class Chore:
     """Work repeated every `interval(ctx)` seconds, first at start; `work` returns how many
-    things it changed (logged when not zero)."""
+    things it changed (logged when not zero).
+
+    In a cluster each chore runs in one worker at a time, under the Redis lease
+    `chore:<name>`, and moves to another worker about one lease (STEKKER_CLUSTER_LEASE_SECONDS)
+    after its runner dies. Why a lease and not row claims: a chore is one periodic scan over
+    the whole database, not a queue of items, so "who scans" is the only thing to decide; two
+    scans at once would only duplicate work (each chore's writes are conditional, so an
+    overlap of a few seconds after a lost lease changes nothing twice), and one lease per
+    chore spreads the four chores over the workers instead of piling them on one."""
 
     name: str
     interval: Callable[[ServiceContext], float]
     work: Callable[[ServiceContext], Awaitable[int]]
+
+    @property
+    def lease(self) -> str:
+        return f"chore:{self.name}"
 
 
 CHORES = (
@@ -48,5 +61,16 @@ async def repeat(ctx: ServiceContext, chore: Chore) -> None:
         await asyncio.sleep(chore.interval(ctx))
 
 
-def start(ctx: ServiceContext) -> list[asyncio.Task[None]]:
-    return [asyncio.create_task(repeat(ctx, chore), name=chore.name) for chore in CHORES]
+async def lead(ctx: ServiceContext, chore: Chore) -> None:
+    """Run `chore` while this node holds its lease (always, in one process); returns only
+    when cancelled, releasing the lease so another worker takes over at its next try."""
+
+    async def work() -> None:
+        await repeat(ctx, chore)
+
+    await while_leading(ctx.leases, chore.lease, work, ttl=ctx.settings.cluster_lease_seconds)
+
+
+def start(ctx: ServiceContext, chores: Sequence[Chore] = CHORES) -> list[asyncio.Task[None]]:
+    """One task per chore; cancel them to stop (each releases its lease)."""
+    return [asyncio.create_task(lead(ctx, chore), name=chore.name) for chore in chores]

@@ -29,9 +29,10 @@ have acted (a reset may have happened), so it is not sent again but ends timed_o
 "outcome unknown". Progress writes go through the group-commit writer, so the writes of
 many stations share transactions.
 
-A job runs in the process whose API created it (the bus delivers `job.created` there) and
-is resumed by whichever process starts next; the conditional claim keeps a station from
-being sent twice even if two runners hold the same job.
+A job runs in exactly one worker: the one holding its lease "job:<id>" (see `JobRunner`);
+another worker takes it over within about a lease when that one dies, and carries on with
+the stations not yet done. The conditional claim keeps a station from being sent twice
+even if two runners ever held the same job.
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ from stekker.services.functions import (
     spec_of,
     validate_args,
 )
+from stekker.services.outage import OutageLog
 from stekker.services.ports import (
     CommandError,
     CommandNotSupported,
@@ -411,65 +413,174 @@ async def execute(
     return Outcome(state, result.status[:64], None, result.reply)
 
 
-class JobRunner:
-    """Runs the jobs of this process (see the module docstring). `start` resumes the jobs
-    left unfinished and listens for new ones; `stop` abandons the calls in flight."""
+def _lease(job_id: int) -> str:
+    return f"job:{job_id}"
 
-    def __init__(self, ctx: ServiceContext, boot_wait: float = 10.0, after_boot_delay: float = 1.0) -> None:
+
+class JobRunner:
+    """Runs jobs (see the module docstring). `start` resumes the jobs left unfinished and
+    listens for new ones; `stop` abandons the calls in flight.
+
+    Exactly one runner per job in the cluster, through a Redis lease per job ("job:<id>",
+    always ours in one process), held while the job runs and renewed every third of
+    STEKKER_CLUSTER_LEASE_SECONDS; a runner that fails to renew stops the job at once.
+    `job.created` reaches one worker (consumer group "jobs"), which takes the lease and
+    runs the job. Every worker also scans for unfinished jobs every `scan_interval`
+    seconds (no lease for the scan itself: it only asks for each job's lease), so a job
+    whose runner died, or whose `job.created` was lost, is taken over by the first worker
+    that finds its lease free: within about a lease plus a scan. Why a lease per job and
+    not one for all jobs: jobs spread over the workers, and one slow job never waits for
+    another. Why not a row lock: a job runs for minutes to days (offline stations), far
+    longer than a transaction should stay open.
+
+    Takeover continues from the database, which records every station's state: queued and
+    waiting stations carry on; a station left `sent` by the dead runner may have acted, so
+    it is not sent again but ends timed_out ("outcome unknown"); the others are sent once.
+    `job.cancelled`, `station.connected` and `station.booted` are fan-out: the runner
+    holding the job hears them wherever it runs; a cancel it misses still holds, as each
+    send first claims its station in the database (queued → sent) and a cancelled station
+    cannot be claimed.
+    """
+
+    GROUP = "jobs"
+
+    def __init__(
+        self,
+        ctx: ServiceContext,
+        boot_wait: float = 10.0,
+        after_boot_delay: float = 1.0,
+        scan_interval: float | None = None,
+    ) -> None:
         self.ctx = ctx
         self.boot_wait = boot_wait
         self.after_boot_delay = after_boot_delay
+        self.scan_interval = scan_interval
         self._runs: dict[int, _Run] = {}
         self._tasks: dict[int, asyncio.Task[None]] = {}
+        self._starting: set[int] = set()  # being loaded: a second `run` of the job does nothing
         self._unsubscribe: list[Callable[[], None]] = []
+        self._scanner: asyncio.Task[None] | None = None
+
+    @property
+    def lease_seconds(self) -> float:
+        return self.ctx.settings.cluster_lease_seconds
 
     async def start(self) -> None:
         bus = self.ctx.bus
         self._unsubscribe = [
-            bus.subscribe("job.created", self._on_created),
+            bus.subscribe("job.created", self._on_created, group=self.GROUP),
             bus.subscribe("job.cancelled", self._on_cancelled),
             bus.subscribe("station.connected", self._on_connected),
             bus.subscribe("station.booted", self._on_booted),
         ]
-        async with self.ctx.db() as db:
-            unfinished = list((await db.execute(select(Job.id).where(Job.finished_at.is_(None)))).scalars())
-        for job_id in unfinished:
-            await self.run(job_id, resumed=True)
-        if unfinished:
-            log.info("resumed %d unfinished job(s): %s", len(unfinished), unfinished)
+        resumed = await self.scan()
+        if resumed:
+            log.info("resumed %d unfinished job(s): %s", len(resumed), resumed)
+        if self._scanner is None:
+            self._scanner = asyncio.create_task(self._scan_forever(), name="job-scan")
 
     async def stop(self) -> None:
+        if self._scanner is not None:
+            self._scanner.cancel()
+            with contextlib.suppress(BaseException):
+                await self._scanner
+            self._scanner = None
         for unsubscribe in self._unsubscribe:
             with contextlib.suppress(ValueError):
                 unsubscribe()
         self._unsubscribe = []
         tasks = list(self._tasks.values())
         for task in tasks:
-            task.cancel()
+            task.cancel()  # each releases its job's lease, so another worker need not wait it out
         for task in tasks:
             with contextlib.suppress(BaseException):
                 await task
         self._tasks.clear()
         self._runs.clear()
 
+    async def scan(self) -> list[int]:
+        """Take over the unfinished jobs no runner holds (their lease is free); their ids."""
+        async with self.ctx.db() as db:
+            unfinished = list((await db.execute(select(Job.id).where(Job.finished_at.is_(None)))).scalars())
+        taken = []
+        for job_id in unfinished:
+            if job_id not in self._runs and job_id not in self._starting:
+                await self.run(job_id, resumed=True)
+                if job_id in self._runs:
+                    taken.append(job_id)
+        return taken
+
+    async def _scan_forever(self) -> None:
+        outage = OutageLog("bulk job scan", log)
+        interval = self.scan_interval or max(1.0, self.lease_seconds / 3)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                taken = await self.scan()
+                outage.ok()
+            except Exception as exc:  # the database or Redis briefly away: the next scan
+                outage.failed_or_log(exc, "bulk job scan failed")
+                continue
+            if taken:
+                log.info("took over %d unfinished job(s): %s", len(taken), taken)
+
     def running(self) -> list[int]:
         return sorted(self._runs)
 
     async def run(self, job_id: int, resumed: bool = False) -> None:
-        """Start running a job (no-op if it already runs here or has finished)."""
-        if job_id in self._runs:
+        """Start running a job: no-op if it already runs here, has finished, or another
+        worker holds its lease."""
+        if job_id in self._runs or job_id in self._starting:
             return
-        run = await _Run.load(self, job_id, resumed)
-        if run is None or job_id in self._runs:
+        self._starting.add(job_id)
+        try:
+            await self._take(job_id, resumed)
+        finally:
+            self._starting.discard(job_id)
+
+    async def _take(self, job_id: int, resumed: bool) -> None:
+        leases = self.ctx.leases
+        if not await leases.try_take(_lease(job_id), self.lease_seconds):
+            return  # another worker runs it
+        try:
+            run = await _Run.load(self, job_id, resumed)
+        except BaseException:
+            await leases.release(_lease(job_id))
+            raise
+        if run is None:
+            await leases.release(_lease(job_id))
             return
         self._runs[job_id] = run
-        task = asyncio.create_task(run.main(), name=f"job-{job_id}")
+        task = asyncio.create_task(self._hold(run), name=f"job-{job_id}")
         self._tasks[job_id] = task
         task.add_done_callback(lambda _t: self._forget(job_id))
         # a cancel that landed while the job was loading found no run to tell
         async with self.ctx.db() as db:
             if await db.scalar(select(Job.state).where(Job.id == job_id)) == JobState.CANCELLED:
                 run.cancelled()
+
+    async def _hold(self, run: _Run) -> None:
+        """Run the job while renewing its lease; stop it when the lease is lost; release
+        the lease when the job ends or this task is cancelled."""
+        name, ttl = _lease(run.job_id), self.lease_seconds
+        main = asyncio.create_task(run.main(), name=f"job-{run.job_id}-main")
+        try:
+            while True:
+                done, _ = await asyncio.wait([main], timeout=ttl / 3)
+                if done:
+                    break
+                if not await self.ctx.leases.try_take(name, ttl):
+                    # another worker may take it over any moment: not one more send from here
+                    log.warning("job %d: its lease is lost; stopping it here", run.job_id)
+                    break
+        finally:
+            if not main.done():
+                main.cancel()
+                with contextlib.suppress(BaseException):
+                    await main
+            elif not main.cancelled() and main.exception() is not None:
+                log.error("job %d stopped: %r (a scan takes it up again)", run.job_id, main.exception())
+            await self.ctx.leases.release(name)
 
     def _forget(self, job_id: int) -> None:
         self._runs.pop(job_id, None)
@@ -530,19 +641,20 @@ class _Run:
             row = await db.get(Job, job_id)
             if row is None or row.finished_at is not None:
                 return None, {}
-            if resumed:
-                # sent before the restart: it may have acted, so it is not sent again
-                await db.execute(
-                    update(JobStation)
-                    .where(JobStation.job_id == job_id, JobStation.state == _S.SENT)
-                    .values(
-                        state=_S.TIMED_OUT,
-                        status="Unknown",
-                        error="the server stopped before the station answered; outcome unknown (not re-sent)",
-                        finished_at=now,
-                        updated_at=now,
-                    )
+            # We hold the job's lease and do not run it here, so no runner is waiting for the
+            # answer to a station left `sent` (a restart, or a takeover from a dead worker): it
+            # may have acted, so it is not sent again.
+            await db.execute(
+                update(JobStation)
+                .where(JobStation.job_id == job_id, JobStation.state == _S.SENT)
+                .values(
+                    state=_S.TIMED_OUT,
+                    status="Unknown",
+                    error="the runner stopped before the station answered; outcome unknown (not re-sent)",
+                    finished_at=now,
+                    updated_at=now,
                 )
+            )
             rows = await db.execute(
                 select(JobStation.station_id, JobStation.state, JobStation.args).where(
                     JobStation.job_id == job_id, JobStation.state.in_(OPEN_STATES)
@@ -551,6 +663,8 @@ class _Run:
             return row, {sid: (state, args) for sid, state, args in rows}
 
         row, open_rows = await ctx.write(job)
+        if resumed and row is not None:
+            log.debug("job %d: resumed with %d station(s) open", job_id, len(open_rows))
         if row is None:
             return None
         return cls(runner, row, open_rows)

@@ -13,7 +13,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import weakref
 from collections import OrderedDict, defaultdict
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -22,6 +24,8 @@ from sqlalchemy import and_, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from stekker.bus import Event
+from stekker.cluster.leases import while_leading
 from stekker.db.models_ocpi import OcpiOutboxItem, OcpiPartner, OutboxStatus, PartnerStatus
 from stekker.services.audit import audit
 from stekker.services.context import ServiceContext
@@ -87,6 +91,46 @@ def enqueue(
     )
 
 
+async def enqueue_unless_pending(
+    db: AsyncSession,
+    *,
+    partner_id: int,
+    kind: str,
+    key: str,
+    method: str,
+    url: str,
+    body: Any | None,
+    at: datetime,
+) -> bool:
+    """`enqueue`, unless the last push to this URL (of partner and key) is the same one and
+    still pending.
+
+    A consumer-group event is delivered again when the process handling it died before its
+    acknowledgement (and a station repeats a status): the push it makes is then the one
+    already waiting, and the partner would end in the same state without it. Only a pending
+    twin counts: a push already delivered may be wanted again (a partner that lost it)."""
+    last = (
+        await db.execute(
+            select(OcpiOutboxItem)
+            .where(
+                OcpiOutboxItem.partner_id == partner_id,
+                OcpiOutboxItem.key == key[:100],
+                OcpiOutboxItem.url == url,
+            )
+            .order_by(OcpiOutboxItem.id.desc())
+            .limit(1)
+        )
+    ).scalar_one_or_none()
+    if (
+        last is not None
+        and last.status == OutboxStatus.PENDING
+        and (last.kind, last.method, last.body) == (kind[:32], method.upper(), body)
+    ):
+        return False
+    enqueue(db, partner_id=partner_id, kind=kind, key=key, method=method, url=url, body=body, at=at)
+    return True
+
+
 def _owns(partner: OcpiPartner, parties: set[tuple[str, str]]) -> bool:
     mine = {
         (str(r.get("country_code", "")).upper(), str(r.get("party_id", "")).upper())
@@ -129,7 +173,60 @@ async def enqueue_for_partners(
             queued += 1
         return queued
 
-    return await ctx.write(job)
+    queued = await ctx.write(job)
+    if queued:
+        await announce(ctx)
+    return queued
+
+
+#: The fan-out event that says "pushes were queued": the worker leading the delivery wakes up
+#: at once, whichever process queued them (the 1 s poll stays as the safety net).
+QUEUED_TOPIC = "outbox.queued"
+#: At most one announcement per process in this many seconds (a burst of status pushes must
+#: not become a burst of events); one more follows the burst, so the last push is not left
+#: to the poll.
+ANNOUNCE_EVERY = 0.2
+
+
+class _Announcer:
+    """Throttled `outbox.queued` publisher of one bus (see `announce`)."""
+
+    def __init__(self) -> None:
+        self.last = -ANNOUNCE_EVERY
+        self.trailing: asyncio.Task[None] | None = None
+
+    async def announce(self, ctx: ServiceContext) -> None:
+        now = asyncio.get_running_loop().time()
+        if now - self.last >= ANNOUNCE_EVERY:
+            self.last = now
+            await self._publish(ctx)
+        elif self.trailing is None or self.trailing.done():
+            self.trailing = asyncio.create_task(self._later(ctx, self.last + ANNOUNCE_EVERY - now))
+
+    async def _later(self, ctx: ServiceContext, delay: float) -> None:
+        await asyncio.sleep(delay)
+        self.last = asyncio.get_running_loop().time()
+        await self._publish(ctx)
+
+    @staticmethod
+    async def _publish(ctx: ServiceContext) -> None:
+        try:
+            await ctx.bus.publish(Event(QUEUED_TOPIC, {"node": ctx.node.node_id}))
+        except Exception as exc:  # Redis away: the leader's poll finds the pushes within a second
+            log.debug("could not announce queued OCPI pushes: %r", exc)
+
+
+_announcers: weakref.WeakKeyDictionary[object, _Announcer] = weakref.WeakKeyDictionary()
+
+
+async def announce(ctx: ServiceContext) -> None:
+    """Tell the outbox's deliverer, in whichever process it runs, that pushes were queued.
+    Call it after the commit that queued them; it never raises."""
+    try:
+        announcer = _announcers.setdefault(ctx.bus, _Announcer())
+    except TypeError:  # a bus that cannot be weakly referenced: unthrottled
+        announcer = _Announcer()
+    await announcer.announce(ctx)
 
 
 def backoff(attempts: int) -> timedelta:
@@ -152,7 +249,29 @@ def _delivered(response: httpx.Response) -> tuple[bool, str | None]:
 
 
 class OutboxWorker:
-    """Delivers due pushes every `interval` seconds (sooner when `wake` is called)."""
+    """Delivers due pushes every `interval` seconds (sooner when woken).
+
+    One deliverer in the whole cluster: the worker holding the Redis lease "ocpi-outbox"
+    (in one process, always this one). Why a lease and not row claims (`FOR UPDATE SKIP
+    LOCKED`): the outbox promises order per (partner, key) and one partner at a time; with
+    several deliverers a row claim would have to lock a key's whole chain across an HTTP
+    call, and the throughput is bounded by the partners, not by us. A dead leader's lease
+    expires and another worker delivers from where the table says it stopped.
+
+    Delivered at least once, never by two deliverers at once: the lease is renewed every
+    third of its time and the delivery is cancelled as soon as a renewal fails, well before
+    the lease can expire. A leader killed between a partner's answer and the commit that
+    marks the row delivered leaves the row pending, so the next leader sends it again: at
+    most the pushes in flight at the kill (one per partner) arrive twice. That is harmless
+    for PUT, PATCH and DELETE (OCPI objects are sent whole or as the same fields: idempotent)
+    and for command results (the eMSP matches them by command id); a CDR POST repeated
+    carries the same CDR id, which the eMSP's CDR store refuses or ignores as a duplicate.
+
+    `wake` works across processes: `announce` (called after any commit that queues pushes,
+    by `enqueue_for_partners` and the push listeners) publishes the fan-out event
+    `outbox.queued`, which wakes the leader wherever it runs."""
+
+    LEASE = "ocpi-outbox"
 
     def __init__(
         self, ctx: ServiceContext, client: httpx.AsyncClient | None = None, interval: float = 1.0
@@ -162,15 +281,27 @@ class OutboxWorker:
         self._client = client
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        self._unsubscribe: Callable[[], None] | None = None
 
     async def start(self) -> None:
         if self._task is None:
             if self._client is None:
                 # the partner chose these URLs (endpoints, response_url): guarded like all
                 self._client = partner_client(self.ctx.settings)
-            self._task = asyncio.create_task(self._run(), name="ocpi-outbox")
+            # fan-out on purpose: only the leader needs it, and we cannot know which one that is
+            self._unsubscribe = self.ctx.bus.subscribe(QUEUED_TOPIC, self._on_queued)
+            self._task = asyncio.create_task(
+                while_leading(
+                    self.ctx.leases, self.LEASE, self._run, ttl=self.ctx.settings.cluster_lease_seconds
+                ),
+                name="ocpi-outbox",
+            )
 
     async def stop(self) -> None:
+        if self._unsubscribe is not None:
+            with contextlib.suppress(ValueError):
+                self._unsubscribe()
+            self._unsubscribe = None
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -181,11 +312,16 @@ class OutboxWorker:
             self._client = None
 
     def wake(self) -> None:
+        """Deliver now (in this process); `announce` reaches the leader wherever it runs."""
+        self._wake.set()
+
+    async def _on_queued(self, _event: Event) -> None:
         self._wake.set()
 
     async def _run(self) -> None:
         outage = OutageLog("OCPI outbox", log)
         while True:
+            self._wake.clear()  # what woke us before this round is delivered by it
             try:
                 await self.deliver_due()
                 outage.ok()
@@ -193,7 +329,6 @@ class OutboxWorker:
                 outage.failed_or_log(exc, "OCPI outbox round failed")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.interval)
-            self._wake.clear()
 
     async def deliver_due(self) -> int:
         """One round: every due push whose predecessors (same partner and key) are done."""

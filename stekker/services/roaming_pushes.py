@@ -32,6 +32,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from stekker.bus import Event
+from stekker.cluster.claims import lock_for_transaction
 from stekker.db.models import ChargingSession, Token
 from stekker.db.models_ocpi import OcpiOutboxItem
 from stekker.db.models_tariffs import Cdr
@@ -68,7 +69,18 @@ async def _was_put(db: AsyncSession, partner_id: int, key: str) -> bool:
 
 
 class RoamingPushes:
-    """Subscribes on `ctx.bus` and queues the session and CDR pushes (see the module docstring)."""
+    """Subscribes on `ctx.bus` and queues the session and CDR pushes (see the module docstring).
+
+    In a cluster it listens as the consumer group "ocpi-roaming-pushes": each event queues its
+    pushes once in the cluster, and the event of a worker that died before acknowledging it is
+    handled again by another. Handling one twice must not bill twice: a CDR is POSTed to a
+    partner once (a second `cdr.created` for a CDR already queued for that partner is
+    ignored); a Session PUT or PATCH identical to the one still waiting is not queued again,
+    and a different one is the session as it is now (idempotent for the partner). A push that
+    cannot be queued raises, so the event comes back later. The meter throttle is per process:
+    with N workers a session may get up to N meter PATCHes per `meter_interval`."""
+
+    GROUP = "ocpi-roaming-pushes"
 
     def __init__(self, ctx: ServiceContext, meter_interval: timedelta = METER_PUSH_INTERVAL) -> None:
         self.ctx = ctx
@@ -79,7 +91,9 @@ class RoamingPushes:
 
     async def start(self) -> None:
         if not self._unsubscribe:
-            self._unsubscribe = [self.ctx.bus.subscribe(topic, self._on_event) for topic in _TOPICS]
+            self._unsubscribe = [
+                self.ctx.bus.subscribe(topic, self._on_event, group=self.GROUP) for topic in _TOPICS
+            ]
 
     async def stop(self) -> None:
         for unsubscribe in self._unsubscribe:
@@ -95,36 +109,43 @@ class RoamingPushes:
         lock = self._locks.setdefault(session_id, asyncio.Lock())
         try:
             async with lock:
-                await self._handle(event, session_id)
-        except Exception:  # a push that cannot be queued must not take the bus down
-            log.exception("could not queue the OCPI push for %s of session %s", event.topic, session_id)
+                queued = await self._handle(event, session_id)
+        except Exception:
+            # raised on: a consumer group hands the event out again (the in-process bus logs it)
+            log.warning("could not queue the OCPI push for %s of session %s", event.topic, session_id)
+            raise
+        else:
+            if queued:
+                await ocpi_outbox.announce(self.ctx)
         finally:
             if event.topic == "session.stopped":
                 self._last_meter.pop(session_id, None)
             if event.topic == "cdr.created" and not lock.locked():
                 self._locks.pop(session_id, None)
 
-    async def _handle(self, event: Event, session_id: int) -> None:
+    async def _handle(self, event: Event, session_id: int) -> int:
+        """The pushes queued for `event`."""
         if event.topic == "session.meter":
             now = self.ctx.now()
             last = self._last_meter.get(session_id)
             if last is not None and now - last < self.meter_interval:
-                return
+                return 0
             self._last_meter[session_id] = now
-            await self._session_push(session_id, ("kwh", "total_cost", "last_updated"))
-        elif event.topic == "session.started":
+            return await self._session_push(session_id, ("kwh", "total_cost", "last_updated"))
+        if event.topic == "session.started":
             self._last_meter[session_id] = self.ctx.now()
-            await self._session_push(session_id, None)
-        elif event.topic == "session.stopped":
-            await self._session_push(
+            return await self._session_push(session_id, None)
+        if event.topic == "session.stopped":
+            return await self._session_push(
                 session_id, ("status", "end_date_time", "kwh", "total_cost", "last_updated")
             )
-        elif event.topic == "cdr.created":
+        if event.topic == "cdr.created":
             uid = event.data.get("cdr_uid")
             if isinstance(uid, str):
-                await self._cdr_push(session_id, uid)
+                return await self._cdr_push(session_id, uid)
+        return 0
 
-    async def _session_push(self, session_id: int, fields: tuple[str, ...] | None) -> None:
+    async def _session_push(self, session_id: int, fields: tuple[str, ...] | None) -> int:
         """PUT the whole Session (`fields` None) or PATCH those fields of it. The object is
         built (and priced) before the write, so the writer that stations share only sees
         the inserts."""
@@ -132,7 +153,7 @@ class RoamingPushes:
         async with self.ctx.db() as db:
             session = await db.get(ChargingSession, session_id)
             if session is None:
-                return
+                return 0
             token = await db.get(Token, session.token_id) if session.token_id is not None else None
             targets = [
                 (p.id, p.endpoints[SESSIONS_ENDPOINT])
@@ -140,35 +161,37 @@ class RoamingPushes:
                 if (p.endpoints or {}).get(SESSIONS_ENDPOINT)
             ]
             if not targets:
-                return
+                return 0
             [session_object] = await session_objects(db, self.ctx, [session])
         whole = session_object.wire()
         key = _key(session_id)
         now = self.ctx.now()
 
-        async def job(db: AsyncSession) -> None:
+        async def job(db: AsyncSession) -> int:
+            queued = 0
             for partner_id, endpoint in targets:
                 method, body = "PUT", whole
                 if fields is not None and await _was_put(db, partner_id, key):
                     method, body = "PATCH", {name: whole[name] for name in fields if name in whole}
                 url = f"{endpoint.rstrip('/')}/{ours[0]}/{ours[1]}/{session_id}"
-                ocpi_outbox.enqueue(
+                queued += await ocpi_outbox.enqueue_unless_pending(
                     db, partner_id=partner_id, kind="sessions", key=key, method=method, url=url,
                     body=body, at=now,
                 )  # fmt: skip
+            return queued
 
-        await self.ctx.write(job)
+        return await self.ctx.write(job)
 
-    async def _cdr_push(self, session_id: int, cdr_uid: str) -> None:
+    async def _cdr_push(self, session_id: int, cdr_uid: str) -> int:
         ours = self.ctx.settings.party
         async with self.ctx.db() as db:
             cdr = (await db.execute(select(Cdr).where(Cdr.cdr_uid == cdr_uid))).scalar_one_or_none()
             session = await db.get(ChargingSession, session_id)
             if cdr is None or session is None or session.token_id is None:
-                return
+                return 0
             token = await db.get(Token, session.token_id)
             if token is None:
-                return
+                return 0
             body: dict[str, Any] = cdr_object(cdr.data, (token.country_code.upper(), token.party_id.upper()))
             targets = [
                 (p.id, p.endpoints[CDRS_ENDPOINT])
@@ -176,14 +199,34 @@ class RoamingPushes:
                 if (p.endpoints or {}).get(CDRS_ENDPOINT)
             ]
         if not targets:
-            return
+            return 0
         now = self.ctx.now()
+        key = _key(session_id)
 
-        async def job(db: AsyncSession) -> None:
+        async def job(db: AsyncSession) -> int:
+            queued = 0
+            # two handlers of the same event (a redelivery racing a slow first try): one at a time
+            await lock_for_transaction(db, f"outbox:{key}")
             for partner_id, url in targets:
+                if await _cdr_queued(db, partner_id, key, cdr_uid):
+                    continue  # the event came again (a redelivery): a bill is sent once
                 ocpi_outbox.enqueue(
-                    db, partner_id=partner_id, kind="cdrs", key=_key(session_id), method="POST",
+                    db, partner_id=partner_id, kind="cdrs", key=key, method="POST",
                     url=url, body=body, at=now,
                 )  # fmt: skip
+                queued += 1
+            return queued
 
-        await self.ctx.write(job)
+        return await self.ctx.write(job)
+
+
+async def _cdr_queued(db: AsyncSession, partner_id: int, key: str, cdr_uid: str) -> bool:
+    """Whether CDR `cdr_uid` was already queued for the partner (whatever became of it)."""
+    bodies = await db.execute(
+        select(OcpiOutboxItem.body).where(
+            OcpiOutboxItem.partner_id == partner_id,
+            OcpiOutboxItem.key == key,
+            OcpiOutboxItem.kind == "cdrs",
+        )
+    )
+    return any(isinstance(body, dict) and body.get("id") == cdr_uid for body in bodies.scalars())

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from stekker.bus import Event
+from stekker.bus import Event, EventBus
 from stekker.db.models import ChargingSession, ChargingStation, SessionStatus
 from stekker.services.audit import record_audit, station_event
 from stekker.services.context import ServiceContext
@@ -198,7 +199,16 @@ async def after_boot(ctx: ServiceContext, station_id: str) -> None:
 
 
 class LocalListSyncer:
-    """Listens for token changes and, after a short quiet period, syncs every connected station."""
+    """Listens for token changes and, after a short quiet period, syncs every connected station.
+
+    The app subscribes `on_token_changed` to "token.changed" as the consumer group
+    "local-list-sync" (`subscribe_to`): one worker in the cluster runs a round per burst of
+    changes, over `ctx.commands.connected_stations()`, which in a cluster must name the
+    stations of every gateway (the command port routes each sync to the station's gateway).
+    A round repeated after a redelivery sends each station the list it already has: the
+    sync compares list versions, so it costs a call and changes nothing."""
+
+    GROUP = "local-list-sync"
 
     def __init__(self, ctx: ServiceContext, debounce: float = 1.0, concurrency: int = 50) -> None:
         self._ctx = ctx
@@ -206,6 +216,10 @@ class LocalListSyncer:
         self._limit = asyncio.Semaphore(concurrency)
         self._task: asyncio.Task[None] | None = None
         self._dirty = False
+
+    def subscribe_to(self, bus: EventBus) -> Callable[[], None]:
+        """Listen for token changes on `bus`, once per cluster."""
+        return bus.subscribe("token.changed", self.on_token_changed, group=self.GROUP)
 
     async def on_token_changed(self, _event: Event) -> None:
         self._dirty = True
