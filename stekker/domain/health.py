@@ -47,6 +47,7 @@ class DisconnectCause(StrEnum):
     REPLACED = "replaced"  # the station connected again and the new socket took over
     SERVER_SHUTDOWN = "server_shutdown"  # our gateway stopped
     GATEWAY_RESTART = "gateway_restart"  # found online at start: the previous process died
+    GATEWAY_LOST = "gateway_lost"  # a cluster: the gateway holding it died (its heartbeat expired)
 
 
 def disconnect_cause(

@@ -24,6 +24,7 @@ from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
 from stekker.bus import Event
+from stekker.cluster.registry import StationRegistry
 from stekker.domain.health import DisconnectCause, disconnect_cause
 from stekker.domain.login_throttle import LoginThrottle
 from stekker.ocpp.connection import DATABASE_OUTAGE, Handler, StationConnection
@@ -97,11 +98,27 @@ class Gateway:
     handshake checks serve both, and each station's security profile decides which it may use.
     Every frame goes to the OCPP message log (unless `message_log_enabled` is off), and a
     heartbeat watch notices stations that stay connected but stop talking.
+
+    With a `registry` (a cluster), each station is claimed in Redis when its socket opens and
+    released when it closes; a claim by another gateway (the station reconnected there) closes
+    our stale socket as replaced, without a disconnect: the station is online elsewhere. Without
+    one (a single process) the gateway is the only one, and at start marks every station offline.
     """
 
-    def __init__(self, ctx: ServiceContext, tls_context: ssl.SSLContext | None = None) -> None:
+    def __init__(
+        self,
+        ctx: ServiceContext,
+        tls_context: ssl.SSLContext | None = None,
+        registry: StationRegistry | None = None,
+    ) -> None:
         self.ctx = ctx
         self.connections: dict[str, StationConnection] = {}
+        self.registry = registry
+        # the seq of each current connection's claim (None: on its way or not made), so a
+        # takeover notice older than our own claim is not taken for a takeover
+        self._claims: dict[str, int | None] = {}
+        if registry is not None:
+            registry.attach(self._held, self._taken_over)
         self.last_seen = LastSeenTracker(ctx)
         self.tls_port: int | None = None  # bound wss:// port once started
         self._tls_context = tls_context
@@ -178,7 +195,11 @@ class Gateway:
         """
         if tls_port is not None and self._tls_context is None:
             raise ValueError("a TLS port needs the Gateway's tls_context")
-        await stations.mark_all_offline(self.ctx)
+        if self.registry is None:
+            # one gateway per database: whatever a crash left online is not connected now. In a
+            # cluster the other gateways hold their stations; the OrphanSweeper finds the
+            # stations of a gateway that died.
+            await stations.mark_all_offline(self.ctx)
         bound = None
         if port is not None:
             self._server = await self._listen(host, port, None, plain_socket)
@@ -364,6 +385,7 @@ class Gateway:
             closing.add_done_callback(self._closing.discard)
         try:
             verdict = self._verdicts.pop(websocket, None)
+            await self._claim(connection)
             await stations.connected(
                 self.ctx,
                 station_id,
@@ -388,6 +410,8 @@ class Gateway:
         finally:
             if self.connections.get(station_id) is connection:
                 del self.connections[station_id]
+                self._claims.pop(station_id, None)
+                await self._release(connection)
             if not connection.replaced:
                 code = websocket.close_code
                 reason = websocket.close_reason or ""
@@ -403,6 +427,61 @@ class Gateway:
                     await stations.disconnected(self.ctx, station_id, code, reason, end)
                 except Exception:
                     log.exception("%s: could not record the disconnect", station_id)
+
+    # ---- the station registry (cluster) ----------------------------------------------------
+
+    async def _claim(self, connection: StationConnection) -> None:
+        """Claim the station for this node before it is marked online, so no sweep finds it
+        online without an owner. Redis trouble is the registry's to log, never the station's."""
+        if self.registry is None:
+            return
+        station_id = connection.station_id
+        self._claims[station_id] = None
+        try:
+            _previous, seq = await self.registry.claim(station_id, connection.protocol)
+        except Exception:
+            log.exception("%s: could not claim the station in the registry", station_id)
+            self.registry.kick()
+            return
+        if seq is None:
+            self.registry.kick()
+        elif self.connections.get(station_id) is connection:
+            self._claims[station_id] = seq
+
+    async def _release(self, connection: StationConnection) -> None:
+        """Release a closed station unless a newer socket holds it. When the registry says
+        another node holds it, the station reconnected there before our socket's end was
+        noticed: it counts as replaced, so no disconnect is recorded."""
+        if self.registry is None or connection.replaced:
+            return
+        try:
+            released = await self.registry.release(connection.station_id)
+        except Exception:
+            log.exception("%s: could not release the station in the registry", connection.station_id)
+            return
+        if released is False:
+            log.info("%s: closed here, held by another gateway now", connection.station_id)
+            connection.replaced = True
+
+    def _held(self) -> dict[str, tuple[str, int | None]]:
+        """For the registry: the stations with a socket here, their protocol and claim seq."""
+        return {sid: (c.protocol, self._claims.get(sid)) for sid, c in self.connections.items()}
+
+    def _taken_over(self, station_id: str, seq: int) -> None:
+        """Another gateway claimed a station we hold a socket for: ours is stale. Close it as
+        replaced (1001), recording nothing: the station is online over there."""
+        connection = self.connections.get(station_id)
+        if connection is None:
+            return
+        log.info(
+            "%s: reconnected to another gateway (claim %d); closing the stale socket here", station_id, seq
+        )
+        connection.replaced = True
+        del self.connections[station_id]
+        self._claims.pop(station_id, None)
+        closing = asyncio.create_task(connection.close(1001, "replaced by a new connection"))
+        self._closing.add(closing)
+        closing.add_done_callback(self._closing.discard)
 
     async def _flooding(self, connection: StationConnection, detail: dict[str, Any]) -> None:
         await stations.flooding(self.ctx, connection.station_id, remote=connection.remote, **detail)

@@ -28,6 +28,14 @@ class CommandNotSupported(CommandError):
     """The station's protocol version has no such function."""
 
 
+class ClusterUnavailable(CommandError):
+    """The station is held by another process and cluster messaging (Redis) cannot be
+    reached: the command could not be handed over (an API answers 503)."""
+
+    def __init__(self, detail: str = "") -> None:
+        super().__init__("cluster messaging unavailable" + (f": {detail}" if detail else ""))
+
+
 class StationCallError(CommandError):
     """The station answered with a CALLERROR, or with a reply that breaks the schema."""
 

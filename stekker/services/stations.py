@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from sqlalchemy import CursorResult, Table, Update, bindparam, case, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -256,8 +257,8 @@ async def warn_weak_admission(ctx: ServiceContext) -> int:
 async def mark_all_offline(ctx: ServiceContext) -> int:
     """At gateway start no station is connected yet, whatever a crash left in the table.
     A station left online gets the disconnect the dead process never wrote, dated at its last
-    sign of life. (One gateway per database for now; several will need the owner registry of
-    DESIGN.md.)"""
+    sign of life. Only for a single gateway (no Redis): in a cluster the other gateways hold
+    their stations, and `mark_orphans_offline` finds those of a gateway that died."""
     now = ctx.now()
     table = cast(Table, ChargingStation.__table__)
     close = (
@@ -294,6 +295,95 @@ async def mark_all_offline(ctx: ServiceContext) -> int:
         return len(left)
 
     return await ctx.write(job)
+
+
+class OwnerLookup(Protocol):
+    """What the orphan sweep asks the station registry (stekker.cluster.registry)."""
+
+    async def live_owners(self, station_ids: list[str]) -> Mapping[str, object]: ...
+
+
+async def mark_orphans_offline(
+    ctx: ServiceContext,
+    registry: OwnerLookup,
+    suspects: dict[str, datetime],
+    grace: timedelta,
+) -> list[str]:
+    """A cluster's replacement for `mark_all_offline`: a station `online` in the database that
+    no live gateway holds (no owner in the registry, or an owner whose heartbeat expired: a
+    killed gateway) gets the disconnect its gateway never wrote, dated at its last sign of
+    life, cause `gateway_lost`. Returns the station ids marked offline.
+
+    A station must stay an orphan for `grace` (two sweeps at least) before it is marked:
+    a socket closing normally is released a moment before its disconnect is written, and a
+    Redis that restarted empty is refilled by the gateways' resync within seconds. `suspects`
+    (station → when first seen orphaned) is the caller's memory between sweeps. A station that
+    connected again since it was first suspected (connected_at later) is left alone, so a
+    reconnect racing the sweep is never undone; that check also leaves `grace` of margin for
+    clocks that differ between machines.
+    """
+    now = ctx.now()
+    async with ctx.db() as db:
+        online = [
+            str(sid) for sid in (await db.scalars(select(ChargingStation.id).where(ChargingStation.online)))
+        ]
+    held = await registry.live_owners(online)
+    orphans = {sid for sid in online if sid not in held}
+    for sid in list(suspects):
+        if sid not in orphans:
+            del suspects[sid]  # back online, or offline by its own gateway's hand
+    due: dict[datetime, list[str]] = {}
+    for sid in sorted(orphans):
+        first = suspects.setdefault(sid, now)
+        if now - first >= grace:
+            due.setdefault(first, []).append(sid)
+    if not due:
+        return []
+    reason = "the gateway holding the connection stopped without closing it"
+
+    async def job(db: AsyncSession) -> list[tuple[str, datetime | None]]:
+        closed: list[tuple[str, datetime | None]] = []
+        for first, ids in due.items():
+            rows = await db.execute(
+                update(ChargingStation)
+                .where(
+                    ChargingStation.id.in_(ids),
+                    ChargingStation.online.is_(True),
+                    (ChargingStation.connected_at.is_(None)) | (ChargingStation.connected_at < first),
+                )
+                .values(online=False, disconnected_at=func.coalesce(ChargingStation.last_seen, now))
+                .returning(ChargingStation.id, ChargingStation.last_seen)
+                .execution_options(synchronize_session=False)
+            )
+            closed.extend((str(sid), seen) for sid, seen in rows.all())
+        if closed:
+            await db.execute(
+                insert(StationEvent),
+                [
+                    {
+                        "station_id": sid,
+                        "kind": "disconnected",
+                        "detail": {
+                            "code": None,
+                            "reason": reason,
+                            "cause": DisconnectCause.GATEWAY_LOST.value,
+                        },
+                        "occurred_at": seen or now,
+                    }
+                    for sid, seen in closed
+                ],
+            )
+        return closed
+
+    closed = await ctx.write(job)
+    for ids in due.values():
+        for sid in ids:
+            suspects.pop(sid, None)
+    if closed:
+        log.warning("%d station(s) held by a gateway that is gone marked offline", len(closed))
+    for sid, _seen in closed:
+        await ctx.bus.publish(Event("station.disconnected", {"station_id": sid}))
+    return [sid for sid, _seen in closed]
 
 
 @dataclass(frozen=True, slots=True)
