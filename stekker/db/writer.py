@@ -24,6 +24,8 @@ from typing import Any, TypeVar
 from sqlalchemy import Executable
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from stekker.metrics import WRITER_BATCH_SIZE, WRITER_QUEUE_DEPTH
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -65,6 +67,11 @@ class GroupCommitWriter:
         self._queue: asyncio.Queue[tuple[Job[Any], asyncio.Future[Any]]] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
 
+    @property
+    def depth(self) -> int:
+        """Jobs queued and not yet taken into a batch (/metrics reads it before each scrape)."""
+        return self._queue.qsize()
+
     def start(self) -> None:
         if not self._tasks:
             self._tasks = [
@@ -96,6 +103,9 @@ class GroupCommitWriter:
             batch = [await self._queue.get()]
             while len(batch) < self._max_batch and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
+            # once per batch, not per job: what is left behind while this batch commits
+            WRITER_BATCH_SIZE.observe(len(batch))
+            WRITER_QUEUE_DEPTH.set(self._queue.qsize())
             try:
                 await self._run_batch(batch)
             except Exception:  # never let the worker die

@@ -18,7 +18,9 @@ from websockets.exceptions import ConnectionClosed
 from websockets.protocol import State
 
 from stekker.domain.token_bucket import TokenBucket
-from stekker.ocpp.protocol import OCPP21, UNREADABLE_ID, ErrorCode, MessageType, OcppError
+from stekker.logconfig import STATION_ID
+from stekker.metrics import OCPP_HANDLING_SECONDS, OCPP_MESSAGES
+from stekker.ocpp.protocol import OCPP16, OCPP21, OCPP201, UNREADABLE_ID, ErrorCode, MessageType, OcppError
 from stekker.ocpp.schemas import known_actions, validate
 from stekker.services.message_log import IN, OUT, MessageLog, frame_identity
 from stekker.services.outage import OutageLog, database_unavailable
@@ -48,6 +50,58 @@ Handler = Callable[["StationConnection", dict[str, Any]], Awaitable[Reply]]
 _RECENT_CALLS = 16
 _END = None  # what the reader queues when the socket is done
 FLOODING_CLOSE = 1008  # policy violation
+
+# ---- metrics --------------------------------------------------------------------------------------
+# A station chooses the action names it sends: only the actions OCPP defines get a label of their
+# own, anything else counts as "other", so a hostile station cannot grow /metrics (or our memory).
+_OTHER = "other"
+_TYPE_NAMES = {
+    MessageType.CALL: "CALL",
+    MessageType.CALLRESULT: "CALLRESULT",
+    MessageType.CALLERROR: "CALLERROR",
+    MessageType.CALLRESULTERROR: "CALLRESULTERROR",
+    MessageType.SEND: "SEND",
+}
+_label_actions: frozenset[str] | None = None
+
+
+def _action_label(action: object) -> str:
+    global _label_actions
+    if _label_actions is None:
+        _label_actions = known_actions(OCPP16) | known_actions(OCPP201) | known_actions(OCPP21)
+    return action if isinstance(action, str) and action in _label_actions else _OTHER
+
+
+class _Children(dict[str | None, Any]):
+    """Metric children by action, each made by `.labels()` once: a frame costs one dict lookup
+    and an `inc`/`observe`. Unknown actions share the "other" child and are not remembered."""
+
+    def __init__(self, make: Callable[[str], Any]) -> None:
+        super().__init__()
+        self._make = make
+        self._other: Any = None
+
+    def __missing__(self, action: str | None) -> Any:
+        label = _action_label(action)
+        if label == _OTHER:
+            if self._other is None:
+                self._other = self._make(_OTHER)
+            return self._other
+        child = self[action] = self._make(label)
+        return child
+
+
+def _message_counters(direction: str) -> dict[int, _Children]:
+    def counter(type_name: str) -> Callable[[str], Any]:
+        return lambda action: OCPP_MESSAGES.labels(direction, action, type_name)
+
+    return {kind: _Children(counter(name)) for kind, name in _TYPE_NAMES.items()}
+
+
+_IN = _message_counters("in")
+_OUT = _message_counters("out")
+_UNREADABLE_IN = OCPP_MESSAGES.labels("in", _OTHER, "unreadable")
+_HANDLING = _Children(lambda action: OCPP_HANDLING_SECONDS.labels(action))
 
 
 class StationConnection:
@@ -118,6 +172,9 @@ class StationConnection:
 
     async def serve(self) -> None:
         """Handle frames until the socket closes; a reader task queues them (bounded)."""
+        # this connection's task (websockets runs one per socket) logs with the station's id,
+        # to its end; the reader and the work spawned from here inherit it
+        STATION_ID.set(self.station_id)
         reader = asyncio.create_task(self._read(), name=f"{self.station_id}:read")
         try:
             while (message := await self._backlog.get()) is not _END:
@@ -225,6 +282,7 @@ class StationConnection:
         """Run work tied to this connection; it is cancelled when the station disconnects."""
 
         async def guarded() -> None:
+            STATION_ID.set(self.station_id)  # spawned before `serve` too (reconciliation)
             try:
                 await work()
             except asyncio.CancelledError:
@@ -242,20 +300,34 @@ class StationConnection:
         try:
             frame = orjson.loads(message)
         except orjson.JSONDecodeError:
+            _UNREADABLE_IN.inc()
             self._record_in(message, None, at)
             await self._send_error(UNREADABLE_ID, ErrorCode.FORMAT_VIOLATION, "frame is not valid JSON")
             return
         self._record_in(message, frame, at)
         if not isinstance(frame, list) or len(frame) < 3 or type(frame[0]) is not int:
+            _UNREADABLE_IN.inc()
             msg_id = _readable_id(frame)
             await self._send_error(
                 msg_id, ErrorCode.FORMAT_VIOLATION, "not an OCPP-J frame: expected [type, id, ...]"
             )
             return
         kind = frame[0]
-        if kind == MessageType.CALL:
+        counters = _IN.get(kind)
+        if counters is None:  # no message type: counted as unreadable, answered below
+            _UNREADABLE_IN.inc()
+        elif kind == MessageType.CALL:
+            action = frame[2] if type(frame[2]) is str else None
+            counters[action].inc()
+            started = time.perf_counter()
             await self._on_call(frame)
-        elif kind == MessageType.CALLRESULT:
+            _HANDLING[action].observe(time.perf_counter() - started)
+            return
+        elif kind == MessageType.SEND:
+            counters[frame[2] if type(frame[2]) is str else None].inc()
+        else:  # a reply (or 2.1's error about one of ours): under the action of our CALL
+            counters[self._recent_calls.get(frame[1]) if type(frame[1]) is str else None].inc()
+        if kind == MessageType.CALLRESULT:
             self._on_result(frame)
         elif kind == MessageType.CALLERROR:
             self._on_error(frame)
@@ -427,6 +499,7 @@ class StationConnection:
     async def _send(self, frame: list[Any], action: str | None = None) -> None:
         """Send a frame; it is logged as sent when handed to the socket."""
         text = orjson.dumps(frame).decode()
+        _OUT[frame[0]][action].inc()
         if self._log is not None:
             self._log.record(self.station_id, OUT, frame[0], frame[1], action, text, self.ctx.now())
         await self._ws.send(text)
