@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from stekker import __version__
 from stekker.api import (
     cdrs,
+    cluster,
     deps,
     diagnostics,
     docs_pages,
@@ -33,7 +34,9 @@ from stekker.api import (
     variables,
 )
 from stekker.api.body_limit import BodyLimit, BodyLimitMiddleware
+from stekker.api.probes import Probes, install_probes
 from stekker.api.redaction import RedactResponses
+from stekker.logconfig import CorrelateRequests
 from stekker.ocpi import app as ocpi_app
 from stekker.ocpi import envelope as ocpi_envelope
 from stekker.opendata import datex2_feeds  # noqa: F401  (its routes join the open-data router)
@@ -68,8 +71,13 @@ def body_limits(ctx: ServiceContext) -> list[BodyLimit]:
 
 
 def create_http_app(
-    ctx: ServiceContext, helpdesk_flows: FlowBook | None = None, opendata: OpenDataCache | None = None
+    ctx: ServiceContext,
+    helpdesk_flows: FlowBook | None = None,
+    opendata: OpenDataCache | None = None,
+    probes: Probes | None = None,
 ) -> FastAPI:
+    """The operator's HTTP application; `probes` are this process's /health, /ready and
+    /metrics (see `stekker.api.probes`; none given: the database and Redis checks only)."""
     app = FastAPI(
         title=openapi_meta.TITLE,
         version=__version__,
@@ -89,6 +97,7 @@ def create_http_app(
         s.opendata_streams_per_client,
     )
     app.state.opendata_streams = {}  # client address → open live streams
+    app.add_middleware(CorrelateRequests)  # a correlation id in every log line of a request
     app.add_middleware(RateLimit, buckets=TokenBuckets(s.opendata_requests_per_minute, s.opendata_burst))
     app.add_middleware(RedactResponses)  # the privacy policy on every JSON answer under /api/
     # outermost: a body over its limit is refused before routing, authentication and parsing
@@ -115,6 +124,7 @@ def create_http_app(
         ocpi_partners,
         exports,
         opendata_feeds,
+        cluster,
     ):
         app.include_router(module.router)
     ocpi_app.include(app)  # /ocpi: the roaming partners' interface
@@ -124,10 +134,7 @@ def create_http_app(
     app.include_router(root.router)  # GET /: a browser to the console, a program to this list
     app.include_router(docs_pages.router)  # /docs, /redoc: work offline
 
-    @app.get("/health", tags=["meta"])
-    async def health() -> dict[str, object]:
-        connected = ctx.commands.connected_stations() if ctx.commands is not None else []
-        return {"status": "ok", "version": __version__, "stations_connected": len(connected)}
+    install_probes(app, probes or Probes(ctx))  # /health, /ready, /metrics: no token, no body
 
     deps.annotate_roles(app)  # after every route: each states the roles it allows
     error_schema.document(app)  # and the errors it can answer, with one schema
