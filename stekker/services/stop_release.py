@@ -5,8 +5,15 @@ The flow escalates only as far as needed: remote stop → wait for the stop → 
 connector → check; if the plug is still held: soft reset → wait for the restart → unlock →
 check; then the same with a hard reset. Every step records its status, times and the
 station's answer, and is audited with the agent as actor. The whole flow is bounded in time
-and never waits for an offline station. Flows live in memory (the console polls them while
-they run); the audit log is the lasting record.
+and never waits for an offline station. The audit log is the lasting record.
+
+Where a flow can be read (`FlowBook`): in one process, in its memory. In a cluster each flow's
+state is also mirrored to Redis (a JSON record kept `keep_seconds` after its last change), so
+the console or API of any process shows it, and "one flow per EVSE at a time" holds for the
+whole cluster (a Redis key per EVSE, taken with SET NX). The flow's task runs in the process
+that started it. If that process dies the task dies with it: its "alive" key and its EVSE key
+expire within `alive_seconds`, after which readers show the flow as interrupted (failed, with
+the steps it had done), never as running for ever, and a new flow may start on that EVSE.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -21,9 +29,13 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+import orjson
+from redis.asyncio import Redis
 from sqlalchemy import select
 
 from stekker.bus import Event
+from stekker.cluster.limits import key_part
+from stekker.cluster.redis_link import REDIS_TROUBLE, ClusterMessagingUnavailable, Keys
 from stekker.db.models import ChargingSession, ChargingStation, Connector, Evse, SessionStatus
 from stekker.services import remote
 from stekker.services.audit import record_audit
@@ -125,6 +137,7 @@ _ENGLISH: dict[str, str] = {
     "not_possible": "not possible with this station: {error}",
     "command_failed": "{error}",
     "shutdown": "the server shut down",
+    "interrupted": "the process running the flow ({node}) stopped",
     "time_up": "the flow's time bound of {seconds} s ran out",
     "internal": "internal error: {error}",
     "how_unlocked": "the session is stopped and the connector unlocked",
@@ -134,6 +147,9 @@ _ENGLISH: dict[str, str] = {
         "Gave up after {seconds} s: the plug may still be held. Check the steps; send a technician if it is."
     ),
     "outcome_shutdown": "The server shut down during the flow: check the station before trying again.",
+    "outcome_interrupted": (
+        "The process running the flow ({node}) stopped during it: check the station before trying again."
+    ),
     "outcome_offline": (
         "Station {station} is offline: it cannot be stopped or unlocked remotely. The driver can try "
         "the card at the station; otherwise send a technician."
@@ -575,13 +591,159 @@ class FlowRunner:
         )
 
 
-class FlowBook:
-    """The flows of this process: started here, looked up by id while they run and a while after."""
+# ---- flows as records: what another process reads -------------------------------------------------
 
-    def __init__(self, keep: int = 500) -> None:
+
+def _note_json(note: Note) -> dict[str, Any]:
+    values = {k: {"note": _note_json(v)} if isinstance(v, Note) else v for k, v in note.values.items()}
+    return {"code": note.code, "values": values}
+
+
+def _note_of(data: dict[str, Any]) -> Note:
+    values = {
+        k: _note_of(v["note"]) if isinstance(v, dict) and "note" in v else v
+        for k, v in dict(data.get("values") or {}).items()
+    }
+    return Note(str(data["code"]), values)
+
+
+def _when(text: str | None) -> datetime | None:
+    return None if text is None else datetime.fromisoformat(text)
+
+
+def flow_record(flow: Flow, node_id: str) -> dict[str, Any]:
+    """A flow as JSON, for the processes that did not start it."""
+    t = flow.target
+    return {
+        "id": flow.id,
+        "node": node_id,
+        "actor": flow.actor,
+        "target": [t.station_id, t.evse_number, t.connector_number, t.session_id],
+        "timing": [flow.timing.total, flow.timing.stop_wait, flow.timing.settle, flow.timing.boot_wait],
+        "started_at": flow.started_at.isoformat(),
+        "status": flow.status.value,
+        "ending": None if flow.ending is None else _note_json(flow.ending),
+        "ended_at": None if flow.ended_at is None else flow.ended_at.isoformat(),
+        "steps": [
+            {
+                "name": step.name,
+                "title": step.title,
+                "status": step.status.value,
+                "started_at": None if step.started_at is None else step.started_at.isoformat(),
+                "ended_at": None if step.ended_at is None else step.ended_at.isoformat(),
+                "answer": step.answer,
+                "notes": [_note_json(n) for n in step.notes],
+            }
+            for step in flow.steps
+        ],
+    }
+
+
+def flow_of_record(data: dict[str, Any]) -> Flow:
+    """The flow a record describes (its `done` is set once it is over). KeyError, ValueError or
+    TypeError on a record that is not one."""
+    station_id, evse_number, connector_number, session_id = data["target"]
+    total, stop_wait, settle, boot_wait = data["timing"]
+    started_at = _when(data["started_at"])
+    assert started_at is not None
+    flow = Flow(
+        id=str(data["id"]),
+        actor=str(data["actor"]),
+        target=Target(str(station_id), int(evse_number), int(connector_number), session_id),
+        timing=FlowTiming(float(total), float(stop_wait), float(settle), float(boot_wait)),
+        started_at=started_at,
+        status=FlowStatus(data["status"]),
+        ending=None if data.get("ending") is None else _note_of(data["ending"]),
+        ended_at=_when(data.get("ended_at")),
+        steps=[
+            Step(
+                name=str(s["name"]),
+                title=str(s["title"]),
+                status=StepStatus(s["status"]),
+                started_at=_when(s.get("started_at")),
+                ended_at=_when(s.get("ended_at")),
+                answer=s.get("answer"),
+                notes=[_note_of(n) for n in s.get("notes") or ()],
+            )
+            for s in data["steps"]
+        ],
+    )
+    if flow.status is not FlowStatus.RUNNING:
+        flow.done.set()
+    return flow
+
+
+def _interrupted(flow: Flow, node_id: str) -> Flow:
+    """A running flow whose process is gone, as readers are to see it: over, failed."""
+    why = Note("interrupted", {"node": node_id})
+    for step in flow.steps:
+        if step.status is StepStatus.RUNNING:
+            step.status, step.notes = StepStatus.FAILED, [*step.notes, why]
+        elif step.status is StepStatus.PENDING:
+            step.status, step.notes = StepStatus.SKIPPED, [why]
+    flow.status = FlowStatus.FAILED
+    flow.ending = Note("outcome_interrupted", {"node": node_id})
+    flow.done.set()
+    return flow
+
+
+_FLOW_ID = re.compile(r"^[0-9a-f]{32}$")
+
+# Renew the EVSE key only while it is still this flow's; release it the same way.
+_RENEW = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end
+return 0
+"""
+_RELEASE = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
+return 0
+"""
+
+Runner = Callable[[ServiceContext, Flow], Awaitable[None]]
+
+
+async def _run_flow(ctx: ServiceContext, flow: Flow) -> None:
+    await FlowRunner(ctx, flow).run()
+
+
+class FlowBook:
+    """The flows started in this process (looked up by id while they run and a while after),
+    and, with `redis`, every process's flows (see the module's docstring).
+
+    Cluster callers use the async methods: `launch` (start, once per EVSE in the cluster),
+    `find` (any process's flow by id) and `follow` (wait for it to end, fresh state). `start`,
+    `get` and `wait` are the one-process forms (this process's flows only)."""
+
+    def __init__(
+        self,
+        keep: int = 500,
+        *,
+        redis: Redis | None = None,
+        keys: Keys | None = None,
+        node_id: str = "local",
+        alive_seconds: float = 10.0,
+        keep_seconds: float = 3600.0,
+        mirror_every: float = 0.25,
+        runner: Runner = _run_flow,
+    ) -> None:
         self.keep = keep
         self._flows: dict[str, Flow] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._redis = redis
+        self._keys = keys or Keys()
+        self.node_id = node_id
+        self.alive_ms = max(1, int(alive_seconds * 1000))
+        self.keep_ms = max(1, int(keep_seconds * 1000))
+        self.mirror_every = mirror_every
+        self._runner = runner
+        self._mirror_failing = False
+
+    @classmethod
+    def for_context(cls, ctx: ServiceContext, **options: Any) -> FlowBook:
+        """The book of a process: shared through `ctx.redis` when clustered."""
+        return cls(redis=ctx.redis, keys=ctx.keys, node_id=ctx.node.node_id, **options)
+
+    # ---- one process -------------------------------------------------------------------------
 
     def get(self, flow_id: str) -> Flow | None:
         return self._flows.get(flow_id)
@@ -589,6 +751,31 @@ class FlowBook:
     def start(
         self, ctx: ServiceContext, actor: str, target: Target, timing: FlowTiming | None = None
     ) -> Flow:
+        self._check_local(target)
+        flow = Flow(uuid.uuid4().hex, actor, target, timing or DEFAULT_TIMING, ctx.now())
+        self._run(ctx, flow)
+        return flow
+
+    async def wait(self, flow: Flow, seconds: float) -> None:
+        if seconds > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(flow.done.wait(), seconds)
+
+    async def close(self) -> None:
+        """Cancel the flows still running (at shutdown); each ends failed, audited as such
+        (and, clustered, its final state is written before the mirror stops)."""
+        runs = [t for t in self._tasks if t.get_name().startswith("stop-release-")]
+        for task in runs:
+            task.cancel()
+        await asyncio.gather(*runs, return_exceptions=True)
+        mirrors = list(self._tasks)  # writing the final records: a few seconds at most
+        if mirrors:
+            _, late = await asyncio.wait(mirrors, timeout=5)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
+
+    def _check_local(self, target: Target) -> None:
         for other in self._flows.values():
             same = (other.target.station_id, other.target.evse_number) == (
                 target.station_id,
@@ -599,26 +786,146 @@ class FlowBook:
                     f"a stop-and-release is already running for {target.station_id} EVSE "
                     f"{target.evse_number}: flow {other.id}"
                 )
-        flow = Flow(uuid.uuid4().hex, actor, target, timing or DEFAULT_TIMING, ctx.now())
+
+    def _run(self, ctx: ServiceContext, flow: Flow) -> None:
         self._flows[flow.id] = flow
         self._forget_old()
-        task = asyncio.create_task(FlowRunner(ctx, flow).run(), name=f"stop-release-{flow.id[:8]}")
+        self._spawn(self._runner(ctx, flow), f"stop-release-{flow.id[:8]}")
+        if self._redis is not None:
+            self._spawn(self._mirror(flow), f"flow-mirror-{flow.id[:8]}")
+
+    def _spawn(self, work: Awaitable[None], name: str) -> None:
+        async def run() -> None:
+            await work
+
+        task = asyncio.create_task(run(), name=name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-        return flow
-
-    async def close(self) -> None:
-        """Cancel the flows still running (at shutdown); each ends failed, audited as such."""
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-
-    async def wait(self, flow: Flow, seconds: float) -> None:
-        if seconds > 0:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(flow.done.wait(), seconds)
 
     def _forget_old(self) -> None:
         finished = [f for f in self._flows.values() if f.status is not FlowStatus.RUNNING]
         for old in finished[: max(0, len(self._flows) - self.keep)]:
             del self._flows[old.id]
+
+    # ---- the cluster ---------------------------------------------------------------------------
+
+    def _record_key(self, flow_id: str) -> str:
+        return self._keys("helpdesk", "flow", flow_id)
+
+    def _alive_key(self, flow_id: str) -> str:
+        return self._keys("helpdesk", "flow", flow_id, "alive")
+
+    def _evse_key(self, target: Target) -> str:
+        return self._keys("helpdesk", "evse", key_part(f"{target.station_id}\x00{target.evse_number}"))
+
+    async def launch(
+        self, ctx: ServiceContext, actor: str, target: Target, timing: FlowTiming | None = None
+    ) -> Flow:
+        """Start a flow; FlowAlreadyRunning when one runs for that EVSE in any process.
+        Clustered and Redis away: ClusterMessagingUnavailable (nothing was sent to the station)."""
+        if self._redis is None:
+            return self.start(ctx, actor, target, timing)
+        self._check_local(target)
+        flow = Flow(uuid.uuid4().hex, actor, target, timing or DEFAULT_TIMING, ctx.now())
+        evse_key = self._evse_key(target)
+        try:
+            if not await self._redis.set(evse_key, flow.id, nx=True, px=self.alive_ms):
+                other = await self._redis.get(evse_key)
+                holder = str(other) if other else "(just ended)"
+                raise FlowAlreadyRunning(
+                    f"a stop-and-release is already running for {target.station_id} EVSE "
+                    f"{target.evse_number}: flow {holder}"
+                )
+            # readable everywhere before the caller learns its id
+            pipe = self._redis.pipeline(transaction=False)
+            pipe.set(
+                self._record_key(flow.id), orjson.dumps(flow_record(flow, self.node_id)), px=self.keep_ms
+            )
+            pipe.set(self._alive_key(flow.id), self.node_id, px=self.alive_ms)
+            await pipe.execute()
+        except REDIS_TROUBLE as exc:
+            raise ClusterMessagingUnavailable(f"cannot start a stop-and-release: {exc}") from exc
+        self._run(ctx, flow)
+        return flow
+
+    async def find(self, flow_id: str) -> Flow | None:
+        """The flow with this id, started in any process; None if unknown or long over.
+        Clustered and Redis away: this process's flows, else ClusterMessagingUnavailable."""
+        local = self._flows.get(flow_id)
+        if local is not None or self._redis is None or not _FLOW_ID.match(flow_id):
+            return local
+        try:
+            pipe = self._redis.pipeline(transaction=False)
+            pipe.get(self._record_key(flow_id))
+            pipe.exists(self._alive_key(flow_id))
+            raw, alive = await pipe.execute()
+        except REDIS_TROUBLE as exc:
+            raise ClusterMessagingUnavailable(f"cannot read flow {flow_id}: {exc}") from exc
+        if raw is None:
+            return None
+        try:
+            data = orjson.loads(raw)
+            flow = flow_of_record(data)
+        except (KeyError, ValueError, TypeError, AssertionError) as exc:
+            log.warning("stop-and-release flow %s: unreadable record in redis (%s)", flow_id, exc)
+            return None
+        if flow.status is FlowStatus.RUNNING and not alive:
+            return _interrupted(flow, str(data.get("node")))
+        return flow
+
+    async def follow(self, flow: Flow, seconds: float) -> Flow:
+        """Wait up to `seconds` for the flow to end; the flow as it stands then (a flow of
+        another process is read again from Redis)."""
+        if flow.id in self._flows or self._redis is None:
+            await self.wait(flow, seconds)
+            return flow
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        while flow.status is FlowStatus.RUNNING and loop.time() < deadline:
+            await asyncio.sleep(min(self.mirror_every, max(0.0, deadline - loop.time())))
+            fresh = await self.find(flow.id)
+            if fresh is not None:
+                flow = fresh
+        return flow
+
+    async def _mirror(self, flow: Flow) -> None:
+        """Write the flow's record whenever it changed, and keep its alive and EVSE keys, until
+        it is over; then the final record (retried a while if Redis is away meanwhile)."""
+        assert self._redis is not None
+        written: bytes | None = None
+        tries_left = 60  # once over: about a minute of retries, then the record ages out
+        while True:
+            over = flow.done.is_set()
+            record = orjson.dumps(flow_record(flow, self.node_id))
+            try:
+                pipe = self._redis.pipeline(transaction=False)
+                if record != written:
+                    pipe.set(self._record_key(flow.id), record, px=self.keep_ms)
+                if over:
+                    pipe.delete(self._alive_key(flow.id))
+                    pipe.eval(_RELEASE, 1, self._evse_key(flow.target), flow.id)
+                else:
+                    pipe.set(self._alive_key(flow.id), self.node_id, px=self.alive_ms)
+                    pipe.eval(_RENEW, 1, self._evse_key(flow.target), flow.id, self.alive_ms)
+                await pipe.execute()
+                written = record
+                if self._mirror_failing:
+                    self._mirror_failing = False
+                    log.warning("stop-and-release flows: redis is back, flows visible again")
+                if over:
+                    return
+            except REDIS_TROUBLE as exc:
+                if not self._mirror_failing:
+                    self._mirror_failing = True
+                    log.warning(
+                        "stop-and-release flows: redis unreachable, other processes see no updates: %s", exc
+                    )
+                if over:
+                    tries_left -= 1
+                    if tries_left <= 0:
+                        return
+                    await asyncio.sleep(1)
+                    continue
+            if not over:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(flow.done.wait(), self.mirror_every)

@@ -3,8 +3,13 @@ resolving a bearer token to the user behind it.
 
 A token is verified against the database at most once per `auth_cache_seconds` per process;
 in between the verdict comes from an in-process cache. Every change that can take rights
-away (revoke, disable, role change) empties this process's cache at once; other processes
-follow within the cache window.
+away (revoke, disable, role change) empties this process's cache at once, and publishes
+`auth.changed` after commit: every process that runs `follow_auth_changes` empties its own on
+that event (fan-out over the bus; within a second in a cluster). Should the event be lost (a
+Redis outage), the other processes still follow within the cache window.
+
+Wrong passwords are throttled by `cluster.limits.SharedLoginThrottle`: cluster-wide in Redis
+when the context has one, in this process's memory otherwise.
 """
 
 from __future__ import annotations
@@ -25,8 +30,9 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from stekker.bus import Event
+from stekker.cluster.limits import SharedLoginThrottle, login_throttle_for
 from stekker.db.models_users import ApiToken, Role, User
-from stekker.domain.login_throttle import LoginThrottle
 from stekker.domain.passwords import hash_password, verify_password
 from stekker.invocation import stekker_command
 from stekker.services.audit import audit
@@ -93,7 +99,7 @@ class AuthCache:
     tokens: dict[str, _Cached] = field(default_factory=dict)
     users_exist: bool = False
     users_checked: float = -math.inf
-    throttle: LoginThrottle | None = None
+    throttle: SharedLoginThrottle | None = None
     warned_open: bool = False
     generation: int = 0  # bumped by invalidate(), so a lookup racing a revoke is not cached
 
@@ -198,6 +204,60 @@ async def identify(ctx: ServiceContext, secret: str) -> Identity:
     return identity
 
 
+# ---- the cache across processes --------------------------------------------------------------
+
+AUTH_CHANGED = "auth.changed"
+
+
+async def auth_changed(ctx: ServiceContext, what: str, **detail: Any) -> None:
+    """After a committed change that takes rights away (`what`: "user", "token", or "station"
+    with its `station_id`, none for many at once): this process's cache is emptied at once, and
+    every other process is told (`follow_auth_changes`). A bus that cannot publish (Redis away)
+    is logged, not raised: the change is committed, and the other processes' token caches
+    expire within `auth_cache_seconds` anyway (a station's cached password needs the stored
+    hash it was verified with, read afresh at every handshake)."""
+    _drop(ctx, what, detail.get("station_id"))
+    try:
+        await ctx.bus.publish(Event(AUTH_CHANGED, {"what": what, "node": ctx.node.node_id, **detail}))
+    except Exception as exc:
+        log.warning("%s (%s) not announced to the other processes: %s", AUTH_CHANGED, what, exc)
+
+
+def follow_auth_changes(ctx: ServiceContext) -> Callable[[], None]:
+    """Empty this process's auth caches whenever any process announces `auth.changed`: API
+    tokens and users (`what` "user"/"token"), a station's verified password ("station", and
+    on `station.changed` / `station.retired`). Fan-out subscriptions (every process sees every
+    event). Returns the unsubscribe."""
+
+    async def on_change(event: Event) -> None:
+        _drop(ctx, str(event.data.get("what")), event.data.get("station_id"))
+
+    async def on_station(event: Event) -> None:  # a password may have changed with the rest
+        _drop(ctx, "station", event.data.get("station_id"))
+
+    undo = [
+        ctx.bus.subscribe(AUTH_CHANGED, on_change),
+        ctx.bus.subscribe("station.changed", on_station),
+        ctx.bus.subscribe("station.retired", on_station),
+    ]
+
+    def unsubscribe() -> None:
+        for one in undo:
+            one()
+
+    return unsubscribe
+
+
+def _drop(ctx: ServiceContext, what: str, station_id: Any) -> None:
+    if what == "station":
+        if isinstance(station_id, str):
+            ctx.credentials.forget(station_id)
+        else:
+            ctx.credentials.clear()
+    else:  # users and tokens, and whatever a newer process may announce: the safe side
+        auth_cache(ctx).invalidate()
+
+
 # ---- users ----------------------------------------------------------------------------------
 
 
@@ -300,7 +360,7 @@ async def set_role(ctx: ServiceContext, actor: str, username: str, role: Role) -
         return user
 
     user = await ctx.write(job)
-    auth_cache(ctx).invalidate()
+    await auth_changed(ctx, "user", user=user.username)
     return user
 
 
@@ -318,7 +378,7 @@ async def set_active(ctx: ServiceContext, actor: str, username: str, active: boo
         return user
 
     user = await ctx.write(job)
-    auth_cache(ctx).invalidate()
+    await auth_changed(ctx, "user", user=user.username)
     return user
 
 
@@ -462,7 +522,7 @@ async def revoke_token(
         return token
 
     token = await ctx.write(job)
-    auth_cache(ctx).invalidate()
+    await auth_changed(ctx, "token", token_id=token.id)
     return token
 
 
@@ -483,12 +543,16 @@ def _verify_or_waste(password: str, stored: str | None) -> bool:
     return verify_password(password, stored)
 
 
-def login_throttle(ctx: ServiceContext) -> LoginThrottle:
-    """The login throttle of this service context, shared by the API and the console."""
+def login_throttle(ctx: ServiceContext) -> SharedLoginThrottle:
+    """The login throttle of this service context, shared by the API and the console (and, with
+    Redis, by every process of the cluster)."""
     cache = auth_cache(ctx)
     if cache.throttle is None:
         settings = ctx.settings
-        cache.throttle = LoginThrottle(
+        cache.throttle = login_throttle_for(
+            ctx.redis,
+            ctx.keys,
+            "login",
             free_failures=settings.login_free_failures,
             address_free_failures=settings.login_address_free_failures,
             max_delay=timedelta(seconds=settings.login_max_delay_seconds),
@@ -512,7 +576,7 @@ async def login(
     username = username.lower()
     throttle = login_throttle(ctx)
     now = ctx.now()
-    wait = throttle.admit(username, address, now)
+    wait = await throttle.admit(username, address, now)
     if wait is not None:
         log.info("login refused for %d s more: too many failed logins from %s", wait, address)
         raise LoginThrottled(wait)
@@ -521,14 +585,14 @@ async def login(
     stored = user.password_hash if user is not None else None
     ok = await asyncio.to_thread(_verify_or_waste, password, stored)
     if not ok:
-        wait = throttle.retry_after(username, address, now)
+        wait = await throttle.retry_after(username, address, now)
         if user is None:
             log.info("failed login for an unknown user name from %s", address)
         else:
             log.info("failed login for user %s from %s", user.username, address)
             await ctx.write(_audit_login(ctx, user.id, "failed", address=address, retry_after=wait or 0))
         raise AuthFailed("wrong user name or password")
-    throttle.succeeded(username, address)
+    await throttle.succeeded(username, address)
     assert user is not None
     if not user.active:
         await ctx.write(_audit_login(ctx, user.id, "disabled", address=address))
