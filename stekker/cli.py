@@ -18,6 +18,7 @@ from rich.text import Text
 
 from stekker import (
     cli_cdrs,
+    cli_cluster,
     cli_diagnostics,
     cli_export,
     cli_helpdesk,
@@ -60,6 +61,7 @@ for _sub_app, _name in (
     (cli_export.export_app, "export"),
     (cli_ocpi.ocpi_app, "ocpi"),
     (cli_problems.problem_app, "problem"),
+    (cli_cluster.cluster_app, "cluster"),
 ):
     app.add_typer(_sub_app, name=_name)
 
