@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -245,3 +246,46 @@ async def test_simulated_stations_against_central_system(central_system: tuple[C
         assert not pending
         for task in done:
             assert task.exception() is None
+
+
+async def test_a_lost_connection_is_reconnected_without_a_boot_and_the_session_goes_on(
+    central_system: tuple[CentralSystem, str],
+) -> None:
+    """A station boots when it powers up or is reset, not when its network comes back (a gateway
+    that died): it reconnects, reports its statuses and keeps charging."""
+    cs, base_url = central_system
+    station = SimulatedStation("SIMNET1", base_url, meter_interval=1, unplug_delay=0.1, reboot_delay=0.1)
+    run = asyncio.create_task(station.run())
+    try:
+        await station.wait_online(timeout=10)
+        tx = await station.start_session(1, "04AABBCCDDEE01")
+        assert tx is not None
+        statuses_before = len(cs.of("SIMNET1", "StatusNotification"))
+        cs.connections["SIMNET1"]._connection.transport.abort()  # the central system is gone: no close frame
+        lost = await asyncio.wait_for(asyncio.gather(run, return_exceptions=True), 10)
+        assert isinstance(lost[0], Exception)  # run() says the connection was lost
+
+        run = asyncio.create_task(station.run())  # what the fleet's reconnect loop does
+        await station.wait_online(timeout=10)
+        # it says how its connectors are, as after every reconnect
+        await eventually(lambda: len(cs.of("SIMNET1", "StatusNotification")) > statuses_before, timeout=5)
+        assert len(cs.of("SIMNET1", "BootNotification")) == 1  # the first power-up only
+        assert station.active_transactions() == {1: tx}
+        seen = len(cs.of("SIMNET1", "MeterValues"))
+        await eventually(lambda: len(cs.of("SIMNET1", "MeterValues")) > seen, timeout=5)
+        assert cs.of("SIMNET1", "MeterValues")[-1]["transaction_id"] == tx
+        assert cs.of("SIMNET1", "StopTransaction") == []
+        await station.stop_session(1, "Local")  # the session of before the cut ends on the new link
+        assert [p["transaction_id"] for p in cs.of("SIMNET1", "StopTransaction")] == [tx]
+
+        # switched off and on again: that one boots
+        await station.close()
+        run.cancel()
+        run = asyncio.create_task(station.run())
+        await station.wait_online(timeout=10)
+        assert len(cs.of("SIMNET1", "BootNotification")) == 2
+    finally:
+        await station.close()
+        run.cancel()
+        with contextlib.suppress(BaseException):
+            await run

@@ -89,6 +89,11 @@ class StationLink(ChargePoint):  # type: ignore[misc]
         self.reboot_delay = reboot_delay
         self.registration_status: str | None = None
         self.boot_count = 0
+        # A station boots when it powers up or reboots, not when its network comes back: after a
+        # lost connection (a gateway that died, an APN outage) it reconnects and carries on, its
+        # sessions running. A BootNotification would tell the central system it rebooted (and
+        # a 1.6 boot closes the sessions the central system thinks are open).
+        self._needs_boot = True
 
         self._ws: ClientConnection | None = None
         self._conn_lost: asyncio.Event | None = None
@@ -118,7 +123,8 @@ class StationLink(ChargePoint):  # type: ignore[misc]
         raise NotImplementedError
 
     async def _after_boot(self) -> None:
-        """Runs once the BootNotification is accepted: report statuses, send what was queued offline."""
+        """Runs once the BootNotification is accepted, and after a reconnect without a reboot: report
+        statuses, send what was queued offline."""
         raise NotImplementedError
 
     def _connection_settings(self) -> tuple[int, int]:
@@ -231,7 +237,11 @@ class StationLink(ChargePoint):  # type: ignore[misc]
         receiver.add_done_callback(lambda _t: lost.set())
         heartbeat: asyncio.Task[None] | None = None
         try:
-            await self._boot()
+            if self._needs_boot:
+                await self._boot()
+                self._needs_boot = False
+            else:
+                self._online.set()  # reconnected without a reboot: the central system knows us
             await self._after_boot()
             heartbeat = asyncio.create_task(self._heartbeat_loop(), name=f"{self.station_id}:heartbeat")
             await receiver  # raises ConnectionClosed when the socket goes away
@@ -254,6 +264,7 @@ class StationLink(ChargePoint):  # type: ignore[misc]
         """Shut the station down: cancel all its tasks and close the WebSocket. Running transactions stay
         open on the central system's side, as after a power cut; stop them first for a clean shutdown."""
         self._closing = True
+        self._needs_boot = True  # a station shut down boots when it runs again
         self._online.clear()
         tasks = [t for t in [*self._tasks, *self._owned_tasks()] if not t.done()]
         for t in tasks:
@@ -269,6 +280,7 @@ class StationLink(ChargePoint):  # type: ignore[misc]
     async def _reboot(self) -> None:
         """Close the connection; :meth:`run` then connects and boots again."""
         self._reboot_requested = True
+        self._needs_boot = True
         self._online.clear()
         self._halt_for_reboot()
         if self._ws is not None:
