@@ -33,16 +33,17 @@ from stekker.cluster.redis_link import Keys, connect
 from stekker.db.base import utcnow
 from stekker.db.engine import make_engine, make_session_factory
 from stekker.db.migrate import upgrade
-from stekker.db.models import ChargingSession, ChargingStation, SessionStatus
+from stekker.db.models import ChargingSession, ChargingStation, SessionStatus, Token
 from stekker.db.models_jobs import JobStation
 from stekker.db.models_ocpi import OcpiOutboxItem, OutboxStatus
 from stekker.db.models_tariffs import Cdr
 from stekker.services import housekeeping, jobs, ocpi_outbox, ocpi_partners
-from stekker.services.cdrs import CdrWorker, build_missing
+from stekker.services.cdrs import CdrWorker, build_cdr, build_missing
 from stekker.services.context import ServiceContext
 from stekker.services.jobs import JobRequest, JobRunner
 from stekker.services.ocpi_outbox import OutboxWorker
 from stekker.services.ports import StationCommand
+from stekker.services.roaming_pushes import RoamingPushes
 from stekker.services.selection import Selection
 from tests.conftest import _empty_postgres, make_settings
 from tests.observe import eventually
@@ -528,3 +529,111 @@ async def test_the_cdr_of_a_session_is_built_once_by_two_workers(database: str, 
             await asyncio.sleep(0)
         announced = [e for n in (a, b) for e in n.events if e.topic == "cdr.created"]
         assert [e.data["cdr_uid"] for e in announced] == [cdrs[0].cdr_uid]  # announced once
+
+
+# ---- roaming pushes --------------------------------------------------------------------------------
+
+
+async def roaming_session(ctx: ServiceContext) -> tuple[int, int]:
+    """A partner receiving sessions and CDRs (never reached: no outbox runs here), and a
+    finished session of its driver's token. Returns (partner id, session id)."""
+    partner_id = await ocpi_partners.add_registered_partner(
+        ctx,
+        name="ABC",
+        country_code="NL",
+        party_id="ABC",
+        token="their-C",
+        endpoints={
+            "sessions:RECEIVER": "http://127.0.0.1:9/sessions",
+            "cdrs:RECEIVER": "http://127.0.0.1:9/cdrs",
+        },
+        outgoing_token="their-B",
+    )
+    session_id = await finished_session(ctx, "ROAM1")
+
+    async def job(db: AsyncSession) -> None:
+        token = Token(uid="TOKEN1", country_code="NL", party_id="ABC", ocpi_partner_id=partner_id)
+        db.add(token)
+        await db.flush()
+        session = await db.get(ChargingSession, session_id)
+        assert session is not None
+        session.token_id = token.id
+
+    await ctx.write(job)
+    return partner_id, session_id
+
+
+async def pushes(ctx: ServiceContext, kind: str) -> list[OcpiOutboxItem]:
+    async with ctx.db() as db:
+        query = select(OcpiOutboxItem).where(OcpiOutboxItem.kind == kind).order_by(OcpiOutboxItem.id)
+        return list((await db.execute(query)).scalars())
+
+
+async def test_a_cdr_handled_by_two_workers_is_posted_to_the_partner_once(
+    database: str, redis_url: str
+) -> None:
+    async with two_nodes(database, redis_url) as (a, b):
+        _partner_id, session_id = await roaming_session(a.ctx)
+        cdr = await build_cdr(a.ctx, session_id)
+        assert cdr is not None
+        pa, pb = RoamingPushes(a.ctx), RoamingPushes(b.ctx)
+        await pa.start()
+        await pb.start()
+        try:
+            created = Event("cdr.created", {"session_id": session_id, "cdr_uid": cdr.cdr_uid})
+            await asyncio.gather(pa._on_event(created), pb._on_event(created), pa._on_event(created))
+            await pb._on_event(created)  # and redelivered later
+        finally:
+            await pa.stop()
+            await pb.stop()
+        [posted] = await pushes(a.ctx, "cdrs")
+        assert posted.method == "POST" and posted.body["id"] == cdr.cdr_uid
+
+
+async def test_an_older_picture_of_a_session_is_not_queued_after_a_newer_one(
+    database: str, redis_url: str
+) -> None:
+    """Node A reads the running session and is slow to queue its PUT; meanwhile the session
+    ends and node B queues the finished one. A's stale PUT must not follow B's."""
+    async with two_nodes(database, redis_url) as (a, b):
+        _partner_id, session_id = await roaming_session(a.ctx)
+        start = utcnow() - timedelta(hours=1)
+
+        async def running(db: AsyncSession) -> None:
+            session = await db.get(ChargingSession, session_id)
+            assert session is not None
+            session.status, session.stop_time, session.updated_at = SessionStatus.ACTIVE, None, start
+
+        await a.ctx.write(running)
+        pa, pb = RoamingPushes(a.ctx), RoamingPushes(b.ctx)
+        await pa.start()
+        await pb.start()
+        read, go_on = asyncio.Event(), asyncio.Event()
+        write = a.ctx.write
+
+        async def slow_write(job: Any) -> Any:
+            read.set()  # A has built its picture of the session
+            await go_on.wait()
+            return await write(job)
+
+        a.ctx.write = slow_write  # type: ignore[method-assign]
+        try:
+            started = asyncio.create_task(pa._on_event(Event("session.started", {"session_id": session_id})))
+            await asyncio.wait_for(read.wait(), 20)
+
+            async def ended(db: AsyncSession) -> None:
+                session = await db.get(ChargingSession, session_id)
+                assert session is not None
+                session.status, session.stop_time = SessionStatus.COMPLETED, start + timedelta(minutes=30)
+                session.updated_at = start + timedelta(minutes=30)
+
+            await b.ctx.write(ended)
+            await pb._on_event(Event("session.stopped", {"session_id": session_id}))
+            go_on.set()
+            await asyncio.wait_for(started, 20)
+        finally:
+            go_on.set()
+            await pa.stop()
+            await pb.stop()
+        queued = await pushes(a.ctx, "sessions")
+        assert [(p.method, p.body["status"]) for p in queued] == [("PUT", "COMPLETED")]

@@ -76,7 +76,11 @@ class RoamingPushes:
     handled again by another. Handling one twice must not bill twice: a CDR is POSTed to a
     partner once (a second `cdr.created` for a CDR already queued for that partner is
     ignored); a Session PUT or PATCH identical to the one still waiting is not queued again,
-    and a different one is the session as it is now (idempotent for the partner). A push that
+    and a different one is the session as it is now (idempotent for the partner). Two
+    workers may handle one session's events at once (each takes the next entry of the
+    group): a PostgreSQL advisory lock per session (`stekker.cluster.claims`) serializes
+    their queuing, and a picture older (by the Session's `last_updated`) than the one queued
+    last is dropped, so the partner never ends on a stale state. A push that
     cannot be queued raises, so the event comes back later. The meter throttle is per process:
     with N workers a session may get up to N meter PATCHes per `meter_interval`."""
 
@@ -167,9 +171,16 @@ class RoamingPushes:
         key = _key(session_id)
         now = self.ctx.now()
 
+        built = str(whole.get("last_updated", ""))
+
         async def job(db: AsyncSession) -> int:
             queued = 0
+            # Workers of the group handle one session's events in parallel: one that read the
+            # session before another's newer read must not queue its older picture after it.
+            await lock_for_transaction(db, f"outbox:{key}")
             for partner_id, endpoint in targets:
+                if built < await _newest_queued(db, partner_id, key):
+                    continue  # a newer picture of the session is queued already
                 method, body = "PUT", whole
                 if fields is not None and await _was_put(db, partner_id, key):
                     method, body = "PATCH", {name: whole[name] for name in fields if name in whole}
@@ -218,6 +229,25 @@ class RoamingPushes:
             return queued
 
         return await self.ctx.write(job)
+
+
+async def _newest_queued(db: AsyncSession, partner_id: int, key: str) -> str:
+    """`last_updated` of the session as last queued for the partner ("" when none). Pushes
+    of a session are queued under its claim and never older than the one before them, so
+    the last one queued is the newest."""
+    body = (
+        await db.execute(
+            select(OcpiOutboxItem.body)
+            .where(
+                OcpiOutboxItem.partner_id == partner_id,
+                OcpiOutboxItem.key == key,
+                OcpiOutboxItem.kind == "sessions",
+            )
+            .order_by(OcpiOutboxItem.id.desc())
+            .limit(1)
+        )
+    ).scalar_one_or_none()
+    return str(body.get("last_updated", "")) if isinstance(body, dict) else ""
 
 
 async def _cdr_queued(db: AsyncSession, partner_id: int, key: str, cdr_uid: str) -> bool:
