@@ -242,6 +242,8 @@ async def test_ready_follows_the_listeners_and_the_shutdown(database_url: str) -
     def broken() -> str | None:
         raise RuntimeError("a bug in a check")
 
+    with pytest.raises(ValueError, match="not dependencies"):
+        Probes(None, critical=("disk",))  # type: ignore[arg-type]
     async with probe_app(database_url, ready_checks={"ocpp": ocpp}) as (probes, client):
         assert (await client.get("/ready")).status_code == 200
         listening["ocpp"] = False
@@ -269,7 +271,7 @@ async def test_ready_is_503_while_redis_is_down_and_200_when_it_is_back(
     database_url: str, redis_server: RedisServer
 ) -> None:
     clock = FakeClock()
-    async with probe_app(database_url, redis_server.url, clock=clock) as (_, client):
+    async with probe_app(database_url, redis_server.url, clock=clock) as (probes, client):
         ready = await client.get("/ready")
         assert ready.status_code == 200 and ready.json()["checks"]["redis"] == "ok"
         assert sample((await client.get("/metrics")).text, "stekker_redis_up") == 1
@@ -279,6 +281,12 @@ async def test_ready_is_503_while_redis_is_down_and_200_when_it_is_back(
         assert ready.status_code == 503, ready.text
         assert ready.json()["not_ready"] == ["redis"]
         assert ready.json()["checks"]["database"] == "ok"
+        # a gateway behind HAProxy keeps its stations through a Redis outage: Redis not critical
+        probes.critical = frozenset({"database"})
+        ready = await client.get("/ready")
+        assert ready.status_code == 200, ready.text
+        assert ready.json()["degraded"] == ["redis"] and ready.json()["checks"]["redis"].startswith("down")
+        probes.critical = frozenset({"database", "redis"})
         clock.now += 2
         assert sample((await client.get("/metrics")).text, "stekker_redis_up") == 0
         redis_server.start()

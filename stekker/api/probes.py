@@ -55,6 +55,7 @@ Refresher = Callable[[], Awaitable[None]]
 OK = "ok"
 DOWN = "down"
 NOT_CONFIGURED = "not configured"
+DEPENDENCIES = ("database", "redis")
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +77,12 @@ class Dependency:
 class Probes:
     """The state behind /health, /ready and /metrics of one process.
 
-    `ready_checks`: name → a cheap, synchronous check of one listener (see `ReadyCheck`);
+    `ready_checks`: name → a cheap, synchronous check of one listener (see `ReadyCheck`); a
+    failing one always makes the process not ready. `critical`: the shared engines whose loss
+    makes it not ready too (default both); one left out is still checked and shown, under
+    `degraded`. Leave them out where a load balancer would cut what still works: a gateway
+    behind HAProxy with `on-marked-down shutdown-sessions` keeps its stations through a Redis
+    or PostgreSQL outage (issue 18 point 7), which a 503 from every gateway would end at once.
     `refreshers`: more gauges to set before a scrape (the app appends, e.g. the stream bus's
     lag); `stations_connected`: how many station sockets this process holds (the gateway's),
     else what `ctx.commands` says. `clock` is monotonic (the caches), `wall` the time of day.
@@ -90,6 +96,7 @@ class Probes:
         *,
         ready_checks: dict[str, ReadyCheck] | None = None,
         refreshers: list[Refresher] | None = None,
+        critical: tuple[str, ...] = DEPENDENCIES,
         stations_connected: Callable[[], int] | None = None,
         cache_seconds: float = 1.0,
         timeout: float = 1.0,
@@ -100,6 +107,10 @@ class Probes:
         self.ctx = ctx
         self.ready_checks: dict[str, ReadyCheck] = dict(ready_checks or {})
         self.refreshers: list[Refresher] = list(refreshers or [])
+        unknown = set(critical) - set(DEPENDENCIES)
+        if unknown:
+            raise ValueError(f"critical: {sorted(unknown)} are not dependencies; choose from {DEPENDENCIES}")
+        self.critical = frozenset(critical)
         self._stations = stations_connected
         self.cache_seconds = cache_seconds
         self.timeout = timeout
@@ -213,13 +224,15 @@ class Probes:
             except Exception as exc:  # a broken check says "not ready", never a 500
                 problem = f"check failed: {type(exc).__name__}"
             checks[name] = OK if problem is None else problem
-        not_ready = [name for name, state in checks.items() if state not in (OK, NOT_CONFIGURED)]
+        failing = [name for name, state in checks.items() if state not in (OK, NOT_CONFIGURED)]
+        not_ready = [name for name in failing if name in self.critical or name not in DEPENDENCIES]
         body = {
             "status": "not ready" if not_ready else "ready",
             "node_id": self.ctx.node.node_id,
             "roles": self.ctx.node.role_names,
             "checks": checks,
             "not_ready": not_ready,
+            "degraded": [name for name in failing if name not in not_ready],
         }
         return not not_ready, body
 
