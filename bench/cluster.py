@@ -188,14 +188,21 @@ async def db_reconnected(db: Database, before: dict[str, Any]) -> int:
     return sum(1 for sid, at in rows if at is not None and (before.get(sid) is None or at > before[sid]))
 
 
-async def sessions_check(db: Database, started: dict[str, int]) -> dict[str, int]:
-    """For the stations that started a transaction: sessions lost (none, or not stopped) and
-    duplicated (more than one) in the database."""
+async def last_session_id(db: Database) -> int:
+    """The newest session's id: what a phase's check counts from (an earlier phase left its own)."""
+    rows = await db.fetch("SELECT coalesce(max(id), 0) FROM sessions")
+    return int(rows[0][0])
+
+
+async def sessions_check(db: Database, started: dict[str, int], after_id: int) -> dict[str, int]:
+    """For the stations that started a transaction (sessions newer than `after_id`): sessions lost
+    (none, or not stopped) and duplicated (more than one) in the database."""
     ids = list(started)
     rows = await db.fetch(
         "SELECT station_id, count(*), count(*) FILTER (WHERE stop_time IS NOT NULL) "
-        "FROM sessions WHERE station_id = ANY($1) GROUP BY station_id",
+        "FROM sessions WHERE station_id = ANY($1) AND id > $2 GROUP BY station_id",
         ids,
+        after_id,
     )
     by_station = {r[0]: (int(r[1]), int(r[2])) for r in rows}
     lost = sum(1 for sid in ids if by_station.get(sid, (0, 0))[0] == 0)
@@ -304,6 +311,7 @@ async def measure_commands(
         return [label, f(n), f(status["online"]), "FAILED: not all online", *["-"] * 6]
     await asyncio.sleep(args.settle)
     await load.ask("reset")
+    t_reset = time.monotonic()
     ids = station_ids(args.prefix, n)
     # the stations alternate over the URLs (gateways): consecutive ids hit both
     targets = ids[:: max(1, n // max(1, args.commands))] or ids
@@ -318,9 +326,9 @@ async def measure_commands(
         if name in cpu0 and p.alive
     }
     bg = await load.stats()
+    bg_rate = bg["answered"] / (time.monotonic() - t_reset)
     await load.quit()
     lat = res.latencies_ms
-    bg_rate = bg["answered"] / seconds if seconds > 0 else 0.0
     say(f"{label}: commands {res.text()}; p50 {f(pct(lat, 0.5))} p99 {f(pct(lat, 0.99))} ms")
     return [
         label,
@@ -432,6 +440,7 @@ async def scenario_failover(procs: Procs, args: argparse.Namespace) -> Report:
             raise BenchError(f"cluster: not all {k} stations online: {await load.status()}")
         held = {g: (await cluster.health(g)).get("stations_connected") for g in ("gw-a", "gw-b")}
         say(f"cluster: {k} online in {f(took)} s; held per gateway {held}")
+        first_session = await last_session_id(db)
         tx = await load.ask("tx_start", 300, count=-(-args.transactions // len(load.parts)), id_tag=ID_TAG)
         started = {sid: t for a in tx for sid, t in a["transactions"].items()}
         say(f"transactions started: {len(started)} (failed {sum(a['failed'] for a in tx)})")
@@ -459,7 +468,7 @@ async def scenario_failover(procs: Procs, args: argparse.Namespace) -> Report:
         held_after = (await cluster.health("gw-b")).get("stations_connected")
         stop = await load.ask("tx_stop", 300, timeout=120)
         await asyncio.sleep(2)
-        sessions = await sessions_check(db, started)
+        sessions = await sessions_check(db, started, first_session)
         intervals = await load.intervals()
         off = offline_summary(intervals, t_kill, t_end)
         st = await load.stats()
@@ -486,6 +495,8 @@ async def scenario_failover(procs: Procs, args: argparse.Namespace) -> Report:
             f"failed {sum(a['failed'] for a in stop)}; "
             f"CALLs interrupted by the kill {st['interrupted']} (of which transaction messages "
             f"{st['interrupted_tx']}, sent again), timeouts {st['timeouts']}, CALLERRORs {st['call_errors']}",
+            f"station connects after the kill {st['connects']}, failed attempts {st['connect_failures']} "
+            "(refused, or the boot not answered: each retried after the backoff)",
             f"reconnect backoff: {args.backoff_base:g} s x 2^attempt (cap 30 s) "
             f"+ 0..{args.backoff_jitter:g} s "
             "random; the baseline connects at once",
@@ -516,7 +527,15 @@ async def restart_phase(
             f"all back {f(all_back)} s"
         )
         steps.append(
-            {"node": node, "exit": code, "exit_s": t_exit, "ready_s": t_ready, "all_back_s": all_back}
+            {
+                "node": node,
+                "exit": code,
+                "exit_s": t_exit,
+                "ready_s": t_ready,
+                "all_back_s": all_back,
+                "t0": t0,
+                "t1": time.monotonic(),
+            }
         )
         await asyncio.sleep(args.settle)
     return steps
@@ -532,6 +551,7 @@ async def rolling_run(
     await load.start(urls, n, args.rate, prefix=args.prefix, ramp=args.ramp, extra=backoff_args(args))
     if await load.wait_online(n, args.connect_limit) is None:
         raise BenchError(f"{label}: not all {n} stations online: {await load.status()}")
+    first_session = await last_session_id(cluster.db)
     tx = await load.ask("tx_start", 300, count=-(-args.transactions // len(load.parts)), id_tag=ID_TAG)
     started = {sid: t for a in tx for sid, t in a["transactions"].items()}
     held = {g: (await cluster.health(g)).get("stations_connected") for g in restart}
@@ -553,15 +573,18 @@ async def rolling_run(
     t1 = time.monotonic()
     stop_tx = await load.ask("tx_stop", 300, timeout=120)
     await asyncio.sleep(2)
-    sessions = await sessions_check(cluster.db, started)
-    off = offline_summary(await load.intervals(), t0, t1)
+    sessions = await sessions_check(cluster.db, started, first_session)
+    intervals = await load.intervals()
+    off = offline_summary(intervals, t0, t1)
+    per_step = [offline_summary(intervals, s["t0"], s["t1"])["max_at_once"] for s in steps]
+    step_peaks = ", ".join(f"{s['node']}: {m}" for s, m in zip(steps, per_step, strict=True))
     st = await load.stats()
     await load.quit()
     not_answered = st["timeouts"] + st["call_errors"] + st["interrupted"]
     return [
         label,
         f(n),
-        f(off["max_at_once"]),
+        f(off["max_at_once"]) + (f" ({step_peaks})" if len(restart) > 1 else ""),
         f(off["window_s"]),
         f"{f(off['p50_s'])} / {f(off['max_s'])}",
         f"{st['answered']:,} / {not_answered} ({st['interrupted']} interrupted, {st['timeouts']} timeouts, "
