@@ -11,17 +11,18 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 
 import uvicorn
-from fastapi import FastAPI
 
-from stekker import __version__
 from stekker.api.app import create_http_app
 from stekker.api.http_protocol import KEEP_ALIVE_SECONDS, MAX_HEAD_BYTES, protocol_with_header_timeout
+from stekker.api.probes import Probes, create_probe_app
 from stekker.bus import Event, EventBus, InProcessBus
 from stekker.cluster import redis_link
 from stekker.cluster.db_claim import DatabaseClaim, check_cluster_settings
 from stekker.cluster.leases import Leases, LocalLeases, RedisLeases
 from stekker.cluster.node import ALL_ROLES, NodeInfo, Role, new_node_id
 from stekker.cluster.nodes import NodeBeacon
+from stekker.cluster.registry import OrphanSweeper, StationRegistry
+from stekker.cluster.routing import CommandExecutor, RoutedCommands
 from stekker.config import Settings
 from stekker.db.base import utcnow
 from stekker.db.engine import make_engine, make_session_factory
@@ -45,22 +46,6 @@ from stekker.services.stop_release import FlowBook
 from stekker.web import live as web_live
 
 log = logging.getLogger(__name__)
-
-
-def create_node_http_app(ctx: ServiceContext) -> FastAPI:
-    """The HTTP port of a process without the api role: what a load balancer and monitoring read."""
-    app = FastAPI(title="Stekker node", docs_url=None, redoc_url=None, openapi_url=None)
-
-    @app.get("/health")
-    async def health() -> dict[str, object]:
-        return {
-            "status": "ok",
-            "version": __version__,
-            "node_id": ctx.node.node_id,
-            "roles": ctx.node.role_names,
-        }
-
-    return app
 
 
 class _HttpServer(uvicorn.Server):
@@ -139,15 +124,36 @@ class Stekker:
             keys=keys,
             leases=leases,
         )
-        self.gateway = Gateway(self.ctx, context_from_settings(settings))
+        # cluster: which gateway holds which station (Redis), and commands routed to it
+        self.registry: StationRegistry | None = None
+        self.routed: RoutedCommands | None = None
+        self.executor: CommandExecutor | None = None
+        self.sweeper: OrphanSweeper | None = None
+        if self.redis is not None:
+            self.registry = StationRegistry(
+                self.redis, keys, self.node.node_id, settings.cluster_lease_seconds
+            )
+        self.gateway = Gateway(self.ctx, context_from_settings(settings), self.registry)
         self.ctx.commands = self.gateway
-        self._claim = DatabaseClaim(self.engine, settings.database_url, clustered=self.redis is not None)
+        if self.registry is not None:
+            local = self.gateway if self.has(Role.GATEWAY) else None
+            self.ctx.commands = self.routed = RoutedCommands(self.ctx, local, self.registry)
+            if local is not None:
+                self.executor = CommandExecutor(self.ctx, self.gateway, self.registry)
+                self.sweeper = OrphanSweeper(self.ctx, self.registry)
+        self.probes = Probes(
+            self.ctx,
+            ready_checks={"ocpp": self._gateway_ready} if self.has(Role.GATEWAY) else {},
+            stations_connected=(lambda: len(self.gateway.connections)) if self.has(Role.GATEWAY) else None,
+        )
+        self.claim = DatabaseClaim(self.engine, settings.database_url, clustered=self.redis is not None)
         self.beacon: NodeBeacon | None = None
         if self.redis is not None:
             self.beacon = NodeBeacon(
                 self.redis, keys, self.node, settings.cluster_lease_seconds, self._describe_node
             )
         self._started: set[str] = set()  # the parts started, so `stop` stops just those
+        self._unfollow_auth: Callable[[], None] | None = None
         self.ocpp_port: int | None = 0  # bound ports once started; None: that listener is off
         self.ocpp_tls_port: int | None = None
         self.http_port = 0
@@ -165,6 +171,10 @@ class Stekker:
 
     def has(self, role: Role) -> bool:
         return self.node.has(role)
+
+    def _gateway_ready(self) -> str | None:
+        """/ready's check of the OCPP listener: None when it serves, else why not."""
+        return None if "gateway" in self._started else "the OCPP listener is not serving"
 
     def _describe_node(self) -> dict[str, object]:
         """What this node's heartbeat tells the cluster (cheap: called every few seconds)."""
@@ -187,7 +197,7 @@ class Stekker:
             await self._start_on(listeners, migrate)
         except BaseException:
             listeners.close()  # those the gateway or uvicorn did not take over yet
-            await self._claim.release()
+            await self.claim.release()
             if self.redis is not None:
                 with contextlib.suppress(Exception):
                     await self.redis.aclose()
@@ -195,13 +205,14 @@ class Stekker:
 
     async def _start_on(self, listeners: Listeners, migrate: bool) -> None:
         await check_reachable(self.engine, self.settings.database_url)  # one line, not a traceback
-        await self._claim.take()
+        await self.claim.take()
         if migrate:
             await upgrade(self.engine)
         if self.redis is not None:
             await self._join_cluster()
         self.writer.start()
         self._started.add("writer")
+        self._unfollow_auth = users.follow_auth_changes(self.ctx)  # caches emptied on any process's change
         if self.has(Role.WORKER):
             await self._start_worker()
         if self.has(Role.API) and self.settings.api_token is None and not await users.any_users(self.ctx):
@@ -218,6 +229,10 @@ class Stekker:
             )
             self.ocpp_tls_port = self.gateway.tls_port
             self._started.add("gateway")
+            if self.executor is not None and self.sweeper is not None:
+                await self.executor.start()  # commands other processes route to our stations
+                await self.sweeper.start()  # stations a dead gateway left online
+                self._started.add("cluster-gateway")
         else:
             self.ocpp_port = None
         if self.has(Role.WORKER):
@@ -253,6 +268,9 @@ class Stekker:
             ) from exc
         await self.beacon.start()
         self._started.add("beacon")
+        assert self.registry is not None
+        await self.registry.start()  # the mirror of who holds which station, before any command
+        self._started.add("registry")
 
     async def _start_worker(self) -> None:
         """The work that runs once per cluster: chores, CDRs, OCPI pushes, local lists."""
@@ -269,9 +287,9 @@ class Stekker:
         sock = listeners.http
         self.http_port = sock.getsockname()[1]
         if self.has(Role.API):
-            http_app = create_http_app(self.ctx, self.helpdesk_flows, self.opendata)
+            http_app = create_http_app(self.ctx, self.helpdesk_flows, self.opendata, self.probes)
         else:
-            http_app = create_node_http_app(self.ctx)
+            http_app = create_probe_app(self.probes)
         http_app.state.ocpp_port = self.ocpp_port  # as bound (the setting may say 0: any free port)
         config = uvicorn.Config(
             http_app,
@@ -296,6 +314,7 @@ class Stekker:
             await roaming_tokens.partner_connection_changed(self.ctx, partner_id, "system")
 
     async def stop(self) -> None:
+        self.probes.stopping()  # /ready says 503 from now: the load balancer sends nothing new
         for chore in self._chores:
             chore.cancel()
         # awaited, so a chore cancelled inside a transaction has given its connection back
@@ -311,7 +330,10 @@ class Stekker:
         if "jobs" in self._started:
             await self.jobs.stop()
         if "gateway" in self._started:
-            await self.gateway.stop()
+            await self.gateway.stop()  # each station closed with 1001: it reconnects to another gateway
+        if "cluster-gateway" in self._started and self.executor is not None and self.sweeper is not None:
+            await self.sweeper.stop()
+            await self.executor.stop()
         if "worker" in self._started:
             await self.cdrs.stop()
             await self.location_pushes.stop()
@@ -319,15 +341,23 @@ class Stekker:
         await ocpi_commands.stop_running()  # commands in flight end before the database closes
         if "worker" in self._started:
             await self.ocpi_outbox.stop()
+        if self._unfollow_auth is not None:
+            self._unfollow_auth()
+            self._unfollow_auth = None
+        await self.probes.close()
         if "writer" in self._started:
             await self.writer.stop()
+        if self.registry is not None and "registry" in self._started:
+            await self.registry.stop()
+        if self.routed is not None:
+            await self.routed.close()
         if self.beacon is not None and "beacon" in self._started:
             await self.beacon.stop()  # leave the cluster now rather than when the lease runs out
         if self.redis is not None:
             with contextlib.suppress(Exception):
                 await self.redis.aclose()
         self._started.clear()
-        await self._claim.release()
+        await self.claim.release()
         await self.engine.dispose()
 
     async def run_forever(self) -> None:

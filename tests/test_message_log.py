@@ -273,6 +273,7 @@ async def test_retention_purges_old_frames_in_chunks(
 async def test_purge_runs_at_start_with_the_retention_setting(server: Stekker) -> None:
     now = datetime.now(UTC)
     await _insert_frames(server, "R", [now - timedelta(days=3), now - timedelta(days=1)])
+    await server.claim.release()  # the first process is gone (a crash): its claim went with it
     restarted = Stekker(server.settings)
     await restarted.start()
     try:

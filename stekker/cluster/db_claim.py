@@ -93,6 +93,8 @@ class DatabaseClaim:
         self._fd = fd
 
     async def _take_advisory(self) -> None:
+        # a connection of our own for the life of the process: the session-level lock lives and
+        # dies with it (a killed process's lock ends with its connection)
         connection = await self._engine.connect()
         try:
             connection = await connection.execution_options(isolation_level="AUTOCOMMIT")
@@ -121,6 +123,9 @@ class DatabaseClaim:
                 os.close(self._fd)
             self._fd = None
         if self._connection is not None:
-            with contextlib.suppress(Exception):  # closing the connection ends the lock anyway
+            # invalidated, not given back to the pool: a pooled connection would keep the lock
+            with contextlib.suppress(Exception):
+                await self._connection.invalidate()
+            with contextlib.suppress(Exception):
                 await self._connection.close()
             self._connection = None

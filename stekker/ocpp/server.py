@@ -24,9 +24,9 @@ from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
 from stekker.bus import Event
+from stekker.cluster.limits import login_throttle_for
 from stekker.cluster.registry import StationRegistry
 from stekker.domain.health import DisconnectCause, disconnect_cause
-from stekker.domain.login_throttle import LoginThrottle
 from stekker.ocpp.connection import DATABASE_OUTAGE, Handler, StationConnection
 from stekker.ocpp.heartbeats import HeartbeatWatch
 from stekker.ocpp.outbound import Outbound, OutboundSeries
@@ -135,7 +135,11 @@ class Gateway:
         self._watch: asyncio.Task[None] | None = None
         self._stopping = False
         s = ctx.settings
-        self.guesses = LoginThrottle(
+        # Guessing is slowed cluster-wide: a station's wrong passwords count on every gateway.
+        self.guesses = login_throttle_for(
+            ctx.redis,
+            ctx.keys,
+            "station",
             free_failures=s.ocpp_auth_free_failures,
             address_free_failures=s.ocpp_auth_address_free_failures,
             max_delay=timedelta(seconds=s.ocpp_auth_max_delay),
@@ -298,7 +302,7 @@ class Gateway:
         if password is not None:
             # Password guessing is slowed per (station id, address) and per address, never per
             # station id alone, so a stranger cannot keep the real station out.
-            wait = self.guesses.admit(station_id, address, self.ctx.now())
+            wait = await self.guesses.admit(station_id, address, self.ctx.now())
             if wait is not None:
                 self.guesses_refused += 1
                 with contextlib.suppress(Exception):  # the refusal matters, not its record
@@ -340,7 +344,7 @@ class Gateway:
             return _refuse(http.HTTPStatus.SERVICE_UNAVAILABLE, "central system temporarily unavailable")
         admission = verdict.admission
         if password is not None and admission is not Admission.BAD_CREDENTIALS:
-            self.guesses.succeeded(station_id, address)  # only a wrong password counts
+            await self.guesses.succeeded(station_id, address)  # only a wrong password counts
         if admission is Admission.ADMIT:
             self._verdicts[connection] = verdict
             return None
