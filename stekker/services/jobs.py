@@ -501,7 +501,12 @@ class JobRunner:
     async def scan(self) -> list[int]:
         """Take over the unfinished jobs no runner holds (their lease is free); their ids."""
         async with self.ctx.db() as db:
-            unfinished = list((await db.execute(select(Job.id).where(Job.finished_at.is_(None)))).scalars())
+            # every few seconds in every worker: the state index skips the completed jobs (a
+            # cancelled one is unfinished until its calls in flight end)
+            query = select(Job.id).where(
+                Job.state.in_((JobState.RUNNING, JobState.CANCELLED)), Job.finished_at.is_(None)
+            )
+            unfinished = list((await db.execute(query)).scalars())
         taken = []
         for job_id in unfinished:
             if job_id not in self._runs and job_id not in self._starting:
