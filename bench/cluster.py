@@ -283,7 +283,7 @@ async def onboard(cluster: Cluster, procs: Procs, args: argparse.Namespace, n: i
     """Register the stations once (first boot, configuration report) in a single process, so the
     measured runs see known stations on both sides."""
     single = await cluster.start_node("onboard", None, redis=False)
-    load = Load(procs)
+    load = Load(procs, args.stations_per_process)
     await load.start([f"ws://127.0.0.1:{single.ocpp_port}/ocpp/"], n, 0.0, prefix=prefix, ramp=args.ramp)
     took = await load.wait_online(n, args.connect_limit)
     say(f"onboarded {n} stations in {f(took)} s (first boot)")
@@ -301,7 +301,7 @@ async def measure_commands(
 ) -> list[str]:
     """Connect the stations to `urls`, settle, then time the commands under the background load."""
     n = args.stations
-    load = Load(procs)
+    load = Load(procs, args.stations_per_process)
     await load.start(urls, n, args.rate, prefix=args.prefix, ramp=args.ramp)
     took = await load.wait_online(n, args.connect_limit)
     say(f"{label}: {n} stations online in {f(took)} s")
@@ -409,7 +409,7 @@ async def scenario_failover(procs: Procs, args: argparse.Namespace) -> Report:
 
         # baseline: the same known stations connect to a freshly started single process
         single = await cluster.start_node("single", None, redis=False)
-        load = Load(procs)
+        load = Load(procs, args.stations_per_process)
         t0 = time.monotonic()
         await load.start([f"ws://127.0.0.1:{single.ocpp_port}/ocpp/"], k, args.rate, prefix=args.prefix,
                          ramp=args.ramp)  # fmt: skip
@@ -422,6 +422,11 @@ async def scenario_failover(procs: Procs, args: argparse.Namespace) -> Report:
                 await asyncio.sleep(0.2)
         say(f"baseline: {k} stations online in {f(took)} s (database {f(db_took)} s)")
         report.rows.append(["fresh single process (baseline)", f(k), f(took), f(db_took), "-", "-", "-", "-"])
+        bst = await load.stats()
+        report.notes.append(
+            f"baseline: boot after the WebSocket opened p50 {f(pct(bst['boot_ms'], 0.5))} / p99 "
+            f"{f(pct(bst['boot_ms'], 0.99))} ms, failed connect attempts {bst['connect_failures']}"
+        )
         await load.quit()
         await procs.stop(single, signal.SIGTERM)
         del cluster.nodes["single"]
@@ -431,9 +436,9 @@ async def scenario_failover(procs: Procs, args: argparse.Namespace) -> Report:
         await cluster.start_node("gw-a", "gateway")
         await cluster.start_node("gw-b", "gateway")
         await cluster.start_node("api-1", "api,worker")
-        hap_count = max(1, -(-k // 8000))
+        hap_count = max(1, -(-k // args.stations_per_haproxy))
         urls = await cluster.start_haproxy(["gw-a", "gw-b"], "first", hap_count)
-        load = Load(procs)
+        load = Load(procs, args.stations_per_process)
         await load.start(urls, k, args.rate, prefix=args.prefix, ramp=args.ramp, extra=backoff_args(args))
         took = await load.wait_online(k, args.connect_limit)
         if took is None:
@@ -496,7 +501,9 @@ async def scenario_failover(procs: Procs, args: argparse.Namespace) -> Report:
             f"CALLs interrupted by the kill {st['interrupted']} (of which transaction messages "
             f"{st['interrupted_tx']}, sent again), timeouts {st['timeouts']}, CALLERRORs {st['call_errors']}",
             f"station connects after the kill {st['connects']}, failed attempts {st['connect_failures']} "
-            "(refused, or the boot not answered: each retried after the backoff)",
+            "(refused, or the boot not answered: each retried after the backoff); boot after the "
+            f"WebSocket opened (BootNotification + 3 StatusNotification) p50 {f(pct(st['boot_ms'], 0.5))} "
+            f"/ p99 {f(pct(st['boot_ms'], 0.99))} ms",
             f"reconnect backoff: {args.backoff_base:g} s x 2^attempt (cap 30 s) "
             f"+ 0..{args.backoff_jitter:g} s "
             "random; the baseline connects at once",
@@ -547,7 +554,7 @@ async def rolling_run(
 ) -> list[str]:  # fmt: skip
     """Stations on `urls` under load and commands; restart `restart` one after the other."""
     n = args.stations
-    load = Load(procs)
+    load = Load(procs, args.stations_per_process)
     await load.start(urls, n, args.rate, prefix=args.prefix, ramp=args.ramp, extra=backoff_args(args))
     if await load.wait_online(n, args.connect_limit) is None:
         raise BenchError(f"{label}: not all {n} stations online: {await load.status()}")
@@ -624,7 +631,9 @@ async def scenario_rolling(procs: Procs, args: argparse.Namespace) -> Report:
         await cluster.start_node("gw-a", "gateway")
         await cluster.start_node("gw-b", "gateway")
         await cluster.start_node("api-1", "api,worker")
-        urls = await cluster.start_haproxy(["gw-a", "gw-b"], "leastconn", max(1, -(-n // 8000)))
+        urls = await cluster.start_haproxy(
+            ["gw-a", "gw-b"], "leastconn", max(1, -(-n // args.stations_per_haproxy))
+        )
         row = await rolling_run(cluster, procs, args, urls, "api-1", ["gw-a", "gw-b"],
                                 "cluster: SIGTERM gw-a, start, then gw-b (HAProxy)")  # fmt: skip
         report.rows.append(row)
@@ -662,6 +671,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--backoff-base", type=float, default=0.5, help="stations' first reconnect wait, s")
     p.add_argument("--backoff-jitter", type=float, default=2.0, help="plus random 0..this, s")
     p.add_argument("--prefix", default="CL")
+    # each process may hold 20,000 descriptors here: a station is one in a load generator, two in HAProxy
+    p.add_argument("--stations-per-process", type=int, default=9000, help="per load generator process")
+    p.add_argument("--stations-per-haproxy", type=int, default=8000, help="per HAProxy process")
     p.add_argument("--postgres-admin-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
     p.add_argument("--keep-logs", action="store_true", help="keep the processes' logs (path printed)")
     a = p.parse_args(argv)

@@ -93,6 +93,7 @@ class Counters:
     boots: int = 0
     server_calls: dict[str, int] = field(default_factory=dict)
     latencies_ms: list[float] = field(default_factory=list)
+    boot_ms: list[float] = field(default_factory=list)  # WebSocket open to the last boot answer
 
 
 @dataclass
@@ -209,6 +210,7 @@ class Station:
                 return None
             self.ws = ws
             self.c.connects += 1
+            opened = time.perf_counter()
             reader = asyncio.create_task(self._read_loop(ws))
             try:
                 call_id = self.next_id()
@@ -225,6 +227,7 @@ class Station:
                 await self._close()
                 return None
         self.c.boots += 1
+        self.c.boot_ms.append((time.perf_counter() - opened) * 1000.0)
         self.online = True
         now = time.monotonic()
         if not self.ever_online:
@@ -505,6 +508,7 @@ class Fleet:
             "boots": c.boots,
             "server_calls": dict(c.server_calls),
             "latencies_ms": [round(x, 2) for x in c.latencies_ms],
+            "boot_ms": [round(x, 1) for x in c.boot_ms],
         }
 
     def reset(self) -> None:

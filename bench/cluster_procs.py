@@ -406,14 +406,15 @@ class Load:
     """One or more bench/cluster_load.py processes (each holds at most `per_process` stations)."""
 
     procs: Procs
+    per_process: int = 9000
     parts: list[Proc] = field(default_factory=list)
 
     async def start(
         self, urls: list[str], stations: int, rate_total: float, *, prefix: str, ramp: int,
-        per_process: int = 9000, extra: list[str] | None = None,
+        extra: list[str] | None = None,
     ) -> None:  # fmt: skip
         """Start the stations; they connect and reconnect by themselves."""
-        count = max(1, -(-stations // per_process))
+        count = max(1, -(-stations // self.per_process))
         size = -(-stations // count)
         for i in range(count):
             first = i * size
