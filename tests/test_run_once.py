@@ -637,3 +637,5 @@ async def test_an_older_picture_of_a_session_is_not_queued_after_a_newer_one(
             await pb.stop()
         queued = await pushes(a.ctx, "sessions")
         assert [(p.method, p.body["status"]) for p in queued] == [("PUT", "COMPLETED")]
+        # neither worker saw the session's CDR, so neither may keep its lock for ever
+        assert pa._locks == {} and pb._locks == {}

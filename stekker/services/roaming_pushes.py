@@ -45,6 +45,8 @@ log = logging.getLogger(__name__)
 
 #: The shortest time between two meter PATCHes of one session.
 METER_PUSH_INTERVAL = timedelta(seconds=60)
+#: Sessions whose last meter push this worker remembers before it forgets the old ones.
+MAX_METER_MEMORY = 10_000
 SESSIONS_ENDPOINT = "sessions:RECEIVER"
 CDRS_ENDPOINT = "cdrs:RECEIVER"
 _TOPICS = ("session.started", "session.meter", "session.stopped", "cdr.created")
@@ -90,8 +92,11 @@ class RoamingPushes:
         self.ctx = ctx
         self.meter_interval = meter_interval
         self._unsubscribe: list[Callable[[], None]] = []
-        self._locks: dict[int, asyncio.Lock] = {}
+        # session → (its lock, handlers using it): dropped when the last one is done, as in a
+        # cluster this worker may never see the session's last event (another member takes it)
+        self._locks: dict[int, tuple[asyncio.Lock, list[int]]] = {}
         self._last_meter: dict[int, datetime] = {}
+        self._meter_memory = MAX_METER_MEMORY
 
     async def start(self) -> None:
         if not self._unsubscribe:
@@ -110,7 +115,8 @@ class RoamingPushes:
         if not isinstance(session_id, int) or not self._unsubscribe:
             return
         # one session's events are handled one at a time, in the order they were published
-        lock = self._locks.setdefault(session_id, asyncio.Lock())
+        lock, users = self._locks.setdefault(session_id, (asyncio.Lock(), [0]))
+        users[0] += 1
         try:
             async with lock:
                 queued = await self._handle(event, session_id)
@@ -122,10 +128,23 @@ class RoamingPushes:
             if queued:
                 await ocpi_outbox.announce(self.ctx)
         finally:
+            users[0] -= 1
+            if not users[0]:
+                self._locks.pop(session_id, None)
             if event.topic == "session.stopped":
                 self._last_meter.pop(session_id, None)
-            if event.topic == "cdr.created" and not lock.locked():
-                self._locks.pop(session_id, None)
+            if len(self._last_meter) > self._meter_memory:
+                self._forget_old_meters()
+
+    def _forget_old_meters(self) -> None:
+        """The meter throttle of sessions whose stop another worker handled: once their
+        interval has passed they are throttled no more, so they are forgotten."""
+        horizon = self.ctx.now() - self.meter_interval
+        for session_id, at in list(self._last_meter.items()):
+            if at < horizon:
+                del self._last_meter[session_id]
+        # many sessions metering at once: the next sweep waits until they doubled (amortized)
+        self._meter_memory = max(MAX_METER_MEMORY, 2 * len(self._last_meter))
 
     async def _handle(self, event: Event, session_id: int) -> int:
         """The pushes queued for `event`."""
