@@ -14,7 +14,7 @@ import uvicorn
 
 from stekker.api.app import create_http_app
 from stekker.api.http_protocol import KEEP_ALIVE_SECONDS, MAX_HEAD_BYTES, protocol_with_header_timeout
-from stekker.api.probes import Probes, create_probe_app
+from stekker.api.probes import DEPENDENCIES, Probes, create_probe_app
 from stekker.bus import Event, EventBus, InProcessBus
 from stekker.cluster import redis_link
 from stekker.cluster.db_claim import DatabaseClaim, check_cluster_settings
@@ -145,6 +145,9 @@ class Stekker:
             self.ctx,
             ready_checks={"ocpp": self._gateway_ready} if self.has(Role.GATEWAY) else {},
             stations_connected=(lambda: len(self.gateway.connections)) if self.has(Role.GATEWAY) else None,
+            # a gateway of a cluster stays ready through a Redis or PostgreSQL outage: HAProxy would
+            # otherwise cut every station at once, and they would find the same outage elsewhere
+            critical=() if self.redis is not None and self.node.roles == {Role.GATEWAY} else DEPENDENCIES,
         )
         self.claim = DatabaseClaim(self.engine, settings.database_url, clustered=self.redis is not None)
         self.beacon: NodeBeacon | None = None
@@ -294,6 +297,7 @@ class Stekker:
         config = uvicorn.Config(
             http_app,
             log_level=self.settings.log_level.lower(),
+            log_config=None,  # uvicorn's lines go through our handlers (text or JSON)
             access_log=False,
             lifespan="off",
             http=protocol_with_header_timeout(self.settings.http_header_timeout),  # slowloris

@@ -117,7 +117,7 @@ def serve(
         server = Stekker(settings, roles=parse_roles(role))
     except (SettingsError, TlsConfigError, RoleError, ClusterConfigError) as exc:
         cannot_start(exc)
-    setup_logging(settings.log_level)
+    setup_logging(settings.log_level, settings.log_format, server.node.node_id)
     warn_unknown_variables()
     tune_gc()
     try:
