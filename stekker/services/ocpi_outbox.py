@@ -264,8 +264,11 @@ class OutboxWorker:
     marks the row delivered leaves the row pending, so the next leader sends it again: at
     most the pushes in flight at the kill (one per partner) arrive twice. That is harmless
     for PUT, PATCH and DELETE (OCPI objects are sent whole or as the same fields: idempotent)
-    and for command results (the eMSP matches them by command id); a CDR POST repeated
-    carries the same CDR id, which the eMSP's CDR store refuses or ignores as a duplicate.
+    and for command results (the eMSP matches them by command id). A CDR POST repeated
+    carries the same CDR id: an eMSP that stores CDRs by id keeps one; one that refuses the
+    duplicate fails the row, which after its retries is listed as dead for the operator to
+    check (the price of never losing a bill). The correlation ID a push was queued with is
+    remembered in the queuing process only: a push queued by another process gets a new one.
 
     `wake` works across processes: `announce` (called after any commit that queues pushes,
     by `enqueue_for_partners` and the push listeners) publishes the fan-out event
