@@ -6,9 +6,10 @@ gateway takes the station over at once) and releases it when the socket closes, 
 is still its own (compare-and-delete), so a late close never erases a newer owner.
 
 Every change is announced on the channel `owners:changes` as JSON
-`{"station": id, "owner": "node|protocol" or null, "previous": node or null, "seq": n}`; the
+`{"station": id, "owner": "node|protocol" or null, "previous": node or null, "seq": "n"}`; the
 gateway that held a station taken over elsewhere closes its stale socket on that notice. `seq`
-(a counter per installation) orders claims, so a notice older than our own claim is ignored.
+(Redis's clock in microseconds, kept increasing) orders claims, so a notice older than our own
+claim is ignored, also across a Redis restart.
 
 A node is trusted only while its heartbeat key lives (`stekker.cluster.nodes`): a station whose
 owner is dead counts as offline. The synchronous questions of the command port (is it
@@ -45,9 +46,20 @@ log = logging.getLogger(__name__)
 # KEYS: owners hash, seq counter. ARGV: station, "node|protocol", node, channel.
 # Returns {previous value or false, seq}.
 _CLAIM = """
+-- seq: Redis's clock in microseconds, kept increasing (a Redis that restarted empty goes on
+-- from its clock, so claims made before and after a restart still order correctly)
+local function next_seq()
+  local now = redis.call('time')
+  local t = tonumber(now[1]) * 1000000 + tonumber(now[2])
+  local last = tonumber(redis.call('get', KEYS[2]) or '0')
+  if t <= last then t = last + 1 end
+  local text = string.format('%.0f', t)
+  redis.call('set', KEYS[2], text)
+  return text
+end
 local old = redis.call('hget', KEYS[1], ARGV[1])
 redis.call('hset', KEYS[1], ARGV[1], ARGV[2])
-local seq = redis.call('incr', KEYS[2])
+local seq = next_seq()
 local previous = false
 if old then previous = string.match(old, '^([^|]*)') end
 local notice = cjson.encode({station=ARGV[1], owner=ARGV[2], previous=previous or cjson.null, seq=seq})
@@ -58,10 +70,21 @@ return {old or false, seq}
 # Re-claim after an outage: only where the station has no owner, or the same value we expect
 # (ours, or a dead node's), never over a claim made meanwhile. ARGV: station, new, expected ("" = none).
 _RECLAIM = """
+-- seq: Redis's clock in microseconds, kept increasing (a Redis that restarted empty goes on
+-- from its clock, so claims made before and after a restart still order correctly)
+local function next_seq()
+  local now = redis.call('time')
+  local t = tonumber(now[1]) * 1000000 + tonumber(now[2])
+  local last = tonumber(redis.call('get', KEYS[2]) or '0')
+  if t <= last then t = last + 1 end
+  local text = string.format('%.0f', t)
+  redis.call('set', KEYS[2], text)
+  return text
+end
 local old = redis.call('hget', KEYS[1], ARGV[1])
 if (old or '') ~= ARGV[3] then return 0 end
 redis.call('hset', KEYS[1], ARGV[1], ARGV[2])
-local seq = redis.call('incr', KEYS[2])
+local seq = next_seq()
 local previous = false
 if old then previous = string.match(old, '^([^|]*)') end
 local notice = cjson.encode({station=ARGV[1], owner=ARGV[2], previous=previous or cjson.null, seq=seq})
@@ -71,11 +94,22 @@ return seq
 
 # Release only what is still ours. ARGV: station, node, channel.
 _RELEASE = """
+-- seq: Redis's clock in microseconds, kept increasing (a Redis that restarted empty goes on
+-- from its clock, so claims made before and after a restart still order correctly)
+local function next_seq()
+  local now = redis.call('time')
+  local t = tonumber(now[1]) * 1000000 + tonumber(now[2])
+  local last = tonumber(redis.call('get', KEYS[2]) or '0')
+  if t <= last then t = last + 1 end
+  local text = string.format('%.0f', t)
+  redis.call('set', KEYS[2], text)
+  return text
+end
 local old = redis.call('hget', KEYS[1], ARGV[1])
 if not old then return -1 end
 if string.match(old, '^([^|]*)') ~= ARGV[2] then return 0 end
 redis.call('hdel', KEYS[1], ARGV[1])
-local seq = redis.call('incr', KEYS[2])
+local seq = next_seq()
 redis.call('publish', ARGV[3], cjson.encode({station=ARGV[1], owner=cjson.null, previous=ARGV[2], seq=seq}))
 return 1
 """
@@ -130,6 +164,8 @@ class OwnerChange:
         station = message.get("station")
         seq = message.get("seq")
         previous = message.get("previous")
+        if isinstance(seq, str) and seq.isdigit():
+            seq = int(seq)  # the scripts send it as text: JSON numbers in Lua keep 14 digits
         if not isinstance(station, str) or not isinstance(seq, int) or isinstance(seq, bool):
             return None
         owner = Owner.decode(message.get("owner")) if message.get("owner") is not None else None
@@ -196,6 +232,7 @@ class StationRegistry:
             old, seq = await self.redis.eval(  # type: ignore[misc]
                 _CLAIM, 2, self.keys.owners, self._seq_key, station_id, value, self.node_id, self._channel
             )
+            seq = int(seq)
         except REDIS_TROUBLE as exc:
             self._trouble("claim", station_id, exc)
             return None, None
