@@ -429,3 +429,41 @@ async def test_the_sweep_runs_on_one_node_under_its_lease(cluster: dict[str, Gat
     finally:
         for s in sweepers:
             await s.stop()
+
+
+async def test_redis_away_stations_still_come_and_go_and_the_registry_is_mended_after(
+    cluster: dict[str, GatewayNode], redis_server: RedisServer
+) -> None:
+    a = cluster["a"]
+    async with ocpp_station(a.url, "LEAVES"):
+        await eventually(lambda: online(a, "LEAVES"), "LEAVES online")
+        redis_server.stop()
+        # a station that connects while Redis is away is served (booted, online) all the same
+        async with ocpp_station(a.url, "COMES") as comes:
+            await asyncio.wait_for(comes.boot(), 15)
+            await eventually(lambda: online(a, "COMES"), "COMES online without Redis")
+            await asyncio.sleep(0.1)
+        # ... and LEAVES goes while Redis is away: its entry is left behind in Redis for now
+        await eventually(lambda: _not(online(a, "COMES")), "COMES offline after its close")
+    await eventually(lambda: _not(online(a, "LEAVES")), "LEAVES offline after its close")
+
+    async with ocpp_station(a.url, "STAYS"):
+        await eventually(lambda: online(a, "STAYS"), "STAYS online without Redis")
+        redis_server.start()  # empty, as a restart without persistence leaves it
+
+        async def mended() -> bool:
+            try:
+                owners = await a.redis.hgetall(a.ctx.keys.owners)
+            except Exception:
+                return False
+            return owners == {"STAYS": "node-a|ocpp1.6"}
+
+        await eventually(mended, "the registry holds exactly what a holds", within=20)
+
+
+async def test_a_stale_entry_of_ours_is_released_at_resync(cluster: dict[str, GatewayNode]) -> None:
+    a, b = cluster["a"], cluster["b"]
+    await a.redis.hset(a.ctx.keys.owners, mapping={"GONE": "node-a|ocpp1.6", "THEIRS": "node-b|ocpp1.6"})
+    await a.registry.resync()
+    assert await a.redis.hgetall(a.ctx.keys.owners) == {"THEIRS": "node-b|ocpp1.6"}
+    assert b.registry.node_id == "node-b"
