@@ -639,3 +639,24 @@ async def test_an_older_picture_of_a_session_is_not_queued_after_a_newer_one(
         assert [(p.method, p.body["status"]) for p in queued] == [("PUT", "COMPLETED")]
         # neither worker saw the session's CDR, so neither may keep its lock for ever
         assert pa._locks == {} and pb._locks == {}
+
+
+async def test_a_worker_forgets_the_meter_throttle_of_sessions_it_never_sees_end(
+    database: str, redis_url: str
+) -> None:
+    """In a cluster another member may handle a session's stop: this worker's memory of the
+    session's last meter push is dropped once it no longer throttles anything."""
+    async with node("A", database, redis_url) as a:
+        clock = [utcnow()]
+        a.ctx.clock = lambda: clock[0]
+        pushes_a = RoamingPushes(a.ctx, meter_interval=timedelta(seconds=60))
+        pushes_a._meter_memory = 2
+        await pushes_a.start()
+        try:
+            for session_id in (901, 902):  # no such sessions: nothing is queued, only remembered
+                await pushes_a._on_event(Event("session.meter", {"session_id": session_id}))
+            clock[0] += timedelta(minutes=2)
+            await pushes_a._on_event(Event("session.meter", {"session_id": 903}))
+            assert set(pushes_a._last_meter) == {903}  # the two older ones throttle nothing any more
+        finally:
+            await pushes_a.stop()
