@@ -14,7 +14,7 @@ import socket
 import ssl
 import time
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import timedelta
 from typing import Any
 from urllib.parse import unquote
@@ -89,6 +89,25 @@ def _refuse(status: http.HTTPStatus, text: str, headers: dict[str, str] | None =
     body = (text + "\n").encode()
     h["Content-Length"] = str(len(body))
     return Response(status.value, status.phrase, h, body)
+
+
+class _Held(Mapping[str, tuple[str, int | None]]):
+    """A live view of the gateway's stations for the registry: station → (protocol, claim seq).
+    A view, not a copy: the registry looks up one station per change notice, and copying 20,000
+    connections for each notice of a reconnect storm would cost more than the storm."""
+
+    def __init__(self, connections: dict[str, StationConnection], claims: dict[str, int | None]) -> None:
+        self._connections = connections
+        self._claims = claims
+
+    def __getitem__(self, station_id: str) -> tuple[str, int | None]:
+        return self._connections[station_id].protocol, self._claims.get(station_id)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._connections))
+
+    def __len__(self) -> int:
+        return len(self._connections)
 
 
 class Gateway:
@@ -467,9 +486,9 @@ class Gateway:
             log.info("%s: closed here, held by another gateway now", connection.station_id)
             connection.replaced = True
 
-    def _held(self) -> dict[str, tuple[str, int | None]]:
+    def _held(self) -> _Held:
         """For the registry: the stations with a socket here, their protocol and claim seq."""
-        return {sid: (c.protocol, self._claims.get(sid)) for sid, c in self.connections.items()}
+        return _Held(self.connections, self._claims)
 
     def _taken_over(self, station_id: str, seq: int) -> None:
         """Another gateway claimed a station we hold a socket for: ours is stale. Close it as
