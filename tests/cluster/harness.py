@@ -51,6 +51,7 @@ LEASE_SECONDS = 3
 #: How long a process may take to import, connect and say it is ready on a loaded CI machine.
 READY_TIMEOUT = 60.0
 LOG_TAIL = 4000
+READY_PATH = os.environ.get("CLUSTER_TEST_READY_PATH", "/ready")  # TEMPORARY until /ready lands
 
 
 def _plain(url: str) -> str:
@@ -217,6 +218,7 @@ class HAProxy:
 
     def config(self, text: str, gateways: list[Node], apis: list[Node]) -> str:
         """The operator's file, with only what must differ on a test machine changed."""
+        text = text.replace("uri /ready", f"uri {READY_PATH}")
         text = text.replace("bind :8190", f"bind 127.0.0.1:{self.ocpp_port}")
         text = text.replace("bind :8191", f"bind 127.0.0.1:{self.http_port}")
         text = text.replace("bind 127.0.0.1:8404", f"bind 127.0.0.1:{self.stats_port}")
@@ -271,6 +273,21 @@ class HAProxy:
             return {}
         rows = [line.split(",") for line in text.splitlines() if line and not line.startswith("#")]
         return {r[1]: r[17] for r in rows if len(r) > 17 and r[1] not in ("FRONTEND", "BACKEND")}
+
+    def wait_state_sync(self, names: Iterable[str], state: str = "UP", timeout: float = 30.0) -> None:
+        wanted = set(names)
+        deadline = time.monotonic() + timeout
+        while True:
+            current = self.servers()
+            if all(current.get(n, "").startswith(state) for n in wanted):
+                return
+            if self.process is None or self.process.poll() is not None:
+                raise AssertionError(
+                    f"haproxy exited:\n{self.log_path.read_text(errors='replace')[-LOG_TAIL:]}"
+                )
+            if time.monotonic() > deadline:
+                raise AssertionError(f"HAProxy servers {sorted(wanted)} not {state} in time: {current}")
+            time.sleep(0.1)
 
     async def wait_state(self, names: Iterable[str], state: str = "UP", timeout: float = 30.0) -> None:
         wanted = set(names)
@@ -374,7 +391,7 @@ class Cluster:
                             f"{node.name} exited ({node.returncode}) at start:\n{node.tail()}"
                         )
                     with contextlib.suppress(httpx.HTTPError):
-                        if client.get(f"{node.http_url}/ready").status_code == 200:
+                        if client.get(f"{node.http_url}{READY_PATH}").status_code == 200:
                             pending.remove(node)
                 if pending and time.monotonic() > deadline:
                     raise AssertionError(self._not_ready(pending))
@@ -391,7 +408,7 @@ class Cluster:
                             f"{node.name} exited ({node.returncode}) at start:\n{node.tail()}"
                         )
                     with contextlib.suppress(httpx.HTTPError):
-                        if (await client.get(f"{node.http_url}/ready")).status_code == 200:
+                        if (await client.get(f"{node.http_url}{READY_PATH}")).status_code == 200:
                             pending.remove(node)
                 if pending and time.monotonic() > deadline:
                     raise AssertionError(self._not_ready(pending))
@@ -401,12 +418,26 @@ class Cluster:
         parts = []
         for node in nodes:
             try:
-                answer = httpx.get(f"{node.http_url}/ready", timeout=2)
+                answer = httpx.get(f"{node.http_url}{READY_PATH}", timeout=2)
                 said = f"{answer.status_code} {answer.text[:300]}"
             except httpx.HTTPError as exc:
                 said = repr(exc)
             parts.append(f"{node.name}: /ready said {said}\n{node.tail()}")
         return "not ready in time:\n" + "\n".join(parts)
+
+    def start_topology(
+        self, gateways: int = 2, apis: int = 1, workers: int = 1, haproxy: bool = True
+    ) -> None:
+        """Start the processes (all at once: they must not race on anything), wait until each is
+        ready, then HAProxy in front, and wait until it sees every process up."""
+        nodes = [self.spawn("gateway", f"gateway-{i + 1}") for i in range(gateways)]
+        nodes += [self.spawn("api", f"api-{i + 1}") for i in range(apis)]
+        nodes += [self.spawn("worker", f"worker-{i + 1}") for i in range(workers)]
+        self.wait_ready_sync(nodes)
+        if haproxy:
+            lb = self.start_haproxy()
+            names = [f"gateway{i + 1}" for i in range(gateways)] + [f"api{i + 1}" for i in range(apis)]
+            lb.wait_state_sync(names, "UP")
 
     def start_haproxy(self) -> HAProxy:
         self.haproxy = HAProxy(self.workdir, self.gateways, self.of_role("api"))
@@ -437,6 +468,19 @@ class Cluster:
         finally:
             client.close()
         return {station: value.split("|", 1)[0] for station, value in raw.items()}
+
+    def leases(self) -> dict[str, str]:
+        """Lease name → the node holding it (work that runs once in the cluster)."""
+        keys = Keys()
+        client = redis.Redis.from_url(self.redis_url, decode_responses=True, socket_timeout=3)
+        try:
+            names = list(client.scan_iter(keys.lease("*")))
+            return {name.removeprefix(keys.lease("")): str(client.get(name)) for name in names}
+        finally:
+            client.close()
+
+    def node(self, name: str) -> Node:
+        return next(n for n in self.nodes if n.name == name)
 
     def logs(self) -> str:
         """Every process's log tail, for a failed test's report."""
@@ -483,6 +527,10 @@ class ReconnectingStation:
             response_timeout=10,
         )
         self.drops = 0
+        # cleared: the station stays offline after its socket closed (a test then acts while it
+        # is offline, e.g. stops a session so that its StopTransaction is queued)
+        self.may_connect = asyncio.Event()
+        self.may_connect.set()
         self._closing = False
         self._task: asyncio.Task[None] | None = None
 
@@ -498,10 +546,14 @@ class ReconnectingStation:
             if self._closing:
                 return
             await asyncio.sleep(0.2)
+            await self.may_connect.wait()
 
     @property
     def boots(self) -> int:
         return self.sim.boot_count
+
+    async def offline(self, timeout: float = 30.0) -> None:
+        await until(lambda: not self.sim.is_online, timeout, f"{self.station_id} offline")
 
     async def online(self, timeout: float = 30.0) -> None:
         try:
@@ -544,3 +596,107 @@ async def until(check: Callable[[], Any], timeout: float = 30.0, what: str = "co
         if time.monotonic() > deadline:
             raise AssertionError(f"{what}: not within {timeout} s (last: {last!r})")
         await asyncio.sleep(0.1)
+
+
+# ---- an OCPI partner ------------------------------------------------------------------------------
+
+
+class Partner:
+    """An eMSP's sessions and CDRs receivers on loopback: records every push it is sent.
+    `fail_first` pushes are answered 503 (a partner that is down for a while)."""
+
+    def __init__(self, fail_first: int = 0) -> None:
+        self.got: list[tuple[str, str, Any]] = []
+        self.refused = 0
+        self.fail_first = fail_first
+        self.port = 0
+
+    def app(self) -> Any:
+        from starlette.applications import Starlette
+        from starlette.requests import Request
+        from starlette.responses import JSONResponse
+        from starlette.routing import Route
+
+        async def receive(request: Request) -> JSONResponse:
+            if self.refused < self.fail_first:
+                self.refused += 1
+                return JSONResponse({"status_code": 3000}, status_code=503)
+            self.got.append((request.method, request.url.path, await request.json()))
+            return JSONResponse({"status_code": 1000, "timestamp": "2030-01-01T00:00:00Z"})
+
+        return Starlette(routes=[Route("/{rest:path}", receive, methods=["PUT", "PATCH", "POST"])])
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def pushes(self, method: str, path_part: str = "") -> list[Any]:
+        return [body for m, path, body in self.got if m == method and path_part in path]
+
+
+async def register_partner(database_url: str, partner: Partner, cards: Iterable[str]) -> int:
+    """A registered eMSP (NL-ABC) with sessions and CDRs receivers, and cards of its drivers,
+    written as an operator's set-up would (the service function, then the token row)."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy.ext.asyncio import async_sessionmaker
+
+    from stekker.bus import InProcessBus
+    from stekker.db.engine import make_engine
+    from stekker.db.models import Token
+    from stekker.services import ocpi_partners
+    from stekker.services.context import ServiceContext
+    from tests.conftest import make_settings
+
+    engine = make_engine(database_url)
+    try:
+        ctx = ServiceContext(
+            settings=make_settings(database_url), db=async_sessionmaker(engine), bus=InProcessBus()
+        )
+        partner_id = await ocpi_partners.add_registered_partner(
+            ctx, name="ABC Mobility", country_code="NL", party_id="ABC", token="abc-token",
+            endpoints={
+                "sessions:RECEIVER": f"{partner.base}/sessions", "cdrs:RECEIVER": f"{partner.base}/cdrs"
+            },
+            outgoing_token="to-abc",
+        )  # fmt: skip
+        async with ctx.db() as db, db.begin():
+            for n, card in enumerate(cards, 1):
+                db.add(
+                    Token(
+                        uid=card, type="RFID", contract_id=f"NL-ABC-C{n:08d}-X", country_code="NL",
+                        party_id="ABC", status="active", ocpi_partner_id=partner_id, whitelist="ALLOWED",
+                        ocpi_last_updated=datetime.now(UTC),
+                    )
+                )  # fmt: skip
+        return partner_id
+    finally:
+        await engine.dispose()
+
+
+async def exited(node: Node, timeout: float = READY_TIMEOUT) -> int:
+    """The exit code of a process that must end by itself (a refused start)."""
+    deadline = time.monotonic() + timeout
+    while node.alive and time.monotonic() < deadline:  # noqa: ASYNC110 (a process, no event)
+        await asyncio.sleep(0.05)
+    if node.alive:
+        kill_9(node)
+        raise AssertionError(f"{node.name} was expected to exit but kept running:\n{node.tail()}")
+    code = node.returncode
+    assert code is not None
+    return code
+
+
+async def by_gateway(cluster: Cluster, ids: Iterable[str], timeout: float = 20.0) -> dict[str, list[str]]:
+    """Node id → the stations it holds, once every one of `ids` is in the registry."""
+    wanted = set(ids)
+
+    def held() -> dict[str, str] | None:
+        owners = cluster.owners()
+        return owners if wanted <= owners.keys() else None
+
+    owners = await until(held, timeout, f"{sorted(wanted)} registered")
+    result: dict[str, list[str]] = {}
+    for station in sorted(wanted):
+        result.setdefault(owners[station], []).append(station)
+    return result
