@@ -100,3 +100,21 @@ def test_systemd_unit_waits_longer_than_the_orderly_shutdown() -> None:
     known = {f"STEKKER_{name.upper()}" for name in Settings.model_fields}
     for name in re.findall(r"^#?\s*(STEKKER_\w+)=", example, re.MULTILINE):
         assert name in known, name
+
+
+def test_readme_walk_through_makes_a_configuration_haproxy_accepts(tmp_path: Path) -> None:
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Running a cluster", 1)[1].split("\n## ", 1)[0]
+    found = re.search(r"^sed .*?> /tmp/haproxy\.cfg$", section, re.MULTILINE | re.DOTALL)
+    assert found, "the walk-through's sed command"
+    target = tmp_path / "haproxy.cfg"
+    command = found.group(0).replace("/tmp/haproxy.cfg", str(target))
+    subprocess.run(["bash", "-c", command], cwd=ROOT, check=True, timeout=30)
+    text = target.read_text()
+    assert not re.search(r"server \S+ (gateway|api)\d:", text), "a server left with its example name"
+    binary = shutil.which("haproxy") or "/usr/sbin/haproxy"
+    check = subprocess.run([binary, "-c", "-f", str(target)], capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+    # the ports of the walk-through's processes
+    for port in ("9190 check port 9191", "9290 check port 9291", "9391", "9491"):
+        assert f"127.0.0.1:{port}" in text, port
