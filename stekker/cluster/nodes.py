@@ -126,21 +126,36 @@ async def live_nodes(redis: Redis, keys: Keys) -> list[NodeStatus]:
     ids = [str(i) for i in await redis.zrange(keys.nodes, 0, -1)]
     if not ids:
         return []
-    values = await redis.mget([keys.node(i) for i in ids])
+    try:
+        values = await redis.mget([keys.node(i) for i in ids])
+    except UnicodeDecodeError:  # a value that is not text at all: read them one by one
+        values = [await _text_or_none(redis, keys.node(i)) for i in ids]
     nodes = []
     for node_id, raw in zip(ids, values, strict=True):
         if raw is None:
             continue
-        data = orjson.loads(raw)
-        nodes.append(
-            NodeStatus(
-                node_id=node_id,
-                roles=list(data.get("roles", [])),
-                started_at=float(data.get("started_at", 0)),
-                heartbeat_at=float(data.get("heartbeat_at", 0)),
-                stations=int(data.get("stations", 0)),
-                leading=list(data.get("leading", [])),
-                detail=dict(data.get("detail", {})),
+        try:
+            data = orjson.loads(raw)
+            nodes.append(
+                NodeStatus(
+                    node_id=node_id,
+                    roles=[str(r) for r in data.get("roles", [])],
+                    started_at=float(data.get("started_at", 0)),
+                    heartbeat_at=float(data.get("heartbeat_at", 0)),
+                    stations=int(data.get("stations", 0)),
+                    leading=[str(x) for x in data.get("leading", [])],
+                    detail=dict(data.get("detail", {})),
+                )
             )
-        )
+        except (orjson.JSONDecodeError, AttributeError, TypeError, ValueError):
+            # not written by a beacon (another program, an older version): listed, not trusted
+            log.warning("node %s: unreadable heartbeat in Redis, left out of the list", node_id)
     return sorted(nodes, key=lambda n: n.started_at)
+
+
+async def _text_or_none(redis: Redis, key: str) -> str | None:
+    try:
+        value = await redis.get(key)
+    except UnicodeDecodeError:
+        return "\x00"  # unreadable: the caller leaves it out
+    return None if value is None else str(value)
