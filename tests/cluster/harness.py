@@ -51,7 +51,7 @@ LEASE_SECONDS = 3
 #: How long a process may take to import, connect and say it is ready on a loaded CI machine.
 READY_TIMEOUT = 60.0
 LOG_TAIL = 4000
-READY_PATH = os.environ.get("CLUSTER_TEST_READY_PATH", "/ready")  # TEMPORARY until /ready lands
+READY_PATH = "/ready"  # what HAProxy checks: database, Redis and listeners usable
 
 
 def _plain(url: str) -> str:
@@ -218,7 +218,6 @@ class HAProxy:
 
     def config(self, text: str, gateways: list[Node], apis: list[Node]) -> str:
         """The operator's file, with only what must differ on a test machine changed."""
-        text = text.replace("uri /ready", f"uri {READY_PATH}")
         text = text.replace("bind :8190", f"bind 127.0.0.1:{self.ocpp_port}")
         text = text.replace("bind :8191", f"bind 127.0.0.1:{self.http_port}")
         text = text.replace("bind 127.0.0.1:8404", f"bind 127.0.0.1:{self.stats_port}")
