@@ -333,11 +333,11 @@ class Stekker:
         await self.helpdesk_flows.close()
         if "jobs" in self._started:
             await self.jobs.stop()
-        if "gateway" in self._started:
-            await self.gateway.stop()  # each station closed with 1001: it reconnects to another gateway
         if "cluster-gateway" in self._started and self.executor is not None and self.sweeper is not None:
             await self.sweeper.stop()
-            await self.executor.stop()
+            await self.executor.stop()  # finishes the routed commands in hand, while their stations are here
+        if "gateway" in self._started:
+            await self.gateway.stop()  # each station closed with 1001: it reconnects to another gateway
         if "worker" in self._started:
             await self.cdrs.stop()
             await self.location_pushes.stop()

@@ -31,6 +31,7 @@ from stekker.services.inventory import (
 )
 from stekker.services.jobs import JobFinished, JobNotFound, NothingSelected
 from stekker.services.ports import (
+    ClusterUnavailable,
     CommandNotSupported,
     CommandTimeout,
     OutcomeUnknown,
@@ -53,6 +54,8 @@ _STATUS: list[tuple[type[Exception], int, str]] = [
     (StationExists, 409, "conflict"),
     (RemoteRefused, 409, "refused"),
     (StationOffline, 409, "station_offline"),
+    # Redis away in a cluster: the station may be fine, we cannot reach its gateway right now
+    (ClusterUnavailable, 503, "cluster_unavailable"),
     # the call reached the station, whose connection closed before it answered: not offline,
     # and not a failure either (a station that resets often reboots without answering)
     (OutcomeUnknown, 202, "outcome_unknown"),

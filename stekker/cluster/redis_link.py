@@ -79,7 +79,8 @@ class Keys:
 
     @property
     def owner_changes(self) -> str:
-        """Pub/sub channel: "station_id node_id" each time a station is taken or released."""
+        """Pub/sub channel: a JSON notice {station, owner, previous, seq} each time a station is
+        taken or released (stekker.cluster.registry)."""
         return self("owners", "changes")
 
     def node(self, node_id: str) -> str:

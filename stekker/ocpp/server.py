@@ -15,7 +15,7 @@ import ssl
 import time
 import weakref
 from collections.abc import Callable, Iterator, Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import unquote
 
@@ -406,9 +406,11 @@ class Gateway:
             closing = asyncio.create_task(previous.close(1001, "replaced by a new connection"))
             self._closing.add(closing)
             closing.add_done_callback(self._closing.discard)
+        connected_at: datetime | None = None  # as recorded: a disconnect names its connection by it
         try:
             verdict = self._verdicts.pop(websocket, None)
             await self._claim(connection)
+            connected_at = self.ctx.now()
             await stations.connected(
                 self.ctx,
                 station_id,
@@ -417,6 +419,7 @@ class Gateway:
                 transport_of(websocket),
                 verdict.security_profile if verdict is not None else None,
                 replaced,
+                at=connected_at,
             )
             connection.spawn(
                 functools.partial(
@@ -447,7 +450,7 @@ class Gateway:
                         reason,
                         None if sent is None else sent.code,
                     )
-                    await stations.disconnected(self.ctx, station_id, code, reason, end)
+                    await stations.disconnected(self.ctx, station_id, code, reason, end, connected_at)
                 except Exception:
                     log.exception("%s: could not record the disconnect", station_id)
 

@@ -435,13 +435,15 @@ async def connected(
     transport: Transport | None = None,
     security_profile: int | None = None,
     replaced: ConnectionEnd | None = None,
+    at: datetime | None = None,
 ) -> None:
     """Mark the station online; its timeline records how it came in (ws/wss, profile, CN).
 
     `replaced`: the station still had a socket here (a zombie, or a reconnect we had not
-    noticed yet); its end is recorded first, in the same transaction.
+    noticed yet); its end is recorded first, in the same transaction. `at`: the time to record
+    (the gateway passes it, to name this connection in `disconnected`).
     """
-    now = ctx.now()
+    now = at or ctx.now()
     link: dict[str, Any] = {}
     if transport is not None:
         link["transport"] = transport.scheme
@@ -475,16 +477,26 @@ async def connected(
 
 
 async def disconnected(
-    ctx: ServiceContext, station_id: str, code: int | None, reason: str, end: ConnectionEnd | None = None
+    ctx: ServiceContext,
+    station_id: str,
+    code: int | None,
+    reason: str,
+    end: ConnectionEnd | None = None,
+    connected_at: datetime | None = None,
 ) -> None:
-    """Mark the station offline; its timeline records why (`end`, when the gateway knows)."""
+    """Mark the station offline; its timeline records why (`end`, when the gateway knows).
+
+    `connected_at`: when the connection that ended was recorded as connected. A newer one (the
+    station reconnected to another gateway of the cluster within milliseconds, and that
+    gateway's `connected` committed first) keeps the station online."""
     now = ctx.now()
     end = end or ConnectionEnd(DisconnectCause.CONNECTION_LOST, code, reason)
+    newer = ChargingStation.connected_at.is_not(None) & (ChargingStation.connected_at > connected_at)
 
     async def job(db: AsyncSession) -> None:
         await db.execute(
             update(ChargingStation)
-            .where(ChargingStation.id == station_id)
+            .where(ChargingStation.id == station_id, *(() if connected_at is None else (~newer,)))
             .values(online=False, disconnected_at=now)
         )
         _record_end(db, station_id, end, now)

@@ -115,6 +115,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "w_cause_replaced": ("vervangen door een nieuwe verbinding", "replaced by a new connection"),
     "w_cause_server_shutdown": ("ons systeem stopte", "our system stopped"),
     "w_cause_gateway_restart": ("ons systeem herstartte", "our system restarted"),
+    "w_cause_gateway_lost": ("gateway van ons viel weg", "our gateway was lost"),
     # ---- why a session stopped (OCPP 1.6 Reason, 2.0.1 ReasonEnumType, and ours) ---------------
     "w_reason_none": ("geen reden opgegeven", "no reason given"),
     "w_reason_Local": ("aan de laadpaal", "at the station"),
