@@ -438,6 +438,21 @@ class Cluster:
             names = [f"gateway{i + 1}" for i in range(gateways)] + [f"api{i + 1}" for i in range(apis)]
             lb.wait_state_sync(names, "UP")
 
+    async def restart(self, node: Node) -> Node:
+        """Start `node` again as systemd's Restart=always does: same roles, name, ports and
+        environment; the old process must have ended. Waits until the new one is ready."""
+        assert not node.alive, f"{node.name} still runs"
+        node.name = f"{node.name}-ended-{self._counter}"  # keeps its log for the report
+        again = self.spawn(
+            node.roles,
+            node.env["STEKKER_NODE_ID"],
+            http_port=node.http_port,
+            ocpp_port=node.ocpp_port,
+            env=node.env,
+        )
+        await self.wait_ready([again])
+        return again
+
     def start_haproxy(self) -> HAProxy:
         self.haproxy = HAProxy(self.workdir, self.gateways, self.of_role("api"))
         self.haproxy.start()

@@ -5,6 +5,7 @@ that runs once is replaced by the other worker, and nothing is delivered twice o
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from tests.cluster.harness import (
     kill_9,
     register_partner,
     stations,
+    stop,
     until,
 )
 from tests.test_ocpi_credentials import serving
@@ -186,3 +188,60 @@ async def test_worker_leading_the_work_killed_another_takes_over_nothing_twice_n
     )
     assert late == 1
     assert survivor.alive
+
+
+async def test_rolling_restart_of_both_gateways_loses_no_station_and_no_session(cluster: Cluster) -> None:
+    """A deploy: SIGTERM one gateway, wait until it is back, then the other (deploy/README.md)."""
+    assert cluster.haproxy is not None
+    for name in ("gateway-1", "gateway-2"):  # a gateway an earlier test killed comes back first
+        if not cluster.node(name).alive:
+            await cluster.restart(cluster.node(name))
+    await cluster.haproxy.wait_state(["gateway1", "gateway2"], "UP")
+    ids = ["RR1", "RR2", "RR3", "RR4"]
+    async with cluster.api_client() as api, stations(cluster.haproxy.ocpp_url, ids) as fleet:
+        for sid in ids:
+            assert (await api.put("/api/tokens", json={"uid": f"CARD-{sid}"})).status_code in (200, 201)
+        for station in fleet:
+            assert await station.sim.start_session(1, f"CARD-{station.station_id}") is not None
+        mark = await cluster.database.value("SELECT coalesce(max(id), 0) FROM station_events")
+
+        for name, other in (("gateway-1", "gateway-2"), ("gateway-2", "gateway-1")):
+            node = cluster.node(name)
+            assert await stop(node) == 0, node.tail()  # the orderly shutdown ends with 0
+            # every station online again through HAProxy, all on the gateway that runs
+            await until(
+                lambda other=other: (
+                    all(s.sim.is_online for s in fleet)
+                    and set(cluster.owners().get(sid) for sid in ids) == {other}
+                ),
+                30,
+                f"every station on {other} while {name} restarts",
+            )
+            await cluster.restart(node)
+            await cluster.haproxy.wait_state(["gateway1", "gateway2"], "UP")
+
+        for sid in ids:
+            shown = (await api.get(f"/api/stations/{sid}")).json()
+            assert shown["online"] is True, shown
+        # the sessions went on through both restarts: still one each, still charging
+        rows = await cluster.database.rows(
+            "SELECT station_id, status FROM sessions WHERE station_id = ANY($1) ORDER BY station_id", ids
+        )
+        assert [(r["station_id"], r["status"]) for r in rows] == [(sid, "active") for sid in ids], rows
+        for station in fleet:
+            await station.sim.stop_session(1)
+        await until(
+            lambda: cluster.database.value(
+                "SELECT count(*) = 4 FROM sessions WHERE station_id = ANY($1) AND status = 'completed'", ids
+            ),
+            20,
+            "every session completed",
+        )
+    # each restart is a disconnect the timeline names as such, never a crash or a timeout
+    causes = await cluster.database.rows(
+        "SELECT detail FROM station_events WHERE id > $1 AND kind = 'disconnected' AND station_id = ANY($2)",
+        mark,
+        ids,
+    )
+    details = [r["detail"] if isinstance(r["detail"], dict) else json.loads(r["detail"]) for r in causes]
+    assert details and all(d.get("cause") == "server_shutdown" for d in details), details
