@@ -5,10 +5,12 @@ database and the load generators, each in its own process group so that everythi
 from __future__ import annotations
 
 import asyncio
+import atexit
 import os
 import secrets
 import signal
 import socket
+import subprocess
 import sys
 import time
 import uuid
@@ -178,12 +180,18 @@ class Database:
         return self.dsn.replace("postgresql://", "postgresql+asyncpg://", 1)
 
     async def create(self) -> None:
-        """CREATE DATABASE, and a small pool for the orchestrator's counts."""
+        """CREATE DATABASE (dropped at interpreter exit too, should a second Ctrl-C skip `drop`)."""
         conn = await asyncpg.connect(self.admin_dsn)
         try:
             await conn.execute(f'CREATE DATABASE "{self.name}"')
         finally:
             await conn.close()
+        atexit.register(self.drop_now)
+
+    def drop_now(self) -> None:
+        """Drop the database with psql, synchronously (idempotent)."""
+        sql = f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)'
+        subprocess.run(["psql", self.admin_dsn, "-qAtc", sql], capture_output=True, timeout=30, check=False)
 
     async def open_pool(self) -> None:
         """Connect the orchestrator (after the migration made the tables)."""
