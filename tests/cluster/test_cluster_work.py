@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+from ocpp.exceptions import OCPPError
 from ocpp.v16 import call
 
 from tests.cluster.harness import (
@@ -24,6 +25,7 @@ from tests.cluster.harness import (
     stations,
     until,
 )
+from tests.peers import now_iso
 from tests.test_ocpi_credentials import serving
 
 pytestmark = [pytest.mark.cluster, pytest.mark.xdist_group("cluster-work")]
@@ -181,6 +183,67 @@ async def test_second_process_on_taken_ports_exits_and_no_station_notices(cluste
         )
         assert events == [], events
         assert all(node.alive for node in cluster.nodes if not node.name.startswith("intruder"))
+
+
+async def test_postgresql_connections_cut_under_load_no_false_accepted(cluster: Cluster) -> None:
+    """Every connection of every process to PostgreSQL cut at once (a failover of the database,
+    a restarted pgbouncer): stations get their answer or a CALLERROR InternalError to retry,
+    never an acknowledgement of something that was not stored; then everything goes on."""
+    assert cluster.haproxy is not None
+    ids = ["PG1", "PG2"]
+    answers: Counter[str] = Counter()
+    odd: list[str] = []
+
+    async def load(station: ReconnectingStation) -> None:
+        n = 0
+        while True:
+            n += 1
+            reading = {
+                "value": str(1_000_000 + n),
+                "measurand": "Energy.Active.Import.Register",
+                "unit": "Wh",
+            }
+            values = call.MeterValues(
+                connector_id=1, meter_value=[{"timestamp": now_iso(), "sampled_value": [reading]}]
+            )
+            try:
+                await station.sim._request(values)
+                answers["accepted"] += 1
+                acknowledged.append((station.station_id, reading["value"]))
+            except OCPPError as exc:
+                answers[exc.code] += 1
+                if exc.code != "InternalError":
+                    odd.append(repr(exc))
+            except Exception as exc:
+                odd.append(repr(exc))
+            await asyncio.sleep(0.02)
+
+    acknowledged: list[tuple[str, str]] = []
+    async with stations(cluster.haproxy.ocpp_url, ids) as fleet:
+        loads = [asyncio.create_task(load(s)) for s in fleet]
+        try:
+            await until(lambda: answers["accepted"] >= 20, 20, "load answered")
+            for _ in range(3):  # a few cuts, a moment apart, while the load runs
+                await cluster.database.value(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+                await asyncio.sleep(0.3)
+            after = answers["accepted"]
+            await until(lambda: answers["accepted"] >= after + 20, 30, "answered again after the cuts")
+        finally:
+            for task in loads:
+                task.cancel()
+            await asyncio.gather(*loads, return_exceptions=True)
+        assert odd == [], odd[:5]
+        assert all(s.drops == 0 for s in fleet), "a station lost its connection"
+
+    # everything acknowledged is stored
+    rows = await cluster.database.rows(
+        "SELECT station_id, value FROM meter_values WHERE station_id = ANY($1)", ids
+    )
+    missing = set(acknowledged) - {(r["station_id"], r["value"]) for r in rows}
+    assert not missing, sorted(missing)[:10]
 
 
 async def test_redis_stopped_and_started_under_load(cluster: Cluster) -> None:
