@@ -64,6 +64,16 @@ class InProcessBus:
         self._handlers.append(entry)
         return lambda: self._handlers.remove(entry)
 
+    # the same life cycle as the cluster's StreamBus (stekker.bus.streams), so the app treats both alike
+    async def start(self) -> None:
+        """Nothing to connect in one process."""
+
+    async def stop(self) -> None:
+        """Nothing to close; handlers still running finish on their own."""
+
+    async def refresh_metrics(self) -> None:
+        """No stream, no backlog: the gauges stay at zero."""
+
     @staticmethod
     async def _deliver(handler: Handler, event: Event) -> None:
         try:
