@@ -15,9 +15,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
     outcome = yield
     report = outcome.get_result()
     if report.failed:
-        for value in getattr(item, "funcargs", {}).values():
-            if isinstance(value, Cluster):
-                report.sections.append(("cluster logs", value.logs()))
+        # `cluster` and `empty_cluster` are one object: its logs once
+        clusters = {id(v): v for v in getattr(item, "funcargs", {}).values() if isinstance(v, Cluster)}
+        for cluster in clusters.values():
+            report.sections.append(("cluster logs", cluster.logs()))
 
 
 @pytest.fixture(scope="module")
