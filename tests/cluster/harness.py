@@ -50,7 +50,7 @@ API_TOKEN = "cluster-test-admin-token"
 LEASE_SECONDS = 3
 #: How long a process may take to import, connect and say it is ready on a loaded CI machine.
 READY_TIMEOUT = 60.0
-LOG_TAIL = 4000
+LOG_TAIL = 8000
 READY_PATH = "/ready"  # what HAProxy checks: database, Redis and listeners usable
 
 
