@@ -293,7 +293,7 @@ async def onboard(cluster: Cluster, procs: Procs, args: argparse.Namespace, n: i
         await create_token(client)
     await asyncio.sleep(args.settle)
     await load.quit()
-    await procs.stop(single, signal.SIGTERM)
+    await procs.stop(cluster.nodes.pop("onboard"), signal.SIGTERM)
 
 
 async def measure_commands(
@@ -310,6 +310,8 @@ async def measure_commands(
         await load.quit()
         return [label, f(n), f(status["online"]), "FAILED: not all online", *["-"] * 6]
     await asyncio.sleep(args.settle)
+    held = {g: (await cluster.health(g)).get("stations_connected") for g in cluster.nodes}
+    say(f"{label}: stations held per process (GET /health): {held}")
     await load.ask("reset")
     t_reset = time.monotonic()
     ids = station_ids(args.prefix, n)
@@ -470,6 +472,12 @@ async def scenario_failover(procs: Procs, args: argparse.Namespace) -> Report:
         # a killed owner's lease expires after this: nothing may turn offline then
         await asyncio.sleep(args.lease_seconds * 2 + 2)
         online_after_lease = await db_online(db, ids)
+        api_sample = ids[:: max(1, k // 50)]
+        async with api_client(cluster, "api-1") as client:
+            api_online = 0
+            for sid in api_sample:
+                r = await client.get(f"/api/stations/{sid}")
+                api_online += r.status_code == 200 and r.json().get("online") is True
         held_after = (await cluster.health("gw-b")).get("stations_connected")
         stop = await load.ask("tx_stop", 300, timeout=120)
         await asyncio.sleep(2)
@@ -495,7 +503,8 @@ async def scenario_failover(procs: Procs, args: argparse.Namespace) -> Report:
             f"before the kill: stations held per gateway (GET /health) {held}; "
             f"after: gw-b holds {held_after}",
             f"{args.lease_seconds * 2 + 2:.0f} s after the kill (the dead owner's leases expired): "
-            f"{online_after_lease:,} of {k:,} online in the database",
+            f"{online_after_lease:,} of {k:,} online in the database; GET /api/stations/{{id}} on the API "
+            f"process: {api_online} of a sample of {len(api_sample)} online",
             f"StopTransaction answered {sum(a['stopped'] for a in stop)}, "
             f"failed {sum(a['failed'] for a in stop)}; "
             f"CALLs interrupted by the kill {st['interrupted']} (of which transaction messages "
@@ -578,6 +587,8 @@ async def rolling_run(
         await sender
         await client.aclose()
     t1 = time.monotonic()
+    await asyncio.sleep(args.lease_seconds + 2)  # a lease of the stopped process expires: nothing changes
+    db_online_end = await db_online(cluster.db, ids)
     stop_tx = await load.ask("tx_stop", 300, timeout=120)
     await asyncio.sleep(2)
     sessions = await sessions_check(cluster.db, started, first_session)
@@ -600,7 +611,8 @@ async def rolling_run(
         f"{sessions['lost']} / {sessions['duplicated']} of {sessions['started']}",
         "; ".join(f"{s['node']} exit {s['exit']} in {s['exit_s']:.1f} s, ready {s['ready_s']:.1f} s, "
                   f"all back {f(s['all_back_s'])} s" for s in steps)
-        + f"; StopTransaction failed {sum(a['failed'] for a in stop_tx)}",
+        + f"; StopTransaction failed {sum(a['failed'] for a in stop_tx)}; online in the database "
+        f"{args.lease_seconds + 2:.0f} s later: {db_online_end:,} of {n:,}",
     ]  # fmt: skip
 
 
