@@ -3,26 +3,42 @@ nodes, each with its own StreamBus on one real Redis, sharing one real PostgreSQ
 
 - a stop published once is built into one CDR by the two CDR workers of the group "cdr", and
   when the member that took it dies before acknowledging, the other builds it;
-- a push queued in one process wakes the outbox leader in the other (fan-out `outbox.queued`).
+- a push queued in one process wakes the outbox leader in the other (fan-out `outbox.queued`);
+- a bulk job created in one process runs in one worker (group "jobs"), each station once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import Counter
 from collections.abc import AsyncIterator
 
 import httpx
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from stekker.bus import Event
 from stekker.bus.streams import StreamBus
+from stekker.db.models import ChargingStation
 from stekker.db.models_tariffs import Cdr
+from stekker.services import jobs
 from stekker.services.cdrs import CdrWorker
+from stekker.services.jobs import JobRequest, JobRunner
 from stekker.services.ocpi_outbox import OutboxWorker
+from stekker.services.selection import Selection
 from tests.observe import eventually
 from tests.test_ocpi_credentials import serving
-from tests.test_run_once import Node, Partner, add_partner, database, finished_session, node, queue
+from tests.test_run_once import (
+    Node,
+    Partner,
+    Stations,
+    add_partner,
+    database,
+    finished_session,
+    node,
+    queue,
+)
 
 __all__ = ["database"]  # the fixture, used by name
 
@@ -138,3 +154,36 @@ async def test_a_push_queued_in_one_process_wakes_the_leader_in_another(
             assert partner.received == [("B", "s1", 0)]
         finally:
             await leader.stop()
+
+
+async def test_a_job_created_in_one_process_runs_in_one_worker(database: str, redis_url: str) -> None:
+    ids = [f"RS{i:02d}" for i in range(6)]
+    stations = Stations(ids, hold="none")
+    async with (
+        streamed_node("A", database, redis_url) as (a, _bus_a),
+        streamed_node("B", database, redis_url) as (b, _bus_b),
+    ):
+
+        async def register(db: AsyncSession) -> None:
+            for station_id in ids:
+                db.add(ChargingStation(id=station_id))
+
+        await a.ctx.write(register)
+        a.ctx.commands, b.ctx.commands = stations.port("A"), stations.port("B")
+        # no scan during the test: only job.created (group "jobs") can start the job
+        runners = [JobRunner(a.ctx, scan_interval=3600), JobRunner(b.ctx, scan_interval=3600)]
+        for runner in runners:
+            await runner.start()
+        try:
+            request = JobRequest("clear_cache", {}, Selection(station_ids=tuple(ids)), concurrency=2)
+            job_id = await jobs.create_job(a.ctx, "admin", request)  # A as the API process
+
+            async def finished() -> bool:
+                return (await jobs.get_job(b.ctx, job_id)).finished_at is not None
+
+            await eventually(finished, 30)
+        finally:
+            for runner in runners:
+                await runner.stop()
+        assert Counter(s for _, s in stations.sent) == Counter(ids)  # each station once
+        assert len({n for n, _ in stations.sent}) == 1  # by one runner
