@@ -194,10 +194,18 @@ async def last_session_id(db: Database) -> int:
     return int(rows[0][0])
 
 
-async def sessions_check(db: Database, started: dict[str, int], after_id: int) -> dict[str, int]:
+async def sessions_check(
+    db: Database, started: dict[str, int], after_id: int, stops: list[dict[str, Any]]
+) -> dict[str, int]:
     """For the stations that started a transaction (sessions newer than `after_id`): sessions lost
-    (none, or not stopped) and duplicated (more than one) in the database."""
+    (none, or not stopped), duplicated (more than one), and stopped with another meter reading
+    than the station's StopTransaction carried."""
     ids = list(started)
+    meter_stop = {sid: wh for a in stops for sid, wh in a.get("meter_stop", {}).items()}
+    ends = await db.fetch(
+        "SELECT station_id, meter_stop_wh FROM sessions WHERE station_id = ANY($1) AND id > $2", ids, after_id
+    )
+    wrong = sum(1 for sid, wh in ends if sid in meter_stop and wh != meter_stop[sid])
     rows = await db.fetch(
         "SELECT station_id, count(*), count(*) FILTER (WHERE stop_time IS NOT NULL) "
         "FROM sessions WHERE station_id = ANY($1) AND id > $2 GROUP BY station_id",
@@ -208,7 +216,13 @@ async def sessions_check(db: Database, started: dict[str, int], after_id: int) -
     lost = sum(1 for sid in ids if by_station.get(sid, (0, 0))[0] == 0)
     not_stopped = sum(1 for sid in ids if by_station.get(sid, (0, 0))[0] >= 1 and by_station[sid][1] == 0)
     duplicated = sum(1 for sid in ids if by_station.get(sid, (0, 0))[0] > 1)
-    return {"started": len(ids), "lost": lost, "not_stopped": not_stopped, "duplicated": duplicated}
+    return {
+        "started": len(ids),
+        "lost": lost,
+        "not_stopped": not_stopped,
+        "duplicated": duplicated,
+        "wrong_meter_stop": wrong,
+    }
 
 
 def offline_summary(
@@ -481,7 +495,7 @@ async def scenario_failover(procs: Procs, args: argparse.Namespace) -> Report:
         held_after = (await cluster.health("gw-b")).get("stations_connected")
         stop = await load.ask("tx_stop", 300, timeout=120)
         await asyncio.sleep(2)
-        sessions = await sessions_check(db, started, first_session)
+        sessions = await sessions_check(db, started, first_session, stop)
         intervals = await load.intervals()
         off = offline_summary(intervals, t_kill, t_end)
         st = await load.stats()
@@ -505,6 +519,7 @@ async def scenario_failover(procs: Procs, args: argparse.Namespace) -> Report:
             f"{args.lease_seconds * 2 + 2:.0f} s after the kill (the dead owner's leases expired): "
             f"{online_after_lease:,} of {k:,} online in the database; GET /api/stations/{{id}} on the API "
             f"process: {api_online} of a sample of {len(api_sample)} online",
+            f"sessions whose stored meter stop differs from the station's: {sessions['wrong_meter_stop']}",
             f"StopTransaction answered {sum(a['stopped'] for a in stop)}, "
             f"failed {sum(a['failed'] for a in stop)}; "
             f"CALLs interrupted by the kill {st['interrupted']} (of which transaction messages "
@@ -591,7 +606,7 @@ async def rolling_run(
     db_online_end = await db_online(cluster.db, ids)
     stop_tx = await load.ask("tx_stop", 300, timeout=120)
     await asyncio.sleep(2)
-    sessions = await sessions_check(cluster.db, started, first_session)
+    sessions = await sessions_check(cluster.db, started, first_session, stop_tx)
     intervals = await load.intervals()
     off = offline_summary(intervals, t0, t1)
     per_step = [offline_summary(intervals, s["t0"], s["t1"])["max_at_once"] for s in steps]
@@ -608,7 +623,8 @@ async def rolling_run(
         f"{st['answered']:,} / {not_answered} ({st['interrupted']} interrupted, {st['timeouts']} timeouts, "
         f"{st['call_errors']} errors); tx given up {st['tx_given_up']}",
         commands.text(),
-        f"{sessions['lost']} / {sessions['duplicated']} of {sessions['started']}",
+        f"{sessions['lost']} / {sessions['duplicated']} of {sessions['started']}"
+        + (f", meter stop wrong {sessions['wrong_meter_stop']}" if sessions["wrong_meter_stop"] else ""),
         "; ".join(f"{s['node']} exit {s['exit']} in {s['exit_s']:.1f} s, ready {s['ready_s']:.1f} s, "
                   f"all back {f(s['all_back_s'])} s" for s in steps)
         + f"; StopTransaction failed {sum(a['failed'] for a in stop_tx)}; online in the database "

@@ -540,6 +540,7 @@ class Fleet:
 
     async def tx_stop(self, timeout: float) -> dict[str, Any]:
         """Stop every transaction this process started; wait (bounded) for the answers."""
+        meter_stop = {s.station_id: s.energy_wh for s in self.tx_stations if s.transaction_id is not None}
         futures = [f for s in self.tx_stations if (f := s.stop_transaction()) is not None]
         stopped = failed = 0
         if futures:
@@ -550,7 +551,12 @@ class Fleet:
                 else:
                     failed += 1
             failed += len(pending)
-        return {"stopped": stopped, "failed": failed, "queued_tx": self.status()["queued_tx"]}
+        return {
+            "stopped": stopped,
+            "failed": failed,
+            "queued_tx": self.status()["queued_tx"],
+            "meter_stop": meter_stop,
+        }
 
     async def shutdown(self) -> None:
         """Close every connection (bounded)."""
