@@ -15,7 +15,8 @@ import uvicorn
 from stekker.api.app import create_http_app
 from stekker.api.http_protocol import KEEP_ALIVE_SECONDS, MAX_HEAD_BYTES, protocol_with_header_timeout
 from stekker.api.probes import DEPENDENCIES, Probes, create_probe_app
-from stekker.bus import Event, EventBus, InProcessBus
+from stekker.bus import Event, InProcessBus
+from stekker.bus.streams import StreamBus
 from stekker.cluster import redis_link
 from stekker.cluster.db_claim import DatabaseClaim, check_cluster_settings
 from stekker.cluster.leases import Leases, LocalLeases, RedisLeases
@@ -104,13 +105,18 @@ class Stekker:
         keys = redis_link.Keys(settings.redis_prefix)
         # cluster mode: Redis carries what crosses processes; one process: memory is the truth
         self.redis = None if settings.redis_url is None else redis_link.connect(settings.redis_url)
-        self.bus: EventBus = InProcessBus()
+        factory = make_session_factory(self.engine)
+        # events: across processes on a Redis stream (kept in PostgreSQL while Redis is away)
+        self.bus: InProcessBus | StreamBus = (
+            InProcessBus()
+            if settings.redis_url is None
+            else StreamBus(settings.redis_url, keys, self.node.node_id, factory)
+        )
         leases: Leases = (
             LocalLeases(self.node.node_id)
             if self.redis is None
             else RedisLeases(self.redis, keys, self.node.node_id)
         )
-        factory = make_session_factory(self.engine)
         # SQLite has one writer; PostgreSQL takes several writing connections in parallel.
         self.writer = GroupCommitWriter(factory, workers=1 if settings.is_sqlite else 4)
         self.ctx = ServiceContext(
@@ -274,6 +280,9 @@ class Stekker:
         assert self.registry is not None
         await self.registry.start()  # the mirror of who holds which station, before any command
         self._started.add("registry")
+        await self.bus.start()  # before anything publishes: the consumer groups exist from here on
+        self._started.add("bus")
+        self.probes.refreshers.append(self.bus.refresh_metrics)
 
     async def _start_worker(self) -> None:
         """The work that runs once per cluster: chores, CDRs, OCPI pushes, local lists."""
@@ -345,6 +354,8 @@ class Stekker:
         await ocpi_commands.stop_running()  # commands in flight end before the database closes
         if "worker" in self._started:
             await self.ocpi_outbox.stop()
+        if "bus" in self._started:
+            await self.bus.stop()  # events still unsent go to the backlog table, before the engine goes
         if self._unfollow_auth is not None:
             self._unfollow_auth()
             self._unfollow_auth = None
