@@ -63,7 +63,9 @@ EVENT_BACKLOG = Gauge(
 OUTBOX_BACKLOG = Gauge(
     "stekker_outbox_backlog", "OCPI pushes waiting for delivery, per roaming partner.", ["partner"]
 )
-LEASES_HELD = Gauge("stekker_leases_held", "1 for each lease (work run once) this node holds.", ["lease"])
+LEASES_HELD = Gauge(
+    "stekker_leases_held", "Leases (work run once) this node holds; jobs counted as one kind.", ["lease"]
+)
 
 # ---- the process ----------------------------------------------------------------------------------
 NODE = Info("stekker_node", "This process: node id and roles.")

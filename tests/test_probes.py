@@ -328,6 +328,14 @@ async def test_metrics_refresh_gauges_and_survive_a_failing_refresher(database_u
         assert sample(text, "stekker_leases_held", lease="cdr-sweep") == 0  # let go: 0, not stale
         assert calls == ["lag", "lag"]
 
+        # each bulk job has a lease of its own; the gauge counts them under one label
+        for job in ("job:17", "job:18", "job:19"):
+            await probes.ctx.leases.try_take(job, 10)
+        clock.now += 2
+        text = (await client.get("/metrics")).text
+        assert sample(text, "stekker_leases_held", lease="job") == 3
+        assert 'lease="job:17"' not in text
+
 
 @SQLITE
 async def test_outbox_backlog_per_partner(server: Stekker, api: httpx.AsyncClient) -> None:

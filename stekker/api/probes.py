@@ -260,12 +260,17 @@ class Probes:
         STATIONS_CONNECTED.set(self.stations())
         writer = self.ctx.writer
         WRITER_QUEUE_DEPTH.set(writer.depth if writer is not None else 0)
-        held = set(self.ctx.leases.held())
-        for name in held:
-            LEASES_HELD.labels(name).set(1)
-        for name in self._leases - held:  # given up since the last scrape
+        # one label per kind of lease: each bulk job's `job:<id>` counts under "job", so the
+        # series do not grow with every job ever run
+        held: dict[str, int] = {}
+        for name in self.ctx.leases.held():
+            kind = "job" if name.startswith("job:") else name
+            held[kind] = held.get(kind, 0) + 1
+        for name, count in held.items():
+            LEASES_HELD.labels(name).set(count)
+        for name in self._leases - set(held):  # given up since the last scrape
             LEASES_HELD.labels(name).set(0)
-        self._leases |= held
+        self._leases |= set(held)
         await asyncio.gather(
             self._bounded(self.dependencies),
             self._bounded(self._refresh_outbox),

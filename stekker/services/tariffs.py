@@ -497,6 +497,9 @@ async def activate_due(ctx: ServiceContext) -> int:
                     select(TariffVersion)
                     .where(TariffVersion.status == S.SCHEDULED, TariffVersion.effective_from <= now)
                     .order_by(TariffVersion.effective_from, TariffVersion.id)
+                    # run once even if two nodes' leases overlap for a moment: the second skips
+                    # the rows the first is activating (SQLite: one writer, nothing to skip)
+                    .with_for_update(skip_locked=True)
                 )
             ).scalars()
         )
