@@ -321,3 +321,24 @@ def _url(redis: Redis) -> str:
 
 async def _true(value: bool) -> bool:
     return value
+
+
+async def test_a_command_in_flight_while_redis_restarts_gets_the_station_s_answer(
+    cluster: dict[str, GatewayNode], redis_server: RedisServer
+) -> None:
+    """Handed over, then Redis restarts before the station answers: the caller waits on a fresh
+    connection and gets the answer, instead of "unavailable" (tried again, the station would
+    do it twice)."""
+    a, b = cluster["a"], cluster["b"]
+    async with raw_station(a.url, "SLOW") as station:
+        station.silent = True  # it answers when the test says so
+        await eventually(lambda: known(b, "SLOW"), "b learns that a holds SLOW")
+        sent = asyncio.create_task(
+            b.commands.send("SLOW", StationCommand("get_local_list_version"), timeout=8)
+        )
+        await eventually(lambda: _true(len(station.server_calls) == 1), "the CALL reached the station")
+        redis_server.stop()
+        redis_server.start()
+        await station.ws.send(orjson.dumps([3, station.server_calls[0][1], {"listVersion": 9}]).decode())
+        assert await asyncio.wait_for(sent, BOUND) == {"version": 9}
+        assert len(station.server_calls) == 1  # asked once

@@ -295,9 +295,16 @@ class RoutedCommands:
         except REDIS_TROUBLE as exc:
             raise ClusterUnavailable(f"cannot hand the command to node {owner.node_id}") from exc
         until = time.monotonic() + wait + self._margin
+        lost: BaseException | None = None
         while True:
             left = until - time.monotonic()
             if left <= 0:
+                if lost is not None:
+                    # handed over, then Redis went: the station may well have done it
+                    raise OutcomeUnknown(
+                        f"lost Redis while node {owner.node_id} carried out {request['command']} for "
+                        f"{request['station']}: it may have reached the station"
+                    ) from lost
                 raise CommandTimeout(
                     f"{request['station']} did not answer {request['command']} within {wait:g} s "
                     f"(held by node {owner.node_id})"
@@ -309,10 +316,12 @@ class RoutedCommands:
             except TimeoutError:
                 popped = None
             except REDIS_TROUBLE as exc:
-                raise ClusterUnavailable(
-                    f"lost Redis while node {owner.node_id} carried out the command; it may have reached "
-                    "the station"
-                ) from exc
+                # The command is already handed over. A pooled connection made before Redis
+                # restarted fails once and is replaced: wait on a fresh one rather than tell the
+                # caller "unavailable" and have it try again (the station would do it twice).
+                lost = exc
+                await asyncio.sleep(min(0.2, max(until - time.monotonic(), 0)))
+                continue
             if popped is None:
                 continue
             reply = _parse_reply(popped[1], request["id"])
@@ -570,16 +579,24 @@ class CommandExecutor:
         if redis is None:
             return
         key = self.ctx.keys.reply(request.id)
-        try:
-            pipe = redis.pipeline(transaction=False)
-            pipe.lpush(key, orjson.dumps(reply))
-            pipe.expire(key, REPLY_TTL_SECONDS)
-            await pipe.execute()
-        except REDIS_TROUBLE as exc:
-            log.error(
-                "%s: could not return the answer to routed %s: %s",
-                request.station,
-                request.command,
-                exc,
-                extra={"correlation_id": request.correlation, "station_id": request.station},
-            )
+        body = orjson.dumps(reply)
+        for attempt in range(3):
+            try:
+                pipe = redis.pipeline(transaction=False)
+                pipe.lpush(key, body)
+                pipe.expire(key, REPLY_TTL_SECONDS)
+                await pipe.execute()
+                return
+            except REDIS_TROUBLE as exc:
+                # a pooled connection from before a Redis restart fails once and is replaced:
+                # the caller is still waiting for this answer, while its deadline lasts
+                if attempt < 2 and request.deadline - self._wall() > 0.2:
+                    await asyncio.sleep(0.1)
+                    continue
+                log.error(
+                    "%s: could not return the answer to routed %s: %s",
+                    request.station,
+                    request.command,
+                    exc,
+                    extra={"correlation_id": request.correlation, "station_id": request.station},
+                )
