@@ -298,7 +298,15 @@ async def test_redis_stopped_and_started_under_load(cluster: Cluster) -> None:
                 return answer if answer.status_code != 503 else None
 
             response = await until(routed, 30, "remote start routed again after Redis returned")
-            assert response.status_code == 200 and response.json()["status"] == "Accepted", response.text
+            if response.status_code != 200 or response.json()["status"] != "Accepted":
+                starts = await cluster.database.rows(
+                    "SELECT id, answer, requested_at FROM remote_starts WHERE station_id = 'RD2' ORDER BY id"
+                )
+                frames = await cluster.database.rows(
+                    "SELECT occurred_at, frame FROM ocpp_messages WHERE station_id = 'RD2' "
+                    "AND action = 'RemoteStartTransaction' ORDER BY id"
+                )
+                raise AssertionError(f"{response.text}\nremote starts: {starts}\nframes: {frames}")
             session_id = await session_of_remote_start(api, response.json())
             await until(lambda: station["RD2"].sim.active_transactions(), 20, "RD2 charging")
             await station["RD2"].sim.stop_session(1)
