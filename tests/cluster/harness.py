@@ -714,3 +714,39 @@ async def by_gateway(cluster: Cluster, ids: Iterable[str], timeout: float = 20.0
     for station in sorted(wanted):
         result.setdefault(owners[station], []).append(station)
     return result
+
+
+async def assert_each_push_once(cluster: Cluster, partner: Partner, session_ids: Iterable[int]) -> None:
+    """The partner received exactly the pushes the outbox holds, all delivered (none twice, none
+    left behind); each session: one CDR built and POSTed once, its last state pushed COMPLETED
+    (a session may be PUT in full again instead of PATCHed: OCPI allows it, it is its own push)."""
+    from collections import Counter
+    from urllib.parse import urlsplit
+
+    outbox = await cluster.database.rows("SELECT method, url, status FROM ocpi_outbox ORDER BY id")
+    assert all(r["status"] == "delivered" for r in outbox), outbox
+    queued = Counter((r["method"], urlsplit(r["url"]).path) for r in outbox)
+    received = Counter((method, path) for method, path, _ in partner.got)
+    assert received == queued, (received, queued)
+    for session_id in session_ids:
+        assert (
+            await cluster.database.value("SELECT count(*) FROM cdrs WHERE session_id = $1", session_id) == 1
+        )
+        posts = [p for p in partner.pushes("POST", "/cdrs") if p["session_id"] == str(session_id)]
+        assert len(posts) == 1, (session_id, partner.got)
+        # in order: the session's pushes end COMPLETED (an ACTIVE never arrives after it), and
+        # its CDR comes after the last of them
+        pushes = [
+            (n, body.get("status"))
+            for n, (method, path, body) in enumerate(partner.got)
+            if path.endswith(f"/sessions/NL/STK/{session_id}") and method in ("PUT", "PATCH")
+        ]
+        states = [state for _, state in pushes if state is not None]
+        assert states and states[-1] == "COMPLETED", (session_id, states)
+        assert "ACTIVE" not in states[states.index("COMPLETED") :], (session_id, states)
+        cdr_at = next(
+            n
+            for n, (m, _, body) in enumerate(partner.got)
+            if m == "POST" and body["session_id"] == str(session_id)
+        )
+        assert cdr_at > pushes[-1][0], (session_id, [(m, p) for m, p, _ in partner.got])

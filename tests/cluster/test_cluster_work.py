@@ -19,6 +19,7 @@ from tests.cluster.harness import (
     Cluster,
     Partner,
     ReconnectingStation,
+    assert_each_push_once,
     by_gateway,
     exited,
     register_partner,
@@ -98,18 +99,7 @@ async def test_remote_start_on_each_gateway_one_cdr_one_push_each(cluster: Clust
     for station_id, session_id in sessions.items():
         rows = await cluster.database.rows("SELECT id FROM sessions WHERE station_id = $1", station_id)
         assert [r["id"] for r in rows] == [session_id], (station_id, rows)
-        cdrs = await cluster.database.rows("SELECT id FROM cdrs WHERE session_id = $1", session_id)
-        assert len(cdrs) == 1, (session_id, cdrs)
-        puts = [p for p in partner.pushes("PUT", "/sessions") if p["id"] == str(session_id)]
-        assert len(puts) == 1, partner.got
-        cdr_posts = [p for p in partner.pushes("POST", "/cdrs") if p["session_id"] == str(session_id)]
-        assert len(cdr_posts) == 1, partner.got
-        completed = [
-            p
-            for p in partner.pushes("PATCH", f"/sessions/NL/STK/{session_id}")
-            if p.get("status") == "COMPLETED"
-        ]
-        assert len(completed) == 1, partner.got
+    await assert_each_push_once(cluster, partner, sessions.values())
     assert await cluster.database.value("SELECT count(*) FROM ocpi_outbox WHERE status = 'dead'") == 0
 
 

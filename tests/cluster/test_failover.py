@@ -6,15 +6,14 @@ that runs once is replaced by the other worker, and nothing is delivered twice o
 from __future__ import annotations
 
 import json
-from collections import Counter
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 
 from tests.cluster.harness import (
     Cluster,
     Partner,
+    assert_each_push_once,
     by_gateway,
     kill_9,
     register_partner,
@@ -177,24 +176,7 @@ async def test_worker_leading_the_work_killed_another_takes_over_nothing_twice_n
         "SELECT id FROM sessions WHERE station_id = ANY($1) ORDER BY id", ["WF1", "WF2", "WF3"]
     )
     assert len(sessions) == 3, sessions
-    # each push the outbox holds reached the partner once: none twice, none left behind (a
-    # session may be PUT again in full instead of PATCHed: OCPI allows it, and it is its own push)
-    outbox = await cluster.database.rows("SELECT method, url, status FROM ocpi_outbox ORDER BY id")
-    queued = Counter((r["method"], urlsplit(r["url"]).path) for r in outbox)
-    received = Counter((method, path) for method, path, _ in partner.got)
-    assert received == queued, (received, outbox)
-    for (session_id,) in sessions:
-        assert (
-            await cluster.database.value("SELECT count(*) FROM cdrs WHERE session_id = $1", session_id) == 1
-        )
-        posts = [p for p in partner.pushes("POST", "/cdrs") if p["session_id"] == str(session_id)]
-        assert len(posts) == 1, (session_id, partner.got)
-        states = [
-            body.get("status")
-            for method, path, body in partner.got
-            if path.endswith(f"/sessions/NL/STK/{session_id}") and method in ("PUT", "PATCH")
-        ]
-        assert states and states[-1] == "COMPLETED", (session_id, states)
+    await assert_each_push_once(cluster, partner, [r["id"] for r in sessions])
     await until(
         lambda: cluster.database.value(
             "SELECT count(*) = 1 FROM ocpp_messages WHERE station_id = 'WF-LATE' AND action = 'ClearCache' "
