@@ -226,6 +226,21 @@ async def test_rolling_restart_of_both_gateways_loses_no_station_and_no_session(
             "SELECT station_id, status FROM sessions WHERE station_id = ANY($1) ORDER BY station_id", ids
         )
         assert [(r["station_id"], r["status"]) for r in rows] == [(sid, "active") for sid in ids], rows
+        # each restart is a disconnect the timeline names as such, never a crash or a timeout
+        # (read before the test's own stations leave)
+        causes = await cluster.database.rows(
+            "SELECT station_id, occurred_at, detail FROM station_events "
+            "WHERE id > $1 AND kind = 'disconnected' AND station_id = ANY($2) ORDER BY id",
+            mark,
+            ids,
+        )
+        details = [
+            {"station": r["station_id"], "at": str(r["occurred_at"])}
+            | (r["detail"] if isinstance(r["detail"], dict) else json.loads(r["detail"]))
+            for r in causes
+        ]
+        assert details, "no disconnect recorded"
+        assert [d for d in details if d.get("cause") != "server_shutdown"] == [], details
         for station in fleet:
             await station.sim.stop_session(1)
         await until(
@@ -235,11 +250,3 @@ async def test_rolling_restart_of_both_gateways_loses_no_station_and_no_session(
             20,
             "every session completed",
         )
-    # each restart is a disconnect the timeline names as such, never a crash or a timeout
-    causes = await cluster.database.rows(
-        "SELECT detail FROM station_events WHERE id > $1 AND kind = 'disconnected' AND station_id = ANY($2)",
-        mark,
-        ids,
-    )
-    details = [r["detail"] if isinstance(r["detail"], dict) else json.loads(r["detail"]) for r in causes]
-    assert details and all(d.get("cause") == "server_shutdown" for d in details), details
