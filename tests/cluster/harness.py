@@ -742,8 +742,16 @@ async def assert_each_push_once(cluster: Cluster, partner: Partner, session_ids:
             if path.endswith(f"/sessions/NL/STK/{session_id}") and method in ("PUT", "PATCH")
         ]
         states = [state for _, state in pushes if state is not None]
-        assert states and states[-1] == "COMPLETED", (session_id, states)
-        assert "ACTIVE" not in states[states.index("COMPLETED") :], (session_id, states)
+        in_order = bool(states) and states[-1] == "COMPLETED"
+        if not in_order or "ACTIVE" in states[states.index("COMPLETED") :]:
+            rows = await cluster.database.rows(
+                "SELECT id, method, attempts, created_at, delivered_at, body->>'status' AS status "
+                "FROM ocpi_outbox WHERE key = $1 ORDER BY id",
+                f"session:{session_id}",
+            )
+            raise AssertionError(
+                f"session {session_id}: pushes out of order {states}; its outbox rows: {rows}"
+            )
         cdr_at = next(
             n
             for n, (m, _, body) in enumerate(partner.got)
