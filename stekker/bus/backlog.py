@@ -67,7 +67,8 @@ class Backlog:
         """Keep one event; never raises."""
         if self._db is not None:
             try:
-                await asyncio.wait_for(self._insert(item), KEEP_TIMEOUT)
+                async with asyncio.timeout(KEEP_TIMEOUT):  # not wait_for: see stekker.bus.streams
+                    await self._insert(item)
                 if self._db_failing:
                     log.warning("event backlog: the database takes kept events again")
                 self._db_failing = False

@@ -106,6 +106,9 @@ return redis.call('xadd', KEYS[1], 'MAXLEN', '~', ARGV[1], '*',
 """
 
 
+# Python 3.11's asyncio.wait_for can swallow a cancel that races its inner future's completion
+# (the reader then never stops); asyncio.timeout() does not, so every bound here uses it.
+
 # Redis refused, is away, or did not answer in time
 _AWAY: tuple[type[Exception], ...] = (*REDIS_TROUBLE, TimeoutError)
 
@@ -194,7 +197,8 @@ class StreamBus:
         at = event.at.isoformat()
         if self._direct:
             try:
-                await asyncio.wait_for(self._add(event.topic, data, at, self.node_id, ""), PUBLISH_TIMEOUT)
+                async with asyncio.timeout(PUBLISH_TIMEOUT):
+                    await self._add(event.topic, data, at, self.node_id, "")
                 return
             except _AWAY as exc:
                 # later events go to the backlog too (their order), until the relay sent it all
@@ -266,9 +270,11 @@ class StreamBus:
         tasks += list(self._group_tasks.values()) + list(self._handler_tasks)
         for task in tasks:
             task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        if tasks:
+            # bounded: a handler that swallows its cancel must not hold up the shutdown
+            _, stuck = await asyncio.wait(tasks, timeout=5)
+            for task in stuck:
+                log.warning("event bus stop: %s did not stop within 5 s", task.get_name())
         self._group_tasks.clear()
         self._fanout_task = self._relay_task = None
         if self._backlog.in_memory:
@@ -354,10 +360,10 @@ class StreamBus:
             try:
                 if self._fanout_last is None:
                     self._fanout_last = await self._stream_end()
-                reply: Any = await asyncio.wait_for(
-                    self._blocking.xread({self.stream: self._fanout_last}, count=500, block=BLOCK_MS),
-                    BLOCK_MS / 1000 + 5,
-                )
+                async with asyncio.timeout(BLOCK_MS / 1000 + 5):
+                    reply: Any = await self._blocking.xread(
+                        {self.stream: self._fanout_last}, count=500, block=BLOCK_MS
+                    )
             except _AWAY as exc:
                 self._reading_failed(exc)
                 await backoff.sleep()
@@ -422,16 +428,13 @@ class StreamBus:
                     await self._claim(group)
                     next_claim = time.monotonic() + self.claim_idle / 2
                 block = int(min(BLOCK_MS, max(10.0, (next_claim - time.monotonic()) * 1000)))
-                reply: Any = await asyncio.wait_for(
-                    self._blocking.xreadgroup(
+                async with asyncio.timeout(block / 1000 + 5):
+                    reply: Any = await self._blocking.xreadgroup(
                         group, self.node_id, {self.stream: ">"}, count=self.batch, block=block
-                    ),
-                    block / 1000 + 5,
-                )
+                    )
                 backoff.reset()
                 for _stream, entries in reply or []:
-                    for entry_id, fields in entries:
-                        await self._handle(group, entry_id, fields)
+                    await self._handle_batch(group, entries)
             except ResponseError as exc:
                 if "NOGROUP" not in str(exc):
                     log.error("group %s: redis refused: %s", group, exc)
@@ -458,21 +461,34 @@ class StreamBus:
             entries = reply[0][1] if reply else []
             if not entries:
                 return
-            for entry_id, fields in entries:
-                after = entry_id
-                await self._handle(group, entry_id, fields)
+            after = entries[-1][0]
+            await self._handle_batch(group, entries)
 
-    async def _handle(self, group: str, entry_id: str, fields: Any) -> None:
-        """Run the group's matching handlers; acknowledge when all returned (or none matched, or
-        the entry is not an event)."""
+    async def _handle_batch(self, group: str, entries: list[Any]) -> None:
+        """Handle a batch in stream order, then acknowledge what may be in one XACK: one round
+        trip per batch, not per event (a member killed mid-batch has its handled entries handled
+        again by another: at most one batch, and handlers are idempotent anyway)."""
+        done: list[str] = []
+        try:
+            for entry_id, fields in entries:
+                if await self._handle(group, entry_id, fields):
+                    done.append(entry_id)
+        finally:
+            if done:
+                # also when cancelled mid-batch (a stop): what was handled is acknowledged
+                with contextlib.suppress(*REDIS_TROUBLE):
+                    await self._redis.xack(self.stream, group, *done)
+
+    async def _handle(self, group: str, entry_id: str, fields: Any) -> bool:
+        """Run the group's matching handlers; True (acknowledge) when all returned, or none
+        matched, or the entry is not an event."""
         if group not in self._group_last or _id(entry_id) > _id(self._group_last[group]):
             self._group_last[group] = entry_id
         try:
             event = decode_entry(fields).event
         except MalformedEntry as exc:
             log.warning("event stream entry %s skipped by group %s: %s", entry_id, group, exc)
-            await self._redis.xack(self.stream, group, entry_id)
-            return
+            return True
         failed = False
         for prefix, handler in list(self._groups.get(group, [])):
             if event.topic.startswith(prefix):
@@ -486,8 +502,7 @@ class StreamBus:
                         event.topic,
                         entry_id,
                     )
-        if not failed:
-            await self._redis.xack(self.stream, group, entry_id)
+        return not failed
 
     async def _claim(self, group: str) -> None:
         """Take over entries idle longer than claim_idle (a dead member's, or our own failed ones)."""
@@ -502,11 +517,13 @@ class StreamBus:
                     self.stream, group, claimed[0][0], claimed[-1][0], self.batch * 2, self.node_id
                 )
                 deliveries = {p["message_id"]: int(p["times_delivered"]) for p in pending}
+                retry = []
                 for entry_id, fields in claimed:
                     if deliveries.get(entry_id, 1) > self.max_deliveries:
                         await self._give_up(group, entry_id, fields)
                     else:
-                        await self._handle(group, entry_id, fields)
+                        retry.append((entry_id, fields))
+                await self._handle_batch(group, retry)
             if start == "0-0":
                 break
         await self._forget_members(group)
@@ -544,7 +561,8 @@ class StreamBus:
         while True:
             wait = self.relay_interval if self._direct else backoff.delay
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._relay_wake.wait(), wait)
+                async with asyncio.timeout(wait):
+                    await self._relay_wake.wait()
             self._relay_wake.clear()
             try:
                 await self._relay_once()
