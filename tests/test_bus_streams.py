@@ -420,3 +420,36 @@ async def test_in_process_bus_has_the_same_life_cycle() -> None:
     await until(lambda: len(got) == 1, "delivered")
     await bus.refresh_metrics()
     await bus.stop()
+
+
+async def test_a_redis_that_does_not_answer_does_not_hold_up_publish(
+    buses: Callable[..., StreamBus], redis_server: RedisServer
+) -> None:
+    """A hung Redis (stopped process: connections open, no answers) is not a refused one: the
+    publish gives up after its bound, keeps the event, and the relay sends it when Redis wakes."""
+    import signal
+
+    publisher = buses("p", groups=("g",))
+    worker = buses("w")
+    handled: list[int] = []
+
+    async def member(event: Event) -> None:
+        handled.append(event.data["n"])
+
+    worker.subscribe("", member, group="g")
+    await publisher.start()
+    await worker.start()
+    await publisher.publish(numbered("x.y", 0))
+    await until(lambda: handled == [0], "the first event")
+    assert redis_server.process is not None
+    redis_server.process.send_signal(signal.SIGSTOP)
+    try:
+        for n in (1, 2, 3):
+            await asyncio.wait_for(publisher.publish(numbered("x.y", n)), 10)
+        assert publisher._backlog.in_memory == 3
+    finally:
+        redis_server.process.send_signal(signal.SIGCONT)
+    await until(lambda: handled[-3:] == [1, 2, 3], "the kept events after Redis woke", timeout=30)
+    await until(lambda: _no_backlog(publisher), "the backlog sent")
+    # the publish that timed out was in Redis's socket buffer and ran when it woke: at least once
+    assert handled in ([0, 1, 2, 3], [0, 1, 1, 2, 3])

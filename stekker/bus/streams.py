@@ -558,6 +558,7 @@ class StreamBus:
     async def _relay_loop(self) -> None:
         backoff = _Backoff(0.2, 2.0)
         next_trim = time.monotonic() + self.trim_interval
+        failing = False
         while True:
             wait = self.relay_interval if self._direct else backoff.delay
             with contextlib.suppress(TimeoutError):
@@ -567,6 +568,9 @@ class StreamBus:
             try:
                 await self._relay_once()
                 backoff.reset()
+                if failing:
+                    log.warning("event relay works again")
+                failing = False
                 if time.monotonic() >= next_trim:
                     next_trim = time.monotonic() + self.trim_interval
                     await self.trim()
@@ -574,7 +578,11 @@ class StreamBus:
                 log.debug("relay: redis still away: %s", exc)
                 backoff.delay = min(backoff.most, backoff.delay * 2)
             except Exception:
-                log.exception("event relay failed; trying again")
+                # the database away (a relay reads the backlog every few seconds): one line, not one
+                # every few seconds
+                if not failing:
+                    log.exception("event relay failed; trying again")
+                failing = True
 
     async def _relay_once(self) -> None:
         if not self._direct:
