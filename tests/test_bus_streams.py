@@ -453,3 +453,22 @@ async def test_a_redis_that_does_not_answer_does_not_hold_up_publish(
     await until(lambda: _no_backlog(publisher), "the backlog sent")
     # the publish that timed out was in Redis's socket buffer and ran when it woke: at least once
     assert handled in ([0, 1, 2, 3], [0, 1, 1, 2, 3])
+
+
+def test_every_group_in_the_code_is_durable() -> None:
+    """A group the code subscribes but DURABLE_GROUPS forgets would be created only when its first
+    worker starts: the events a gateway published before that would never reach it."""
+    import re
+    from pathlib import Path
+
+    import stekker
+
+    named = set()
+    for path in Path(stekker.__file__).parent.rglob("*.py"):
+        text = path.read_text()
+        if "subscribe(" not in text:
+            continue
+        named |= set(re.findall(r"""\bgroup=["']([^"']+)["']""", text))
+        named |= set(re.findall(r"""^\s+GROUP = ["']([^"']+)["']""", text, re.MULTILINE))
+    assert named, "no group found: the search is broken"
+    assert named <= set(streams_module.DURABLE_GROUPS)

@@ -79,13 +79,15 @@ PUBLISH_TIMEOUT = 1.0
 BLOCK_MS = 2000
 
 # The consumer groups the code base subscribes (services/cdrs, ocpi pushes, the local list
-# syncer, bulk jobs). Every process creates them at start, so the first events a gateway publishes
-# are kept for a worker that starts later. Add a new durable group's name here.
+# syncer and the partners' lists in app.py, bulk jobs). Every process creates them at start, so
+# the first events a gateway publishes are kept for a worker that starts later. A new group's
+# name goes here (tests/test_bus_streams.py finds the names in the code and checks).
 DURABLE_GROUPS: tuple[str, ...] = (
     "cdr",
     "ocpi-location-pushes",
     "ocpi-roaming-pushes",
     "local-list-sync",
+    "partner-local-lists",
     "jobs",
 )
 
