@@ -23,7 +23,7 @@ import contextlib
 import logging
 import re
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -699,7 +699,7 @@ if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) 
 return 0
 """
 
-Runner = Callable[[ServiceContext, Flow], Awaitable[None]]
+Runner = Callable[[ServiceContext, Flow], Coroutine[Any, Any, None]]
 
 
 async def _run_flow(ctx: ServiceContext, flow: Flow) -> None:
@@ -794,11 +794,8 @@ class FlowBook:
         if self._redis is not None:
             self._spawn(self._mirror(flow), f"flow-mirror-{flow.id[:8]}")
 
-    def _spawn(self, work: Awaitable[None], name: str) -> None:
-        async def run() -> None:
-            await work
-
-        task = asyncio.create_task(run(), name=name)
+    def _spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.create_task(work, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -894,7 +891,11 @@ class FlowBook:
         assert self._redis is not None
         written: bytes | None = None
         tries_left = 60  # once over: about a minute of retries, then the record ages out
+        me = asyncio.current_task()
         while True:
+            if me is not None and me.cancelling():
+                # a cancel that a Redis call swallowed (redis-py can) must still stop the mirror
+                raise asyncio.CancelledError
             over = flow.done.is_set()
             record = orjson.dumps(flow_record(flow, self.node_id))
             try:
@@ -928,4 +929,5 @@ class FlowBook:
                     continue
             if not over:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(flow.done.wait(), self.mirror_every)
+                    async with asyncio.timeout(self.mirror_every):
+                        await flow.done.wait()
