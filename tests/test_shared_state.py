@@ -335,3 +335,72 @@ async def test_one_process_keeps_flows_in_memory(tmp_path: Path) -> None:
     with pytest.raises(FlowAlreadyRunning):
         await flows.launch(ctx_stub, "user:x", TARGET)
     await flows.close()
+
+
+# ---- OCPI commands whose process died -------------------------------------------------------------
+
+
+async def test_a_command_whose_process_died_gets_a_timeout_result_once(cluster: Cluster) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import select
+
+    from stekker.db.models_ocpi import OcpiOutboxItem, OcpiPartner
+    from stekker.ocpi import commands as ocpi_commands
+    from stekker.services.audit import record_audit
+
+    ctx = cluster.a
+
+    async def add_partner(db: Any) -> int:
+        partner = OcpiPartner(name="emsp", incoming_token_sha256="0" * 64, created_by="test")
+        db.add(partner)
+        await db.flush()
+        return int(partner.id)
+
+    partner_id = await ctx.write(add_partner)
+    start = ctx.now()
+    for command_id in ("dead", "answered", "fresh"):
+        if command_id == "fresh":
+            ctx.clock = lambda: start + timedelta(seconds=200)
+        await record_audit(
+            ctx, actor="ocpi:emsp", action="ocpi.command.received", object_type="ocpi_partner",
+            object_id=partner_id, result="accepted", command="START_SESSION", command_id=command_id,
+            response_url="http://127.0.0.1:9/results/" + command_id,
+        )  # fmt: skip
+    ctx.clock = lambda: start
+
+    async def answered(db: Any) -> None:  # the live process queued this one's result
+        from stekker.services.ocpi_outbox import enqueue
+
+        enqueue(db, partner_id=partner_id, kind="commands.result", key="command:answered", method="POST",
+                url="http://127.0.0.1:9/results/answered", body={"result": "ACCEPTED"}, at=start)  # fmt: skip
+
+    await ctx.write(answered)
+    assert await ocpi_commands.sweep_unanswered(ctx) == 0  # nothing is past the eMSP's timeout yet
+    ctx.clock = lambda: start + timedelta(seconds=ocpi_commands._timeout(ctx) + 1)
+    assert await ocpi_commands.sweep_unanswered(cluster.b) == 0  # b's clock: still too early
+    assert await ocpi_commands.sweep_unanswered(ctx) == 1
+    assert await ocpi_commands.sweep_unanswered(ctx) == 0  # once
+    async with ctx.db() as db:
+        rows = (await db.execute(select(OcpiOutboxItem).order_by(OcpiOutboxItem.id))).scalars().all()
+    results = {row.key: row.body["result"] for row in rows}
+    assert results == {"command:answered": "ACCEPTED", "command:dead": "TIMEOUT"}
+    assert [r.url for r in rows if r.key == "command:dead"] == ["http://127.0.0.1:9/results/dead"]
+    assert ocpi_commands.SWEEP_LEASE == "ocpi-command-sweep"
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_problem_reports_are_throttled_across_processes(cluster: Cluster) -> None:
+    from stekker.domain.problem_reports import ReportThrottle
+    from stekker.services.problem_reports import take_report_slot
+
+    local_a, local_b = ReportThrottle(per_hour=6, burst=2), ReportThrottle(per_hour=6, burst=2)
+    address = "2001:db8::1"
+    assert await take_report_slot(cluster.a, local_a, address) == 0
+    assert await take_report_slot(cluster.b, local_b, address) == 0
+    assert await take_report_slot(cluster.a, local_a, address) > 500  # one each 10 minutes
+    assert len(local_a) == 0 and len(local_b) == 0  # counted in Redis, not in memory
+    one_process = ReportThrottle(per_hour=6, burst=1)
+    cluster.b.redis = None
+    assert await take_report_slot(cluster.b, one_process, address) == 0
+    assert await take_report_slot(cluster.b, one_process, address) > 0 and len(one_process) == 1

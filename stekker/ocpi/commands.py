@@ -13,11 +13,15 @@ an unknown command 2001 (HTTP 404: no such resource), an unknown location, EVSE 
 ours is UNKNOWN_SESSION; one of another eMSP's drivers, a token of another party, or a
 reservation the partner never made is REJECTED with a message saying why.
 
-A background task does not survive a restart: a command received just before one gets no
-result, and the eMSP's `timeout` tells it when to stop waiting. Each command is audited when
-received (`ocpi.command.received`, with its `command_id`) and when its result is queued
-(`ocpi.command.result`), so such a command can be found. Once queued, the result is
-persistent (the outbox) and is delivered after a restart too.
+Each command is audited when received (`ocpi.command.received`, with its `command_id`) and
+when its result is queued (`ocpi.command.result`); once queued, the result is persistent (the
+outbox, key `command:<id>`) and is delivered after a restart too. The background task runs in
+the process that took the request and is bounded (`_work_budget`): it queues a result, TIMEOUT
+at worst, before the eMSP's `timeout` runs out. A process that dies meanwhile queues nothing;
+`sweep_unanswered` (a housekeeping chore run by one process at a time, under the lease
+`SWEEP_LEASE`) finds such commands once the eMSP's `timeout` has passed and queues a TIMEOUT
+result for them, so no eMSP waits for ever. Both paths queue a result only when none is queued
+for that command yet.
 """
 
 from __future__ import annotations
@@ -29,15 +33,18 @@ import re
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Body, Depends, Path
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from stekker.api.deps import get_ctx
-from stekker.db.models import ChargingStation, Evse, Location
+from stekker.db.models import AuditEntry, ChargingStation, Evse, Location
+from stekker.db.models_ocpi import OcpiOutboxItem
 from stekker.ocpi.auth import PartnerAuth, registered_partner
 from stekker.ocpi.command_objects import (
     REQUESTS,
@@ -89,6 +96,12 @@ M = TypeVar("M", bound=BaseModel)
 
 def _timeout(ctx: ServiceContext) -> int:
     return math.ceil(ctx.settings.call_timeout) + RESULT_MARGIN
+
+
+def _work_budget(ctx: ServiceContext) -> float:
+    """Seconds the background task may take (waiting for its turn included): half the margin
+    before the eMSP's timeout, so its result is queued well before a sweep would act."""
+    return ctx.settings.call_timeout + RESULT_MARGIN / 2
 
 
 def _answer(ctx: ServiceContext, result: CommandResponseType, message: str | None = None) -> JSONResponse:
@@ -191,17 +204,22 @@ async def _finish(
     response_url: str,
     work: Callable[[], Awaitable[CommandOutcome]],
 ) -> None:
-    async with ctx.limiter("ocpi-commands", CONCURRENT_COMMANDS):
-        try:
-            outcome = await work()
-        except Exception as exc:  # the eMSP gets a result whatever went wrong here
-            log.exception("OCPI command %s %s failed", command.value, command_id)
-            outcome = CommandOutcome(Outcome.FAILED, f"internal error: {exc.__class__.__name__}")
+    try:
+        async with asyncio.timeout(_work_budget(ctx)):
+            async with ctx.limiter("ocpi-commands", CONCURRENT_COMMANDS):
+                outcome = await work()
+    except TimeoutError:
+        outcome = CommandOutcome(Outcome.TIMEOUT, "no answer from the station in time")
+    except Exception as exc:  # the eMSP gets a result whatever went wrong here
+        log.exception("OCPI command %s %s failed", command.value, command_id)
+        outcome = CommandOutcome(Outcome.FAILED, f"internal error: {exc.__class__.__name__}")
     body = command_result(outcome)
     cause = current_correlation()  # the command request's (this task inherited its context)
 
     async def job(db: AsyncSession) -> None:
         now = ctx.now()
+        if await _result_queued(db, partner.partner_id, command_id):
+            return  # a sweep gave up on this command already (this process was very late)
         enqueue(
             db, partner_id=partner.partner_id, kind="commands.result", key=f"command:{command_id}",
             method="POST", url=response_url, body=body, at=now, correlation_id=cause,
@@ -238,6 +256,102 @@ async def _launch(
     )
     track(task)
     return _answer(ctx, CommandResponseType.ACCEPTED)
+
+
+async def _result_queued(db: AsyncSession, partner_id: int, command_id: str) -> bool:
+    query = select(OcpiOutboxItem.id).where(
+        OcpiOutboxItem.partner_id == partner_id, OcpiOutboxItem.key == f"command:{command_id}"
+    )
+    return (await db.execute(query.limit(1))).first() is not None
+
+
+# ---- commands whose process died ----------------------------------------------------------------
+
+#: The lease under which one process of the cluster runs `sweep_unanswered`.
+SWEEP_LEASE = "ocpi-command-sweep"
+#: How far back the sweep looks: a command older than this is the eMSP's own business.
+SWEEP_HORIZON = timedelta(hours=24)
+_SWEEP_BATCH = 5_000
+
+
+async def sweep_unanswered(ctx: ServiceContext) -> int:
+    """Queue a TIMEOUT result for every command received at least the eMSP's `timeout` ago
+    (within `SWEEP_HORIZON`) that has none queued: its process died before the station
+    answered. Returns how many. Run by one process at a time (lease `SWEEP_LEASE`); a second
+    runner at once would find the results queued by the first, bar a race of milliseconds."""
+    now = ctx.now()
+    due = now - timedelta(seconds=_timeout(ctx))
+    async with ctx.db() as db:
+        received = (
+            (
+                await db.execute(
+                    select(AuditEntry)
+                    .where(
+                        AuditEntry.action == "ocpi.command.received",
+                        AuditEntry.occurred_at <= due,
+                        AuditEntry.occurred_at > now - SWEEP_HORIZON,
+                    )
+                    .order_by(AuditEntry.id)
+                    .limit(_SWEEP_BATCH)
+                )
+            )
+            .scalars()
+            .all()
+        )
+        candidates: dict[str, AuditEntry] = {}
+        for entry in received:
+            command_id, url = (entry.detail or {}).get("command_id"), (entry.detail or {}).get("response_url")
+            if isinstance(command_id, str) and isinstance(url, str) and entry.object_id.isdigit():
+                candidates[f"command:{command_id}"] = entry
+        if not candidates:
+            return 0
+        queued = set(
+            (
+                await db.execute(select(OcpiOutboxItem.key).where(OcpiOutboxItem.key.in_(list(candidates))))
+            ).scalars()
+        )
+    swept = 0
+    for key, entry in candidates.items():
+        if key in queued:
+            continue
+        try:
+            swept += await _give_up(ctx, entry)
+        except Exception:  # one partner's trouble (gone since) must not stop the others
+            log.exception("OCPI command sweep: no result queued for %s", key)
+    return swept
+
+
+async def _give_up(ctx: ServiceContext, received: AuditEntry) -> int:
+    detail = received.detail
+    command_id, url = str(detail["command_id"]), str(detail["response_url"])
+    partner_id = int(received.object_id)
+    body = command_result(
+        CommandOutcome(
+            Outcome.TIMEOUT, "no answer: the process handling the command stopped before the station answered"
+        )
+    )
+
+    async def job(db: AsyncSession) -> int:
+        if await _result_queued(db, partner_id, command_id):
+            return 0
+        now = ctx.now()
+        enqueue(
+            db, partner_id=partner_id, kind="commands.result", key=f"command:{command_id}",
+            method="POST", url=url, body=body, at=now,
+        )  # fmt: skip
+        audit(
+            db, actor="ocpi", action="ocpi.command.result", object_type="ocpi_partner",
+            object_id=partner_id, at=now, result=body["result"], command=detail.get("command"),
+            command_id=command_id, detail="swept: the process handling it stopped", swept=True,
+        )  # fmt: skip
+        return 1
+
+    count: int = await ctx.write(job)
+    if count:
+        log.warning(
+            "OCPI command %s %s: its process stopped; TIMEOUT queued", detail.get("command"), command_id
+        )
+    return count
 
 
 def track(task: asyncio.Task[None]) -> None:

@@ -4,11 +4,15 @@
 audit entry and a `problem.reported` event); `open_reports`/`list_reports` give the list the
 helpdesk works from (console, `GET /api/problem-reports`, `stekker problem list`); `handle`
 marks one handled. `form_key` is the installation's key for the public form's token.
+`take_report_slot` applies the per-address throttle (`domain.problem_reports.ReportThrottle`),
+cluster-wide in Redis when the context has one (`cluster.limits`), so a sender gets its budget
+once for all processes, not once per process.
 """
 
 from __future__ import annotations
 
 import secrets
+import weakref
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -18,10 +22,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from stekker.bus import Event
+from stekker.cluster.limits import Limiter, buckets_for
 from stekker.db.models import ChargingStation, Evse
 from stekker.db.models_problem_reports import ProblemReport
 from stekker.db.models_secrets import InstallationSecret
-from stekker.domain.problem_reports import ReportDraft
+from stekker.domain.problem_reports import ReportDraft, ReportThrottle
 from stekker.services.audit import audit
 from stekker.services.context import ServiceContext
 from stekker.services.errors import Conflict, Missing
@@ -190,3 +195,20 @@ async def handle(ctx: ServiceContext, *, actor: str, report_id: int) -> ReportVi
     view = _view(await ctx.write(job))
     await ctx.bus.publish(Event("problem.handled", {"id": view.id, "station_id": view.station_id}))
     return view
+
+
+# ---- the throttle, cluster-wide ------------------------------------------------------------------
+
+_LIMITERS: weakref.WeakKeyDictionary[ReportThrottle, Limiter] = weakref.WeakKeyDictionary()
+
+
+async def take_report_slot(ctx: ServiceContext, local: ReportThrottle, address: str) -> float:
+    """0 if `address` may file a report now (and it is counted), else the seconds to wait.
+    `local` is the app's in-memory throttle: the truth in one process, and what counts while
+    Redis is away in a cluster (fail open to per-process counting, as `cluster.limits` says)."""
+    limiter = _LIMITERS.get(local)
+    if limiter is None:
+        limiter = _LIMITERS[local] = buckets_for(
+            ctx.redis, ctx.keys, "report", rate=local.per_hour / 3600, burst=local.burst, local=local.take
+        )
+    return await limiter.take(address)
