@@ -72,7 +72,13 @@ def enqueue(
     correlation_id: str | None = None,
 ) -> None:
     """Queue a push in the caller's transaction; it is delivered after commit. With
-    `correlation_id` (the partner's request that caused it), the push carries it."""
+    `correlation_id` (the partner's request that caused it), the push carries it.
+
+    The deliverer sends a (partner, key)'s pushes in the order of their ids. Ids follow the
+    commits only when the queuers of one key take turns: callers that may queue the same key
+    from several processes at once hold a claim on it for the transaction
+    (`stekker.cluster.claims.lock_for_transaction(db, f"outbox:{key}")`, as the session
+    pushes do), else a push whose transaction commits late is sent after one queued after it."""
     if correlation_id is not None:
         _remember_cause(partner_id, key[:100], correlation_id)
     db.add(

@@ -361,13 +361,12 @@ async def _final_state_queued(db: AsyncSession, partner_id: int, key: str) -> bo
 async def _cdr_queued(db: AsyncSession, partner_id: int, key: str, cdr_uid: str | None = None) -> bool:
     """Whether CDR `cdr_uid` (None: any CDR of the session) was already queued for the partner
     (whatever became of it)."""
-    bodies = await db.execute(
-        select(OcpiOutboxItem.body).where(
-            OcpiOutboxItem.partner_id == partner_id,
-            OcpiOutboxItem.key == key,
-            OcpiOutboxItem.kind == "cdrs",
-        )
+    of_session = select(OcpiOutboxItem.id if cdr_uid is None else OcpiOutboxItem.body).where(
+        OcpiOutboxItem.partner_id == partner_id,
+        OcpiOutboxItem.key == key,
+        OcpiOutboxItem.kind == "cdrs",
     )
-    return any(
-        isinstance(body, dict) and (cdr_uid is None or body.get("id") == cdr_uid) for body in bodies.scalars()
-    )
+    if cdr_uid is None:  # asked at every session push: no CDR bodies read for it
+        return (await db.execute(of_session.limit(1))).first() is not None
+    bodies = (await db.execute(of_session)).scalars()
+    return any(isinstance(body, dict) and body.get("id") == cdr_uid for body in bodies)
