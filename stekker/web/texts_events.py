@@ -372,6 +372,11 @@ TEXTS: dict[str, tuple[str, str]] = {
         "Station {station} is offline: it cannot be stopped or unlocked remotely. The driver can try the "
         "card at the station; otherwise send a technician.",
     ),
+    "w_hd_outcome_interrupted": (
+        "Het proces dat de stappen uitvoerde ({node}) stopte halverwege: controleer de laadpaal voor u "
+        "het opnieuw probeert.",
+        "The process running the flow ({node}) stopped during it: check the station before trying again.",
+    ),
     "w_hd_outcome_internal": (
         "De stappen stopten door een interne fout: {error}",
         "The flow stopped on an internal error: {error}",
@@ -431,6 +436,10 @@ TEXTS: dict[str, tuple[str, str]] = {
     "w_hd_not_possible": ("niet mogelijk met deze laadpaal", "not possible with this station"),
     "w_hd_command_failed": ("de opdracht mislukte", "the command failed"),
     "w_hd_shutdown": ("ons systeem stopte", "the server shut down"),
+    "w_hd_interrupted": (
+        "het proces dat de stappen uitvoerde ({node}) stopte",
+        "the process running the flow ({node}) stopped",
+    ),
     "w_hd_time_up": (
         "de tijdslimiet van {seconds} s is verstreken",
         "the flow's time bound of {seconds} s ran out",

@@ -157,6 +157,12 @@ TEXTS: dict[str, tuple[str, str]] = {
         "Er loopt al een stoppen-en-vrijgeven voor deze aansluiting: {detail}",
         "A stop and release is already running for this connector: {detail}",
     ),
+    "hd_cluster_unavailable": (
+        "De andere servers van Stekker zijn nu niet bereikbaar; er is niets naar de laadpaal gestuurd. "
+        "Probeer het over een minuut opnieuw.",
+        "Stekker's other servers cannot be reached right now; nothing was sent to the station. "
+        "Try again in a minute.",
+    ),
     "hd_flow_gone": (
         "Deze actie is niet (meer) bekend; het logboek bewaart wat er gebeurde.",
         "This flow is not known (any more); the audit log keeps what happened.",
