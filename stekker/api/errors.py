@@ -10,6 +10,7 @@ from sqlalchemy.exc import StatementError
 from starlette.requests import ClientDisconnect
 
 from stekker.api.multipart import MultipartError
+from stekker.cluster.redis_link import ClusterMessagingUnavailable
 from stekker.services import errors as service_errors
 from stekker.services.device_model import UnknownStation
 from stekker.services.diagnostics import (
@@ -56,6 +57,8 @@ _STATUS: list[tuple[type[Exception], int, str]] = [
     (StationOffline, 409, "station_offline"),
     # Redis away in a cluster: the station may be fine, we cannot reach its gateway right now
     (ClusterUnavailable, 503, "cluster_unavailable"),
+    # the same for what is shared through Redis rather than routed (e.g. a helpdesk flow)
+    (ClusterMessagingUnavailable, 503, "cluster_unavailable"),
     # the call reached the station, whose connection closed before it answered: not offline,
     # and not a failure either (a station that resets often reboots without answering)
     (OutcomeUnknown, 202, "outcome_unknown"),

@@ -244,9 +244,8 @@ async def stop_and_release(
         evse_number=body.evse_number,
         connector_number=body.connector_number,
     )
-    flow = book.start(ctx, caller.actor, target)
-    await book.wait(flow, wait)
-    return _flow_out(flow)
+    flow = await book.launch(ctx, caller.actor, target)
+    return _flow_out(await book.follow(flow, wait))
 
 
 @router.get("/flows/{flow_id}", response_model=FlowOut, summary="A stop-and-release flow")
@@ -256,9 +255,9 @@ async def get_flow(
     book: FlowBook = Depends(get_book),
     caller: Caller = Depends(allow(*DRIVER_SUPPORT)),
 ) -> FlowOut:
-    """A flow's steps so far (flows are kept in this process's memory; the audit log keeps them for good)."""
-    flow = book.get(flow_id)
+    """A flow's steps so far, whichever process runs it (flows are kept a while after they end;
+    the audit log keeps them for good). A flow whose process stopped reads as failed."""
+    flow = await book.find(flow_id)
     if flow is None:
         raise NotFound(f"no stop-and-release flow {flow_id} (flows are kept a while after they end)")
-    await book.wait(flow, wait)
-    return _flow_out(flow)
+    return _flow_out(await book.follow(flow, wait))

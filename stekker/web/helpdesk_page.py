@@ -20,6 +20,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from stekker.api.deps import DRIVER_SUPPORT, Role
+from stekker.cluster.redis_link import ClusterMessagingUnavailable
 from stekker.db.models import ChargingSession, SessionStatus
 from stekker.services import helpdesk
 from stekker.services.remote import NotFound
@@ -82,6 +83,14 @@ def _number(value: str, name: str, high: int) -> int | None:
     return int(value)
 
 
+def _cluster_unavailable(request: Request, user: auth.ConsoleUser) -> Response:
+    """Redis is away in a cluster: the flow can be neither started nor read from here now."""
+    msg = i18n.translate(language(request), "hd_cluster_unavailable")
+    page = render(request, "error.html", 503, user=user, title_key="error_title", message=msg)
+    page.headers["Retry-After"] = "10"
+    return page
+
+
 class ConfirmFirst(Exception):
     """The stop was not confirmed yet: show what it will do first."""
 
@@ -141,7 +150,7 @@ async def stop_and_release(
         target = await _target(request, fields)
         if fields.get("confirmed") != "yes":
             raise ConfirmFirst()
-        flow = book_of(request).start(auth.get_ctx(request), user.actor, target)
+        flow = await book_of(request).launch(auth.get_ctx(request), user.actor, target)
     except ConfirmFirst:
         return await _confirmation(request, user, target)
     except ValueError as exc:
@@ -153,6 +162,8 @@ async def stop_and_release(
     except FlowAlreadyRunning as exc:
         msg = i18n.translate(lang, "hd_already_running", detail=str(exc))
         return render(request, "error.html", 409, user=user, title_key="error_title", message=msg)
+    except ClusterMessagingUnavailable:
+        return _cluster_unavailable(request, user)
     return RedirectResponse(f"/console/helpdesk/flows/{flow.id}", status_code=303)
 
 
@@ -162,8 +173,13 @@ async def flow_page(
     flow_id: Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")],
     user: auth.ConsoleUser = Depends(auth.console(*DRIVER_SUPPORT)),
 ) -> Response:
-    """The flow's steps so far; the fragment alone for htmx's polling."""
-    flow = book_of(request).get(flow_id)
+    """The flow's steps so far (whichever process runs it); the fragment alone for htmx's
+    polling. While the other processes cannot be reached a 503 page says so (htmx keeps the
+    last fragment it showed and polls on)."""
+    try:
+        flow = await book_of(request).find(flow_id)
+    except ClusterMessagingUnavailable:
+        return _cluster_unavailable(request, user)
     if flow is None:
         raise PageNotFound("hd_flow_gone")
     template = "_helpdesk_flow.html" if is_htmx(request) else "helpdesk_flow.html"
