@@ -78,6 +78,11 @@ class _HttpServer(uvicorn.Server):
                 await asyncio.wait_for(self._exit_requested().wait(), 0.1)
 
 
+OCPI_COMMAND_SWEEP = housekeeping.Chore(
+    "ocpi-command-sweep", lambda ctx: 30.0, ocpi_commands.sweep_unanswered
+)
+
+
 class RedisUnreachable(Exception):
     """Cluster mode and Redis does not answer at start: one line naming STEKKER_REDIS_URL."""
 
@@ -110,7 +115,14 @@ class Stekker:
         self.bus: InProcessBus | StreamBus = (
             InProcessBus()
             if settings.redis_url is None
-            else StreamBus(settings.redis_url, keys, self.node.node_id, factory)
+            else StreamBus(
+                settings.redis_url,
+                keys,
+                self.node.node_id,
+                factory,
+                # a member silent for two leases is taken for dead: its events go to another
+                claim_idle=2 * settings.cluster_lease_seconds,
+            )
         )
         leases: Leases = (
             LocalLeases(self.node.node_id)
@@ -174,7 +186,8 @@ class Stekker:
         self.ocpi_outbox = OutboxWorker(self.ctx)  # pushes to roaming partners, after commit
         self.location_pushes = LocationPushes(self.ctx, self.ocpi_outbox.wake)
         self.roaming_pushes = RoamingPushes(self.ctx)  # sessions and CDRs to the driver's eMSP
-        self.helpdesk_flows = FlowBook()  # stop-and-release flows started through this API
+        # stop-and-release flows started through this API; mirrored to Redis in a cluster
+        self.helpdesk_flows = FlowBook.for_context(self.ctx)
         self.opendata = OpenDataCache(self.ctx)  # the public feeds, built on their first request
         self._chores: list[asyncio.Task[None]] = []  # retention purges, upload deadlines
 
@@ -286,7 +299,8 @@ class Stekker:
 
     async def _start_worker(self) -> None:
         """The work that runs once per cluster: chores, CDRs, OCPI pushes, local lists."""
-        self._chores = housekeeping.start(self.ctx)
+        # the chores of the services, and the OCPI edge's: results for commands whose process died
+        self._chores = housekeeping.start(self.ctx, (*housekeeping.CHORES, OCPI_COMMAND_SWEEP))
         self.bus.subscribe("token.changed", self._syncer.on_token_changed, group="local-list-sync")
         await self.cdrs.start()
         await self.ocpi_outbox.start()

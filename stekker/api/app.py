@@ -98,7 +98,9 @@ def create_http_app(
     )
     app.state.opendata_streams = {}  # client address → open live streams
     app.add_middleware(CorrelateRequests)  # a correlation id in every log line of a request
-    app.add_middleware(RateLimit, buckets=TokenBuckets(s.opendata_requests_per_minute, s.opendata_burst))
+    # per client address, counted cluster-wide when Redis is configured
+    buckets = TokenBuckets.shared(ctx.redis, ctx.keys, s.opendata_requests_per_minute, s.opendata_burst)
+    app.add_middleware(RateLimit, buckets=buckets)
     app.add_middleware(RedactResponses)  # the privacy policy on every JSON answer under /api/
     # outermost: a body over its limit is refused before routing, authentication and parsing
     app.add_middleware(BodyLimitMiddleware, default=s.http_max_body_bytes, limits=body_limits(ctx))
