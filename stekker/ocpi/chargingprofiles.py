@@ -54,7 +54,7 @@ from stekker.ocpi.session_objects import partner_parties
 from stekker.services import roaming_profiles as profiles
 from stekker.services.audit import audit, record_audit
 from stekker.services.context import ServiceContext
-from stekker.services.ocpi_outbox import enqueue
+from stekker.services.ocpi_outbox import announce, enqueue
 from stekker.services.roaming_commands import CommandRefused, Requester, UnknownSession
 from stekker.services.roaming_profiles import ProfileOutcome, ProfileResult, ProfileTarget
 
@@ -118,6 +118,8 @@ async def _queue_result(
         await ctx.write(job)
     except Exception:  # nothing more we can do than say so: the partner's timeout runs out
         log.exception("OCPI charging profile %s %s: result %s not queued", kind, request_id, body["result"])
+    else:
+        await announce(ctx)  # the outbox's deliverer may run in another process
 
 
 async def _finish(

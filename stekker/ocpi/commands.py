@@ -65,7 +65,7 @@ from stekker.services import roaming_commands as commands
 from stekker.services.audit import audit, record_audit
 from stekker.services.context import ServiceContext
 from stekker.services.errors import Invalid
-from stekker.services.ocpi_outbox import enqueue
+from stekker.services.ocpi_outbox import announce, enqueue
 from stekker.services.partner_http import current_correlation
 from stekker.services.roaming_commands import CommandOutcome, Outcome, Requester
 
@@ -234,6 +234,8 @@ async def _finish(
         await ctx.write(job)
     except Exception:  # nothing more we can do than say so: the eMSP's timeout runs out
         log.exception("OCPI command %s %s: result %s not queued", command.value, command_id, body["result"])
+    else:
+        await announce(ctx)  # the outbox's deliverer may run in another process
 
 
 async def _launch(
@@ -348,6 +350,7 @@ async def _give_up(ctx: ServiceContext, received: AuditEntry) -> int:
 
     count: int = await ctx.write(job)
     if count:
+        await announce(ctx)
         log.warning(
             "OCPI command %s %s: its process stopped; TIMEOUT queued", detail.get("command"), command_id
         )
