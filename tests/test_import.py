@@ -370,3 +370,36 @@ async def test_cli_import_dry_run_then_apply(cli: Any, api: httpx.AsyncClient, t
     assert (await api.get("/api/tokens")).json() == []
     result = await cli("import", "tokens", str(tmp_path / "missing.csv"))
     assert result.exit_code == 2 and "cannot read" in result.output
+
+
+async def test_a_new_password_or_profile_drops_the_cached_credentials_in_every_process(
+    api: httpx.AsyncClient, server: Stekker
+) -> None:
+    from stekker.bus import Event
+
+    said: list[dict[str, Any]] = []
+
+    async def heard(event: Event) -> None:
+        said.append(dict(event.data))
+
+    server.ctx.bus.subscribe("auth.changed", heard)
+    first = b"id,evse_count,password\nPW-1,1,first-password-0001\nPW-2,1,first-password-0002\n"
+    assert (await post(api, "stations", first, CSV, dry_run="false")).status_code == 200
+    assert said == []  # new stations: nobody can have cached them
+    # the same passwords again: unchanged, nothing to drop
+    assert (await post(api, "stations", first, CSV, dry_run="false")).status_code == 200
+    assert said == []
+    one = b"id,password\nPW-1,second-password-001\n"
+    assert (await post(api, "stations", one, CSV, dry_run="false")).status_code == 200
+    assert [(d["what"], d.get("station_id")) for d in said] == [("station", "PW-1")]
+    said.clear()
+    both = b"id,security_profile,password\nPW-1,2,third-password-0001\nPW-2,2,\n"
+    response = await post(api, "stations", both, CSV, dry_run="false")
+    assert response.status_code == 200, response.text
+    assert [(d["what"], d.get("station_id")) for d in said] == [("station", None)]  # every cache emptied
+    said.clear()
+    # a dry run and a refused import change nothing, so drop nothing
+    assert (await post(api, "stations", b"id,password\nPW-1,fourth-password-001\n", CSV)).status_code == 200
+    bad = b"id,password\nPW-1,short\n"
+    assert (await post(api, "stations", bad, CSV, dry_run="false")).status_code == 422
+    assert said == []

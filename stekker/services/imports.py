@@ -40,6 +40,7 @@ from stekker.domain import inventory_rules as rules
 from stekker.domain.identifiers import evse_emi3_id
 from stekker.domain.passwords import hash_password, verify_password
 from stekker.domain.station_auth import NO_AUTHENTICATION_PROFILE
+from stekker.services import users
 from stekker.services.audit import audit
 from stekker.services.context import ServiceContext
 from stekker.services.inventory import (
@@ -596,6 +597,10 @@ def _station_key(row: Row) -> str | None:
     return row.values.get("id")
 
 
+#: Changes after which a station's cached (verified) credentials are dropped everywhere.
+_CREDENTIALS = frozenset({"password", "security_profile"})
+
+
 async def import_stations(ctx: ServiceContext, actor: str, rows: list[Row], dry_run: bool) -> ImportReport:
     """Plan (and unless `dry_run`, apply) a stations import."""
     same = await _password_checks(ctx, rows)
@@ -692,6 +697,13 @@ async def import_stations(ctx: ServiceContext, actor: str, rows: list[Row], dry_
     for row in report.rows:
         if row.action != "unchanged":
             ctx.directory.forget(row.key)
+    # a station's cached credentials must not outlive a new password or security profile, in
+    # any process: one station is named, several empty every process's whole cache
+    renewed = [r.key for r in report.rows if r.action == "update" and _CREDENTIALS & r.changes.keys()]
+    if len(renewed) == 1:
+        await users.auth_changed(ctx, "station", station_id=renewed[0])
+    elif renewed:
+        await users.auth_changed(ctx, "station")
     await ctx.bus.publish(Event("inventory.imported", {"kind": "stations", "totals": report.totals}))
     return report
 
