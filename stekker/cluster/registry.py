@@ -43,11 +43,10 @@ from stekker.services.context import ServiceContext
 
 log = logging.getLogger(__name__)
 
-# KEYS: owners hash, seq counter. ARGV: station, "node|protocol", node, channel.
-# Returns {previous value or false, seq}.
-_CLAIM = """
--- seq: Redis's clock in microseconds, kept increasing (a Redis that restarted empty goes on
--- from its clock, so claims made before and after a restart still order correctly)
+# The seq of a claim: Redis's clock in microseconds, kept increasing (a Redis that restarted
+# empty goes on from its clock, so claims made before and after a restart still order
+# correctly). A Lua function each claiming script starts with; KEYS[2] is the seq counter.
+_NEXT_SEQ = """
 local function next_seq()
   local now = redis.call('time')
   local t = tonumber(now[1]) * 1000000 + tonumber(now[2])
@@ -57,6 +56,11 @@ local function next_seq()
   redis.call('set', KEYS[2], text)
   return text
 end
+"""
+
+# KEYS: owners hash, seq counter. ARGV: station, "node|protocol", node, channel.
+# Returns {previous value or false, seq}.
+_CLAIM = _NEXT_SEQ + """
 local old = redis.call('hget', KEYS[1], ARGV[1])
 redis.call('hset', KEYS[1], ARGV[1], ARGV[2])
 local seq = next_seq()
@@ -69,18 +73,7 @@ return {old or false, seq}
 
 # Re-claim after an outage: only where the station has no owner, or the same value we expect
 # (ours, or a dead node's), never over a claim made meanwhile. ARGV: station, new, expected ("" = none).
-_RECLAIM = """
--- seq: Redis's clock in microseconds, kept increasing (a Redis that restarted empty goes on
--- from its clock, so claims made before and after a restart still order correctly)
-local function next_seq()
-  local now = redis.call('time')
-  local t = tonumber(now[1]) * 1000000 + tonumber(now[2])
-  local last = tonumber(redis.call('get', KEYS[2]) or '0')
-  if t <= last then t = last + 1 end
-  local text = string.format('%.0f', t)
-  redis.call('set', KEYS[2], text)
-  return text
-end
+_RECLAIM = _NEXT_SEQ + """
 local old = redis.call('hget', KEYS[1], ARGV[1])
 if (old or '') ~= ARGV[3] then return 0 end
 redis.call('hset', KEYS[1], ARGV[1], ARGV[2])
@@ -93,18 +86,7 @@ return seq
 """
 
 # Release only what is still ours. ARGV: station, node, channel.
-_RELEASE = """
--- seq: Redis's clock in microseconds, kept increasing (a Redis that restarted empty goes on
--- from its clock, so claims made before and after a restart still order correctly)
-local function next_seq()
-  local now = redis.call('time')
-  local t = tonumber(now[1]) * 1000000 + tonumber(now[2])
-  local last = tonumber(redis.call('get', KEYS[2]) or '0')
-  if t <= last then t = last + 1 end
-  local text = string.format('%.0f', t)
-  redis.call('set', KEYS[2], text)
-  return text
-end
+_RELEASE = _NEXT_SEQ + """
 local old = redis.call('hget', KEYS[1], ARGV[1])
 if not old then return -1 end
 if string.match(old, '^([^|]*)') ~= ARGV[2] then return 0 end
