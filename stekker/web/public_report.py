@@ -133,7 +133,8 @@ async def send_report(request: Request, evse_uid: EvseUid) -> Response:
             message=message_text,
             contact=contact,
         )
-    wait = throttle_of(request).take(auth.client_address(request))
+    # counted cluster-wide when clustered (every process's reports from this address)
+    wait = await problem_reports.take_report_slot(ctx, throttle_of(request), auth.client_address(request))
     if wait > 0:
         minutes = max(1, math.ceil(wait / 60))
         message = i18n.translate(lang, "rep_err_too_many", minutes=minutes)
