@@ -7,7 +7,6 @@ stations it holds): it is refused with one line, and the first one's stations st
 from __future__ import annotations
 
 import asyncio
-import signal
 import sys
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from websockets.asyncio.client import ClientConnection
 from tests.observe import eventually
 from tests.redis_server import RedisServer, free_port
 from tests.test_shutdown_signal import answered, station_connects, stored
-from tests.test_startup import names_in, serve_env, start_serve, station_online
+from tests.test_startup import names_in, serve_env, start_serve, station_online, stop_serve
 
 
 async def refused_with(cwd: Path, env: dict[str, str], *args: str) -> tuple[int, str, str]:
@@ -104,13 +103,7 @@ async def test_second_single_process_on_one_database_is_refused_and_the_first_ke
     finally:
         if ws is not None:
             await ws.close()
-        if first.returncode is None:
-            first.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(first.communicate(), 30)
-            except TimeoutError:
-                first.kill()
-                await first.wait()
+        await stop_serve(first)
 
 
 async def test_a_cluster_node_next_to_a_single_process_is_refused(tmp_path: Path, pg_database: str) -> None:
@@ -130,13 +123,7 @@ async def test_a_cluster_node_next_to_a_single_process_is_refused(tmp_path: Path
         ), err
     finally:
         redis.stop()
-        if first.returncode is None:
-            first.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(first.communicate(), 30)
-            except TimeoutError:
-                first.kill()
-                await first.wait()
+        await stop_serve(first)
 
 
 async def _listening(process: asyncio.subprocess.Process) -> bool:

@@ -48,6 +48,17 @@ async def start_serve(cwd: Path, env: dict[str, str]) -> asyncio.subprocess.Proc
     )  # fmt: skip
 
 
+async def stop_serve(process: asyncio.subprocess.Process) -> None:
+    """SIGTERM a `stekker serve` still running, then SIGKILL if it takes longer than 30 s."""
+    if process.returncode is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(process.communicate(), 30)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+
+
 async def refused(cwd: Path, env: dict[str, str]) -> tuple[int, str, str]:
     """Run a `stekker serve` that must not start: its exit code, stdout and stderr."""
     process = await start_serve(cwd, env)
@@ -189,13 +200,7 @@ async def test_second_server_on_taken_ports_exits_in_one_line_and_changes_nothin
     finally:
         if ws is not None:
             await ws.close()
-        if first.returncode is None:
-            first.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(first.communicate(), 30)
-            except TimeoutError:
-                first.kill()
-                await first.wait()
+        await stop_serve(first)
     assert first.returncode == 0
 
 
