@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from stekker.bus import Event
+from stekker.cluster.claims import lock_for_transaction
 from stekker.db.models import ChargingStation
 from stekker.db.models_ocpi import OcpiPartner, PartnerStatus
 from stekker.ocpi.location_objects import (
@@ -81,6 +82,9 @@ async def push_evse_status(ctx: ServiceContext, station_id: str, evse_number: in
         station = await db.get(ChargingStation, station_id)
         if station is None or station.location_id is None:
             return 0
+        # several processes queue this location's pushes: one at a time, each reading the state
+        # after the last one committed, so the outbox's order (ids) is the order of the states
+        await lock_for_transaction(db, f"outbox:location:{station.location_id}")
         location = await load_location(db, station.location_id)
         if location is None:
             return 0
@@ -120,6 +124,8 @@ async def push_location(ctx: ServiceContext, location_id: int) -> int:
 
     async def job(db: AsyncSession) -> int:
         receivers = await _receivers(db, "locations")
+        if receivers:
+            await lock_for_transaction(db, f"outbox:location:{location_id}")  # as in push_evse_status
         location = await load_location(db, location_id) if receivers else None
         if location is None or not any(e.connectors for s in location.stations for e in s.evses):
             return 0  # OCPI wants at least one EVSE with a connector
@@ -146,6 +152,7 @@ async def push_tariff(ctx: ServiceContext, code: str) -> int:
     async def job(db: AsyncSession) -> tuple[int, list[int]]:
         receivers = await _receivers(db, "tariffs")
         queued = 0
+        await lock_for_transaction(db, f"outbox:tariff:{code}")  # as in push_evse_status
         for partner, url in receivers:
             published = {p.record.code: p for p in await published_tariffs(db, now, _parties(partner))}
             path = f"{url}/{country}/{party}/{code}"
