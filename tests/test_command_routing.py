@@ -18,6 +18,7 @@ from redis.asyncio import Redis
 from stekker.cluster.redis_link import connect
 from stekker.cluster.registry import Owner
 from stekker.cluster.routing import _parse_reply
+from stekker.logconfig import CORRELATION_ID
 from stekker.metrics import COMMANDS
 from stekker.services.device_model import OCPP16_COMPONENT, VariableRef, VariableResult
 from stekker.services.ports import (
@@ -291,11 +292,18 @@ async def test_without_an_answering_executor_the_caller_times_out(
         async with ocpp_station(a.url, "CP1"):
             await eventually(lambda: known(b, "CP1"), "b learns that a holds CP1")
             await a.executor.stop()
-            with pytest.raises(CommandTimeout):
-                await asyncio.wait_for(
-                    b.commands.send("CP1", StationCommand("get_local_list_version"), timeout=0.3), BOUND
-                )
+            token = CORRELATION_ID.set("req-7f3a")  # an API request's id
+            try:
+                with pytest.raises(CommandTimeout):
+                    await asyncio.wait_for(
+                        b.commands.send("CP1", StationCommand("get_local_list_version"), timeout=0.3), BOUND
+                    )
+            finally:
+                CORRELATION_ID.reset(token)
             assert 0 < await b.redis.ttl(b.ctx.keys.commands("node-a"))
+            # the request carries the caller's correlation id to the gateway's log lines
+            _, raw = await _pop(b.redis, b.ctx.keys.commands("node-a"))
+            assert orjson.loads(raw)["correlation"] == "req-7f3a"
     finally:
         await b.stop()
         await a.stop()

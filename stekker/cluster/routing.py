@@ -30,7 +30,6 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
-from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,13 +65,10 @@ COMMANDS_TTL_SECONDS = 120
 MAX_STEPS = 64
 MAX_REQUEST_BYTES = 1_000_000
 
-# logconfig's correlation id, when this build's logging has one (JSON log lines carry it)
-_CORRELATION: ContextVar[str | None] | None = getattr(logconfig, "CORRELATION_ID", None)
-
-
 def _correlation() -> str:
-    current = _CORRELATION.get() if _CORRELATION is not None else None
-    return current or uuid.uuid4().hex[:16]
+    """The caller's correlation id (an API request's), else a new one: it goes with the request,
+    so the command reads the same in both processes' log lines (JSON logs carry it)."""
+    return logconfig.CORRELATION_ID.get() or uuid.uuid4().hex[:16]
 
 
 _FAILURES: dict[str, type[CommandError]] = {
@@ -529,7 +525,7 @@ class CommandExecutor:
             self.dropped += 1
             log.warning("command executor: dropped a request that is not one: %.200r", raw)
             return
-        token = _CORRELATION.set(request.correlation or None) if _CORRELATION is not None else None
+        token = logconfig.CORRELATION_ID.set(request.correlation or None)
         try:
             if self._wall() >= request.deadline:
                 self.dropped += 1
@@ -552,8 +548,7 @@ class CommandExecutor:
             self.executed += 1
             await self._answer(request, reply)
         finally:
-            if _CORRELATION is not None and token is not None:
-                _CORRELATION.reset(token)
+            logconfig.CORRELATION_ID.reset(token)
 
     async def _execute(self, request: _Request) -> list[dict[str, Any]]:
         connection = self.gateway.connections.get(request.station)
