@@ -583,7 +583,9 @@ class LastSeenTracker:
         statement = (
             table.update().where(table.c.id == bindparam("b_id")).values(last_seen=bindparam("b_seen"))
         )
-        rows = [{"b_id": station_id, "b_seen": seen} for station_id, seen in pending.items()]
+        # in id order: two transactions that lock the same stations' rows in the same order wait for
+        # each other instead of deadlocking (PostgreSQL, several writers, a boot storm)
+        rows = [{"b_id": station_id, "b_seen": pending[station_id]} for station_id in sorted(pending)]
 
         async def job(db: AsyncSession) -> None:
             await db.execute(statement, rows)  # one executemany, not a statement per station
