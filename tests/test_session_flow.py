@@ -80,4 +80,7 @@ async def test_full_session_end_to_end(api: httpx.AsyncClient, ocpp_url: str) ->
         await asyncio.sleep(0.05)
     assert station["online"] is False and station["disconnected_at"] is not None
     kinds = [e["kind"] for e in (await api.get("/api/stations/CP-1/events")).json()]
-    assert kinds[::-1][:4] == ["registered", "connected", "boot", "disconnected"]
+    # the connection's life in order; the set-up after the boot (its local list) runs beside it
+    # and may be recorded before or after the disconnect on a loaded machine
+    lifecycle = [k for k in kinds[::-1] if k != "local_list_sync"]
+    assert lifecycle[:4] == ["registered", "connected", "boot", "disconnected"]

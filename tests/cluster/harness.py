@@ -49,7 +49,7 @@ API_TOKEN = "cluster-test-admin-token"
 #: stations and work are taken over after about this long.
 LEASE_SECONDS = 3
 #: How long a process may take to import, connect and say it is ready on a loaded CI machine.
-READY_TIMEOUT = 60.0
+READY_TIMEOUT = 120.0
 LOG_TAIL = 8000
 READY_PATH = "/ready"  # what HAProxy checks: database, Redis and listeners usable
 
