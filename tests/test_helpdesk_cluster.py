@@ -33,37 +33,17 @@ from stekker.domain.problem_reports import REPORT_BURST
 from stekker.services import users
 from stekker.services.context import ServiceContext
 from stekker.services.stations import ensure_connector, ensure_evse
-from stekker.services.stop_release import Flow, FlowBook, FlowStatus, StepStatus
+from stekker.services.stop_release import FlowBook
 from tests.conftest import make_settings
 from tests.observe import eventually
 from tests.redis_server import RedisServer
+from tests.test_shared_state import Puppet  # a flow runner the test moves
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 KEYS = Keys("t18hd:")
 PASSWORD = "helpdesk-password-1"
 STATION = "CP-HD-1"
-
-
-class Puppet:
-    """A flow runner the test moves: the remote stop runs until `go` is set."""
-
-    def __init__(self) -> None:
-        self.go = asyncio.Event()
-        self.started = asyncio.Event()
-
-    async def __call__(self, ctx: ServiceContext, flow: Flow) -> None:
-        try:
-            step = flow.step("remote_stop")
-            step.status, step.started_at = StepStatus.RUNNING, ctx.now()
-            self.started.set()
-            await self.go.wait()
-            step.status, step.answer = StepStatus.OK, "Accepted"
-            flow.status, flow.ended_at = FlowStatus.RELEASED, ctx.now()
-        finally:
-            if flow.status is FlowStatus.RUNNING:
-                flow.status = FlowStatus.FAILED
-            flow.done.set()
 
 
 @dataclass
