@@ -28,7 +28,7 @@ from stekker.config import Settings
 from stekker.db.base import utcnow
 from stekker.db.engine import make_engine, make_session_factory
 from stekker.db.migrate import upgrade
-from stekker.db.probe import check_reachable
+from stekker.db.probe import check_reachable, shown  # shown: any URL, its password hidden
 from stekker.db.writer import GroupCommitWriter
 from stekker.listeners import Listeners, bind_listeners
 from stekker.ocpi import commands as ocpi_commands
@@ -285,7 +285,7 @@ class Stekker:
             await self.redis.ping()
         except Exception as exc:
             raise RedisUnreachable(
-                f"STEKKER_REDIS_URL={redis_link.shown(self.settings.redis_url or '')} cannot be reached: "
+                f"STEKKER_REDIS_URL={shown(self.settings.redis_url or '')} cannot be reached: "
                 f"{redis_link.reason(exc)}"
             ) from exc
         await self.beacon.start()

@@ -33,16 +33,6 @@ REDIS_TROUBLE: tuple[type[Exception], ...] = (*REDIS_DOWN, RedisError)
 __all__ = ["REDIS_DOWN", "REDIS_TROUBLE", "ClusterMessagingUnavailable", "Keys", "RedisError", "connect"]
 
 
-def shown(url: str) -> str:
-    """The URL as it may be logged: a password replaced by ***."""
-    scheme, sep, rest = url.partition("://")
-    if not sep or "@" not in rest:
-        return url
-    credentials, _, host = rest.rpartition("@")
-    user = credentials.split(":", 1)[0]
-    return f"{scheme}://{user + ':' if user else ':'}***@{host}"
-
-
 def reason(exc: BaseException) -> str:
     """One line: why Redis could not be used."""
     text = str(exc).strip() or type(exc).__name__
