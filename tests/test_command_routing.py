@@ -106,12 +106,10 @@ async def test_a_station_that_never_answers_times_out_within_the_bound(
     async with raw_station(a.url, "MUTE") as station:
         station.silent = True
         await eventually(lambda: known(b, "MUTE"), "b learns that a holds MUTE")
-        started = time.monotonic()
         with pytest.raises(CommandTimeout):
             await asyncio.wait_for(
                 b.commands.send("MUTE", StationCommand("get_local_list_version"), timeout=0.5), BOUND
             )
-        assert time.monotonic() - started < BOUND
         await eventually(lambda: _true(len(station.server_calls) == 1), "the CALL reached the station once")
 
 
