@@ -2,10 +2,9 @@
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-# test processes: two more than the cores, at most 4 (each runs its own servers; a test spends
-# much of its time waiting on sockets, the database and its cluster's processes, and whole
-# modules are scheduled at once (loadscope), so 4 processes keep 2 cores busy)
-TEST_WORKERS ?= $(shell $(PY) -c 'import os; print(min(4, (os.cpu_count() or 1) + 2))')
+# test processes: one more than the cores, at most 4 (each runs its own servers; a test spends
+# much of its time waiting on sockets and the database, so a third process fills 2 cores)
+TEST_WORKERS ?= $(shell $(PY) -c 'import os; print(min(4, (os.cpu_count() or 1) + 1))')
 
 .PHONY: demo test lint bench clean constraints
 
